@@ -1,0 +1,3 @@
+"""concviz: see Python concurrency happen (threads, processes, asyncio), measured live."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,227 @@
+"""Command line: ``concviz [TUI flags]``, ``concviz run``, ``compare``, ``export``, ``replay``.
+
+Bad input exits with status 2 and one line naming the problem; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from typing import Any, Sequence
+
+from concviz.engine.spec import MODEL_NAMES, SpecError, check_choice
+from concviz.engine.workloads import WORKLOADS
+
+SUBCOMMANDS = ("run", "compare", "export", "replay", "doctor")
+
+
+class UsageError(Exception):
+    """Raised instead of argparse's exit, so every mistake prints one line."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def _number(kind: type, name: str):
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a {'whole ' if kind is int else ''}number, got {text!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{name} must be a finite number, got {text!r}")
+        return value
+
+    convert.__name__ = name
+    return convert
+
+
+def add_run_flags(p: argparse.ArgumentParser, *, with_model: bool = True) -> None:
+    if with_model:
+        p.add_argument("-m", "--model", default="threads", help=f"one of: {', '.join(MODEL_NAMES)}")
+    p.add_argument("-w", "--workload", default="cpu", help=f"one of: {', '.join(WORKLOADS)}")
+    p.add_argument("-n", "--tasks", type=_number(int, "tasks"), default=4, help="number of tasks (default 4)")
+    if with_model:
+        p.add_argument("--workers", type=_number(int, "workers"), help="pool size (pool models only; default: CPUs)")
+    p.add_argument("--scale", type=_number(float, "scale"), default=1.0, help="multiply all work and sleeps")
+    p.add_argument("--seed", type=_number(int, "seed"), default=0, help="seed for the random sleeps")
+    p.add_argument("--switch-interval", type=_number(float, "switch interval"), metavar="MS",
+                   dest="switch_interval_ms", help="sys.setswitchinterval for the run, in ms")
+    p.add_argument("--start-method", help="multiprocessing start method: fork, spawn, forkserver")
+    p.add_argument("--timeout", type=_number(float, "timeout"), dest="timeout_s", default=None,
+                   help="stop the run after this many seconds (default 60)")
+    p.add_argument("--fail-task", type=_number(int, "--fail-task"), help="task N raises an exception")
+    p.add_argument("--kill-task", type=_number(int, "--kill-task"), help="the process running task N is SIGKILLed")
+    p.add_argument("--hang-task", type=_number(int, "--hang-task"), help="task N never finishes")
+
+
+def build_parsers() -> tuple[Parser, Parser]:
+    tui = Parser(prog="concviz", description="See Python concurrency happen: threads, processes, asyncio.",
+                 epilog=f"subcommands: {', '.join(SUBCOMMANDS)} (concviz SUBCOMMAND -h)")
+    add_run_flags(tui)
+    tui.add_argument("--run", action="store_true", help="start the run at once")
+    tui.add_argument("--version", action="store_true", help="print the version and exit")
+
+    main = Parser(prog="concviz")
+    sub = main.add_subparsers(dest="command", parser_class=Parser)
+    run = sub.add_parser("run", help="run one model headless and print what was measured")
+    add_run_flags(run)
+    run.add_argument("--record", metavar="FILE.jsonl", help="write every event to a trace file")
+    run.add_argument("--json", action="store_true", help="print one JSON object")
+    cmp_ = sub.add_parser("compare", help="run every model on the same workload and rank them")
+    add_run_flags(cmp_, with_model=False)
+    cmp_.add_argument("--models", help="comma-separated subset of models")
+    cmp_.add_argument("--json", action="store_true", help="print one JSON object")
+    exp = sub.add_parser("export", help="convert a trace to Chrome trace-event JSON (Perfetto)")
+    exp.add_argument("trace", metavar="FILE.jsonl")
+    exp.add_argument("-o", "--output", required=True, metavar="FILE.json")
+    rep = sub.add_parser("replay", help="replay a recorded trace in the TUI")
+    rep.add_argument("trace", metavar="FILE.jsonl")
+    rep.add_argument("--speed", type=_number(float, "speed"), default=1.0, help="replay speed (0.1 = slow motion)")
+    doc = sub.add_parser("doctor", help="check this machine before a talk")
+    doc.add_argument("--json", action="store_true")
+    return tui, main
+
+
+def spec_from_args(args: argparse.Namespace, model: str | None = None):
+    from concviz.engine.spec import DEFAULT_TIMEOUT_S, RunSpec
+
+    return RunSpec(
+        model=model or args.model, workload=args.workload, tasks=args.tasks,
+        workers=getattr(args, "workers", None), scale=args.scale, seed=args.seed,
+        switch_interval_ms=args.switch_interval_ms, start_method=args.start_method,
+        fail_task=args.fail_task, kill_task=args.kill_task, hang_task=args.hang_task,
+        timeout_s=args.timeout_s if args.timeout_s is not None else DEFAULT_TIMEOUT_S,
+    ).validate()
+
+
+def check_writable(path: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    if os.path.isdir(path):
+        raise SpecError(f"cannot write {path}: it is a directory")
+    if not os.path.isdir(folder):
+        raise SpecError(f"cannot write {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise SpecError(f"cannot write {path}: permission denied")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(argv)
+    except (UsageError, SpecError) as exc:
+        print(f"concviz: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("concviz: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+def _main(argv: list[str]) -> int:
+    from concviz.engine.events import TraceError
+
+    tui, main_parser = build_parsers()
+    if argv and not argv[0].startswith("-"):
+        if argv[0] not in SUBCOMMANDS:
+            from concviz.engine.spec import suggest
+
+            raise UsageError(f"unknown command {argv[0]!r}{suggest(argv[0], SUBCOMMANDS)}")
+        args = main_parser.parse_args(argv)
+    else:
+        args = tui.parse_args(argv)
+        args.command = None
+    try:
+        if args.command == "run":
+            return cmd_run(args)
+        if args.command == "compare":
+            return cmd_compare(args)
+        if args.command == "export":
+            return cmd_export(args)
+        if args.command == "replay":
+            return cmd_replay(args)
+        if args.command == "doctor":
+            from concviz.doctor import doctor
+
+            return doctor(as_json=args.json)
+        return cmd_tui(args)
+    except TraceError as exc:
+        raise SpecError(str(exc)) from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from concviz.engine.experiment import run_to_frame
+    from concviz.report import format_run
+
+    spec = spec_from_args(args)
+    if args.record:
+        check_writable(args.record)
+    frame = run_to_frame(spec, record=args.record)
+    if args.json:
+        print(json.dumps(frame.summary(), indent=2))
+    else:
+        print(format_run(frame))
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from concviz.report import compare
+
+    models = MODEL_NAMES
+    if args.models:
+        models = tuple(check_choice("model", m, MODEL_NAMES) for m in args.models.split(","))
+    specs = {}
+    skipped = {}
+    for m in models:
+        try:
+            specs[m] = spec_from_args(args, model=m)
+        except SpecError as exc:
+            if args.kill_task is not None and "kill-task" in str(exc):
+                skipped[m] = str(exc)
+                continue
+            if "tasks must be at most" in str(exc):
+                skipped[m] = str(exc)
+                continue
+            raise
+    return compare(specs, skipped, as_json=args.json)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from concviz.engine.events import read_trace
+    from concviz.engine.export import to_chrome_trace
+
+    header, events = read_trace(args.trace)
+    check_writable(args.output)
+    with open(args.output, "w", encoding="utf-8") as out:
+        json.dump(to_chrome_trace(header, events), out)
+    print(f"wrote {args.output}: open it in https://ui.perfetto.dev or chrome://tracing")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from concviz.engine.events import read_trace
+
+    if not args.speed > 0:
+        raise SpecError(f"speed must be more than 0, got {args.speed:g}")
+    header, events = read_trace(args.trace)
+    from concviz.app import run_app
+
+    return run_app(replay=(header, events), speed=args.speed)
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    if args.version:
+        from concviz import __version__
+
+        print(f"concviz {__version__}")
+        return 0
+    spec = spec_from_args(args)
+    from concviz.app import run_app
+
+    return run_app(spec=spec, autorun=args.run)

@@ -1,0 +1,266 @@
+"""Run a RunSpec in its own process and stream its events back.
+
+The parent side (:class:`Experiment`) starts ``python -m concviz.engine.experiment`` as a child in
+a new session (its own process group), handing it the write end of one pipe. Everything the run
+produces comes back on that pipe. Worker processes are started by the experiment, inside its
+process group, so cancelling is one ``killpg``. If the parent dies, the experiment and its workers
+die too (Linux ``PR_SET_PDEATHSIG``).
+
+The child side (:func:`main`) never imports the UI.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import pickle
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from multiprocessing.connection import Connection
+from typing import Any, Callable
+
+from concviz.engine.spec import RunSpec
+
+KILL_GRACE_S = 0.5
+
+
+def gil_enabled() -> bool:
+    """False on a free-threaded build running without the GIL."""
+    check = getattr(sys, "_is_gil_enabled", None)
+    return True if check is None else bool(check())
+
+
+def machine_info(start_method: str | None = None) -> dict[str, Any]:
+    """Facts about this interpreter and machine, for trace headers and the UI's title bar."""
+    return {
+        "cpus": os.cpu_count() or 1,
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "gil": gil_enabled(),
+        "free_threaded_build": bool(getattr(sys, "_is_gil_enabled", None)) and not gil_enabled(),
+        "platform": sys.platform,
+        "start_method": start_method or multiprocessing.get_start_method(allow_none=True)
+        or multiprocessing.get_context().get_start_method(),
+        "switch_interval_ms": sys.getswitchinterval() * 1000,
+    }
+
+
+# --- child side --------------------------------------------------------------------------------
+def main(argv: list[str]) -> int:
+    """Entry point of the experiment process: ``experiment SPEC_JSON FD``."""
+    from concviz.engine.models import MODELS
+    from concviz.engine.models.base import RunContext, die_with_parent, error_text
+    from concviz.engine.probe import Recorder, Sink
+
+    spec = RunSpec.from_dict(json.loads(argv[0])).validate()
+    conn = Connection(int(argv[1]), readable=False)
+    die_with_parent()
+    ctx = multiprocessing.get_context(spec.start_method)
+    sink = Sink(conn, ctx.Lock())
+    if spec.switch_interval_ms:
+        sys.setswitchinterval(spec.switch_interval_ms / 1000)
+    header = {
+        "model": spec.model,
+        "workload": spec.workload,
+        "spec": spec.to_dict(),
+        "machine": machine_info(ctx.get_start_method()),
+        "experiment_pid": os.getpid(),
+        "t0_ns": time.perf_counter_ns(),
+    }
+    sink.send(("H", header))
+    rec = Recorder(sink)
+    status, message = "ok", ""
+    try:
+        MODELS[spec.model].runner(RunContext(spec, spec.work_params(), sink, ctx, rec))
+    except Exception as exc:  # noqa: BLE001 - report, never a traceback on the user's screen
+        status, message = "error", error_text(exc)
+    rec.flush()
+    sink.send(("D", {"status": status, "message": message, "t_ns": time.perf_counter_ns()}))
+    conn.close()
+    sys.stdout.flush()
+    # Hung daemon threads must not keep the process alive; the model already joined its workers.
+    os._exit(0)
+
+
+# --- parent side -------------------------------------------------------------------------------
+class Experiment:
+    """One run of a RunSpec in a child process, with its events streamed back.
+
+    Args:
+        spec: a validated RunSpec.
+        on_message: called from :meth:`pump` with each decoded ``(tag, payload)`` message.
+    """
+
+    def __init__(self, spec: RunSpec) -> None:
+        self.spec = spec
+        self.proc: subprocess.Popen | None = None
+        self.reader: Connection | None = None
+        self.header: dict[str, Any] | None = None
+        self.summary: dict[str, Any] | None = None
+        self.started_ns = 0
+        self._stderr = tempfile.TemporaryFile()
+        self._lock = threading.Lock()
+        self.cancelled = False
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def start(self) -> None:
+        r, w = os.pipe()
+        env = dict(os.environ)
+        # The child must import this very package, wherever it was imported from.
+        here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env["PYTHONPATH"] = here + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        self.started_ns = time.perf_counter_ns()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "concviz.engine.experiment", json.dumps(self.spec.to_dict()), str(w)],
+                pass_fds=(w,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=self._stderr, start_new_session=True, env=env,
+            )
+        finally:
+            os.close(w)
+        self.reader = Connection(r, writable=False)
+
+    def pump(self, on_message: Callable[[str, Any], None], stop: threading.Event | None = None,
+             timeout_s: float | None = None) -> str:
+        """Read messages until the pipe closes; return how the run ended.
+
+        Returns one of ``"ok"``, ``"error"``, ``"timeout"``, ``"cancelled"``, ``"crashed"``.
+        Every message is handed to ``on_message(tag, payload)`` as it arrives.
+        """
+        assert self.reader is not None and self.proc is not None
+        deadline = time.monotonic() + (timeout_s if timeout_s is not None else self.spec.timeout_s)
+        reader = self.reader
+        loads = pickle.loads
+        status = None
+        while True:
+            if stop is not None and stop.is_set():
+                self.cancel()
+                status = "cancelled"
+                break
+            if time.monotonic() > deadline:
+                self.kill()
+                status = "timeout"
+                break
+            try:
+                if not reader.poll(0.05):
+                    continue
+                tag, payload = loads(reader.recv_bytes())
+            except (EOFError, OSError):
+                break
+            if tag == "H":
+                self.header = payload
+            elif tag == "D":
+                self.summary = payload
+                status = payload["status"]
+            on_message(tag, payload)
+        self.reap()
+        if status is None:
+            status = "cancelled" if self.cancelled else "crashed"
+        return status
+
+    def stderr_text(self) -> str:
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")[-2000:]
+
+    def cancel(self) -> None:
+        """Stop the run: SIGTERM the experiment's process group, SIGKILL what is left."""
+        self.cancelled = True
+        self.kill()
+
+    def kill(self) -> None:
+        proc = self.proc
+        if proc is None:
+            return
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(proc.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                break
+            try:
+                proc.wait(KILL_GRACE_S if sig == signal.SIGTERM else 2)
+            except subprocess.TimeoutExpired:
+                continue
+        self._kill_group_leftovers()
+
+    def _kill_group_leftovers(self) -> None:
+        # Workers can outlive the experiment (which is the group leader) for a moment.
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def reap(self) -> None:
+        """Wait for the experiment to exit and make sure nothing of its group is left."""
+        if self.proc is None:
+            return
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self._kill_group_leftovers()
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill()
+        self.reap()
+        self._stderr.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
+
+
+def run_to_frame(spec: RunSpec, record: str | None = None, stop: threading.Event | None = None):
+    """Run ``spec`` to the end in a child process and return the final Frame.
+
+    Args:
+        spec: a validated RunSpec.
+        record: optional path of a JSON-lines trace to write as events arrive.
+        stop: set it (from another thread) to cancel the run.
+    """
+    from concviz.engine.events import TraceWriter
+    from concviz.engine.timeline import Timeline
+
+    timeline = Timeline(tasks=spec.tasks)
+    writer: TraceWriter | None = None
+    exp = Experiment(spec)
+
+    def on_message(tag: str, payload: Any) -> None:
+        nonlocal writer
+        if tag == "E":
+            timeline.feed(payload)
+            if writer is not None:
+                writer.write(payload)
+        elif tag == "H":
+            timeline.set_header(payload)
+            if record:
+                writer = TraceWriter(record, payload)
+
+    exp.start()
+    try:
+        status = exp.pump(on_message, stop=stop)
+    finally:
+        exp.close()
+    message = (exp.summary or {}).get("message", "")
+    if status == "crashed":
+        message = exp.stderr_text().strip().splitlines()[-1:] or ["no output"]
+        message = message[0]
+    extra = timeline.end(status, message)
+    if writer is not None:
+        writer.write(extra)
+        writer.close(status, message)
+    return timeline.snapshot()

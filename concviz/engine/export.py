@@ -1,0 +1,57 @@
+"""Chrome trace-event export (opens in Perfetto and chrome://tracing)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from concviz.engine.timeline import Timeline
+
+
+def to_chrome_trace(header: dict[str, Any], events: list[tuple]) -> dict[str, Any]:
+    """Build a trace-event JSON object: one track per task, complete ("X") slices for running,
+    sleeping, waiting and queued time that never overlap within a track."""
+    timeline = Timeline(header)
+    timeline.feed(events)
+    if header.get("ended"):
+        timeline.end(header["ended"], header.get("end_message", ""))
+    frame = timeline.snapshot()
+    origin = frame.first_ns or 0
+
+    def us(ns: int) -> float:
+        return (ns - origin) / 1000.0
+
+    out: list[dict[str, Any]] = []
+    pids = set()
+    for t in frame.tasks:
+        pid = t.pid or 0
+        track = t.id
+        if pid not in pids:
+            pids.add(pid)
+            out.append({"ph": "M", "name": "process_name", "pid": pid, "tid": 0,
+                        "args": {"name": f"{frame.model} pid {pid}"}})
+        out.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": track,
+                    "args": {"name": f"task {t.id} ({t.label or 'not started'})"}})
+        slices: list[tuple[int, int, str]] = []
+        if t.spawn_ns is not None and t.start_ns is not None and t.start_ns > t.spawn_ns:
+            slices.append((t.spawn_ns, t.start_ns, "queued"))
+        busy = sorted([(a, b, "running") for a, b, _ in t.runs[: t.n_runs]]
+                      + [(a, b, "sleeping") for a, b in t.sleeps[: t.n_sleeps]])
+        cursor = t.start_ns
+        for a, b, name in busy:
+            if cursor is not None and a > cursor:
+                slices.append((cursor, a, "waiting"))
+            a = max(a, cursor) if cursor is not None else a
+            if b > a:
+                slices.append((a, b, name))
+                cursor = b
+        if t.end_ns is not None and cursor is not None and t.end_ns > cursor:
+            slices.append((cursor, t.end_ns, "waiting"))
+        for a, b, name in slices:
+            out.append({"ph": "X", "name": name, "cat": name, "pid": pid, "tid": track,
+                        "ts": us(a), "dur": (b - a) / 1000.0})
+        if t.end_ns is not None:
+            out.append({"ph": "i", "name": "failed" if t.status == "failed" else "finished",
+                        "s": "t", "pid": pid, "tid": track, "ts": us(t.end_ns),
+                        "args": {"error": t.error} if t.error else {}})
+    return {"traceEvents": out, "displayTimeUnit": "ms",
+            "otherData": {"model": frame.model, "workload": frame.workload, **frame.machine}}

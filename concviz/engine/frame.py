@@ -1,0 +1,364 @@
+"""Frame: an immutable snapshot of a Timeline, with its figures and per-column lane cells.
+
+Cell functions take a time window ``[t0, t1)`` split into ``width`` columns and return, per
+column, the fraction of the column's time spent in each state, so a wide column that a task
+ran half of shows "half", not a winner: the picture does not lie at coarse zoom. Their cost is
+O(intervals in the window + width) per lane, and only visible lanes are asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from concviz.engine.timeline import DONE, FAILED, QUEUED, RUNNING, _TaskView, median, start_index
+
+
+@dataclass
+class LaneCells:
+    """Per-column fractions (0..1) of one task lane."""
+
+    run: list[float]
+    sleep: list[float]
+    gil: list[float]  # waiting while a sibling thread ran (the GIL)
+    cpu: list[float]  # waiting for a CPU (inside the task, nothing else of its process ran)
+    queued: list[float]
+    alive: list[float]  # fraction of the column inside [start, end]
+
+
+@dataclass
+class CoreCells:
+    """Per-column busy fraction of one core and the task that ran most there."""
+
+    busy: list[float]
+    task: list[int]  # -1 where idle
+
+
+def _spread(arr: list[float], a: int, b: int, t0: int, dt: float, width: int,
+            best: list[float] | None = None, who: list[int] | None = None, tag: int = -1) -> None:
+    """Add the overlap of [a, b) with each column to ``arr`` (in column fractions)."""
+    if b <= a:
+        return
+    x0 = (a - t0) / dt
+    x1 = (b - t0) / dt
+    if x1 <= 0 or x0 >= width:
+        return
+    if x0 < 0:
+        x0 = 0.0
+    if x1 > width:
+        x1 = float(width)
+    c0 = int(x0)
+    c1 = int(x1)
+    if c1 >= width:
+        c1 = width - 1
+    if c0 == c1:
+        arr[c0] += x1 - x0
+        if best is not None and x1 - x0 > best[c0]:
+            best[c0], who[c0] = x1 - x0, tag
+        return
+    first = c0 + 1 - x0
+    arr[c0] += first
+    last = x1 - c1
+    arr[c1] += last
+    for c in range(c0 + 1, c1):
+        arr[c] += 1.0
+    if best is not None:
+        if first > best[c0]:
+            best[c0], who[c0] = first, tag
+        if last > best[c1]:
+            best[c1], who[c1] = last, tag
+        for c in range(c0 + 1, c1):
+            best[c], who[c] = 1.0, tag
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Everything a pane needs to draw itself, frozen at one moment."""
+
+    version: int
+    header: dict[str, Any]
+    tasks: tuple[_TaskView, ...]
+    cores: dict[int, tuple[list, int]]
+    proc_runs: dict[int, tuple[list, int]]
+    first_ns: int | None
+    now_ns: int
+    ended: str | None
+    end_message: str
+    log: tuple = ()
+    events: int = 0
+    _cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    # --- identity ----------------------------------------------------------------------------
+    @property
+    def model(self) -> str:
+        return self.header.get("model", "?")
+
+    @property
+    def workload(self) -> str:
+        return self.header.get("workload", "?")
+
+    @property
+    def machine(self) -> dict[str, Any]:
+        return self.header.get("machine", {})
+
+    @property
+    def cpu_count(self) -> int:
+        return int(self.machine.get("cpus") or (max(self.cores) + 1 if self.cores else 1))
+
+    @property
+    def gil(self) -> bool:
+        return bool(self.machine.get("gil", True))
+
+    @property
+    def running(self) -> bool:
+        return self.ended is None
+
+    @property
+    def t_end(self) -> int:
+        """The right edge of the data: the live edge, or the end of the last task."""
+        ends = [t.end_ns for t in self.tasks if t.end_ns is not None]
+        last = max(ends) if ends and self.ended is not None else self.now_ns
+        return max(last, self.now_ns if self.ended is None else last, self.first_ns or 0)
+
+    # --- figures -----------------------------------------------------------------------------
+    @cached_property
+    def thread_pids(self) -> frozenset[int]:
+        """Processes in which more than one thread ran tasks (they share one GIL)."""
+        seen: dict[int, set] = {}
+        for t in self.tasks:
+            if t.pid is not None and t.tid is not None:
+                seen.setdefault(t.pid, set()).add(t.tid)
+        return frozenset(p for p, tids in seen.items() if len(tids) > 1)
+
+    @cached_property
+    def gil_switches(self) -> int:
+        """Hand-offs between threads of one process: consecutive RUN intervals, ordered by
+        start time, recorded by different threads."""
+        if not self.gil:
+            return 0
+        count = 0
+        for pid in self.thread_pids:
+            runs, n = self.proc_runs.get(pid, ([], 0))
+            prev = None
+            for i in range(n):
+                tid = runs[i][3]
+                if prev is not None and tid != prev:
+                    count += 1
+                prev = tid
+        return count
+
+    def _union(self, pid: int) -> list[tuple[int, int]]:
+        key = ("union", pid)
+        if key not in self._cache:
+            runs, n = self.proc_runs.get(pid, ([], 0))
+            out: list[list[int]] = []
+            for i in range(n):
+                a, b = runs[i][0], runs[i][1]
+                if out and a <= out[-1][1]:
+                    if b > out[-1][1]:
+                        out[-1][1] = b
+                else:
+                    out.append([a, b])
+            self._cache[key] = [tuple(x) for x in out]
+        return self._cache[key]
+
+    @staticmethod
+    def _overlap(a: list, b: list) -> int:
+        """Total length of the intersection of two sorted lists of disjoint intervals."""
+        i = j = total = 0
+        while i < len(a) and j < len(b):
+            lo = max(a[i][0], b[j][0])
+            hi = min(a[i][1], b[j][1])
+            if hi > lo:
+                total += hi - lo
+            if a[i][1] < b[j][1]:
+                i += 1
+            else:
+                j += 1
+        return total
+
+    def task_wait(self, t: _TaskView) -> tuple[int, int]:
+        """(GIL wait, CPU wait) of one task in ns, from its measured intervals."""
+        if t.start_ns is None:
+            return 0, 0
+        end = t.end_ns if t.end_ns is not None else self.now_ns
+        wait = max(0, (end - t.start_ns) - t.run_ns - t.sleep_ns)
+        if not wait or t.pid not in self.thread_pids or not self.gil:
+            return 0, wait
+        span = [(t.start_ns, end)]
+        union = self._union(t.pid)
+        others = self._overlap(union, span) - t.run_ns - self._overlap(union, t.sleeps[: t.n_sleeps])
+        gil = min(wait, max(0, others))
+        return gil, wait - gil
+
+    @cached_property
+    def stats(self) -> dict[str, Any]:
+        """The run's figures (the fields of ``concviz run --json``, less per-task detail)."""
+        tasks = self.tasks
+        first = self.first_ns or 0
+        ends = [t.end_ns for t in tasks if t.end_ns is not None]
+        done = all(t.end_ns is not None for t in tasks) and tasks
+        last = max(ends) if done else self.now_ns
+        wall = max(0, last - first) if self.first_ns is not None else 0
+        busy = sum(t.run_ns for t in tasks)
+        points = []
+        for t in tasks:
+            if t.start_ns is not None:
+                points.append((t.start_ns, 1))
+                points.append((t.end_ns if t.end_ns is not None else self.now_ns, -1))
+        points.sort(key=lambda p: (p[0], p[1]))
+        cur = cmax = 0
+        area = 0
+        prev = first
+        for when, delta in points:
+            area += cur * max(0, when - prev)
+            prev = when
+            cur += delta
+            cmax = max(cmax, cur)
+        now_conc = sum(1 for t in tasks if t.status == RUNNING)
+        run_lengths = [(r[1] - r[0]) / 1e6 for t in tasks for r in t.runs[: t.n_runs]]
+        # tid is set only by a START the task itself recorded (not by a parent-side ERROR)
+        spawn = [(t.start_ns - t.spawn_ns) / 1e6 for t in tasks
+                 if t.tid is not None and t.spawn_ns is not None]
+        per_core = {}
+        for t in tasks:
+            for r in t.runs[: t.n_runs]:
+                per_core[r[2]] = per_core.get(r[2], 0) + (r[1] - r[0])
+        return {
+            "model": self.model,
+            "workload": self.workload,
+            "tasks": len(tasks),
+            "wall_s": wall / 1e9,
+            "busy_s": busy / 1e9,
+            "parallelism": busy / wall if wall else 0.0,
+            "concurrency_max": cmax,
+            "concurrency_mean": area / wall if wall else 0.0,
+            "concurrency_now": now_conc,
+            "gil_switches": self.gil_switches,
+            "switch_interval_ms": self.machine.get("switch_interval_ms"),
+            "run_interval_ms_median": median(run_lengths),
+            "run_intervals": len(run_lengths),
+            "spawn_ms_median": median(spawn),
+            "spawn_ms_max": max(spawn) if spawn else 0.0,
+            "done": sum(1 for t in tasks if t.status == DONE),
+            "failed": sum(1 for t in tasks if t.status == FAILED),
+            "queued": sum(1 for t in tasks if t.status == QUEUED),
+            "running": now_conc,
+            "per_core": [{"cpu": c, "busy_s": ns / 1e9} for c, ns in sorted(per_core.items())],
+        }
+
+    def per_task(self) -> list[dict[str, Any]]:
+        first = self.first_ns or 0
+        out = []
+        for t in self.tasks:
+            gil, cpu = self.task_wait(t)
+            out.append({
+                "id": t.id, "pid": t.pid, "tid": t.tid, "label": t.label, "status": t.status,
+                "error": t.error,
+                "start_s": None if t.start_ns is None else (t.start_ns - first) / 1e9,
+                "end_s": None if t.end_ns is None else (t.end_ns - first) / 1e9,
+                "run_s": t.run_ns / 1e9, "sleep_s": t.sleep_ns / 1e9,
+                "wait_s": (gil + cpu) / 1e9, "gil_wait_s": gil / 1e9, "cpu_wait_s": cpu / 1e9,
+                "spawn_ms": None if t.start_ns is None or t.spawn_ns is None
+                else (t.start_ns - t.spawn_ns) / 1e6,
+                "cpus": list(t.cpus),
+            })
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """Stats plus per-task detail and the interpreter facts: the ``run --json`` object."""
+        out = dict(self.stats)
+        out["per_task"] = self.per_task()
+        out["python"] = {"version": self.machine.get("python"), "gil_enabled": self.gil,
+                         "free_threaded_build": self.machine.get("free_threaded_build", False)}
+        out["start_method"] = self.machine.get("start_method")
+        out["cpus"] = self.cpu_count
+        out["ended"] = self.ended
+        return out
+
+    # --- cells -------------------------------------------------------------------------------
+    def task_cells(self, index: int, t0: int, t1: int, width: int) -> LaneCells:
+        """Per-column state fractions of task ``index`` over [t0, t1)."""
+        t = self.tasks[index]
+        dt = (t1 - t0) / width if width else 1.0
+        z = [0.0] * width
+        run, sleep, gil, cpu, queued, alive = z[:], z[:], z[:], z[:], z[:], z[:]
+        cells = LaneCells(run, sleep, gil, cpu, queued, alive)
+        if width <= 0 or t1 <= t0:
+            return cells
+        live_end = self.now_ns
+        if t.spawn_ns is not None:
+            _spread(queued, t.spawn_ns, t.start_ns if t.start_ns is not None else live_end, t0, dt, width)
+        if t.start_ns is None:
+            return cells
+        end = t.end_ns if t.end_ns is not None else live_end
+        _spread(alive, t.start_ns, end, t0, dt, width)
+        runs = t.runs
+        for i in range(start_index(runs, t.n_runs, t0), t.n_runs):
+            a, b, _ = runs[i]
+            if a >= t1:
+                break
+            _spread(run, a, b, t0, dt, width)
+        sleeps = t.sleeps
+        for i in range(start_index(sleeps, t.n_sleeps, t0), t.n_sleeps):
+            a, b = sleeps[i]
+            if a >= t1:
+                break
+            _spread(sleep, a, b, t0, dt, width)
+        sibling = self.process_cells(t.pid, t0, t1, width) if t.pid in self.thread_pids and self.gil else None
+        for c in range(width):
+            w = alive[c] - run[c] - sleep[c]
+            if w <= 1e-9:
+                continue
+            if sibling is not None:
+                g = min(w, max(0.0, sibling[c] - run[c]))
+                gil[c] = g
+                cpu[c] = w - g
+            else:
+                cpu[c] = w
+        return cells
+
+    def process_cells(self, pid: int, t0: int, t1: int, width: int) -> list[float]:
+        """Per-column fraction of time in which some task thread of ``pid`` was running."""
+        key = ("proc", pid, t0, t1, width)
+        if key in self._cache:
+            return self._cache[key]
+        arr = [0.0] * width
+        dt = (t1 - t0) / width
+        for a, b in self._union(pid):
+            if b <= t0:
+                continue
+            if a >= t1:
+                break
+            _spread(arr, a, b, t0, dt, width)
+        self._cache[key] = arr
+        return arr
+
+    def gil_cells(self, pid: int, t0: int, t1: int, width: int) -> CoreCells:
+        """Per column, the task whose thread held ``pid``'s GIL the longest, and how busy."""
+        busy = [0.0] * width
+        best = [0.0] * width
+        who = [-1] * width
+        runs, n = self.proc_runs.get(pid, ([], 0))
+        dt = (t1 - t0) / width
+        for i in range(start_index(runs, n, t0), n):
+            a, b, task, _ = runs[i]
+            if a >= t1:
+                break
+            _spread(busy, a, b, t0, dt, width, best, who, task)
+        return CoreCells(busy, who)
+
+    def core_cells(self, cpu: int, t0: int, t1: int, width: int) -> CoreCells:
+        """Per column, how busy logical CPU ``cpu`` was with task work, and with which task."""
+        busy = [0.0] * width
+        best = [0.0] * width
+        who = [-1] * width
+        lane, n = self.cores.get(cpu, ([], 0))
+        dt = (t1 - t0) / width
+        for i in range(start_index(lane, n, t0), n):
+            a, b, task = lane[i]
+            if a >= t1:
+                break
+            _spread(busy, a, b, t0, dt, width, best, who, task)
+        return CoreCells(busy, who)

@@ -1,0 +1,53 @@
+"""asyncio: one event loop on one thread; tasks via asyncio.create_task and gather."""
+
+import asyncio
+
+from concviz.engine.models.base import ModelInfo, RunContext, execute_async
+
+SNIPPET = '''\
+import asyncio
+import random
+
+
+async def worker(number):
+    delay = random.uniform(0.1, 0.9)
+    await asyncio.sleep(delay)  # yields to the event loop while "waiting on the network"
+    print(f"worker {number} finished after {delay:.2f} s")
+
+
+async def main():
+    tasks = [asyncio.create_task(worker(i)) for i in range(4)]
+    await asyncio.gather(*tasks)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
+'''
+
+
+def run(rc: RunContext) -> None:
+    async def main() -> None:
+        tasks = []
+        for task in range(rc.params.tasks):
+            rc.spawn(task)
+            tasks.append(asyncio.create_task(
+                execute_async(rc.rec, task, rc.params, f"Task-{task}"), name=f"Task-{task}"))
+        rc.rec.flush()
+        await asyncio.gather(*tasks)
+
+    asyncio.run(main())
+    rc.rec.flush()
+
+
+INFO = ModelInfo(
+    name="asyncio",
+    title="asyncio",
+    kind="async",
+    explanation=(
+        "One thread, one event loop, many tasks. A task runs until it awaits; then the loop "
+        "runs another. Thousands of waits overlap for the cost of one thread, but CPU-bound "
+        "code blocks the loop and every other task with it: no parallelism at all."
+    ),
+    snippet=SNIPPET,
+    runner=run,
+)

@@ -1,0 +1,148 @@
+"""What every model shares: the run context, the registry entry, and the task entry points.
+
+Task entry points live here (module level, importable) so that ``spawn`` and ``forkserver``
+children can find them by name.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from concviz.engine.events import ERROR, SPAWN
+from concviz.engine.probe import Recorder, Sink, thread_recorder
+from concviz.engine.spec import RunSpec
+from concviz.engine.workloads import WorkParams, run_async, run_sync
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A registry entry: everything the CLI and the UI need to know about one model."""
+
+    name: str
+    title: str
+    kind: str  # "sync" | "thread" | "process" | "async"
+    explanation: str
+    snippet: str
+    runner: Callable[["RunContext"], None]
+    has_pool: bool = False
+
+
+@dataclass
+class RunContext:
+    """Handed to a model's runner inside the experiment process."""
+
+    spec: RunSpec
+    params: WorkParams
+    sink: Sink
+    mp: Any  # the multiprocessing context for worker processes (chosen start method)
+    rec: Recorder  # the runner's own recorder (main thread of the experiment process)
+
+    def spawn(self, task: int) -> None:
+        """Record that the model was asked to start ``task`` now."""
+        t = time.perf_counter_ns()
+        self.rec.add(SPAWN, task, t, t)
+
+    def spawn_all(self) -> None:
+        t = time.perf_counter_ns()
+        for task in range(self.params.tasks):
+            self.rec.add(SPAWN, task, t, t)
+        self.rec.flush()
+
+    def lost(self, task: int, text: str) -> None:
+        """Record, from the parent side, that a task ended without reporting (killed, lost)."""
+        t = time.perf_counter_ns()
+        self.rec.add(ERROR, task, t, t, -1, text)
+
+
+def error_text(exc: BaseException) -> str:
+    """One line: the exception type and message, and where it was raised."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def execute(rec: Recorder, task: int, params: WorkParams, label: str | None = None) -> bool:
+    """Run one task with START and FINISH/ERROR around it; never raises."""
+    rec.start(task, label)
+    try:
+        run_sync(rec, task, params)
+    except Exception as exc:  # noqa: BLE001 - a failing task is data, not a crash
+        rec.error(task, error_text(exc))
+        return False
+    rec.finish(task)
+    return True
+
+
+async def execute_async(rec: Recorder, task: int, params: WorkParams, label: str | None = None) -> bool:
+    rec.start(task, label)
+    try:
+        await run_async(rec, task, params)
+    except Exception as exc:  # noqa: BLE001
+        rec.error(task, error_text(exc))
+        return False
+    rec.finish(task)
+    return True
+
+
+# --- worker-process side ---------------------------------------------------------------------
+_SINK: Sink | None = None
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (no orphans if the parent is
+    killed); a no-op elsewhere."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        parent = os.getppid()
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+    except (OSError, AttributeError):
+        pass
+
+
+def init_worker(sink: Sink) -> None:
+    """Pool / executor initializer: remember the sink, die with the parent."""
+    global _SINK
+    _SINK = sink
+    die_with_parent()
+
+
+def process_main(sink: Sink, params: WorkParams, task: int) -> None:
+    """Body of one ``multiprocessing.Process``."""
+    init_worker(sink)
+    rec = Recorder(sink)
+    execute(rec, task, params, f"pid {os.getpid()}")
+    rec.flush()
+
+
+def pool_task(task: int, params: WorkParams) -> bool:
+    """One task inside a pool worker process (multiprocessing.Pool or ProcessPoolExecutor)."""
+    assert _SINK is not None, "pool worker started without init_worker"
+    import multiprocessing
+
+    rec = thread_recorder(_SINK)
+    ok = execute(rec, task, params, multiprocessing.current_process().name)
+    rec.flush()
+    return ok
+
+
+def pool_task_star(args: tuple[int, WorkParams]) -> bool:
+    return pool_task(*args)
+
+
+def thread_task(sink: Sink, params: WorkParams, task: int) -> bool:
+    """One task on the calling thread (threads, thread pool, sequential)."""
+    import threading
+
+    rec = thread_recorder(sink)
+    ok = execute(rec, task, params, threading.current_thread().name)
+    rec.flush()
+    return ok

@@ -1,0 +1,253 @@
+"""Fold events into lanes and figures: the Timeline (mutable, fed live) and Frames (snapshots).
+
+Everything here is derived from measured events only:
+
+* a task's lane: queued (spawned, not started), running (RUN intervals), sleeping (SLEEP
+  intervals), waiting (inside the task, neither running nor sleeping), done / failed;
+* waiting is split into *GIL* waiting (another thread of the same process ran meanwhile) and
+  *CPU* waiting (the OS had no core for it);
+* a core's lane: the RUN intervals recorded on that logical CPU, and by which task;
+* the GIL lane: for each process with several task threads, which of them was running;
+* stats: wall (first SPAWN to last FINISH/ERROR), busy (sum of RUN), parallelism = busy / wall,
+  concurrency (tasks started and not finished: max, time-weighted mean, now), GIL switches
+  (hand-offs between threads of one process), spawn latency (SPAWN to START).
+
+The pump thread calls :meth:`Timeline.feed`; the UI thread calls :meth:`Timeline.snapshot`.
+Interval lists are append-only between snapshots, so a Frame can keep references to them and
+the number of items it saw, and never copy them.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from bisect import bisect_left
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from concviz.engine.events import ERROR, FINISH, RUN, SLEEP, SPAWN, START
+
+END_REASONS = {
+    "timeout": "timed out: the run hit its time limit and was stopped",
+    "cancelled": "stopped: the run was cancelled",
+    "crashed": "lost: the experiment process died",
+}
+
+# task status
+PENDING, QUEUED, RUNNING, DONE, FAILED = "pending", "queued", "running", "done", "failed"
+
+
+@dataclass
+class Task:
+    """Everything known about one task so far (mutated only by the Timeline, under its lock)."""
+
+    id: int
+    spawn_ns: int | None = None
+    start_ns: int | None = None
+    end_ns: int | None = None
+    pid: int | None = None
+    tid: int | None = None
+    label: str | None = None
+    failed: bool = False
+    error: str | None = None
+    runs: list = field(default_factory=list)  # (t0, t1, cpu), in time order
+    sleeps: list = field(default_factory=list)  # (t0, t1), in time order
+    run_ns: int = 0
+    sleep_ns: int = 0
+    cpus: set = field(default_factory=set)
+
+    @property
+    def status(self) -> str:
+        if self.end_ns is not None:
+            return FAILED if self.failed else DONE
+        if self.start_ns is not None:
+            return RUNNING
+        return QUEUED if self.spawn_ns is not None else PENDING
+
+
+class Timeline:
+    """Folds event batches incrementally; thread-safe between one feeder and one reader."""
+
+    def __init__(self, header: dict[str, Any] | None = None, tasks: int | None = None) -> None:
+        self._lock = threading.Lock()
+        self.header: dict[str, Any] = header or {}
+        self.tasks: dict[int, Task] = {}
+        self.cores: dict[int, list] = {}  # cpu -> [(t0, t1, task)]
+        self.proc_runs: dict[int, list] = {}  # pid -> [(t0, t1, task, tid)]
+        self._dirty: set[tuple[str, int]] = set()
+        self.version = 0
+        self.events = 0
+        self.first_ns: int | None = None
+        self.last_ns: int | None = None
+        self.ended: str | None = None  # how the run ended, once it has
+        self.end_message = ""
+        self.log: list[tuple[int, int, str]] = []  # (t_ns, kind, text), bounded
+        self.log_max = 500
+        self.log_total = 0
+        n = tasks if tasks is not None else (self.header.get("spec") or {}).get("tasks")
+        for i in range(n or 0):
+            self.tasks[i] = Task(i)
+
+    # --- feeding ---------------------------------------------------------------------------
+    def set_header(self, header: dict[str, Any]) -> None:
+        with self._lock:
+            self.header = header
+            for i in range((header.get("spec") or {}).get("tasks", 0)):
+                self.tasks.setdefault(i, Task(i))
+            self.version += 1
+
+    def feed(self, events: Iterable[tuple]) -> None:
+        """Fold a batch of events (any order across workers, in order within one worker)."""
+        with self._lock:
+            tasks = self.tasks
+            cores = self.cores
+            for kind, task, pid, tid, t0, t1, cpu, info in events:
+                t = tasks.get(task)
+                if t is None:
+                    t = tasks[task] = Task(task)
+                if kind == RUN:
+                    t.runs.append((t0, t1, cpu))
+                    t.run_ns += t1 - t0
+                    if cpu >= 0:
+                        t.cpus.add(cpu)
+                        lane = cores.get(cpu)
+                        if lane is None:
+                            lane = cores[cpu] = []
+                        if lane and lane[-1][0] > t0:
+                            self._dirty.add(("c", cpu))
+                        lane.append((t0, t1, task))
+                    runs = self.proc_runs.get(pid)
+                    if runs is None:
+                        runs = self.proc_runs[pid] = []
+                    if runs and runs[-1][0] > t0:
+                        self._dirty.add(("p", pid))
+                    runs.append((t0, t1, task, tid))
+                elif kind == SLEEP:
+                    t.sleeps.append((t0, t1))
+                    t.sleep_ns += t1 - t0
+                elif kind == SPAWN:
+                    t.spawn_ns = t0
+                    if self.first_ns is None or t0 < self.first_ns:
+                        self.first_ns = t0
+                elif kind == START:
+                    t.start_ns, t.pid, t.tid, t.label = t0, pid, tid, info
+                    if t.spawn_ns is None:
+                        t.spawn_ns = t0
+                    if self.first_ns is None or t0 < self.first_ns:
+                        self.first_ns = t0
+                    self._log(t0, START, f"task {task} started ({info or f'pid {pid}'})")
+                elif kind == FINISH or kind == ERROR:
+                    if t.end_ns is not None:
+                        continue  # already ended (e.g. reported by the worker and the parent)
+                    t.end_ns = t0
+                    if t.start_ns is None:  # died before it could report its start
+                        t.start_ns = t0
+                        t.pid = t.pid or pid
+                    if kind == ERROR:
+                        t.failed, t.error = True, info
+                        self._log(t0, ERROR, f"task {task} FAILED: {info}")
+                    else:
+                        self._log(t0, FINISH, self._finish_text(t))
+                if self.last_ns is None or t1 > self.last_ns:
+                    self.last_ns = t1
+                self.events += 1
+            self.version += 1
+
+    @staticmethod
+    def _finish_text(t: Task) -> str:
+        took = (t.end_ns - t.start_ns) / 1e9
+        parts = [f"task {t.id} finished after {took:.2f} s"]
+        if t.sleep_ns:
+            parts.append(f"slept {t.sleep_ns / 1e9:.2f} s")
+        if t.run_ns:
+            parts.append(f"ran {t.run_ns / 1e9:.2f} s")
+        return ", ".join(parts)
+
+    def _log(self, t_ns: int, kind: int, text: str) -> None:
+        self.log.append((t_ns, kind, text))
+        self.log_total += 1
+        if len(self.log) > self.log_max * 2:
+            del self.log[: len(self.log) - self.log_max]
+
+    def end(self, status: str, message: str = "", t_ns: int | None = None) -> list[tuple]:
+        """Mark the run as ended. Tasks that never reported an end get an ERROR saying why;
+        those synthesized events are returned (a trace records them, so a replay agrees)."""
+        with self._lock:
+            t_end = t_ns or self.last_ns or time.perf_counter_ns()
+            reason = END_REASONS.get(status, "lost: the task never reported an end")
+            if status == "error" and message:
+                reason = f"lost: the model failed ({message})"
+            pending = [t for t in self.tasks.values() if t.end_ns is None]
+        events = [(ERROR, t.id, t.pid or 0, 0, max(t_end, t.start_ns or t_end),
+                   max(t_end, t.start_ns or t_end), -1, reason) for t in pending]
+        self.feed(events)
+        with self._lock:
+            self.ended = status
+            self.end_message = message
+            self.version += 1
+        return events
+
+    # --- reading ---------------------------------------------------------------------------
+    def snapshot(self, now_ns: int | None = None) -> "Frame":
+        """An immutable view of everything so far. ``now_ns`` is where the live edge is (live
+        runs: the current clock; replays: the replay cursor); by default the last event."""
+        from concviz.engine.frame import Frame
+
+        with self._lock:
+            for what, key in self._dirty:
+                (self.cores if what == "c" else self.proc_runs)[key].sort()
+            self._dirty.clear()
+            if self.ended is not None or now_ns is None:
+                now_ns = self.last_ns or 0
+            return Frame(
+                version=self.version,
+                header=dict(self.header),
+                tasks=tuple(_TaskView.of(t) for t in sorted(self.tasks.values(), key=lambda t: t.id)),
+                cores={c: (lane, len(lane)) for c, lane in self.cores.items()},
+                proc_runs={p: (runs, len(runs)) for p, runs in self.proc_runs.items()},
+                first_ns=self.first_ns,
+                now_ns=now_ns,
+                ended=self.ended,
+                end_message=self.end_message,
+                log=tuple(self.log[-self.log_max:]),
+                events=self.events,
+            )
+
+
+@dataclass(frozen=True)
+class _TaskView:
+    """A task as a Frame sees it: its fields, plus how many intervals existed at the snapshot."""
+
+    id: int
+    spawn_ns: int | None
+    start_ns: int | None
+    end_ns: int | None
+    pid: int | None
+    tid: int | None
+    label: str | None
+    status: str
+    error: str | None
+    runs: list
+    n_runs: int
+    sleeps: list
+    n_sleeps: int
+    run_ns: int
+    sleep_ns: int
+    cpus: tuple
+
+    @classmethod
+    def of(cls, t: Task) -> "_TaskView":
+        return cls(t.id, t.spawn_ns, t.start_ns, t.end_ns, t.pid, t.tid, t.label, t.status,
+                   t.error, t.runs, len(t.runs), t.sleeps, len(t.sleeps), t.run_ns, t.sleep_ns,
+                   tuple(sorted(t.cpus)))
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def start_index(intervals: list, n: int, t0: int) -> int:
+    """Index of the first of the first ``n`` (time-ordered) intervals that may end after t0."""
+    i = bisect_left(intervals, (t0,), 0, n)
+    return max(0, i - 1)

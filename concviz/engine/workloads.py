@@ -1,0 +1,162 @@
+"""Task bodies: I/O-bound (sleep), CPU-bound (pure-Python arithmetic) and mixed.
+
+A task is a list of steps, ``("cpu", units)`` or ``("sleep", seconds)``, derived from the
+workload, the scale and the seed alone, so the same inputs give the same work in every model.
+CPU work is a fixed *amount* (units of arithmetic), not a duration: contention shows up as a
+longer wall time instead of being hidden.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import time
+from dataclasses import dataclass, field
+
+from concviz.engine.events import RUN, SLEEP
+from concviz.engine.probe import CPU_CHECK_NS, GAP_NS, Recorder, current_cpu
+
+WORKLOADS = ("io", "cpu", "mixed")
+WORKLOAD_TITLES = {
+    "io": "I/O-bound: each task waits on a slow call (sleep)",
+    "cpu": "CPU-bound: each task does pure-Python arithmetic",
+    "mixed": "Mixed: CPU bursts between waits, like a request handler",
+}
+
+ITERATIONS_PER_UNIT = 128  # about 10 us of arithmetic on a 2020s laptop core
+CPU_UNITS = 50_000  # about 0.5 s of work for one task running alone (calibrated here)
+IO_MIN_S, IO_MAX_S = 0.1, 0.9
+MIXED_ROUNDS = 5
+MIXED_BURST_UNITS = 4_000  # about 40 ms
+MIXED_SLEEP_S = (0.02, 0.08)
+
+_perf = time.perf_counter_ns
+
+
+@dataclass(frozen=True)
+class WorkParams:
+    """What every worker needs to rebuild its task's plan; small and picklable."""
+
+    workload: str
+    tasks: int
+    scale: float = 1.0
+    seed: int = 0
+    faults: dict = field(default_factory=dict)  # task id -> "fail" | "hang" | "kill"
+
+    def plan(self, task: int) -> list[tuple[str, float]]:
+        """The steps of one task, reproducible from (workload, scale, seed, task)."""
+        rnd = random.Random(self.seed * 1_000_003 + task)
+        if self.workload == "io":
+            return [("sleep", rnd.uniform(IO_MIN_S, IO_MAX_S) * self.scale)]
+        if self.workload == "cpu":
+            return [("cpu", max(1, int(CPU_UNITS * self.scale)))]
+        steps: list[tuple[str, float]] = []
+        for _ in range(MIXED_ROUNDS):
+            steps.append(("cpu", max(1, int(MIXED_BURST_UNITS * self.scale))))
+            steps.append(("sleep", rnd.uniform(*MIXED_SLEEP_S) * self.scale))
+        return steps
+
+    def sleep_total(self) -> float:
+        """Sum of every task's sleeps (the wall time a sequential run would spend waiting)."""
+        return sum(v for t in range(self.tasks) for k, v in self.plan(t) if k == "sleep")
+
+
+def burn(rec: Recorder | None, task: int, units: int) -> int:
+    """Do ``units`` of arithmetic, recording RUN intervals on ``rec``.
+
+    After every unit the loop reads the clock. A gap longer than GAP_NS between two reads means
+    the thread did not run (it waited for the GIL or for a CPU): the RUN interval ends at the
+    last read and a new one starts now. The CPU is looked up at each new interval and about
+    once a millisecond; a change of CPU also splits the interval.
+    """
+    if rec is None:
+        return burn_plain(task, units)
+    perf = _perf
+    getcpu = current_cpu
+    x = task + 1
+    start = last = perf()
+    cpu = getcpu()
+    next_check = last + CPU_CHECK_NS
+    for _ in range(units):
+        for _ in range(ITERATIONS_PER_UNIT):
+            x = (x * 1103515245 + 12345) & 0xFFFFFFFF
+        now = perf()
+        if now - last > GAP_NS:
+            rec.add(RUN, task, start, last, cpu)
+            start = now
+            cpu = getcpu()
+            next_check = now + CPU_CHECK_NS
+        elif now > next_check:
+            c = getcpu()
+            if c != cpu:
+                rec.add(RUN, task, start, now, cpu)
+                start = now
+                cpu = c
+            next_check = now + CPU_CHECK_NS
+        last = now
+    rec.add(RUN, task, start, last, cpu)
+    return x
+
+
+def burn_plain(task: int, units: int) -> int:
+    """The same arithmetic as :func:`burn` with the probe off (for overhead benchmarks)."""
+    x = task + 1
+    for _ in range(units):
+        for _ in range(ITERATIONS_PER_UNIT):
+            x = (x * 1103515245 + 12345) & 0xFFFFFFFF
+    return x
+
+
+class InjectedFault(RuntimeError):
+    """Raised by a task that ``--fail-task`` told to fail."""
+
+
+def _fault_point(params: WorkParams, task: int) -> None:
+    fault = params.faults.get(task)
+    if fault == "fail":
+        raise InjectedFault(f"task {task} failed on purpose (--fail-task {task})")
+    if fault == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if fault == "hang":
+        while True:
+            time.sleep(3600)
+
+
+def _with_midpoint(steps: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """Split a one-step plan in two, so that an injected fault strikes half-way through."""
+    if len(steps) == 1:
+        kind, amount = steps[0]
+        half = amount // 2 if kind == "cpu" else amount / 2
+        return [(kind, half), (kind, amount - half)]
+    return steps
+
+
+def run_sync(rec: Recorder, task: int, params: WorkParams) -> None:
+    """Run one task's plan in a blocking way (threads, processes, sequential)."""
+    steps = _with_midpoint(params.plan(task))
+    for i, (kind, amount) in enumerate(steps):
+        if i == len(steps) // 2:
+            _fault_point(params, task)
+        if kind == "cpu":
+            burn(rec, task, int(amount))
+        else:
+            rec.sleep(task, amount)
+
+
+async def run_async(rec: Recorder, task: int, params: WorkParams) -> None:
+    """Run one task's plan on the event loop: sleeps are awaited, CPU work blocks the loop."""
+    steps = _with_midpoint(params.plan(task))
+    for i, (kind, amount) in enumerate(steps):
+        if i == len(steps) // 2:
+            fault = params.faults.get(task)
+            if fault == "hang":
+                await asyncio.Event().wait()
+            _fault_point(params, task)
+        if kind == "cpu":
+            burn(rec, task, int(amount))
+        else:
+            t0 = _perf()
+            await asyncio.sleep(amount)
+            rec.add(SLEEP, task, t0, _perf())
