@@ -1,0 +1,1 @@
+"""Engine tests: real runs and pure Timeline/Frame tests; nothing here imports Textual."""

@@ -1,0 +1,124 @@
+"""Shared helpers for the engine tests: real runs, cached per session, each checked for leftovers.
+
+Engine tests must never import Textual (tests/unit is also what CI runs on other Pythons).
+Every real run goes through :func:`run`, which also proves the run left no process behind, so
+"no child process remains after a run" is checked after *every* run of the suite, not just in
+the tests written for it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import psutil
+
+from concviz.engine.experiment import run_to_frame
+from concviz.engine.frame import Frame
+from concviz.engine.models import MODELS
+from concviz.engine.spec import RunSpec
+
+ALL_MODELS = tuple(MODELS)
+THREAD_MODELS = ("threads", "thread-pool")
+PROCESS_MODELS = ("processes", "pool", "process-pool")
+CPUS = os.cpu_count() or 1
+
+# Scales: small enough for a fast suite, large enough that the effect measured is not drowned
+# by start-up. At 0.4 one CPU-bound task is ~0.2 s of arithmetic; starting a worker process
+# with fork costs a few ms, so it cannot hide the parallelism of 4 such tasks on 2 cores.
+CPU_SCALE = 0.4
+# At 0.3 the 4 seeded sleeps are 0.23, 0.06, 0.26, 0.09 s (sum 0.64 s): overlapped they end
+# near 0.26 s, in sequence near 0.64 s; the gap is far wider than this machine's jitter.
+IO_SCALE = 0.3
+LEFTOVER_WAIT_S = 3.0
+
+
+def gone(pid: int) -> bool:
+    """True when ``pid`` no longer runs (a zombie waiting for a reaper counts as gone: this
+    machine's PID 1 does not reap orphans, and a zombie holds no resources but its pid)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def in_group(pgid: int) -> list[int]:
+    """Live processes whose process group is ``pgid``."""
+    found = []
+    for p in psutil.process_iter():
+        try:
+            if os.getpgid(p.pid) == pgid and not gone(p.pid):
+                found.append(p.pid)
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            pass
+    return found
+
+
+def leftovers(frame: Frame | None = None) -> dict[str, list[int]]:
+    """What is still alive that a finished run should have taken with it.
+
+    * children of this (test) process, at any depth;
+    * processes in the experiment's process group (its session id is its pid);
+    * the processes the tasks reported running in (workers orphaned by the experiment are no
+      longer our children, so they would escape the first check).
+    """
+    me = psutil.Process()
+    out = {"children": [c.pid for c in me.children(recursive=True) if not gone(c.pid)]}
+    if frame is not None:
+        exp_pid = frame.header.get("experiment_pid")
+        out["group"] = in_group(exp_pid) if exp_pid else []
+        out["task_pids"] = sorted({t.pid for t in frame.tasks if t.pid and t.pid != os.getpid()
+                                   and not gone(t.pid)})
+    return {k: v for k, v in out.items() if v}
+
+
+def wait_no_leftovers(frame: Frame | None = None, timeout: float = LEFTOVER_WAIT_S) -> dict:
+    """Poll for up to ``timeout`` seconds until nothing is left; return what is left."""
+    deadline = time.monotonic() + timeout
+    left = leftovers(frame)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left = leftovers(frame)
+    return left
+
+
+def describe(pids: dict[str, list[int]]) -> str:
+    parts = []
+    for kind, items in pids.items():
+        for pid in items:
+            try:
+                parts.append(f"{kind}: {pid} {' '.join(psutil.Process(pid).cmdline())[:120]}")
+            except psutil.Error:
+                parts.append(f"{kind}: {pid} (gone)")
+    return "; ".join(parts)
+
+
+def run(stop=None, record: str | None = None, **spec: Any) -> Frame:
+    """Run a RunSpec to its end in a child process; assert that nothing of it survives."""
+    frame = run_to_frame(RunSpec(**spec).validate(), record=record, stop=stop)
+    left = wait_no_leftovers(frame)
+    assert not left, f"processes left after {spec}: {describe(left)}"
+    return frame
+
+
+_CACHE: dict[tuple, Frame] = {}
+
+
+def cached_run(**spec: Any) -> Frame:
+    """:func:`run`, once per distinct spec per session (Frames are immutable, so tests that
+    only read the outcome of the same run share it)."""
+    key = tuple(sorted(spec.items()))
+    if key not in _CACHE:
+        _CACHE[key] = run(**spec)
+    return _CACHE[key]
+
+
+def failure_report(frame: Frame) -> str:
+    """The figures to print when an assertion on a Frame fails."""
+    s = frame.stats
+    keys = ("model", "workload", "wall_s", "busy_s", "parallelism", "concurrency_max",
+            "gil_switches", "done", "failed")
+    head = ", ".join(f"{k}={s[k]:.3f}" if isinstance(s[k], float) else f"{k}={s[k]}" for k in keys)
+    tasks = "; ".join(f"{t.id}:{t.status} {t.error or ''}".strip() for t in frame.tasks)
+    return f"{head} | ended={frame.ended} {frame.end_message} | {tasks}"

@@ -1,0 +1,122 @@
+"""Every model, run for real on 4 tasks: it completes, and it measures what the model is known
+to do (issue 2, acceptance 1 to 3).
+
+Each (model, workload) pair runs once per session (``cached_run``) and several tests read the
+same Frame. Margins are wide on purpose: the CI machine has 2 cores and other jobs run on it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from concviz.engine.workloads import WorkParams
+
+from .helpers import ALL_MODELS, CPU_SCALE, CPUS, IO_SCALE, PROCESS_MODELS, THREAD_MODELS, cached_run, failure_report
+
+TASKS = 4
+
+
+def cpu_run(model: str):
+    return cached_run(model=model, workload="cpu", tasks=TASKS, scale=CPU_SCALE)
+
+
+def io_run(model: str):
+    return cached_run(model=model, workload="io", tasks=TASKS, scale=IO_SCALE)
+
+
+def io_sleeps() -> list[float]:
+    params = WorkParams("io", TASKS, IO_SCALE, 0)
+    return [sum(v for k, v in params.plan(t) if k == "sleep") for t in range(TASKS)]
+
+
+@pytest.mark.parametrize("workload", ["io", "cpu"])
+@pytest.mark.parametrize("model", ALL_MODELS)
+def test_model_completes(model, workload):
+    frame = cpu_run(model) if workload == "cpu" else io_run(model)
+    s = frame.stats
+    why = failure_report(frame)
+    assert frame.ended == "ok", why
+    assert s["tasks"] == TASKS and s["done"] == TASKS and s["failed"] == 0, why
+    assert [t.status for t in frame.tasks] == ["done"] * TASKS, why
+    for t in frame.tasks:
+        assert t.spawn_ns is not None and t.spawn_ns <= t.start_ns <= t.end_ns, why
+        assert t.pid and t.tid, why
+    if workload == "cpu":
+        # every task did its arithmetic, and it was measured as running time on a known core
+        assert all(t.run_ns > 0 for t in frame.tasks), why
+        assert s["busy_s"] > 0 and s["run_intervals"] >= TASKS, why
+        assert all(t.cpus and min(t.cpus) >= 0 for t in frame.tasks), why
+    else:
+        slept = [t.sleep_ns / 1e9 for t in frame.tasks]
+        for got, planned in zip(slept, io_sleeps()):
+            # a sleep lasts at least what was asked; allow a lot for a loaded machine
+            assert planned * 0.98 <= got <= planned + 0.25, why
+
+
+@pytest.mark.parametrize("model", THREAD_MODELS)
+def test_cpu_threads_share_one_gil(model):
+    frame = cpu_run(model)
+    s = frame.stats
+    why = failure_report(frame)
+    assert s["parallelism"] < 1.25, why
+    assert s["gil_switches"] > 0, why
+    # all the tasks ran in one process, on more than one thread
+    assert len({t.pid for t in frame.tasks}) == 1, why
+    assert len({t.tid for t in frame.tasks}) > 1, why
+    # and the time they spent off the GIL is attributed to it
+    gil_wait = sum(row["gil_wait_s"] for row in frame.per_task())
+    assert gil_wait > 0.1 * s["busy_s"], why
+
+
+@pytest.mark.skipif(CPUS < 2, reason="parallelism needs at least 2 CPUs")
+@pytest.mark.parametrize("model", PROCESS_MODELS)
+def test_cpu_processes_run_in_parallel(model):
+    frame = cpu_run(model)
+    s = frame.stats
+    why = failure_report(frame)
+    assert s["parallelism"] > 1.4, why
+    assert s["gil_switches"] == 0, why  # each process has its own GIL: nothing to hand off
+    assert len({t.pid for t in frame.tasks}) >= 2, why
+    assert len(s["per_core"]) >= 2, why
+
+
+@pytest.mark.parametrize("model", ["sequential", "asyncio"])
+def test_cpu_single_thread_models_do_not_overlap_cpu(model):
+    frame = cpu_run(model)
+    s = frame.stats
+    why = failure_report(frame)
+    assert s["parallelism"] < 1.1, why
+    assert s["gil_switches"] == 0, why
+    assert len({(t.pid, t.tid) for t in frame.tasks}) == 1, why
+
+
+@pytest.mark.parametrize("model", ["asyncio", "threads"])
+def test_io_waits_overlap(model):
+    frame = io_run(model)
+    s = frame.stats
+    why = failure_report(frame)
+    total, longest = sum(io_sleeps()), max(io_sleeps())
+    assert s["concurrency_max"] == TASKS, why
+    # overlapped, the run lasts about as long as its longest sleep; in sequence, their sum
+    assert longest * 0.98 <= s["wall_s"] < 0.6 * total, f"sum of sleeps {total:.3f} s; {why}"
+    assert s["busy_s"] < 0.1 * s["wall_s"], why  # sleeping is not running
+
+
+def test_io_sequential_waits_add_up():
+    frame = io_run("sequential")
+    s = frame.stats
+    why = failure_report(frame)
+    total = sum(io_sleeps())
+    assert s["concurrency_max"] == 1, why
+    assert 0.9 * total <= s["wall_s"] <= 1.5 * total, f"sum of sleeps {total:.3f} s; {why}"
+    assert s["concurrency_mean"] == pytest.approx(1.0, abs=0.1), why
+
+
+@pytest.mark.parametrize("model", ["pool", "thread-pool", "process-pool"])
+def test_io_pools_cap_concurrency_at_pool_size(model):
+    frame = io_run(model)
+    why = failure_report(frame)
+    assert frame.stats["concurrency_max"] == min(TASKS, CPUS), why
+    if CPUS < TASKS:
+        # tasks beyond the pool size waited in the queue before a worker took them
+        assert max(t.start_ns - t.spawn_ns for t in frame.tasks) > 0.02 * 1e9, why
