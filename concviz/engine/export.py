@@ -40,6 +40,10 @@ def to_chrome_trace(header: dict[str, Any], events: list[tuple]) -> dict[str, An
         for a, b, name in busy:
             if cursor is not None and a > cursor:
                 slices.append((cursor, a, "waiting"))
+                # Advance past the wait even if this interval adds no slice (a zero-length RUN,
+                # which the probe can record): else the next wait would start here again and
+                # overlap this one.
+                cursor = a
             a = max(a, cursor) if cursor is not None else a
             if b > a:
                 slices.append((a, b, name))

@@ -9,6 +9,7 @@ the tests written for it.
 from __future__ import annotations
 
 import os
+import signal
 import time
 from typing import Any
 
@@ -94,11 +95,23 @@ def describe(pids: dict[str, list[int]]) -> str:
     return "; ".join(parts)
 
 
+def kill_all(left: dict[str, list[int]]) -> None:
+    """SIGKILL what a failed check found, so one broken run does not leak into the next test."""
+    for pid in {p for pids in left.values() for p in pids}:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
 def run(stop=None, record: str | None = None, **spec: Any) -> Frame:
     """Run a RunSpec to its end in a child process; assert that nothing of it survives."""
     frame = run_to_frame(RunSpec(**spec).validate(), record=record, stop=stop)
     left = wait_no_leftovers(frame)
-    assert not left, f"processes left after {spec}: {describe(left)}"
+    if left:
+        message = f"processes left after {spec}: {describe(left)}"
+        kill_all(left)
+        raise AssertionError(message)
     return frame
 
 

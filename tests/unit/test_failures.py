@@ -1,0 +1,35 @@
+"""A worker that raises becomes a FAILED task with its message; the others finish (issue 2).
+
+Every model, with ``fail_task=1``: the fault strikes half-way through task 1's work. The
+``mixed`` workload is used so that the failing task has both run and slept before it raises.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .helpers import ALL_MODELS, cached_run, failure_report
+
+TASKS = 4
+
+
+@pytest.mark.parametrize("model", ALL_MODELS)
+def test_failing_task_is_failed_and_the_others_finish(model):
+    frame = cached_run(model=model, workload="mixed", tasks=TASKS, scale=0.2, fail_task=1)
+    why = failure_report(frame)
+    # the run itself ended normally: a failing task is data, not a crash
+    assert frame.ended == "ok", why
+    failed = frame.tasks[1]
+    assert failed.status == "failed", why
+    assert failed.error.startswith("InjectedFault: task 1 failed on purpose"), why
+    assert "\n" not in failed.error, why  # one line, for a log pane or a table cell
+    # it failed half-way: it did some work first, and stopped before doing all of it
+    others = [t for t in frame.tasks if t.id != 1]
+    assert 0 < failed.run_ns < min(t.run_ns for t in others), why
+    assert failed.end_ns is not None and failed.start_ns <= failed.end_ns, why
+    assert [t.status for t in others] == ["done"] * (TASKS - 1), why
+    assert all(t.error is None for t in others), why
+    s = frame.stats
+    assert s["failed"] == 1 and s["done"] == TASKS - 1, why
+    row = frame.per_task()[1]
+    assert row["status"] == "failed" and row["error"] == failed.error

@@ -1,0 +1,156 @@
+"""The engine is headless, and a run leaves no process behind (issue 2, acceptance 4 and 5).
+
+Every real run of this suite already checks for leftovers (``helpers.run``). The tests here
+cover the harder endings: a failing task, a cancelled run (with each start method), a run that
+hits its time limit, and a parent that dies without cleaning up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import psutil
+import pytest
+
+from .helpers import ALL_MODELS, PROCESS_MODELS, describe, gone, kill_all, leftovers, run, wait_no_leftovers
+
+HEADLESS_CHECK = textwrap.dedent("""
+    import importlib, json, pkgutil, sys
+    import concviz.engine
+    names = ["concviz.engine", "concviz.engine.models", "concviz.engine.experiment",
+             "concviz.engine.timeline", "concviz.engine.frame", "concviz.engine.export",
+             "concviz.cli", "concviz.report"]
+    # and every engine module, including ones added after this test was written
+    names += [m.name for m in pkgutil.walk_packages(concviz.engine.__path__, "concviz.engine.")]
+    for name in names:
+        importlib.import_module(name)
+    ui = sorted(m for m in sys.modules if m.split(".")[0] in ("textual", "rich"))
+    print(json.dumps({"imported": len(names), "ui": ui}))
+""")
+
+
+def test_engine_imports_no_textual_or_rich():
+    out = subprocess.run([sys.executable, "-c", HEADLESS_CHECK], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["ui"] == [], f"the engine (or cli/report) pulled in: {result['ui'][:10]}"
+    assert result["imported"] >= 8
+
+
+def test_the_brief_one_liner_prints_false():
+    code = ("import concviz.engine, concviz.engine.models, concviz.engine.experiment, "
+            "concviz.engine.timeline, concviz.engine.frame, concviz.engine.export, concviz.cli, "
+            "concviz.report; import sys; print('textual' in sys.modules or 'rich' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stdout + out.stderr
+
+
+def test_headless_cli_runs_without_the_ui():
+    # `concviz run` imports the app lazily: a whole headless run never loads Textual
+    code = ("import sys; from concviz.cli import main; "
+            "rc = main(['run', '-m', 'threads', '-w', 'io', '-n', '2', '--scale', '0.05', '--json']); "
+            "print('UI' if 'textual' in sys.modules or 'rich' in sys.modules else 'headless', "
+            "file=sys.stderr); sys.exit(rc)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.strip().splitlines()[-1] == "headless"
+
+
+# --- cleanup ---------------------------------------------------------------------------------------
+def cancel_after(seconds: float) -> threading.Event:
+    stop = threading.Event()
+    timer = threading.Timer(seconds, stop.set)
+    timer.daemon = True
+    timer.start()
+    return stop
+
+
+@pytest.mark.parametrize("model", ALL_MODELS)
+def test_cancelled_run_leaves_nothing(model):
+    # task 0 hangs forever: only the cancel can end this run
+    began = time.monotonic()
+    frame = run(stop=cancel_after(0.4), model=model, workload="io", tasks=4, scale=0.3,
+                hang_task=0)
+    took = time.monotonic() - began
+    assert frame.ended == "cancelled"
+    assert frame.tasks[0].status == "failed" and "cancelled" in frame.tasks[0].error
+    assert took < 5, f"cancelling took {took:.1f} s"
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_cancelled_process_run_leaves_nothing_with_each_start_method(method):
+    import multiprocessing
+
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"{method} is not available here")
+    # "spawn" needs longer to get its workers going: cancel once they surely exist
+    frame = run(stop=cancel_after(1.0), model="processes", workload="io", tasks=3, scale=0.3,
+                hang_task=1, start_method=method)
+    assert frame.ended == "cancelled"
+    assert frame.header["machine"]["start_method"] == method
+    assert frame.tasks[1].status == "failed"
+
+
+def test_run_that_hits_its_time_limit_leaves_nothing():
+    frame = run(model="pool", workload="io", tasks=3, scale=0.3, hang_task=2, timeout_s=1.0)
+    assert frame.ended == "timeout"
+    assert frame.tasks[2].status == "failed" and "time limit" in frame.tasks[2].error
+    assert [t.status for t in frame.tasks[:2]] == ["done", "done"]
+
+
+@pytest.mark.parametrize("model", ["processes", "process-pool"])
+def test_failing_task_in_a_process_run_leaves_nothing(model):
+    # (test_failures runs every model with a failing task, through the same checked helper;
+    # this one also waits for the pool's workers, which outlive the task that failed)
+    frame = run(model=model, workload="cpu", tasks=3, scale=0.1, fail_task=0, workers=None)
+    assert frame.tasks[0].status == "failed"
+    assert not leftovers(frame)
+
+
+PARENT = textwrap.dedent("""
+    import sys
+    from concviz.engine.experiment import run_to_frame
+    from concviz.engine.spec import RunSpec
+    run_to_frame(RunSpec(model=sys.argv[1], workload="io", tasks=2, scale=1.0,
+                         hang_task=0).validate())
+""")
+
+
+@pytest.mark.parametrize("model", ("threads",) + PROCESS_MODELS)
+def test_parent_killed_mid_run_takes_the_experiment_and_workers_with_it(model):
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, model], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+    want = 1 if model == "threads" else 3  # the experiment, plus 2 workers for process models
+    tree: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            tree = [p for p in psutil.Process(parent.pid).children(recursive=True) if not gone(p.pid)]
+            if len(tree) >= want:
+                break
+            time.sleep(0.05)
+        assert len(tree) >= want, f"the run never got going: {tree}"
+        time.sleep(0.5)  # let the workers start their tasks
+        tree = psutil.Process(parent.pid).children(recursive=True)
+        parent.send_signal(signal.SIGKILL)  # no finally, no atexit, no cleanup of any kind
+        parent.wait(5)
+        deadline = time.monotonic() + 3
+        alive = [p.pid for p in tree if not gone(p.pid)]
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.05)
+            alive = [p for p in alive if not gone(p)]
+        assert not alive, f"orphans after the parent died: {describe({'orphan': alive})}"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(5)
+        kill_all({"tree": [p.pid for p in tree if not gone(p.pid)]})  # only if the test failed
+    assert not wait_no_leftovers()

@@ -1,0 +1,185 @@
+"""Traces: record -> read -> the same figures; Chrome export; unreadable traces (issue 2).
+
+One recorded run per model kind is enough to exercise the format: a thread run (GIL switches,
+many RUN intervals) and a process run with a failing task (an ERROR with text).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import defaultdict
+
+import pytest
+
+from concviz.engine.events import TRACE_VERSION, TraceError, read_trace
+from concviz.engine.export import to_chrome_trace
+from concviz.engine.timeline import Timeline
+
+from .helpers import run
+
+COMPARED = ("wall_s", "busy_s", "parallelism", "concurrency_max", "concurrency_mean",
+            "gil_switches", "failed", "done", "run_intervals", "spawn_ms_median")
+RECORDED = {
+    "threads-cpu": dict(model="threads", workload="cpu", tasks=3, scale=0.1),
+    "pool-mixed-failing": dict(model="pool", workload="mixed", tasks=4, scale=0.2, fail_task=2),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(RECORDED))
+def recorded(request, tmp_path_factory):
+    """(path, the Frame of the live run that wrote it)."""
+    path = tmp_path_factory.mktemp("traces") / f"{request.param}.jsonl"
+    frame = run(record=str(path), **RECORDED[request.param])
+    return path, frame
+
+
+def replay(path):
+    header, events = read_trace(path)
+    timeline = Timeline()
+    timeline.set_header(header)
+    timeline.feed(events)
+    timeline.end(header["ended"])
+    return header, events, timeline.snapshot()
+
+
+def test_round_trip_gives_the_same_figures(recorded):
+    path, live = recorded
+    header, events, again = replay(path)
+    assert header["concviz_trace"] == TRACE_VERSION
+    assert header["ended"] == live.ended == "ok"
+    for key in ("model", "workload", "machine", "spec"):
+        assert header[key] == live.header[key]
+    assert len(events) == live.events
+    for key in COMPARED:
+        assert again.stats[key] == pytest.approx(live.stats[key], rel=1e-9, abs=1e-12), key
+    assert again.per_task() == live.per_task()
+
+
+def test_header_describes_the_run_and_the_machine(recorded):
+    path, live = recorded
+    header, _ = read_trace(path)
+    machine = header["machine"]
+    for key in ("cpus", "python", "implementation", "gil", "start_method", "switch_interval_ms"):
+        assert key in machine, key
+    assert header["spec"]["tasks"] == len(live.tasks)
+
+
+def overlaps(trace: dict) -> list[str]:
+    tracks = defaultdict(list)
+    for e in trace["traceEvents"]:
+        if e["ph"] == "X":
+            tracks[(e["pid"], e["tid"])].append((e["ts"], e["ts"] + e["dur"], e["name"]))
+    bad = []
+    for track, slices in tracks.items():
+        slices.sort()
+        for (a0, a1, an), (b0, b1, bn) in zip(slices, slices[1:]):
+            if b0 < a1 - 1e-3:  # 1 ns of slack for float rounding of microseconds
+                bad.append(f"{track}: {an} {a0:.3f}-{a1:.3f} overlaps {bn} {b0:.3f}-{b1:.3f}")
+    return bad
+
+
+def test_chrome_export_is_valid_json_without_overlaps(recorded):
+    path, live = recorded
+    header, events = read_trace(path)
+    trace = json.loads(json.dumps(to_chrome_trace(header, events)))
+    slices = [e for e in trace["traceEvents"] if e["ph"] == "X"]
+    assert slices and all(e["dur"] >= 0 for e in slices)
+    assert {e["name"] for e in slices} >= {"running"}
+    assert not overlaps(trace)
+    # every task has a named track, and the process names are metadata
+    names = [e for e in trace["traceEvents"] if e["ph"] == "M"]
+    assert {e["tid"] for e in names if e["name"] == "thread_name"} >= set(range(len(live.tasks)))
+    assert any(e["name"] == "process_name" for e in names)
+    # the running slices add up to the measured busy time
+    running_us = sum(e["dur"] for e in slices if e["name"] == "running")
+    assert running_us / 1e6 == pytest.approx(live.stats["busy_s"], rel=1e-6)
+    if live.stats["failed"]:
+        marks = [e for e in trace["traceEvents"] if e["ph"] == "i" and e["name"] == "failed"]
+        assert len(marks) == live.stats["failed"]
+        assert marks[0]["args"]["error"].startswith("InjectedFault")
+
+
+def test_export_never_overlaps_even_with_nested_or_empty_intervals():
+    # a synthetic trace whose intervals overlap inside one task (a RUN inside a SLEEP), and a
+    # zero-length RUN after a wait (the probe records one when a thread loses the GIL again
+    # right after getting it): the export must still draw one slice at a time per track
+    from concviz.engine.events import FINISH, RUN, SLEEP, SPAWN, START
+
+    ms = 1_000_000
+    header = {"model": "synthetic", "workload": "mixed", "spec": {"tasks": 1}, "machine": {}}
+    events = [(SPAWN, 0, 1, 1, 0, 0, -1, None), (START, 0, 9, 9, 2 * ms, 2 * ms, 0, None),
+              (SLEEP, 0, 9, 9, 3 * ms, 10 * ms, -1, None), (RUN, 0, 9, 9, 4 * ms, 6 * ms, 0, None),
+              (RUN, 0, 9, 9, 8 * ms, 12 * ms, 0, None), (RUN, 0, 9, 9, 13 * ms, 13 * ms, 0, None),
+              (RUN, 0, 9, 9, 14 * ms, 14 * ms + 500, 0, None),
+              (FINISH, 0, 9, 9, 15 * ms, 15 * ms, -1, None)]
+    trace = json.loads(json.dumps(to_chrome_trace(header, events)))
+    assert not overlaps(trace)
+    names = [e["name"] for e in trace["traceEvents"] if e["ph"] == "X"]
+    assert names[0] == "queued" and names[-1] == "waiting"
+
+
+def test_cli_export(recorded, tmp_path):
+    path, _ = recorded
+    out = tmp_path / "t.json"
+    done = subprocess.run([sys.executable, "-m", "concviz", "export", str(path), "-o", str(out)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "perfetto" in done.stdout.lower()
+    trace = json.loads(out.read_text())
+    assert trace["traceEvents"] and not overlaps(trace)
+
+
+# --- unreadable traces -------------------------------------------------------------------------------
+def good_lines(recorded_path) -> list[str]:
+    return recorded_path.read_text().splitlines()
+
+
+BROKEN = {
+    "empty": (lambda lines: "", "empty"),
+    "not json": (lambda lines: "hello, world\n", "not JSON"),
+    "json but not a trace": (lambda lines: '{"some": "thing"}\n', "no header"),
+    "wrong version": (lambda lines: json.dumps({**json.loads(lines[0]), "concviz_trace": 99}) + "\n"
+                      + "\n".join(lines[1:]), "version 99"),
+    "truncated mid-line": (lambda lines: "\n".join(lines[:3]) + "\n" + lines[3][: len(lines[3]) // 2],
+                           "truncated or corrupt at line 4"),
+    "header only": (lambda lines: lines[0] + "\n", "no events"),
+    "malformed event": (lambda lines: lines[0] + "\n[1, 2]\n", "malformed event at line 2"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_broken_trace_raises_trace_error(case, recorded, tmp_path):
+    path, _ = recorded
+    make, words = BROKEN[case]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(make(good_lines(path)))
+    with pytest.raises(TraceError) as info:
+        read_trace(bad)
+    message = str(info.value)
+    assert words in message and str(bad) in message
+    assert "\n" not in message
+
+
+def test_missing_trace(tmp_path):
+    with pytest.raises(TraceError, match="trace not found"):
+        read_trace(tmp_path / "nope.jsonl")
+
+
+def test_binary_trace(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(TraceError, match="cannot read trace"):
+        read_trace(bad)
+
+
+def test_cli_export_of_a_broken_trace_is_one_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not a trace\n")
+    done = subprocess.run([sys.executable, "-m", "concviz", "export", str(bad), "-o",
+                           str(tmp_path / "out.json")], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out.json").exists()
