@@ -85,15 +85,22 @@ def burn(rec: Recorder | None, task: int, units: int) -> int:
         now = perf()
         if now - last > GAP_NS:
             rec.add(RUN, task, start, last, cpu)
-            start = now
             cpu = getcpu()
+            # rec.add may have flushed a batch: tens of microseconds of this thread running,
+            # which belong to the new interval rather than make a false gap. A flush that took
+            # longer (a full pipe) was waiting, so the interval starts after it.
+            after = perf()
+            start = now if after - now <= GAP_NS else after
+            now = after
             next_check = now + CPU_CHECK_NS
         elif now > next_check:
             c = getcpu()
             if c != cpu:
                 rec.add(RUN, task, start, now, cpu)
-                start = now
                 cpu = c
+                after = perf()
+                start = now if after - now <= GAP_NS else after
+                now = after
             next_check = now + CPU_CHECK_NS
         last = now
     rec.add(RUN, task, start, last, cpu)
