@@ -86,6 +86,7 @@ class Frame:
     ended: str | None
     end_message: str
     log: tuple = ()
+    log_total: int = 0
     events: int = 0
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
 

@@ -211,6 +211,7 @@ class Timeline:
                 ended=self.ended,
                 end_message=self.end_message,
                 log=tuple(self.log[-self.log_max:]),
+                log_total=self.log_total,
                 events=self.events,
             )
 

@@ -1,0 +1,400 @@
+"""ConcvizApp: bindings and wiring. Panes draw; sessions measure; this module connects them."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import threading
+import time
+from typing import Any, Iterable
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Log, Static
+
+from concviz.engine.frame import Frame
+from concviz.engine.models import MODELS
+from concviz.engine.spec import MAX_SCALE, MAX_TASKS, MAX_WORKERS, MODEL_NAMES, RunSpec
+from concviz.engine.workloads import WORKLOADS
+from concviz.session import LiveSession, ReplaySession
+from concviz.view import Zoom, format_time
+from concviz.widgets.bars import LEGEND, Bar, caption_markup, controls_markup, stats_markup, title_markup
+from concviz.widgets.code import CodePane
+from concviz.widgets.help import HelpScreen
+from concviz.widgets.lanes import CoreLanes, GilLane, TaskLanes
+
+TICK_HZ = 10
+TASK_STEPS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 100, 200, 500, 1000, 2000, 5000, 10000)
+SCALE_STEPS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
+SWITCH_STEPS = (None, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
+NARROW = 110
+
+
+class RunEnded(Message):
+    """Posted (from the pump thread) when a live run is over."""
+
+    def __init__(self, session: Any, status: str) -> None:
+        super().__init__()
+        self.session = session
+        self.status = status
+
+
+def _step(values: tuple, current: Any, direction: int) -> Any:
+    """The next value in ``values`` after (or before) ``current``."""
+    if current in values:
+        i = values.index(current) + direction
+    else:
+        i = sum(1 for v in values if v is not None and current is not None and v < current)
+        i = i if direction > 0 else i - 1
+    return values[max(0, min(len(values) - 1, i))]
+
+
+class ConcvizApp(App[int]):
+    """The concviz TUI. Pass ``spec`` for a live app, ``replay=(header, events)`` for a trace."""
+
+    CSS_PATH = "concviz.tcss"
+    TITLE = "concviz"
+    BINDINGS = [
+        Binding("r", "run", "Run"),
+        Binding("s", "stop", "Stop"),
+        Binding("m", "model(1)", "Model"),
+        Binding("M", "model(-1)", "Previous model", show=False),
+        Binding("w", "workload(1)", "Workload"),
+        Binding("W", "workload(-1)", "Previous workload", show=False),
+        Binding("plus,equals_sign", "tasks(1)", "Tasks", key_display="+/-"),
+        Binding("minus,underscore", "tasks(-1)", "Fewer tasks", show=False),
+        Binding("k", "workers(1)", "More workers", show=False),
+        Binding("K", "workers(-1)", "Fewer workers", show=False),
+        Binding("right_square_bracket", "scale(1)", "Scale up", show=False),
+        Binding("left_square_bracket", "scale(-1)", "Scale down", show=False),
+        Binding("i", "switch(1)", "Longer switch interval", show=False),
+        Binding("I", "switch(-1)", "Shorter switch interval", show=False),
+        Binding("greater_than_sign,full_stop", "zoom(1)", "Zoom", key_display="</>"),
+        Binding("less_than_sign,comma", "zoom(-1)", "Zoom out", show=False),
+        Binding("left", "pan(-1)", "Pan left", show=False),
+        Binding("right", "pan(1)", "Pan right", show=False),
+        Binding("f", "follow", "Follow"),
+        Binding("0", "fit", "Fit the whole run", show=False),
+        Binding("c", "toggle_code", "Code"),
+        Binding("l", "toggle_log", "Log"),
+        Binding("e", "export", "Export"),
+        Binding("S", "screenshot_svg", "Screenshot", show=False),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, spec: RunSpec | None = None, *, replay: tuple[dict, list] | None = None,
+                 speed: float = 1.0, autorun: bool = False, instant: bool = False,
+                 live_ticks: bool = True) -> None:
+        super().__init__()
+        self.session: LiveSession | ReplaySession | None = None
+        if replay is not None:
+            self.session = ReplaySession(*replay, speed=speed, instant=instant)
+            spec = dataclasses.replace(self.session.spec)
+        self.spec = spec or RunSpec()
+        self.autorun = autorun
+        self.live_ticks = live_ticks
+        self.zoom = Zoom()
+        self.frame: Frame | None = None
+        self._seen_version = -1
+        self._log_seen = 0
+        self._timer = None
+        self._old_sessions: list[LiveSession] = []
+
+    # --- layout ----------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Bar(id="title")
+        yield Bar(id="controls")
+        with Horizontal(id="top"):
+            with Vertical(id="left"):
+                yield TaskLanes(id="tasks")
+                yield GilLane(id="gil")
+            with Vertical(id="side"):
+                yield CodePane(id="code")
+                yield Log(id="log", max_lines=500)
+        yield CoreLanes(id="cores")
+        yield Bar(id="stats")
+        yield Bar(id="caption")
+        yield Bar(LEGEND, id="legend")
+        yield Static("Terminal too small for concviz: make it at least 60x16.", id="too-small")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#code", CodePane).show_model(self.spec.model)
+        self.query_one("#log", Log).border_title = "Events"
+        self._timer = self.set_interval(1 / TICK_HZ, self.tick, pause=not self.live_ticks)
+        self._apply_size()
+        self.tick(force=True)
+        if self.autorun:
+            self.call_after_refresh(self.action_run)
+
+    def on_resize(self) -> None:
+        self._apply_size()
+        self.call_after_refresh(self.redraw)
+
+    def _apply_size(self) -> None:
+        w, h = self.size
+        self.screen.set_class(w < NARROW, "narrow")
+        self.screen.set_class(w < 60 or h < 16, "too-small")
+
+    # --- the frame tick --------------------------------------------------------------------
+    def tick(self, force: bool = False) -> None:
+        """Take one Frame from the session if anything moved, and hand it to every pane."""
+        session = self.session
+        if session is None:
+            self._refresh_bars()
+            return
+        session.advance()
+        version = session.timeline.version
+        if not force and version == self._seen_version and not session.running:
+            return
+        self._seen_version = version
+        self.frame = session.snapshot()
+        self.redraw()
+        if not session.running and not force and self._timer is not None and session.live is False:
+            self._timer.pause()
+
+    def redraw(self) -> None:
+        frame = self.frame
+        with self.batch_update():
+            self._refresh_bars()
+            if frame is None:
+                return
+            win = self.zoom.window(frame)
+            note = "fit" if self.zoom.span_ns is None else (
+                ("▶ " if self.zoom.follow else "") + format_time(self.zoom.span_ns))
+            self.query_one(TaskLanes).show(frame, win, note)
+            self.query_one(GilLane).show(frame, win)
+            cores = self.query_one(CoreLanes)
+            sample = self.session.sample() if self.session and self.session.running else None
+            cores.os_percent = sample.per_cpu if sample else ()
+            cores.show(frame, win)
+            self._append_log(frame)
+
+    def _refresh_bars(self) -> None:
+        frame = self.frame
+        session = self.session
+        running = bool(session and session.running)
+        source = ""
+        if isinstance(session, ReplaySession):
+            source = f"replay ×{session.source.speed:g}"
+        self.query_one("#title", Bar).set_markup(title_markup(frame, self.spec, source))
+        self.query_one("#controls", Bar).set_markup(
+            controls_markup(self.spec, running, not isinstance(session, ReplaySession)))
+        if frame is None:
+            self.query_one("#stats", Bar).set_markup("[dim]no run yet[/]")
+            info = MODELS[self.spec.model]
+            self.query_one("#caption", Bar).set_markup(
+                f"[b]▶[/] Press [b]r[/] to run {self.spec.tasks} tasks of {self.spec.workload} work "
+                f"under {info.title}; [b]m[/] / [b]w[/] change model and workload, [b]?[/] explains.")
+            return
+        stats = self.query_one("#stats", Bar)
+        sample = session.sample() if session and session.running else None
+        stats.set_markup(stats_markup(frame, sample, max(20, stats.size.width - 2)))
+        self.query_one("#caption", Bar).set_markup(caption_markup(frame))
+
+    def _append_log(self, frame: Frame) -> None:
+        new = frame.log_total - self._log_seen
+        if new <= 0:
+            return
+        log = self.query_one("#log", Log)
+        origin = frame.first_ns or 0
+        log.write_lines(f"{(t - origin) / 1e9:7.3f} s  {text}" for t, _, text in frame.log[-new:])
+        self._log_seen = frame.log_total
+
+    # --- runs ------------------------------------------------------------------------------
+    def action_run(self) -> None:
+        """Start a fresh live run with the settings shown (stopping any run in progress)."""
+        self._retire_session()
+        session = LiveSession(dataclasses.replace(self.spec), on_end=self._on_session_end)
+        self.session = session
+        self.frame = None
+        self._seen_version = -1
+        self._log_seen = 0
+        self.query_one("#log", Log).clear()
+        self.zoom = Zoom()
+        try:
+            session.start()
+        except OSError as exc:
+            self.notify(f"could not start the experiment: {exc}", severity="error")
+            return
+        if self._timer is not None:
+            self._timer.resume()
+        self.tick(force=True)
+
+    def _on_session_end(self, status: str) -> None:
+        self.post_message(RunEnded(self.session, status))
+
+    def on_run_ended(self, message: RunEnded) -> None:
+        if message.session is not self.session:
+            return
+        self.tick(force=True)
+        frame = self.frame
+        if message.status not in ("ok", "cancelled") or (frame and frame.stats["failed"]):
+            detail = frame.end_message if frame and frame.end_message else ""
+            self.notify(f"run ended: {message.status}; {frame.stats['failed'] if frame else 0} failed "
+                        f"{detail}".strip(), severity="warning")
+        if self._timer is not None:
+            self._timer.pause()
+
+    def _retire_session(self) -> None:
+        old = self.session
+        if isinstance(old, LiveSession) and old.running:
+            # Stop it in the background: the new run must not wait for the old one's reaping.
+            threading.Thread(target=old.cancel, daemon=True).start()
+            self._old_sessions.append(old)
+
+    def action_stop(self) -> None:
+        if self.session is not None and self.session.running:
+            self.session.cancel(0.0 if isinstance(self.session, LiveSession) else 0)
+            self.notify("stopping the run")
+        else:
+            self.notify("nothing is running", severity="information")
+
+    def shutdown(self, wait_s: float = 1.0) -> None:
+        """Stop every live run and wait (bounded) for its processes to be gone."""
+        sessions = [s for s in [self.session, *self._old_sessions] if isinstance(s, LiveSession)]
+        for s in sessions:
+            s._stop.set()
+        deadline = time.monotonic() + wait_s
+        for s in sessions:
+            s.cancel(max(0.0, deadline - time.monotonic()))
+
+    async def action_quit(self) -> None:
+        self.shutdown()
+        self.exit(0)
+
+    # --- settings for the next run ---------------------------------------------------------
+    def _set_spec(self, **changes: Any) -> None:
+        spec = dataclasses.replace(self.spec, **changes)
+        spec.tasks = min(spec.tasks, MAX_TASKS[spec.model])
+        if not spec.has_pool:
+            spec.workers = None
+        self.spec = spec
+        self.query_one("#code", CodePane).show_model(spec.model)
+        self._refresh_bars()
+
+    def action_model(self, direction: int) -> None:
+        i = (MODEL_NAMES.index(self.spec.model) + direction) % len(MODEL_NAMES)
+        self._set_spec(model=MODEL_NAMES[i])
+
+    def action_workload(self, direction: int) -> None:
+        i = (WORKLOADS.index(self.spec.workload) + direction) % len(WORKLOADS)
+        self._set_spec(workload=WORKLOADS[i])
+
+    def action_tasks(self, direction: int) -> None:
+        limit = MAX_TASKS[self.spec.model]
+        value = _step(TASK_STEPS, self.spec.tasks, direction)
+        if value > limit:
+            self.notify(f"{self.spec.model} is limited to {limit} tasks", severity="warning")
+            value = limit
+        self._set_spec(tasks=value)
+
+    def action_workers(self, direction: int) -> None:
+        if not self.spec.has_pool:
+            self.notify(f"{self.spec.model} has no pool: it starts one worker per task", severity="warning")
+            return
+        self._set_spec(workers=max(1, min(MAX_WORKERS, (self.spec.pool_size or 1) + direction)))
+
+    def action_scale(self, direction: int) -> None:
+        self._set_spec(scale=min(MAX_SCALE, _step(SCALE_STEPS, self.spec.scale, direction)))
+
+    def action_switch(self, direction: int) -> None:
+        current = self.spec.switch_interval_ms
+        i = SWITCH_STEPS.index(current) if current in SWITCH_STEPS else 0
+        self._set_spec(switch_interval_ms=SWITCH_STEPS[max(0, min(len(SWITCH_STEPS) - 1, i + direction))])
+
+    # --- view ------------------------------------------------------------------------------
+    def action_zoom(self, direction: int) -> None:
+        if self.frame is None:
+            return
+        (self.zoom.zoom_in if direction > 0 else self.zoom.zoom_out)(self.frame)
+        self.redraw()
+
+    def action_pan(self, direction: int) -> None:
+        if self.frame is not None:
+            self.zoom.pan(self.frame, direction)
+            self.redraw()
+
+    def action_follow(self) -> None:
+        if self.zoom.span_ns is None and self.frame is not None:
+            self.zoom.span_ns = 500_000_000
+        self.zoom.follow = not self.zoom.follow if self.zoom.span_ns else True
+        self.notify("following the live edge" if self.zoom.follow else "view fixed; ←/→ to pan")
+        self.redraw()
+
+    def action_fit(self) -> None:
+        self.zoom = Zoom()
+        self.redraw()
+
+    def _toggle(self, wid: str) -> None:
+        pane = self.query_one(f"#{wid}")
+        pane.display = not pane.display
+        self.screen.set_class(self.query_one("#code").display or self.query_one("#log").display, "side-open")
+        self.call_after_refresh(self.redraw)
+
+    def action_toggle_code(self) -> None:
+        self._toggle("code")
+
+    def action_toggle_log(self) -> None:
+        self._toggle("log")
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_export(self) -> None:
+        if self.session is None or self.frame is None:
+            self.notify("nothing to export yet: press r to run", severity="warning")
+            return
+        from concviz.engine.events import read_trace
+        from concviz.engine.export import to_chrome_trace
+        import json
+
+        stem = f"concviz-{self.frame.model}-{self.frame.workload}-{time.strftime('%H%M%S')}"
+        try:
+            self.session.export(stem + ".jsonl")
+            header, events = read_trace(stem + ".jsonl")
+            with open(stem + ".json", "w", encoding="utf-8") as out:
+                json.dump(to_chrome_trace(header, events), out)
+        except (OSError, ValueError) as exc:
+            self.notify(f"export failed: {exc}", severity="error")
+            return
+        self.notify(f"wrote {stem}.jsonl (concviz replay) and {stem}.json (Perfetto)")
+
+    def action_screenshot_svg(self) -> None:
+        path = self.save_screenshot(path=os.getcwd())
+        self.notify(f"saved {os.path.basename(path)}")
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Every key binding is also a command in the palette (ctrl+p)."""
+        yield from super().get_system_commands(screen)
+        seen = set()
+        for binding in self.BINDINGS:
+            if binding.action in seen or binding.action == "quit":
+                continue
+            seen.add(binding.action)
+            yield SystemCommand(binding.description, f"key: {binding.key_display or binding.key}",
+                                lambda a=binding.action: self.run_action(a))
+
+
+def run_app(spec: RunSpec | None = None, *, replay: tuple[dict, list] | None = None,
+            speed: float = 1.0, autorun: bool = False) -> int:
+    """Run the TUI until it quits; every experiment it started is gone when this returns."""
+    app = ConcvizApp(spec, replay=replay, speed=speed, autorun=autorun)
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        app.shutdown(0.5)
+        app.call_from_thread(app.exit, 128 + signum) if threading.current_thread() is not threading.main_thread() else app.exit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    try:
+        result = app.run()
+    finally:
+        app.shutdown()
+    return result or 0

@@ -1,0 +1,126 @@
+"""Pure view logic shared by the panes: the visible time window, axis ticks, labels, glyphs.
+
+No widgets here, so it is unit-testable without a terminal.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from concviz.engine.frame import Frame
+
+MIN_SPAN_NS = 10_000_000  # 10 ms: at 100 columns, 0.1 ms per column
+FIT_MIN_SPAN_NS = 200_000_000  # a fresh live run starts with a 0.2 s axis, not a zoomed-in blur
+
+BLOCKS = " ▁▂▃▄▅▆▇█"
+TASK_CHARS = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@dataclass(frozen=True)
+class Window:
+    """The time span shown, ``[t0, t1)`` in perf_counter_ns, and where the run started."""
+
+    t0: int
+    t1: int
+    origin: int
+
+    @property
+    def span(self) -> int:
+        return self.t1 - self.t0
+
+
+@dataclass
+class Zoom:
+    """The user's view choice: fit the whole run, or a fixed span (following the live edge or
+    panned to a position measured from the run's start)."""
+
+    span_ns: int | None = None  # None: fit the whole run
+    follow: bool = True
+    offset_ns: int = 0  # left edge relative to the run's start, when not following
+
+    def window(self, frame: Frame) -> Window:
+        origin = frame.first_ns if frame.first_ns is not None else frame.now_ns
+        end = max(frame.t_end, origin)
+        if self.span_ns is None:
+            span = max(end - origin, FIT_MIN_SPAN_NS if frame.running else MIN_SPAN_NS)
+            return Window(origin, origin + span, origin)
+        span = self.span_ns
+        if self.follow:
+            t1 = max(end, origin + span)
+            return Window(t1 - span, t1, origin)
+        t0 = origin + max(0, self.offset_ns)
+        return Window(t0, t0 + span, origin)
+
+    def zoom_in(self, frame: Frame) -> None:
+        current = self.span_ns or (self.window(frame).span)
+        self.span_ns = max(MIN_SPAN_NS, current // 2)
+
+    def zoom_out(self, frame: Frame) -> None:
+        if self.span_ns is None:
+            return
+        full = max(frame.t_end - (frame.first_ns or frame.t_end), MIN_SPAN_NS)
+        new = self.span_ns * 2
+        self.span_ns = None if new >= full else new
+
+    def pan(self, frame: Frame, direction: int) -> None:
+        if self.span_ns is None:
+            return
+        win = self.window(frame)
+        self.follow = False
+        self.offset_ns = max(0, win.t0 - win.origin + direction * self.span_ns // 4)
+
+
+def nice_step(span_ns: int, width: int, min_gap: int = 12) -> int:
+    """A round tick step (1, 2 or 5 x 10^k ns) leaving at least ``min_gap`` columns between
+    labels."""
+    if width <= 0 or span_ns <= 0:
+        return max(span_ns, 1)
+    raw = span_ns * min_gap / width
+    exp = 10 ** math.floor(math.log10(raw))
+    for m in (1, 2, 5, 10):
+        if m * exp >= raw:
+            return int(m * exp)
+    return int(10 * exp)
+
+
+def format_time(ns: float, step_ns: int | None = None) -> str:
+    """A time for an axis label (digits to suit the tick ``step_ns``) or a figure (3 digits)."""
+    if step_ns is None:
+        if abs(ns) >= 1e9:
+            return f"{ns / 1e9:.2f} s"
+        if abs(ns) >= 1e7:
+            return f"{ns / 1e6:.0f} ms"
+        return f"{ns / 1e6:.1f} ms" if abs(ns) >= 1e6 else f"{ns / 1e6:.2f} ms"
+    if step_ns >= 100_000_000:
+        digits = max(0, -math.floor(math.log10(step_ns / 1e9) + 1e-9))
+        return f"{ns / 1e9:.{digits}f} s"
+    digits = max(0, -math.floor(math.log10(step_ns / 1e6) + 1e-9))
+    return f"{ns / 1e6:.{digits}f} ms"
+
+
+def axis_ticks(win: Window, width: int) -> list[tuple[int, str]]:
+    """(column, label) pairs for the time axis; times are relative to the run's start."""
+    if width <= 0:
+        return []
+    step = nice_step(win.span, width)
+    rel0 = win.t0 - win.origin
+    first = math.ceil(rel0 / step) * step
+    out = []
+    t = first
+    while t < rel0 + win.span:
+        col = int((t - rel0) / win.span * width)
+        out.append((col, "0" if t == 0 else format_time(t, step)))
+        t += step
+    return out
+
+
+def block(fraction: float) -> str:
+    """The block glyph whose height is ``fraction`` of a cell (any non-zero value shows)."""
+    if fraction <= 0.001:
+        return " "
+    return BLOCKS[min(8, max(1, math.ceil(fraction * 8 - 1e-9)))]
+
+
+def task_char(task: int) -> str:
+    return TASK_CHARS[task % len(TASK_CHARS)]

@@ -1,0 +1,101 @@
+"""One-line bars: title, controls, stats, caption and legend. Text only; colours come from
+theme variables in markup, so every built-in theme works."""
+
+from __future__ import annotations
+
+import re
+
+from textual.content import Content
+from textual.widgets import Static
+
+from concviz.engine.frame import Frame
+from concviz.engine.sampler import Sample
+from concviz.engine.spec import RunSpec
+from concviz.report import caption
+from concviz.view import format_time
+
+
+class Bar(Static):
+    """A Static that skips the update when its text did not change (the tick calls it often)."""
+
+    DEFAULT_CSS = "Bar { height: 1; width: 1fr; }"
+
+    def set_markup(self, markup: str) -> None:
+        if markup != getattr(self, "_last", None):
+            self._last = markup
+            # a bar is always one line: no layout pass needed (that would cost a whole screen's)
+            self.update(Content.from_markup(markup), layout=False)
+
+
+def title_markup(frame: Frame | None, spec: RunSpec, source: str) -> str:
+    """'concviz  threads · cpu · 4 tasks   ...   Python 3.11 · GIL on · switch 5 ms · 2 cores'."""
+    model = frame.model if frame and frame.header else spec.model
+    workload = frame.workload if frame and frame.header else spec.workload
+    n = len(frame.tasks) if frame and frame.tasks else spec.tasks
+    left = f"[b]concviz[/b]  [b $accent]{model}[/] · {workload} · {n} tasks  [dim]{source}[/]"
+    if frame and frame.machine:
+        m = frame.machine
+        gil = "GIL on" if frame.gil else "[b $warning]GIL off (free-threaded)[/]"
+        right = (f"Python {m.get('python', '?')} · {gil} · switch {m.get('switch_interval_ms', 5):g} ms"
+                 f" · {frame.cpu_count} cores · {m.get('start_method', '?')}")
+    else:
+        right = ""
+    return f"{left}[dim]   {right}[/]" if right else left
+
+
+def controls_markup(spec: RunSpec, running: bool, live: bool) -> str:
+    """The settings of the next run, each with its key."""
+    workers = str(spec.pool_size) if spec.has_pool else "-"
+    switch = f"{spec.switch_interval_ms:g} ms" if spec.switch_interval_ms else "default"
+    state = "[b $success]● running[/]" if running else "[dim]○ idle[/]"
+    if not live and running:
+        state = "[b $accent]▶ replaying[/]"
+    return (f"Model [b]‹{spec.model}›[/] [dim]m[/]  Workload [b]‹{spec.workload}›[/] [dim]w[/]  "
+            f"Tasks [b]{spec.tasks}[/] [dim]+/-[/]  Workers [b]{workers}[/] [dim]k[/]  "
+            f"Scale [b]{spec.scale:g}[/] [dim]\\[ ][/]  Switch [b]{switch}[/] [dim]i[/]   {state}")
+
+
+def stats_markup(frame: Frame, sample: Sample | None, width: int = 200) -> str:
+    """The run's figures, most important first; what does not fit ``width`` is left out."""
+    s = frame.stats
+    parts = [
+        f"wall [b]{format_time(s['wall_s'] * 1e9)}[/]",
+        f"parallelism [b $accent]{s['parallelism']:.2f}[/]",
+        f"concurrency [b]{s['concurrency_now']}/{s['concurrency_max']}[/]",
+        f"busy [b]{format_time(s['busy_s'] * 1e9)}[/]",
+        f"GIL switches [b]{s['gil_switches']}[/]",
+        f"done [b $success]{s['done']}[/]" + (f" failed [b $error]{s['failed']}[/]" if s["failed"] else ""),
+        f"spawn [b]{s['spawn_ms_median']:.1f} ms[/]",
+    ]
+    if sample is not None and sample.processes:
+        parts.append(f"RSS [b]{sample.rss_bytes / 2**20:.0f} MB[/]")
+        parts.append(f"threads {sample.threads} procs {sample.processes}")
+    # measure plain text (markup parsing per candidate would cost more than the whole bar)
+    out, used = parts[0], _plain_len(parts[0])
+    for part in parts[1:]:
+        n = _plain_len(part) + 2
+        if used + n <= width:
+            out, used = f"{out}  {part}", used + n
+    return out
+
+
+def _plain_len(markup: str) -> int:
+    return len(_TAG.sub("", markup))
+
+
+_TAG = re.compile(r"\[[^\]]*\]")
+
+
+def caption_markup(frame: Frame) -> str:
+    if not frame.header:
+        return "[dim]starting the experiment process…[/]"
+    if frame.running and frame.stats["done"] + frame.stats["failed"] == 0:
+        return f"[b]▶[/] running {frame.model} on the {frame.workload} workload…"
+    text = caption(frame).replace("[", "\\[")
+    if frame.ended and frame.ended != "ok":
+        text += f" [b $error](run {frame.ended})[/]"
+    return f"[b]▶[/] {text}"
+
+
+LEGEND = ("[$success]█[/] running  [$error]▒[/] waiting for the GIL  [$warning]░[/] waiting for a CPU  "
+          "[$primary]·[/] sleeping (I/O)  [dim]-[/] queued  [$success]✓[/] done  [$error]✗[/] failed")

@@ -1,0 +1,27 @@
+"""The code pane: the model's runnable snippet from the registry."""
+
+from __future__ import annotations
+
+from rich.syntax import Syntax
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from concviz.engine.models import MODELS
+
+
+class CodePane(VerticalScroll):
+    """Shows the snippet of one model, with its one-paragraph explanation."""
+
+    DEFAULT_CSS = "CodePane { height: 1fr; } CodePane > Static { width: auto; }"
+
+    def compose(self):
+        yield Static(id="code-text")
+
+    def show_model(self, model: str) -> None:
+        info = MODELS[model]
+        self.border_title = f"{info.title}: runnable as is"
+        self.query_one("#code-text", Static).update(
+            Syntax(info.snippet, "python", theme="ansi_dark", background_color="default",
+                   word_wrap=False)
+        )
+        self.border_subtitle = "c closes"

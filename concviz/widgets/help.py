@@ -1,0 +1,62 @@
+"""The help screen: what each pane means, the legend, and the keys."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+HELP = """\
+# concviz: what you are looking at
+
+Everything on screen is **measured** inside the workers (timestamps from `perf_counter_ns`,
+the core from `sched_getcpu`), never simulated.
+
+**Tasks**: one lane per task, time left to right. A block's height is the share of that
+slice of time the task was *running* Python code. `▒` waiting for the GIL (another thread of
+the same process ran meanwhile), `░` waiting for a CPU (the OS ran something else), `·` sleeping
+on I/O, `-` queued (spawned, not yet picked up by a pool worker). The note says how it ended.
+
+**GIL holder**: for threads of one process, which task's thread held the GIL in each slice
+(its character, in its colour). Each change is a hand-off; the switch interval
+(`sys.setswitchinterval`, 5 ms by default) decides how often a busy thread is asked to let go.
+
+**Cores**: one lane per logical CPU: how busy it was with task work and with which task
+(colour). `OS%` is the live utilisation psutil reports for the whole machine.
+
+**Figures**: *parallelism* = busy CPU time / wall time (how many cores' worth ran at once);
+*concurrency* = tasks started and not finished (now / max). Sync code has concurrency 1;
+async code has many tasks in flight, with or without parallelism.
+
+| key | action | key | action |
+|---|---|---|---|
+| r | run with the settings shown | s | stop the run |
+| m / M | next / previous model | w / W | next / previous workload |
+| + / - | more / fewer tasks | k / K | more / fewer pool workers |
+| \\] / \\[ | scale up / down | i / I | switch interval up / down |
+| > / < | zoom in / out | ← / → | pan when zoomed |
+| f | follow the live edge | 0 | fit the whole run |
+| c | code of the model | l | event log |
+| e | export trace (.jsonl + Perfetto .json) | S | save a screenshot (SVG) |
+| ctrl+p | command palette | q | quit (stops the run) |
+
+Rule of thumb: CPU-bound work wants processes; I/O with few connections, threads; slow I/O
+with many connections, asyncio. `concviz compare -w io -n 50` measures it on this machine.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    """Modal help; any of escape, q or ? closes it."""
+
+    BINDINGS = [
+        Binding("escape,q,question_mark", "dismiss", "Close"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-body"):
+            yield Markdown(HELP)
+
+    def action_dismiss(self) -> None:  # type: ignore[override]
+        self.dismiss()

@@ -1,0 +1,389 @@
+"""Lane panes: time flows left to right, one row per task / core / GIL, drawn with the Line API.
+
+Every pane is a pure view of a Frame and a time Window. A row is computed only when it is
+visible, and cached until the next frame, so the cost of a tick is O(visible rows x width).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.color import Color
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from concviz.engine.frame import Frame
+from concviz.view import Window, axis_ticks, block, format_time
+
+STATES = ("run", "gil", "cpu", "sleep", "queued", "done", "failed")
+STATE_GLYPHS = {"gil": "▒", "cpu": "░", "sleep": "·", "queued": "-"}
+TASK_COLOURS = 8
+
+
+class LanePane(ScrollView):
+    """Base class: a sticky header row (optional), then lanes of label | cells | note."""
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "lane--label", "lane--axis", "lane--title", "lane--note",
+        *(f"lane--{s}" for s in STATES),
+        *(f"task--{i}" for i in range(TASK_COLOURS)),
+    }
+    DEFAULT_CSS = """
+    LanePane { height: auto; scrollbar-size-vertical: 1; overflow-x: hidden; }
+    """
+    header_rows = 1
+    title = ""
+    max_rows_per_lane = 1
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.frame: Frame | None = None
+        self.window: Window | None = None
+        self.note = ""
+        self._cache: dict[tuple[int, int, int], Strip] = {}
+        self._styles: dict[str, Style] = {}
+        self.rows_per_lane = 1
+        self._base = Style()
+
+    # --- data in ---------------------------------------------------------------------------
+    def show(self, frame: Frame, window: Window, note: str = "") -> None:
+        """Take a new frame; rows are recomputed lazily as they are drawn."""
+        self.frame = frame
+        self.window = window
+        self.note = note
+        self._cache.clear()
+        if not self._styles:
+            self._base = self.rich_style  # computing rich_style is costly: once per frame
+        lanes = self.lane_count()
+        room = self.size.height - self.header_rows
+        # Few lanes in a tall pane: make each lane taller, so a room can read it from the back.
+        self.rows_per_lane = max(1, min(self.max_rows_per_lane, room // lanes if lanes else 1))
+        height = lanes * self.rows_per_lane + self.header_rows
+        if self.virtual_size.height != height or self.virtual_size.width != self.size.width:
+            self.virtual_size = Size(self.size.width, height)
+        self.refresh()
+
+    def lane_count(self) -> int:
+        return 0
+
+    # --- geometry --------------------------------------------------------------------------
+    def columns(self, width: int) -> tuple[int, int, int]:
+        """(label, cells, note) widths for a pane ``width`` wide (less the scrollbar)."""
+        label = 16 if width >= 100 else 13
+        note = 10 if width >= 60 else 0
+        return label, max(1, width - label - note - 1), note
+
+    @property
+    def draw_width(self) -> int:
+        return self.scrollable_content_region.width
+
+    # --- styles ----------------------------------------------------------------------------
+    def style(self, name: str) -> Style:
+        s = self._styles.get(name)
+        if s is None:
+            # on the pane's own background, so every cell of a row shares one background
+            s = self._styles[name] = self._base + self.get_component_rich_style(name, partial=True)
+        return s
+
+    def task_style(self, task: int) -> Style:
+        return self.style(f"task--{task % TASK_COLOURS}")
+
+    def shade(self, name: str, amount: float = 0.55) -> Style:
+        """A background made from a state's colour, faded towards the pane's background."""
+        key = f"{name}@bg"
+        s = self._styles.get(key)
+        if s is None:
+            fg = self.style(f"lane--{name}").color
+            bg = self.background_colors[1]
+            if fg is None:
+                s = Style()
+            else:
+                s = Style(bgcolor=Color.from_rich_color(fg).blend(bg, amount).rich_color)
+            self._styles[key] = s
+        return s
+
+    # --- drawing ---------------------------------------------------------------------------
+    def notify_style_update(self) -> None:
+        """The theme or CSS changed: forget the styles cached from it."""
+        super().notify_style_update()
+        self._styles.clear()
+        self._cache.clear()
+
+    def render_line(self, y: int) -> Strip:
+        width = self.draw_width
+        if self.frame is None or self.window is None:
+            return Strip.blank(width, self._base)
+        if y < self.header_rows:
+            return self.render_header(y, width).adjust_cell_length(width, self._base)
+        line = y - self.header_rows + int(self.scroll_offset.y)
+        index, row = divmod(line, self.rows_per_lane)
+        key = (index, row, width)
+        strip = self._cache.get(key)
+        if strip is None:
+            if index < self.lane_count():
+                segs = self.render_lane(index, width, self.rows_per_lane - 1 - row, self.rows_per_lane)
+                strip = Strip(segs).adjust_cell_length(width, self._base)
+            else:
+                strip = Strip.blank(width, self._base)
+            self._cache[key] = strip
+        return strip
+
+    def render_header(self, y: int, width: int) -> Strip:
+        """The title in the label column, time ticks over the cells, the zoom in the note."""
+        label_w, cells_w, note_w = self.columns(width)
+        axis = [" "] * cells_w
+        for col, text in axis_ticks(self.window, cells_w):
+            if col + len(text) <= cells_w:
+                axis[col:col + len(text)] = list(text)
+        segs = [
+            Segment(f" {self.title}".ljust(label_w)[:label_w], self.style("lane--title")),
+            Segment("".join(axis) + " ", self.style("lane--axis")),
+            Segment(self.note.rjust(note_w)[:note_w], self.style("lane--axis")),
+        ]
+        return Strip(segs)
+
+    def render_lane(self, index: int, width: int, level: int = 0, levels: int = 1) -> list[Segment]:
+        """Segments of row ``level`` (0 = bottom) of a lane drawn ``levels`` rows tall."""
+        return []
+
+    @staticmethod
+    def merge(cells: list[tuple[str, Style]]) -> list[Segment]:
+        """Join neighbouring cells of one style into one Segment."""
+        out: list[Segment] = []
+        text: list[str] = []
+        current: Style | None = None
+        for ch, st in cells:
+            if st is not current and st != current:
+                if text:
+                    out.append(Segment("".join(text), current))
+                text, current = [ch], st
+            else:
+                text.append(ch)
+        if text:
+            out.append(Segment("".join(text), current))
+        return out
+
+
+class TaskLanes(LanePane):
+    """One lane per task: running (block height = share of the cell it ran), waiting for the
+    GIL, waiting for a CPU, sleeping, queued; a note with how it ended."""
+
+    title = "Tasks"
+    max_rows_per_lane = 5
+
+    def lane_count(self) -> int:
+        return len(self.frame.tasks) if self.frame else 0
+
+    def worker_label(self, index: int) -> str:
+        """What identifies a task under its model: thread id, pid, pool worker, asyncio task."""
+        frame = self.frame
+        t = frame.tasks[index]
+        if t.tid is None:
+            return "" if t.pid is None else f"pid {t.pid}"
+        model = frame.model
+        if model in ("pool", "process-pool"):
+            return f"w{self.pool_index(t.pid)} pid {t.pid}"
+        if model == "processes":
+            return f"pid {t.pid}"
+        if model == "asyncio":
+            return t.label or "task"
+        return f"thr {t.tid % 100000}"
+
+    def pool_index(self, pid: int) -> int:
+        key = ("pool-index",)
+        order = self.frame._cache.get(key)
+        if order is None:
+            order = {}
+            for t in sorted(self.frame.tasks, key=lambda t: t.start_ns or 0):
+                if t.pid is not None and t.tid is not None and t.pid not in order:
+                    order[t.pid] = len(order)
+            self.frame._cache[key] = order
+        return order.get(pid, 0)
+
+    def render_lane(self, index: int, width: int, level: int = 0, levels: int = 1) -> list[Segment]:
+        frame, win = self.frame, self.window
+        label_w, cells_w, note_w = self.columns(width)
+        t = frame.tasks[index]
+        cols = self._columns_of(index, cells_w)
+        base = self._base
+        run_style = self.style("lane--run")
+        state_style = {name: self.style(f"lane--{name}") for name in STATE_GLYPHS}
+        under = {name: run_style + self.shade(name) for name in STATE_GLYPHS}
+        cells: list[tuple[str, Style]] = []
+        append = cells.append
+        for r, best, name in cols:
+            # a lane `levels` rows tall stacks the run block: this row shows its share of it
+            if levels > 1:
+                r = r * levels - level
+                r = 0.0 if r < 0 else (1.0 if r > 1 else r)
+            if r > 0.001:
+                append((block(r), under[name] if best > 0.1 else run_style))
+            elif best > 0.05:
+                glyph = STATE_GLYPHS[name] if level == 0 or name in ("gil", "cpu") else " "
+                append((glyph, state_style[name]))
+            else:
+                append((" ", base))
+        top = level == levels - 1
+        tag = f"T{t.id}" if top else ""
+        worker = self.worker_label(index) if top else ""
+        label = [Segment(f" {tag}".ljust(5), self.task_style(t.id) + Style(bold=True)),
+                 Segment(f"{worker}".ljust(label_w - 5)[: label_w - 5], self.style("lane--label"))]
+        note = self.note_for(t) if top else []
+        return label + self.merge(cells) + [Segment(" "), *note]
+
+    def _columns_of(self, index: int, cells_w: int) -> list[tuple[float, float, str]]:
+        """Per column: (run fraction, largest other fraction, its state), cached per frame."""
+        frame, win = self.frame, self.window
+        key = ("cols", index, win, cells_w)
+        cols = frame._cache.get(key)
+        if cols is None:
+            c = frame.task_cells(index, win.t0, win.t1, cells_w)
+            cols = []
+            for r, g, w, sl, q in zip(c.run, c.gil, c.cpu, c.sleep, c.queued):
+                best, name = g, "gil"
+                if w > best:
+                    best, name = w, "cpu"
+                if sl > best:
+                    best, name = sl, "sleep"
+                if q > best:
+                    best, name = q, "queued"
+                cols.append((r, best, name))
+            frame._cache[key] = cols
+        return cols
+
+    def note_for(self, t) -> list[Segment]:
+        label_w, cells_w, note_w = self.columns(self.draw_width)
+        if not note_w:
+            return []
+        if t.status == "done":
+            text, style = f"✓ {format_time(t.end_ns - t.start_ns)}", self.style("lane--done")
+        elif t.status == "failed":
+            text, style = "✗ failed", self.style("lane--failed")
+        elif t.status == "running":
+            text, style = f"▶ {format_time(self.frame.now_ns - t.start_ns)}", self.style("lane--run")
+        elif t.status == "queued":
+            text, style = "- queued", self.style("lane--queued")
+        else:
+            text, style = "", self._base
+        return [Segment(text.ljust(note_w - 1)[: note_w - 1], style)]
+
+
+class GilLane(LanePane):
+    """The GIL holder over time: for each process whose threads share a GIL, which task's thread
+    ran in each column (its task character, in its colour)."""
+
+    header_rows = 0
+
+    def lane_count(self) -> int:
+        if not self.frame:
+            return 0
+        return max(1, min(2, len(self.frame.thread_pids)))
+
+    def render_lane(self, index: int, width: int, level: int = 0, levels: int = 1) -> list[Segment]:
+        frame, win = self.frame, self.window
+        label_w, cells_w, note_w = self.columns(width)
+        pids = sorted(frame.thread_pids)
+        title = Segment(" GIL holder".ljust(label_w)[:label_w], self.style("lane--title"))
+        if not frame.gil:
+            return [title, Segment("GIL off (free-threaded build): threads can run in parallel",
+                                   self.style("lane--label"))]
+        if not pids:
+            why = {
+                "processes": "each process has its own GIL: nothing is shared, nothing to hand off",
+                "pool": "each worker process has its own GIL: nothing to hand off",
+                "process-pool": "each worker process has its own GIL: nothing to hand off",
+                "asyncio": "one thread runs every task: the GIL never changes hands",
+                "sequential": "one thread: the GIL never changes hands",
+            }.get(frame.model, "no threads sharing a GIL yet")
+            return [title, Segment(why[: cells_w + note_w], self.style("lane--label"))]
+        from concviz.view import task_char
+
+        g = frame.gil_cells(pids[index], win.t0, win.t1, cells_w)
+        cells = []
+        idle = self.style("lane--label")
+        for i in range(cells_w):
+            who = g.task[i]
+            if who < 0 or g.busy[i] < 0.05:
+                cells.append(("·" if who < 0 else " ", idle))
+            else:
+                cells.append((task_char(who), self.task_style(who) + Style(bold=g.busy[i] > 0.5)))
+        note = f"{frame.gil_switches} sw" if index == 0 else ""
+        return [title] + self.merge(cells) + [Segment(" " + note.ljust(note_w - 1)[: note_w - 1], self.style("lane--note"))]
+
+
+class CoreLanes(LanePane):
+    """One lane per logical CPU: how busy it was with task work (block height) and with which
+    task (colour), as recorded by the probe; the label shows the OS's live utilisation."""
+
+    title = "Cores"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.os_percent: tuple[float, ...] = ()
+
+    def lane_count(self) -> int:
+        # one lane per CPU, plus "all": how many cores' worth of task work ran in each slice
+        return self.frame.cpu_count + 1 if self.frame else 0
+
+    def render_header(self, y: int, width: int) -> Strip:
+        label_w, cells_w, note_w = self.columns(width)
+        marks = [" "] * cells_w
+        for col, _ in axis_ticks(self.window, cells_w):
+            if col < cells_w:
+                marks[col] = "╷"
+        title = " Cores" + ("  OS%" if self.os_percent else "")
+        return Strip([
+            Segment(title.ljust(label_w)[:label_w], self.style("lane--title")),
+            Segment("".join(marks) + " ", self.style("lane--axis")),
+            Segment("busy".rjust(note_w - 1)[: note_w - 1] if note_w else "", self.style("lane--axis")),
+        ])
+
+    def _core(self, cpu: int, cells_w: int):
+        key = ("core", cpu, self.window, cells_w)
+        cc = self.frame._cache.get(key)
+        if cc is None:
+            cc = self.frame._cache[key] = self.frame.core_cells(cpu, self.window.t0, self.window.t1, cells_w)
+        return cc
+
+    def render_lane(self, index: int, width: int, level: int = 0, levels: int = 1) -> list[Segment]:
+        frame = self.frame
+        label_w, cells_w, note_w = self.columns(width)
+        n = frame.cpu_count
+        if index == n:
+            return self.render_total(width)
+        cc = self._core(index, cells_w)
+        cells = []
+        for i in range(cells_w):
+            if cc.task[i] < 0:
+                cells.append((" ", self._base))
+            else:
+                cells.append((block(cc.busy[i]), self.task_style(cc.task[i])))
+        pct = f"{self.os_percent[index]:3.0f}%" if index < len(self.os_percent) else ""
+        label = f" cpu{index}".ljust(label_w - 5) + pct.rjust(4) + " "
+        busy_ns = sum(row["busy_s"] for row in frame.stats["per_core"] if row["cpu"] == index) * 1e9
+        note = format_time(busy_ns) if busy_ns else "idle"
+        return ([Segment(label[:label_w], self.style("lane--label"))] + self.merge(cells)
+                + [Segment(" " + note.rjust(note_w - 2)[: note_w - 2] + " " if note_w else "", self.style("lane--note"))])
+
+    def render_total(self, width: int) -> list[Segment]:
+        """Cores busy at once in each slice: the block's height is the share of all cores, the
+        colour says whether more than one core's worth ran (true parallelism)."""
+        frame = self.frame
+        label_w, cells_w, note_w = self.columns(width)
+        n = frame.cpu_count
+        total = [0.0] * cells_w
+        for cpu in range(n):
+            busy = self._core(cpu, cells_w).busy
+            for i in range(cells_w):
+                total[i] += busy[i]
+        single, multi = self.style("lane--run"), self.style("task--1")
+        cells = [(block(v / n), multi if v > 1.05 else single) if v > 0.001 else (" ", self._base)
+                 for v in total]
+        p = frame.stats["parallelism"]
+        return ([Segment(" in parallel".ljust(label_w)[:label_w], self.style("lane--title"))]
+                + self.merge(cells)
+                + [Segment(" " + f"×{p:.2f}".rjust(note_w - 2)[: note_w - 2] + " " if note_w else "",
+                           self.style("lane--note"))])
