@@ -11,7 +11,8 @@ import pytest
 
 from concviz.engine.workloads import WorkParams
 
-from .helpers import ALL_MODELS, CPU_SCALE, CPUS, IO_SCALE, PROCESS_MODELS, THREAD_MODELS, cached_run, failure_report
+from .helpers import (ALL_MODELS, CPU_SCALE, CPUS, IO_SCALE, OTHER_LOAD, PROCESS_MODELS, THREAD_MODELS,
+                      cached_run, failure_report, run)
 
 TASKS = 4
 
@@ -68,12 +69,31 @@ def test_cpu_threads_share_one_gil(model):
     assert gil_wait > 0.1 * s["busy_s"], why
 
 
+# Parallelism needs free cores. This machine is shared: when other processes keep a core busy
+# during the run, 4 processes get about one core between them, and that is what the probe
+# measures (correctly). Such a run proves nothing either way, so it is run again; if every
+# attempt was crowded out, the test is skipped with the figures rather than passed or failed.
+CROWDED_CORES = 0.5  # other processes used more than half a core on average during the run
+ATTEMPTS = 3
+
+
 @pytest.mark.skipif(CPUS < 2, reason="parallelism needs at least 2 CPUs")
 @pytest.mark.parametrize("model", PROCESS_MODELS)
 def test_cpu_processes_run_in_parallel(model):
     frame = cpu_run(model)
+    seen = []
+    for attempt in range(ATTEMPTS):
+        if attempt:
+            frame = run(model=model, workload="cpu", tasks=TASKS, scale=CPU_SCALE)
+        others = OTHER_LOAD[id(frame)]
+        seen.append(f"parallelism {frame.stats['parallelism']:.2f} with other processes using "
+                    f"{others:.2f} cores")
+        if frame.stats["parallelism"] > 1.4 or others <= CROWDED_CORES:
+            break
+    else:
+        pytest.skip(f"every run was crowded out by other work on this machine: {'; '.join(seen)}")
     s = frame.stats
-    why = failure_report(frame)
+    why = f"{'; '.join(seen)} | {failure_report(frame)}"
     assert s["parallelism"] > 1.4, why
     assert s["gil_switches"] == 0, why  # each process has its own GIL: nothing to hand off
     assert len({t.pid for t in frame.tasks}) >= 2, why
