@@ -73,35 +73,37 @@ def burn(rec: Recorder | None, task: int, units: int) -> int:
     """
     if rec is None:
         return burn_plain(task, units)
-    perf = _perf
+    perf = _perf  # locals, not globals, in the hot loop
     getcpu = current_cpu
+    gap_ns = GAP_NS
+    check_ns = CPU_CHECK_NS
     x = task + 1
     start = last = perf()
     cpu = getcpu()
-    next_check = last + CPU_CHECK_NS
+    next_check = last + check_ns
     for _ in range(units):
         for _ in range(ITERATIONS_PER_UNIT):
             x = (x * 1103515245 + 12345) & 0xFFFFFFFF
         now = perf()
-        if now - last > GAP_NS:
+        if now - last > gap_ns:
             rec.add(RUN, task, start, last, cpu)
             cpu = getcpu()
             # rec.add may have flushed a batch: tens of microseconds of this thread running,
             # which belong to the new interval rather than make a false gap. A flush that took
             # longer (a full pipe) was waiting, so the interval starts after it.
             after = perf()
-            start = now if after - now <= GAP_NS else after
+            start = now if after - now <= gap_ns else after
             now = after
-            next_check = now + CPU_CHECK_NS
+            next_check = now + check_ns
         elif now > next_check:
             c = getcpu()
             if c != cpu:
                 rec.add(RUN, task, start, now, cpu)
                 cpu = c
                 after = perf()
-                start = now if after - now <= GAP_NS else after
+                start = now if after - now <= gap_ns else after
                 now = after
-            next_check = now + CPU_CHECK_NS
+            next_check = now + check_ns
         last = now
     rec.add(RUN, task, start, last, cpu)
     return x
