@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from concviz.engine.timeline import DONE, FAILED, QUEUED, RUNNING, _TaskView, median, start_index
+from concviz.engine.timeline import (DONE, EVENT_T0, FAILED, QUEUED, RUNNING, _TaskView, median,
+                                     start_index)
 
 
 @dataclass
@@ -79,8 +80,8 @@ class Frame:
     version: int
     header: dict[str, Any]
     tasks: tuple[_TaskView, ...]
-    cores: dict[int, tuple[list, int]]
-    proc_runs: dict[int, tuple[list, int]]
+    cores: dict[int, tuple[list, int]]  # cpu -> (RUN event tuples in time order, count)
+    proc_runs: dict[int, tuple[list, int]]  # pid -> (RUN event tuples in time order, count)
     first_ns: int | None
     now_ns: int
     ended: str | None
@@ -155,7 +156,7 @@ class Frame:
             runs, n = self.proc_runs.get(pid, ([], 0))
             out: list[list[int]] = []
             for i in range(n):
-                a, b = runs[i][0], runs[i][1]
+                a, b = runs[i][4], runs[i][5]
                 if out and a <= out[-1][1]:
                     if b > out[-1][1]:
                         out[-1][1] = b
@@ -343,8 +344,8 @@ class Frame:
         who = [-1] * width
         runs, n = self.proc_runs.get(pid, ([], 0))
         dt = (t1 - t0) / width
-        for i in range(start_index(runs, n, t0), n):
-            a, b, task, _ = runs[i]
+        for i in range(start_index(runs, n, t0, EVENT_T0), n):
+            _, task, _, _, a, b, _, _ = runs[i]
             if a >= t1:
                 break
             _spread(busy, a, b, t0, dt, width, best, who, task)
@@ -357,8 +358,8 @@ class Frame:
         who = [-1] * width
         lane, n = self.cores.get(cpu, ([], 0))
         dt = (t1 - t0) / width
-        for i in range(start_index(lane, n, t0), n):
-            a, b, task = lane[i]
+        for i in range(start_index(lane, n, t0, EVENT_T0), n):
+            _, task, _, _, a, b, _, _ = lane[i]
             if a >= t1:
                 break
             _spread(busy, a, b, t0, dt, width, best, who, task)

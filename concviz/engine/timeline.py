@@ -24,7 +24,9 @@ import threading
 import time
 from bisect import bisect_left
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from itertools import islice
+from operator import itemgetter
+from typing import Any, Callable, Iterable
 
 from concviz.engine.events import ERROR, FINISH, RUN, SLEEP, SPAWN, START
 
@@ -73,9 +75,12 @@ class Timeline:
         self._lock = threading.Lock()
         self.header: dict[str, Any] = header or {}
         self.tasks: dict[int, Task] = {}
-        self.cores: dict[int, list] = {}  # cpu -> [(t0, t1, task)]
-        self.proc_runs: dict[int, list] = {}  # pid -> [(t0, t1, task, tid)]
-        self._dirty: set[tuple[str, int]] = set()
+        self.cores: dict[int, list] = {}  # cpu -> RUN events recorded on it (the event tuples)
+        self.proc_runs: dict[int, list] = {}  # pid -> RUN events of its threads (the event tuples)
+        # lanes appended to out of time order since the last snapshot -> index of the first
+        # out-of-order item (everything before it is still sorted)
+        self._dirty: dict[tuple[str, int], int] = {}
+        self._touched: set[int] = set()  # tasks with new events since the last snapshot
         self.version = 0
         self.events = 0
         self.first_ns: int | None = None
@@ -98,31 +103,63 @@ class Timeline:
             self.version += 1
 
     def feed(self, events: Iterable[tuple]) -> None:
-        """Fold a batch of events (any order across workers, in order within one worker)."""
+        """Fold a batch of events (any order across workers, in order within one worker).
+
+        This is the pump's hot path (hundreds of thousands of events a second), so it caches
+        the task, core lane and process lane of the previous event (a batch comes from one
+        worker thread: long runs of the same ones) and keeps the event tuples themselves in the
+        core and process lanes instead of building new ones.
+        """
+        if not isinstance(events, (list, tuple)):
+            events = list(events)
         with self._lock:
             tasks = self.tasks
             cores = self.cores
-            for kind, task, pid, tid, t0, t1, cpu, info in events:
-                t = tasks.get(task)
-                if t is None:
-                    t = tasks[task] = Task(task)
+            proc_runs = self.proc_runs
+            dirty = self._dirty
+            touched = self._touched
+            hi = self.last_ns
+            if hi is None:
+                hi = -1 << 63
+            skipped = 0
+            task_ = t = None
+            cpu_ = lane = None
+            lane_last = 0
+            pid_ = prun = None
+            prun_last = 0
+            for ev in events:
+                kind, task, pid, tid, t0, t1, cpu, info = ev
+                if task != task_:
+                    t = tasks.get(task)
+                    if t is None:
+                        t = tasks[task] = Task(task)
+                    task_ = task
+                    touched.add(task)
                 if kind == RUN:
                     t.runs.append((t0, t1, cpu))
                     t.run_ns += t1 - t0
                     if cpu >= 0:
+                        if cpu != cpu_:
+                            lane = cores.get(cpu)
+                            if lane is None:
+                                lane = cores[cpu] = []
+                            cpu_ = cpu
+                            lane_last = lane[-1][4] if lane else t0
+                        if t0 < lane_last and ("c", cpu) not in dirty:
+                            dirty[("c", cpu)] = len(lane)  # lane[:len] is still in order
+                        lane_last = t0
+                        lane.append(ev)
                         t.cpus.add(cpu)
-                        lane = cores.get(cpu)
-                        if lane is None:
-                            lane = cores[cpu] = []
-                        if lane and lane[-1][0] > t0:
-                            self._dirty.add(("c", cpu))
-                        lane.append((t0, t1, task))
-                    runs = self.proc_runs.get(pid)
-                    if runs is None:
-                        runs = self.proc_runs[pid] = []
-                    if runs and runs[-1][0] > t0:
-                        self._dirty.add(("p", pid))
-                    runs.append((t0, t1, task, tid))
+                    if pid != pid_:
+                        prun = proc_runs.get(pid)
+                        if prun is None:
+                            prun = proc_runs[pid] = []
+                        pid_ = pid
+                        prun_last = prun[-1][4] if prun else t0
+                    if t0 < prun_last and ("p", pid) not in dirty:
+                        dirty[("p", pid)] = len(prun)
+                    prun_last = t0
+                    prun.append(ev)
                 elif kind == SLEEP:
                     t.sleeps.append((t0, t1))
                     t.sleep_ns += t1 - t0
@@ -139,6 +176,7 @@ class Timeline:
                     self._log(t0, START, f"task {task} started ({info or f'pid {pid}'})")
                 elif kind == FINISH or kind == ERROR:
                     if t.end_ns is not None:
+                        skipped += 1
                         continue  # already ended (e.g. reported by the worker and the parent)
                     t.end_ns = t0
                     if t.start_ns is None:  # died before it could report its start
@@ -149,9 +187,11 @@ class Timeline:
                         self._log(t0, ERROR, f"task {task} FAILED: {info}")
                     else:
                         self._log(t0, FINISH, self._finish_text(t))
-                if self.last_ns is None or t1 > self.last_ns:
-                    self.last_ns = t1
-                self.events += 1
+                if t1 > hi:
+                    hi = t1
+            if len(events) > skipped:
+                self.last_ns = hi
+            self.events += len(events) - skipped
             self.version += 1
 
     @staticmethod
@@ -195,8 +235,8 @@ class Timeline:
         from concviz.engine.frame import Frame
 
         with self._lock:
-            for what, key in self._dirty:
-                (self.cores if what == "c" else self.proc_runs)[key].sort()
+            for (what, key), first_bad in self._dirty.items():
+                _resort_tail((self.cores if what == "c" else self.proc_runs)[key], first_bad)
             self._dirty.clear()
             if self.ended is not None or now_ns is None:
                 now_ns = self.last_ns or 0
@@ -248,7 +288,27 @@ def median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
 
 
-def start_index(intervals: list, n: int, t0: int) -> int:
-    """Index of the first of the first ``n`` (time-ordered) intervals that may end after t0."""
-    i = bisect_left(intervals, (t0,), 0, n)
+def start_index(intervals: list, n: int, t0: int, key: Callable[[tuple], int] | None = None) -> int:
+    """Index of the first of the first ``n`` (time-ordered) intervals that may end after t0.
+
+    ``key`` gives an item's start time (default: its first field; core and process lanes hold
+    event tuples, whose start is ``EVENT_T0``)."""
+    i = bisect_left(intervals, (t0,), 0, n) if key is None else bisect_left(intervals, t0, 0, n, key=key)
     return max(0, i - 1)
+
+
+EVENT_T0 = itemgetter(4)  # start time of an event tuple (kind, task, pid, tid, t0, t1, cpu, info)
+
+
+def _resort_tail(lane: list, first_bad: int) -> None:
+    """Restore time order in a lane whose items from ``first_bad`` on arrived out of order.
+
+    Only the tail that can have moved is sorted: from the first in-order item that starts after
+    the earliest late arrival. Late arrivals are recent (one flush interval, or one sleep of a
+    worker that had not flushed), so this costs O(tail), not O(lane), per snapshot.
+    """
+    earliest = min(map(EVENT_T0, islice(lane, first_bad, None)), default=None)
+    if earliest is None:
+        return
+    j = bisect_left(lane, earliest, 0, first_bad, key=EVENT_T0)
+    lane[j:] = sorted(lane[j:], key=EVENT_T0)
