@@ -9,9 +9,11 @@ import threading
 import time
 from typing import Any, Iterable
 
+from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.geometry import Size
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Log, Static
@@ -22,7 +24,7 @@ from concviz.engine.spec import MAX_SCALE, MAX_TASKS, MAX_WORKERS, MODEL_NAMES, 
 from concviz.engine.workloads import WORKLOADS
 from concviz.session import LiveSession, ReplaySession
 from concviz.view import Zoom, format_time
-from concviz.widgets.bars import LEGEND, Bar, caption_markup, controls_markup, stats_markup, title_markup
+from concviz.widgets.bars import LEGEND, LEGEND_SHORT, Bar, caption_markup, controls_markup, stats_markup, title_markup
 from concviz.widgets.code import CodePane
 from concviz.widgets.help import HelpScreen
 from concviz.widgets.lanes import CoreLanes, GilLane, TaskLanes
@@ -73,18 +75,18 @@ class ConcvizApp(App[int]):
         Binding("left_square_bracket", "scale(-1)", "Scale down", show=False),
         Binding("i", "switch(1)", "Longer switch interval", show=False),
         Binding("I", "switch(-1)", "Shorter switch interval", show=False),
+        Binding("c", "toggle_code", "Code"),
+        Binding("l", "toggle_log", "Log"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
         Binding("greater_than_sign,full_stop", "zoom(1)", "Zoom", key_display="</>"),
         Binding("less_than_sign,comma", "zoom(-1)", "Zoom out", show=False),
         Binding("left", "pan(-1)", "Pan left", show=False),
         Binding("right", "pan(1)", "Pan right", show=False),
         Binding("f", "follow", "Follow"),
         Binding("0", "fit", "Fit the whole run", show=False),
-        Binding("c", "toggle_code", "Code"),
-        Binding("l", "toggle_log", "Log"),
         Binding("e", "export", "Export"),
         Binding("S", "screenshot_svg", "Screenshot", show=False),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
     ]
 
@@ -114,15 +116,16 @@ class ConcvizApp(App[int]):
             with Vertical(id="left"):
                 yield TaskLanes(id="tasks")
                 yield GilLane(id="gil")
+                # inside #left, so its columns line up with the task lanes' time axis
+                yield CoreLanes(id="cores")
             with Vertical(id="side"):
                 yield CodePane(id="code")
                 yield Log(id="log", max_lines=500)
-        yield CoreLanes(id="cores")
         yield Bar(id="stats")
         yield Bar(id="caption")
-        yield Bar(LEGEND, id="legend")
+        yield Bar(id="legend")
         yield Static("Terminal too small for concviz: make it at least 60x16.", id="too-small")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#code", CodePane).show_model(self.spec.model)
@@ -133,12 +136,12 @@ class ConcvizApp(App[int]):
         if self.autorun:
             self.call_after_refresh(self.action_run)
 
-    def on_resize(self) -> None:
-        self._apply_size()
+    def on_resize(self, event: events.Resize) -> None:
+        self._apply_size(event.size)
         self.call_after_refresh(self.redraw)
 
-    def _apply_size(self) -> None:
-        w, h = self.size
+    def _apply_size(self, size: Size | None = None) -> None:
+        w, h = size or self.size
         self.screen.set_class(w < NARROW, "narrow")
         self.screen.set_class(w < 60 or h < 16, "too-small")
 
@@ -183,20 +186,22 @@ class ConcvizApp(App[int]):
         source = ""
         if isinstance(session, ReplaySession):
             source = f"replay ×{session.source.speed:g}"
-        self.query_one("#title", Bar).set_markup(title_markup(frame, self.spec, source))
+        title = self.query_one("#title", Bar)
+        title.set_markup(title_markup(frame, self.spec, source, title.size.width - 2))
+        self.query_one("#legend", Bar).set_markup(LEGEND if self.size.width >= 104 else LEGEND_SHORT)
         self.query_one("#controls", Bar).set_markup(
             controls_markup(self.spec, running, not isinstance(session, ReplaySession)))
         if frame is None:
             self.query_one("#stats", Bar).set_markup("[dim]no run yet[/]")
             info = MODELS[self.spec.model]
-            self.query_one("#caption", Bar).set_markup(
+            self.query_one("#caption", Bar).set_markup(layout=True, markup=
                 f"[b]▶[/] Press [b]r[/] to run {self.spec.tasks} tasks of {self.spec.workload} work "
                 f"under {info.title}; [b]m[/] / [b]w[/] change model and workload, [b]?[/] explains.")
             return
         stats = self.query_one("#stats", Bar)
         sample = session.sample() if session and session.running else None
         stats.set_markup(stats_markup(frame, sample, max(20, stats.size.width - 2)))
-        self.query_one("#caption", Bar).set_markup(caption_markup(frame))
+        self.query_one("#caption", Bar).set_markup(caption_markup(frame), layout=True)
 
     def _append_log(self, frame: Frame) -> None:
         new = frame.log_total - self._log_seen

@@ -28,7 +28,7 @@ def caption(frame: Frame) -> str:
     if frame.thread_pids and frame.gil and p < 1.2:
         return head + f". Only one thread ran at a time: the GIL ({s['gil_switches']} hand-offs)."
     if p >= 1.4:
-        return head + f". Tasks ran at the same instant on {min(frame.cpu_count, round(p))} cores: true parallelism."
+        return head + ". Tasks ran at the same instant on different cores: true parallelism."
     if frame.model == "asyncio":
         return head + ". One event loop, one thread: CPU work runs one task at a time."
     return head + "."

@@ -20,14 +20,15 @@ class Bar(Static):
 
     DEFAULT_CSS = "Bar { height: 1; width: 1fr; }"
 
-    def set_markup(self, markup: str) -> None:
+    def set_markup(self, markup: str, layout: bool = False) -> None:
+        """Show ``markup``; ``layout`` only for a bar whose height can change (a layout pass
+        costs as much as drawing the whole screen, so the per-tick bars skip it)."""
         if markup != getattr(self, "_last", None):
             self._last = markup
-            # a bar is always one line: no layout pass needed (that would cost a whole screen's)
-            self.update(Content.from_markup(markup), layout=False)
+            self.update(Content.from_markup(markup), layout=layout)
 
 
-def title_markup(frame: Frame | None, spec: RunSpec, source: str) -> str:
+def title_markup(frame: Frame | None, spec: RunSpec, source: str, width: int = 200) -> str:
     """'concviz  threads · cpu · 4 tasks   ...   Python 3.11 · GIL on · switch 5 ms · 2 cores'."""
     model = frame.model if frame and frame.header else spec.model
     workload = frame.workload if frame and frame.header else spec.workload
@@ -38,6 +39,9 @@ def title_markup(frame: Frame | None, spec: RunSpec, source: str) -> str:
         gil = "GIL on" if frame.gil else "[b $warning]GIL off (free-threaded)[/]"
         right = (f"Python {m.get('python', '?')} · {gil} · switch {m.get('switch_interval_ms', 5):g} ms"
                  f" · {frame.cpu_count} cores · {m.get('start_method', '?')}")
+        if _plain_len(left) + _plain_len(right) + 3 > width:
+            version = ".".join(str(m.get("python", "?")).split(".")[:2])
+            right = f"Py {version} · {gil} · {m.get('switch_interval_ms', 5):g} ms · {frame.cpu_count} cores"
     else:
         right = ""
     return f"{left}[dim]   {right}[/]" if right else left
@@ -97,5 +101,7 @@ def caption_markup(frame: Frame) -> str:
     return f"[b]▶[/] {text}"
 
 
+LEGEND_SHORT = ("[$success]█[/] run  [$error]▒[/] GIL wait  [$warning]░[/] CPU wait  [$primary]·[/] sleep  "
+                "[dim]-[/] queued  [$success]✓[/] done  [$error]✗[/] failed")
 LEGEND = ("[$success]█[/] running  [$error]▒[/] waiting for the GIL  [$warning]░[/] waiting for a CPU  "
           "[$primary]·[/] sleeping (I/O)  [dim]-[/] queued  [$success]✓[/] done  [$error]✗[/] failed")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.syntax import Syntax
+from textual.highlight import highlight
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -20,8 +20,6 @@ class CodePane(VerticalScroll):
     def show_model(self, model: str) -> None:
         info = MODELS[model]
         self.border_title = f"{info.title}: runnable as is"
-        self.query_one("#code-text", Static).update(
-            Syntax(info.snippet, "python", theme="ansi_dark", background_color="default",
-                   word_wrap=False)
-        )
+        # Textual's highlighter takes its colours from the theme, like the rest of the app
+        self.query_one("#code-text", Static).update(highlight(info.snippet, language="python"))
         self.border_subtitle = "c closes"

@@ -185,7 +185,7 @@ class TaskLanes(LanePane):
             return "" if t.pid is None else f"pid {t.pid}"
         model = frame.model
         if model in ("pool", "process-pool"):
-            return f"w{self.pool_index(t.pid)} pid {t.pid}"
+            return f"w{self.pool_index(t.pid)} {t.pid}"
         if model == "processes":
             return f"pid {t.pid}"
         if model == "asyncio":
@@ -232,7 +232,7 @@ class TaskLanes(LanePane):
         label = [Segment(f" {tag}".ljust(5), self.task_style(t.id) + Style(bold=True)),
                  Segment(f"{worker}".ljust(label_w - 5)[: label_w - 5], self.style("lane--label"))]
         note = self.note_for(t) if top else []
-        return label + self.merge(cells) + [Segment(" "), *note]
+        return label + self.merge(cells) + [Segment(" ", base), *note]
 
     def _columns_of(self, index: int, cells_w: int) -> list[tuple[float, float, str]]:
         """Per column: (run fraction, largest other fraction, its state), cached per frame."""

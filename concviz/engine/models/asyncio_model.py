@@ -11,7 +11,9 @@ import random
 
 async def worker(number):
     delay = random.uniform(0.1, 0.9)
-    await asyncio.sleep(delay)  # yields to the event loop while "waiting on the network"
+    # await hands control back to the event loop while
+    # "waiting on the network": other tasks run meanwhile
+    await asyncio.sleep(delay)
     print(f"worker {number} finished after {delay:.2f} s")
 
 

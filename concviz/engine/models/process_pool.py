@@ -15,7 +15,10 @@ def square_sum(n):
 
 if __name__ == "__main__":
     with ProcessPoolExecutor(max_workers=2) as pool:
-        futures = [pool.submit(square_sum, 2_000_000) for _ in range(8)]
+        futures = [
+            pool.submit(square_sum, 2_000_000)
+            for _ in range(8)
+        ]
         print([f.result() for f in futures])
 '''
 

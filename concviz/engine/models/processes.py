@@ -10,12 +10,16 @@ import os
 
 
 def worker(number):
-    total = sum(i * i for i in range(3_000_000))  # CPU-bound work
-    print(f"worker {number} in process {os.getpid()} computed {total}")
+    # CPU-bound work
+    total = sum(i * i for i in range(3_000_000))
+    print(f"worker {number} (pid {os.getpid()}): {total}")
 
 
 if __name__ == "__main__":
-    procs = [multiprocessing.Process(target=worker, args=(i,)) for i in range(4)]
+    procs = [
+        multiprocessing.Process(target=worker, args=(i,))
+        for i in range(4)
+    ]
     for p in procs:
         p.start()  # a new interpreter with its own GIL
     for p in procs:

@@ -6,12 +6,15 @@ from concviz.engine.models.base import ModelInfo, RunContext, thread_task
 
 SNIPPET = '''\
 import time
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import (
+    ThreadPoolExecutor,
+    as_completed,
+)
 
 
 def fetch(n):
-    time.sleep(0.2)  # stands in for urllib.request.urlopen(url).read()
+    # stands in for urllib.request.urlopen(url).read()
+    time.sleep(0.2)
     return n
 
 

@@ -12,14 +12,18 @@ import time
 
 def worker(number):
     delay = random.uniform(0.1, 0.9)
-    time.sleep(delay)  # the GIL is released while a thread sleeps or does I/O
+    # a sleeping (or I/O-waiting) thread releases the GIL
+    time.sleep(delay)
     print(f"worker {number} finished after {delay:.2f} s")
 
 
 if __name__ == "__main__":
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    threads = [
+        threading.Thread(target=worker, args=(i,))
+        for i in range(4)
+    ]
     for t in threads:
-        t.start()  # returns at once: the thread runs in the background
+        t.start()  # returns at once; the thread runs on
     for t in threads:
         t.join()  # wait for every thread to finish
 '''

@@ -1,0 +1,129 @@
+"""End to end: the real app in a real terminal (tmux), driven by keys like a person would.
+
+Each test starts a live CPU-bound run, checks the screen shows it, ends the app a different way
+(q, ctrl+c, closing the terminal) and checks that every process of the run is gone."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+
+import psutil
+import pytest
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+]
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run(["tmux", *args], check=True, capture_output=True, text=True).stdout
+
+
+def wait_for(predicate, timeout: float, step: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return predicate()
+
+
+@pytest.fixture
+def session():
+    name = f"concviz-test-{uuid.uuid4().hex[:8]}"
+    cmd = f"{sys.executable} -m concviz -m processes -w cpu -n 2 --scale 20 --run"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TMUX")}
+    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "120", "-y", "36", cmd],
+                   check=True, env=env)
+    pane_pid = int(tmux("display-message", "-p", "-t", name, "#{pane_pid}").strip())
+    yield name, pane_pid
+    subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def started_run(name: str, pane_pid: int) -> list[psutil.Process]:
+    """Wait until the app shows the run and both worker processes exist; return the tree."""
+
+    def workers():
+        procs = tree(pane_pid)
+        running = [p for p in procs if "concviz.engine.experiment" in " ".join(_cmd(p))]
+        return procs if running and len(procs) >= 4 else None
+
+    procs = wait_for(workers, 20)
+    assert procs, f"the run did not start: {tmux('capture-pane', '-p', '-t', name)}"
+    screen = wait_for(lambda: (s := tmux("capture-pane", "-p", "-t", name)) and "cpu1" in s and s, 10)
+    assert "Tasks" in screen and "Cores" in screen and "processes" in screen
+    return procs
+
+
+def _cmd(p: psutil.Process) -> list[str]:
+    try:
+        return p.cmdline()
+    except psutil.Error:
+        return []
+
+
+def assert_all_gone(procs: list[psutil.Process], within: float = 3.0) -> None:
+    alive = psutil.wait_procs(procs, timeout=within)[1]
+    assert not alive, f"still running after {within} s: {[(p.pid, _cmd(p)) for p in alive]}"
+
+
+def test_q_quits_and_leaves_nothing(session):
+    name, pane_pid = session
+    procs = started_run(name, pane_pid)
+    t0 = time.monotonic()
+    tmux("send-keys", "-t", name, "q")
+    assert_all_gone(procs)
+    assert time.monotonic() - t0 < 3
+
+
+def test_ctrl_c_quits_and_leaves_nothing(session):
+    name, pane_pid = session
+    procs = started_run(name, pane_pid)
+    tmux("send-keys", "-t", name, "C-c")
+    assert_all_gone(procs)
+
+
+def test_closing_the_terminal_leaves_nothing(session):
+    name, pane_pid = session
+    procs = started_run(name, pane_pid)
+    subprocess.run(["tmux", "kill-session", "-t", name], check=True)  # SIGHUP to the app
+    assert_all_gone(procs)
+
+
+def test_sigkill_of_the_ui_leaves_nothing(session):
+    name, pane_pid = session
+    procs = started_run(name, pane_pid)
+    ui = [p for p in procs if "-m concviz" in " ".join(_cmd(p)) and "experiment" not in " ".join(_cmd(p))]
+    assert ui
+    ui[0].kill()
+    assert_all_gone(procs)
+
+
+def test_stop_then_run_again(session):
+    name, pane_pid = session
+    procs = started_run(name, pane_pid)
+    tmux("send-keys", "-t", name, "s")
+    experiment = [p for p in procs if "concviz.engine.experiment" in " ".join(_cmd(p))]
+    assert_all_gone(experiment)
+    screen = wait_for(lambda: (s := tmux("capture-pane", "-p", "-t", name)) and "idle" in s and s, 5)
+    assert "idle" in screen
+    tmux("send-keys", "-t", name, "r")
+    again = wait_for(lambda: [p for p in tree(pane_pid) if "concviz.engine.experiment" in " ".join(_cmd(p))], 10)
+    assert again and again[0].pid != experiment[0].pid
+    tmux("send-keys", "-t", name, "q")
+    assert_all_gone(tree(pane_pid)[1:] + again)

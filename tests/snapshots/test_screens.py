@@ -1,0 +1,78 @@
+"""The main screen, replaying real recorded runs, at 80x24 and 120x36.
+
+Each docstring says what a reviewer should see in the SVG.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_threads_cpu(snap_compare, replay, size):
+    """4 CPU-bound threads: lanes mostly ▒ (waiting for the GIL) with running blocks that take
+    turns; the GIL holder lane changes task every few ms; the "in parallel" row stays at half
+    height (one of two cores) and the caption says only one thread ran at a time."""
+    assert snap_compare(replay("threads-cpu"), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_processes_cpu(snap_compare, replay, size):
+    """4 CPU-bound processes on 2 cores: two lanes run at any instant, the others wait for a
+    CPU (░); both core rows are full at once; parallelism near 2; no GIL hand-offs."""
+    assert snap_compare(replay("processes-cpu"), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_pool_cpu(snap_compare, replay, size):
+    """multiprocessing.Pool with 2 workers and 6 tasks: labels show which worker (w0 / w1 and
+    its pid) picked each task up; later tasks show their queued time (-) before they start."""
+    assert snap_compare(replay("pool-cpu"), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_asyncio_io(snap_compare, replay, size):
+    """12 asyncio tasks sleeping on I/O: every lane is sleep dots (·) from the start, all on
+    one thread; concurrency 12, cores idle, parallelism ~0."""
+    assert snap_compare(replay("asyncio-io"), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_sequential_io(snap_compare, replay, size):
+    """Sequential I/O: each task sleeps only after the previous one finished (a staircase);
+    concurrency 1."""
+    assert snap_compare(replay("sequential-io"), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_failed_task(snap_compare, replay, size):
+    """A mixed run where task 2 raises: its lane stops half-way with ✗ failed, the others
+    finish with ✓, and the stats count 1 failed."""
+    assert snap_compare(replay("threads-failed"), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_code_pane(snap_compare, replay, size):
+    """The code pane (c): the threads snippet, highlighted, beside the lanes (120 wide) or in
+    place of the cores pane (80 wide)."""
+    assert snap_compare(replay("threads-cpu"), press=["c"], terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_event_log(snap_compare, replay, size):
+    """The event log (l): one line per start / finish / failure, with times from the run's
+    start, including task 2's failure message."""
+    assert snap_compare(replay("threads-failed"), press=["l"], terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_help(snap_compare, replay, size):
+    """The help screen (?): what each pane means, the legend and the keys."""
+    assert snap_compare(replay("threads-cpu"), press=["question_mark"], terminal_size=size)
+
+
+def test_too_small(snap_compare, replay):
+    """A 40x12 terminal: one clear line asking for a larger terminal, nothing broken."""
+    assert snap_compare(replay("threads-cpu"), terminal_size=(40, 12))

@@ -1,0 +1,175 @@
+"""Pilot tests: the key bindings change the app's state as the footer and help promise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psutil
+import pytest
+
+from concviz.app import ConcvizApp
+from concviz.engine.events import read_trace
+from concviz.engine.spec import MODEL_NAMES, RunSpec
+from concviz.widgets.code import CodePane
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+
+
+def replay(name: str) -> ConcvizApp:
+    header, events = read_trace(FIXTURES / f"{name}.jsonl")
+    return ConcvizApp(replay=(header, events), instant=True, live_ticks=False)
+
+
+async def test_model_and_workload_cycle():
+    app = ConcvizApp(RunSpec().validate(), live_ticks=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        seen = [app.spec.model]
+        for _ in range(len(MODEL_NAMES)):
+            await pilot.press("m")
+            seen.append(app.spec.model)
+        assert seen[0] == seen[-1] and sorted(set(seen)) == sorted(MODEL_NAMES)
+        await pilot.press("M")
+        assert app.spec.model == MODEL_NAMES[MODEL_NAMES.index(seen[0]) - 1]
+        workload = app.spec.workload
+        await pilot.press("w")
+        assert app.spec.workload != workload
+
+
+async def test_task_count_and_limits():
+    app = ConcvizApp(RunSpec(model="processes", tasks=4).validate(), live_ticks=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("plus")
+        assert app.spec.tasks == 6
+        await pilot.press("minus", "minus")
+        assert app.spec.tasks == 3
+        for _ in range(30):
+            await pilot.press("plus")
+        assert app.spec.tasks == 64  # processes are capped at 64 tasks
+        for _ in range(30):
+            await pilot.press("minus")
+        assert app.spec.tasks == 1
+
+
+async def test_workers_only_for_pool_models():
+    app = ConcvizApp(RunSpec(model="threads").validate(), live_ticks=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("k")
+        assert app.spec.workers is None
+        app.spec = RunSpec(model="pool").validate()
+        await pilot.press("k")
+        assert app.spec.workers == (app.spec.pool_size or 0) and app.spec.workers >= 2
+        await pilot.press("m")  # to thread-pool: keeps a pool
+        await pilot.press("m", "m")  # process-pool, asyncio: no pool any more
+        assert app.spec.model == "asyncio" and app.spec.workers is None
+
+
+async def test_switch_interval_and_scale_controls():
+    app = ConcvizApp(RunSpec().validate(), live_ticks=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("i")
+        assert app.spec.switch_interval_ms == 0.5
+        await pilot.press("i", "i", "i")
+        assert app.spec.switch_interval_ms == 5.0
+        await pilot.press("right_square_bracket")
+        assert app.spec.scale == 2.0
+        await pilot.press("left_square_bracket", "left_square_bracket")
+        assert app.spec.scale == 0.5
+        app.spec.validate()
+
+
+async def test_toggles_code_and_log():
+    app = replay("threads-cpu")
+    async with app.run_test(size=(120, 36)) as pilot:
+        code = app.query_one("#code", CodePane)
+        assert not code.display
+        await pilot.press("c")
+        assert code.display and app.screen.has_class("side-open")
+        assert "threading.Thread" in str(code.border_title)
+        await pilot.press("l")
+        assert app.query_one("#log").display
+        await pilot.press("c", "l")
+        assert not code.display and not app.screen.has_class("side-open")
+
+
+async def test_event_log_lists_failure():
+    app = replay("threads-failed")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("l")
+        text = "\n".join(app.query_one("#log").lines)
+        assert "task 2 FAILED: InjectedFault" in text
+        assert text.count("finished after") == 3
+
+
+async def test_zoom_follow_and_fit():
+    app = replay("threads-cpu")
+    async with app.run_test(size=(120, 36)) as pilot:
+        full = app.zoom.window(app.frame).span
+        await pilot.press("full_stop")
+        assert app.zoom.window(app.frame).span == full // 2
+        await pilot.press("full_stop", "full_stop", "full_stop", "full_stop")
+        span = app.zoom.window(app.frame).span
+        # zoomed in far enough to give a 5 ms switch interval at least two columns
+        cells = app.query_one("#tasks").columns(app.query_one("#tasks").draw_width)[1]
+        assert span / cells <= 2.5e6
+        await pilot.press("left")
+        assert not app.zoom.follow
+        await pilot.press("0")
+        assert app.zoom.span_ns is None
+
+
+async def test_help_opens_and_closes():
+    app = replay("threads-cpu")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("question_mark")
+        assert type(app.screen).__name__ == "HelpScreen"
+        await pilot.press("escape")
+        assert type(app.screen).__name__ != "HelpScreen"
+
+
+async def test_export_writes_replayable_trace(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = replay("threads-failed")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("e")
+    traces = list(tmp_path.glob("concviz-threads-mixed-*.jsonl"))
+    perfetto = list(tmp_path.glob("concviz-threads-mixed-*.json"))
+    assert len(traces) == 1 and len(perfetto) == 1
+    header, events = read_trace(traces[0])
+    assert header["model"] == "threads" and len(events) > 20
+
+
+async def test_too_small_terminal_shows_message():
+    app = replay("threads-cpu")
+    async with app.run_test(size=(40, 12)) as pilot:
+        assert app.screen.has_class("too-small")
+        assert app.query_one("#too-small").display
+        await pilot.resize_terminal(120, 36)
+        await pilot.pause()
+        assert not app.screen.has_class("too-small")
+
+
+@pytest.mark.slow
+async def test_run_stop_and_quit_leave_no_process():
+    """A real live run: r starts an experiment, s stops it, r twice restarts it, q quits;
+    afterwards no child process of this test is left."""
+    me = psutil.Process()
+    app = ConcvizApp(RunSpec(model="processes", workload="cpu", tasks=2, scale=3).validate())
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("r")
+        for _ in range(50):
+            await pilot.pause(0.1)
+            if app.frame is not None and app.frame.stats["running"] >= 2:
+                break
+        assert app.session.running and app.frame.stats["running"] >= 1
+        await pilot.press("s")
+        for _ in range(40):
+            await pilot.pause(0.1)
+            if not app.session.running:
+                break
+        assert not app.session.running and app.frame.ended == "cancelled"
+        await pilot.press("r", "r")
+        await pilot.pause(0.5)
+        assert app.session.running
+        await pilot.press("q")
+    gone = psutil.wait_procs(me.children(recursive=True), timeout=3)[1]
+    assert not gone, f"left behind: {gone}"
