@@ -140,3 +140,19 @@ def test_io_pools_cap_concurrency_at_pool_size(model):
     if CPUS < TASKS:
         # tasks beyond the pool size waited in the queue before a worker took them
         assert max(t.start_ns - t.spawn_ns for t in frame.tasks) > 0.02 * 1e9, why
+
+
+@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+@pytest.mark.parametrize("model", PROCESS_MODELS)
+def test_process_models_work_with_each_start_method(model, method):
+    import multiprocessing
+
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"{method} is not available here")
+    frame = run(model=model, workload="mixed", tasks=3, scale=0.1, start_method=method)
+    why = failure_report(frame)
+    assert frame.header["machine"]["start_method"] == method, why
+    assert [t.status for t in frame.tasks] == ["done"] * 3, why
+    # the tasks ran in worker processes, not in the experiment process itself
+    assert frame.header["experiment_pid"] not in {t.pid for t in frame.tasks}, why
+    assert all(t.run_ns > 0 and t.sleep_ns > 0 for t in frame.tasks), why
