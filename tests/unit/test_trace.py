@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from collections import defaultdict
 
 import pytest
@@ -24,14 +25,22 @@ COMPARED = ("wall_s", "busy_s", "parallelism", "concurrency_max", "concurrency_m
 RECORDED = {
     "threads-cpu": dict(model="threads", workload="cpu", tasks=3, scale=0.1),
     "pool-mixed-failing": dict(model="pool", workload="mixed", tasks=4, scale=0.2, fail_task=2),
+    # cancelled while task 1 hangs: the trace must also hold the ends the parent made up
+    "asyncio-io-cancelled": dict(model="asyncio", workload="io", tasks=3, scale=0.2, hang_task=1),
 }
+ENDED = {"asyncio-io-cancelled": "cancelled"}
 
 
 @pytest.fixture(scope="module", params=sorted(RECORDED))
 def recorded(request, tmp_path_factory):
     """(path, the Frame of the live run that wrote it)."""
     path = tmp_path_factory.mktemp("traces") / f"{request.param}.jsonl"
-    frame = run(record=str(path), **RECORDED[request.param])
+    stop = None
+    if request.param in ENDED:
+        stop = threading.Event()
+        threading.Timer(0.5, stop.set).start()
+    frame = run(record=str(path), stop=stop, **RECORDED[request.param])
+    assert frame.ended == ENDED.get(request.param, "ok")
     return path, frame
 
 
@@ -48,7 +57,7 @@ def test_round_trip_gives_the_same_figures(recorded):
     path, live = recorded
     header, events, again = replay(path)
     assert header["concviz_trace"] == TRACE_VERSION
-    assert header["ended"] == live.ended == "ok"
+    assert header["ended"] == live.ended
     for key in ("model", "workload", "machine", "spec"):
         assert header[key] == live.header[key]
     assert len(events) == live.events
@@ -86,7 +95,7 @@ def test_chrome_export_is_valid_json_without_overlaps(recorded):
     trace = json.loads(json.dumps(to_chrome_trace(header, events)))
     slices = [e for e in trace["traceEvents"] if e["ph"] == "X"]
     assert slices and all(e["dur"] >= 0 for e in slices)
-    assert {e["name"] for e in slices} >= {"running"}
+    assert {e["name"] for e in slices} >= ({"running"} if live.stats["busy_s"] else {"sleeping"})
     assert not overlaps(trace)
     # every task has a named track, and the process names are metadata
     names = [e for e in trace["traceEvents"] if e["ph"] == "M"]
@@ -98,7 +107,8 @@ def test_chrome_export_is_valid_json_without_overlaps(recorded):
     if live.stats["failed"]:
         marks = [e for e in trace["traceEvents"] if e["ph"] == "i" and e["name"] == "failed"]
         assert len(marks) == live.stats["failed"]
-        assert marks[0]["args"]["error"].startswith("InjectedFault")
+        errors = {t.id: t.error for t in live.tasks if t.error}
+        assert sorted(m["args"]["error"] for m in marks) == sorted(errors.values())
 
 
 def test_export_never_overlaps_even_with_nested_or_empty_intervals():
