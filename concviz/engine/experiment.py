@@ -270,12 +270,14 @@ def run_to_frame(spec: RunSpec, record: str | None = None, stop: threading.Event
     exp.start()
     try:
         status = exp.pump(on_message, stop=stop)
+        # Read the experiment's stderr before close() discards it: for a crashed run it is the
+        # only word on why the process died.
+        last_words = exp.stderr_text().strip().splitlines()[-1:] if status == "crashed" else []
     finally:
         exp.close()
     message = (exp.summary or {}).get("message", "")
     if status == "crashed":
-        message = exp.stderr_text().strip().splitlines()[-1:] or ["no output"]
-        message = message[0]
+        message = last_words[0] if last_words else "no output"
     extra = timeline.end(status, message)
     if writer is not None:
         writer.write(extra)

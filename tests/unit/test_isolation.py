@@ -155,3 +155,32 @@ def test_parent_killed_mid_run_takes_the_experiment_and_workers_with_it(model):
             parent.wait(5)
         kill_all({"tree": [p.pid for p in tree if not gone(p.pid)]})  # only if the test failed
     assert not wait_no_leftovers()
+
+
+def kill_experiment_after(seconds: float) -> threading.Thread:
+    """SIGKILL the experiment process (our child) ``seconds`` after it appears."""
+
+    def killer() -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            found = [p for p in psutil.Process().children()
+                     if "concviz.engine.experiment" in " ".join(p.cmdline())]
+            if found:
+                time.sleep(seconds)
+                found[0].send_signal(signal.SIGKILL)
+                return
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("model", PROCESS_MODELS)
+def test_experiment_killed_mid_run_is_reported_and_its_workers_go(model):
+    killer = kill_experiment_after(0.5)
+    frame = run(model=model, workload="io", tasks=3, scale=1.0, hang_task=0)
+    killer.join(5)
+    assert frame.ended == "crashed"
+    assert frame.tasks[0].status == "failed" and "died" in frame.tasks[0].error
+    assert frame.stats["failed"] >= 1
