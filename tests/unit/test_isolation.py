@@ -184,3 +184,11 @@ def test_experiment_killed_mid_run_is_reported_and_its_workers_go(model):
     assert frame.ended == "crashed"
     assert frame.tasks[0].status == "failed" and "died" in frame.tasks[0].error
     assert frame.stats["failed"] >= 1
+
+
+def test_cancelled_before_it_started():
+    stop = threading.Event()
+    stop.set()
+    frame = run(stop=stop, model="processes", workload="io", tasks=3, scale=0.5)
+    assert frame.ended == "cancelled"
+    assert [t.status for t in frame.tasks] == ["failed"] * 3
