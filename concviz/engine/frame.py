@@ -2,8 +2,10 @@
 
 Cell functions take a time window ``[t0, t1)`` split into ``width`` columns and return, per
 column, the fraction of the column's time spent in each state, so a wide column that a task
-ran half of shows "half", not a winner: the picture does not lie at coarse zoom. Their cost is
-O(intervals in the window + width) per lane, and only visible lanes are asked for.
+ran half of shows "half", not a winner: the picture does not lie at coarse zoom. A lane with
+at most ``width`` intervals in the window is computed interval by interval; a denser one from
+the running sums the Timeline keeps (see prefix.py), so a lane costs O(width x log n) however
+long the run: only visible lanes are asked for, and the per-tick cost does not grow with history.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from concviz.engine.prefix import column_owners, column_shares, count_in
 from concviz.engine.timeline import (DONE, EVENT_T0, FAILED, QUEUED, RUNNING, _TaskView, median,
                                      start_index)
 
@@ -90,6 +93,9 @@ class Frame:
     log_total: int = 0
     events: int = 0
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
+    # whole-run figures and lane running sums kept by the Timeline as events arrived (empty for
+    # a Frame built by hand: then everything is computed from the intervals)
+    agg: dict = field(default_factory=dict, compare=False, repr=False)
 
     # --- identity ----------------------------------------------------------------------------
     @property
@@ -127,6 +133,8 @@ class Frame:
     @cached_property
     def thread_pids(self) -> frozenset[int]:
         """Processes in which more than one thread ran tasks (they share one GIL)."""
+        if "thread_pids" in self.agg:
+            return self.agg["thread_pids"]
         seen: dict[int, set] = {}
         for t in self.tasks:
             if t.pid is not None and t.tid is not None:
@@ -139,6 +147,8 @@ class Frame:
         start time, recorded by different threads."""
         if not self.gil:
             return 0
+        if "gil_switches" in self.agg:
+            return self.agg["gil_switches"]
         count = 0
         for pid in self.thread_pids:
             runs, n = self.proc_runs.get(pid, ([], 0))
@@ -219,14 +229,21 @@ class Frame:
             cur += delta
             cmax = max(cmax, cur)
         now_conc = sum(1 for t in tasks if t.status == RUNNING)
-        run_lengths = [(r[1] - r[0]) / 1e6 for t in tasks for r in t.runs[: t.n_runs]]
+        agg = self.agg
+        if "run_median_ns" in agg:
+            run_median, run_count = agg["run_median_ns"] / 1e6, agg["run_count"]
+        else:
+            run_lengths = [(r[1] - r[0]) / 1e6 for t in tasks for r in t.runs[: t.n_runs]]
+            run_median, run_count = median(run_lengths), len(run_lengths)
         # tid is set only by a START the task itself recorded (not by a parent-side ERROR)
         spawn = [(t.start_ns - t.spawn_ns) / 1e6 for t in tasks
                  if t.tid is not None and t.spawn_ns is not None]
-        per_core = {}
-        for t in tasks:
-            for r in t.runs[: t.n_runs]:
-                per_core[r[2]] = per_core.get(r[2], 0) + (r[1] - r[0])
+        per_core = agg.get("core_ns")
+        if per_core is None:
+            per_core = {}
+            for t in tasks:
+                for r in t.runs[: t.n_runs]:
+                    per_core[r[2]] = per_core.get(r[2], 0) + (r[1] - r[0])
         return {
             "model": self.model,
             "workload": self.workload,
@@ -239,8 +256,8 @@ class Frame:
             "concurrency_now": now_conc,
             "gil_switches": self.gil_switches,
             "switch_interval_ms": self.machine.get("switch_interval_ms"),
-            "run_interval_ms_median": median(run_lengths),
-            "run_intervals": len(run_lengths),
+            "run_interval_ms_median": run_median,
+            "run_intervals": run_count,
             "spawn_ms_median": median(spawn),
             "spawn_ms_max": max(spawn) if spawn else 0.0,
             "done": sum(1 for t in tasks if t.status == DONE),
@@ -297,24 +314,31 @@ class Frame:
         end = t.end_ns if t.end_ns is not None else live_end
         _spread(alive, t.start_ns, end, t0, dt, width)
         runs = t.runs
-        for i in range(start_index(runs, t.n_runs, t0), t.n_runs):
-            a, b, _ = runs[i]
-            if a >= t1:
-                break
-            _spread(run, a, b, t0, dt, width)
+        if t.run_cum is not None and count_in(runs, t.n_runs, t0, t1) > width:
+            run[:] = column_shares(runs, t.run_cum, t.n_runs, t0, t1, width)
+        else:
+            for i in range(start_index(runs, t.n_runs, t0), t.n_runs):
+                a, b, _ = runs[i]
+                if a >= t1:
+                    break
+                _spread(run, a, b, t0, dt, width)
         sleeps = t.sleeps
-        for i in range(start_index(sleeps, t.n_sleeps, t0), t.n_sleeps):
-            a, b = sleeps[i]
-            if a >= t1:
-                break
-            _spread(sleep, a, b, t0, dt, width)
+        if t.sleep_cum is not None and count_in(sleeps, t.n_sleeps, t0, t1) > width:
+            sleep[:] = column_shares(sleeps, t.sleep_cum, t.n_sleeps, t0, t1, width)
+        else:
+            for i in range(start_index(sleeps, t.n_sleeps, t0), t.n_sleeps):
+                a, b = sleeps[i]
+                if a >= t1:
+                    break
+                _spread(sleep, a, b, t0, dt, width)
         sibling = self.process_cells(t.pid, t0, t1, width) if t.pid in self.thread_pids and self.gil else None
         for c in range(width):
             w = alive[c] - run[c] - sleep[c]
             if w <= 1e-9:
                 continue
             if sibling is not None:
-                g = min(w, max(0.0, sibling[c] - run[c]))
+                g = sibling[c] - run[c]  # a sibling thread ran: the wait was for the GIL
+                g = 0.0 if g <= 0.0 else (w if g > w else g)
                 gil[c] = g
                 cpu[c] = w - g
             else:
@@ -326,16 +350,39 @@ class Frame:
         key = ("proc", pid, t0, t1, width)
         if key in self._cache:
             return self._cache[key]
-        arr = [0.0] * width
         dt = (t1 - t0) / width
-        for a, b in self._union(pid):
-            if b <= t0:
-                continue
-            if a >= t1:
-                break
-            _spread(arr, a, b, t0, dt, width)
+        runs, n = self.proc_runs.get(pid, ([], 0))
+        cum = self._lane_cum("p", pid)
+        if cum is not None and count_in(runs, n, t0, t1, EVENT_T0) > width:
+            # dense: running sums (with a GIL, a process's task threads never run at once, so
+            # the sum of their intervals is their union)
+            arr = column_shares(runs, cum, n, t0, t1, width, EVENT_T0, 5)
+        else:
+            arr = [0.0] * width
+            i = start_index(runs, n, t0, EVENT_T0)
+            lo = max(0, i - 64)  # an earlier, longer interval may still reach into the window
+            while i > lo and runs[i - 1][5] > t0:
+                i -= 1
+            cur_a = cur_b = None
+            for k in range(i, n):
+                a, b = runs[k][4], runs[k][5]
+                if a >= t1:
+                    break
+                if cur_b is not None and a <= cur_b:
+                    if b > cur_b:
+                        cur_b = b
+                    continue
+                if cur_b is not None:
+                    _spread(arr, cur_a, cur_b, t0, dt, width)
+                cur_a, cur_b = a, b
+            if cur_b is not None:
+                _spread(arr, cur_a, cur_b, t0, dt, width)
         self._cache[key] = arr
         return arr
+
+    def _lane_cum(self, what: str, key: int):
+        """The running sums of a core ("c") or process ("p") lane, if the Timeline kept them."""
+        return self.agg.get("lane_cum", {}).get((what, key))
 
     def gil_cells(self, pid: int, t0: int, t1: int, width: int) -> CoreCells:
         """Per column, the task whose thread held ``pid``'s GIL the longest, and how busy."""
@@ -344,6 +391,10 @@ class Frame:
         who = [-1] * width
         runs, n = self.proc_runs.get(pid, ([], 0))
         dt = (t1 - t0) / width
+        cum = self._lane_cum("p", pid)
+        if cum is not None and count_in(runs, n, t0, t1, EVENT_T0) > width:
+            return CoreCells(column_shares(runs, cum, n, t0, t1, width, EVENT_T0, 5),
+                             column_owners(runs, n, t0, t1, width))
         for i in range(start_index(runs, n, t0, EVENT_T0), n):
             _, task, _, _, a, b, _, _ = runs[i]
             if a >= t1:
@@ -358,6 +409,10 @@ class Frame:
         who = [-1] * width
         lane, n = self.cores.get(cpu, ([], 0))
         dt = (t1 - t0) / width
+        cum = self._lane_cum("c", cpu)
+        if cum is not None and count_in(lane, n, t0, t1, EVENT_T0) > width:
+            return CoreCells(column_shares(lane, cum, n, t0, t1, width, EVENT_T0, 5),
+                             column_owners(lane, n, t0, t1, width))
         for i in range(start_index(lane, n, t0, EVENT_T0), n):
             _, task, _, _, a, b, _, _ = lane[i]
             if a >= t1:

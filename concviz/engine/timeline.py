@@ -24,11 +24,10 @@ import threading
 import time
 from bisect import bisect_left
 from dataclasses import dataclass, field
-from itertools import islice
-from operator import itemgetter
 from typing import Any, Callable, Iterable
 
 from concviz.engine.events import ERROR, FINISH, RUN, SLEEP, SPAWN, START
+from concviz.engine.prefix import EVENT_T0, LaneIndex, RunLengths, new_cum
 
 END_REASONS = {
     "timeout": "timed out: the run hit its time limit and was stopped",
@@ -58,6 +57,8 @@ class Task:
     run_ns: int = 0
     sleep_ns: int = 0
     cpus: set = field(default_factory=set)
+    run_cum: Any = field(default_factory=new_cum)  # run_cum[i] = run time of runs[0..i]
+    sleep_cum: Any = field(default_factory=new_cum)  # the same for sleeps
 
     @property
     def status(self) -> str:
@@ -81,6 +82,11 @@ class Timeline:
         # out-of-order item (everything before it is still sorted)
         self._dirty: dict[tuple[str, int], int] = {}
         self._touched: set[int] = set()  # tasks with new events since the last snapshot
+        self._views: dict[int, _TaskView] = {}  # the last snapshot's view of each task
+        self._index = LaneIndex()  # running sums of the lanes, GIL hand-offs (see prefix.py)
+        self._lengths = RunLengths()  # of every RUN interval, for the median
+        self._core_ns: dict[int, int] = {}  # cpu -> RUN time recorded on it (-1: unknown)
+        self._pid_tids: dict[int, set] = {}  # pid -> threads that started tasks in it
         self.version = 0
         self.events = 0
         self.first_ns: int | None = None
@@ -125,6 +131,9 @@ class Timeline:
             task_ = t = None
             cpu_ = lane = None
             lane_last = 0
+            core_ns = self._core_ns
+            acc = 0  # RUN time on cpu_ not yet added to core_ns
+            new_length = self._lengths.new.append
             pid_ = prun = None
             prun_last = 0
             for ev in events:
@@ -136,15 +145,24 @@ class Timeline:
                     task_ = task
                     touched.add(task)
                 if kind == RUN:
+                    d = t1 - t0
                     t.runs.append((t0, t1, cpu))
-                    t.run_ns += t1 - t0
-                    if cpu >= 0:
-                        if cpu != cpu_:
+                    rn = t.run_ns + d
+                    t.run_ns = rn
+                    t.run_cum.append(rn)
+                    new_length(d)
+                    if cpu != cpu_:
+                        if cpu_ is not None:
+                            core_ns[cpu_] = core_ns.get(cpu_, 0) + acc
+                        acc = 0
+                        cpu_ = cpu
+                        if cpu >= 0:
                             lane = cores.get(cpu)
                             if lane is None:
                                 lane = cores[cpu] = []
-                            cpu_ = cpu
                             lane_last = lane[-1][4] if lane else t0
+                    acc += d
+                    if cpu >= 0:
                         if t0 < lane_last and ("c", cpu) not in dirty:
                             dirty[("c", cpu)] = len(lane)  # lane[:len] is still in order
                         lane_last = t0
@@ -162,13 +180,16 @@ class Timeline:
                     prun.append(ev)
                 elif kind == SLEEP:
                     t.sleeps.append((t0, t1))
-                    t.sleep_ns += t1 - t0
+                    sn = t.sleep_ns + t1 - t0
+                    t.sleep_ns = sn
+                    t.sleep_cum.append(sn)
                 elif kind == SPAWN:
                     t.spawn_ns = t0
                     if self.first_ns is None or t0 < self.first_ns:
                         self.first_ns = t0
                 elif kind == START:
                     t.start_ns, t.pid, t.tid, t.label = t0, pid, tid, info
+                    self._pid_tids.setdefault(pid, set()).add(tid)
                     if t.spawn_ns is None:
                         t.spawn_ns = t0
                     if self.first_ns is None or t0 < self.first_ns:
@@ -189,6 +210,8 @@ class Timeline:
                         self._log(t0, FINISH, self._finish_text(t))
                 if t1 > hi:
                     hi = t1
+            if cpu_ is not None:
+                core_ns[cpu_] = core_ns.get(cpu_, 0) + acc
             if len(events) > skipped:
                 self.last_ns = hi
             self.events += len(events) - skipped
@@ -235,15 +258,20 @@ class Timeline:
         from concviz.engine.frame import Frame
 
         with self._lock:
+            index = self._index
             for (what, key), first_bad in self._dirty.items():
-                _resort_tail((self.cores if what == "c" else self.proc_runs)[key], first_bad)
+                j = _resort_tail((self.cores if what == "c" else self.proc_runs)[key], first_bad)
+                index.truncate((what, key), j)
             self._dirty.clear()
+            thread_pids = frozenset(p for p, tids in self._pid_tids.items() if len(tids) > 1)
+            index.update(self.cores, self.proc_runs, thread_pids)
+            self._lengths.fold()
             if self.ended is not None or now_ns is None:
                 now_ns = self.last_ns or 0
             return Frame(
                 version=self.version,
                 header=dict(self.header),
-                tasks=tuple(_TaskView.of(t) for t in sorted(self.tasks.values(), key=lambda t: t.id)),
+                tasks=self._task_views(),
                 cores={c: (lane, len(lane)) for c, lane in self.cores.items()},
                 proc_runs={p: (runs, len(runs)) for p, runs in self.proc_runs.items()},
                 first_ns=self.first_ns,
@@ -253,7 +281,33 @@ class Timeline:
                 log=tuple(self.log[-self.log_max:]),
                 log_total=self.log_total,
                 events=self.events,
+                agg={
+                    "thread_pids": thread_pids,
+                    "gil_switches": index.gil_switches(thread_pids),
+                    "run_median_ns": self._lengths.median_ns(),
+                    "run_count": self._lengths.count,
+                    "core_ns": dict(self._core_ns),
+                    "lane_cum": dict(index.cum),
+                },
             )
+
+    def _task_views(self) -> tuple:
+        """Every task's view, in id order; only tasks with new events get a new one."""
+        views = self._views
+        tasks = self.tasks
+        added = False
+        for i in self._touched:
+            added = added or i not in views
+            views[i] = _TaskView.of(tasks[i])
+        self._touched.clear()
+        if len(views) != len(tasks):
+            for i, t in tasks.items():
+                if i not in views:
+                    views[i] = _TaskView.of(t)
+            added = True
+        if added:
+            self._views = views = dict(sorted(views.items()))
+        return tuple(views.values())
 
 
 @dataclass(frozen=True)
@@ -276,12 +330,14 @@ class _TaskView:
     run_ns: int
     sleep_ns: int
     cpus: tuple
+    run_cum: Any = None  # running sums of runs / sleeps (see prefix.py); None: not kept
+    sleep_cum: Any = None
 
     @classmethod
     def of(cls, t: Task) -> "_TaskView":
         return cls(t.id, t.spawn_ns, t.start_ns, t.end_ns, t.pid, t.tid, t.label, t.status,
                    t.error, t.runs, len(t.runs), t.sleeps, len(t.sleeps), t.run_ns, t.sleep_ns,
-                   tuple(sorted(t.cpus)))
+                   tuple(sorted(t.cpus)), t.run_cum, t.sleep_cum)
 
 
 def median(values: list[float]) -> float:
@@ -297,18 +353,17 @@ def start_index(intervals: list, n: int, t0: int, key: Callable[[tuple], int] | 
     return max(0, i - 1)
 
 
-EVENT_T0 = itemgetter(4)  # start time of an event tuple (kind, task, pid, tid, t0, t1, cpu, info)
-
-
-def _resort_tail(lane: list, first_bad: int) -> None:
+def _resort_tail(lane: list, first_bad: int) -> int:
     """Restore time order in a lane whose items from ``first_bad`` on arrived out of order.
 
     Only the tail that can have moved is sorted: from the first in-order item that starts after
     the earliest late arrival. Late arrivals are recent (one flush interval, or one sleep of a
-    worker that had not flushed), so this costs O(tail), not O(lane), per snapshot.
+    worker that had not flushed), so this costs O(tail), not O(lane), per snapshot. Returns the
+    index from which items may have moved.
     """
-    earliest = min(map(EVENT_T0, islice(lane, first_bad, None)), default=None)
+    earliest = min(map(EVENT_T0, lane[first_bad:]), default=None)
     if earliest is None:
-        return
+        return len(lane)
     j = bisect_left(lane, earliest, 0, first_bad, key=EVENT_T0)
     lane[j:] = sorted(lane[j:], key=EVENT_T0)
+    return j
