@@ -90,8 +90,25 @@ async def execute_async(rec: Recorder, task: int, params: WorkParams, label: str
     return True
 
 
+def exit_text(pid: int, exitcode: int | None) -> str:
+    """How a worker process ended, from its ``exitcode`` (negative: the signal that killed it)."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            how = f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            how = f"killed by signal {-exitcode}"
+    else:
+        how = f"exited with code {exitcode}"
+    return f"worker pid {pid} was {how}"
+
+
 # --- worker-process side ---------------------------------------------------------------------
 _SINK: Sink | None = None
+# multiprocessing.Pool only: task id -> pid of the worker running it (0 = not started,
+# -1 = returned). Pool never says which worker holds which task, and waits forever for a task
+# whose worker died; this shared array lets the runner see which tasks a dead worker took along.
+_SLOTS: Any = None
+SLOT_DONE = -1
 
 
 def die_with_parent() -> None:
@@ -108,11 +125,21 @@ def die_with_parent() -> None:
         pass
 
 
-def init_worker(sink: Sink) -> None:
-    """Pool / executor initializer: remember the sink, die with the parent."""
-    global _SINK
+def init_worker(sink: Sink, slots: Any = None) -> None:
+    """Pool / executor initializer: remember the sink (and the task slots), die with the parent.
+
+    Not for multiprocessing.Pool (``slots`` given): Pool forks the replacement of a dead worker
+    from its worker-handler *thread*, and PR_SET_PDEATHSIG fires when the thread that forked the
+    child exits. At pool shutdown that thread ends first, the replacement is SIGKILLed while it
+    waits for work holding the pool's inqueue lock, and terminate() then waits for that lock
+    forever. Pool workers are in the experiment's process group, which the experiment's parent
+    watchdog (and Experiment.reap) kill as a whole.
+    """
+    global _SINK, _SLOTS
     _SINK = sink
-    die_with_parent()
+    _SLOTS = slots
+    if slots is None:
+        die_with_parent()
 
 
 def process_main(sink: Sink, params: WorkParams, task: int) -> None:
@@ -128,9 +155,14 @@ def pool_task(task: int, params: WorkParams) -> bool:
     assert _SINK is not None, "pool worker started without init_worker"
     import multiprocessing
 
+    slots = _SLOTS
+    if slots is not None:
+        slots[task] = os.getpid()
     rec = thread_recorder(_SINK)
     ok = execute(rec, task, params, multiprocessing.current_process().name)
     rec.flush()
+    if slots is not None:
+        slots[task] = SLOT_DONE
     return ok
 
 
