@@ -64,15 +64,44 @@ def os_cpu_s() -> tuple[float, float]:
 
 
 # --- child side --------------------------------------------------------------------------------
+def watch_parent(fd: int) -> None:
+    """SIGKILL this process group (the experiment and every worker) once the parent is gone.
+
+    ``fd`` is the read end of a pipe whose only write end is held by the parent, which never
+    writes: the read returns EOF exactly when the parent exits, however it exits (SIGKILL
+    included), or closes it. The thread sleeps in read() without the GIL, so it costs the
+    measured threads nothing.
+
+    Why not PR_SET_PDEATHSIG here: it fires when the parent *thread* that started the child
+    exits, so a UI that starts runs from a short-lived thread would kill its own experiment;
+    and it could be set too late (a parent killed during our imports goes unnoticed). The
+    process-group kill also takes grandchildren along (forkserver children, the resource
+    tracker, Pool workers), which a per-process death signal would not.
+    """
+
+    def watch() -> None:
+        try:
+            while os.read(fd, 1):
+                pass
+        except OSError:
+            pass
+        if os.getpgrp() == os.getpid():  # our own group (start_new_session): safe to kill it all
+            os.killpg(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="concviz-parent-watch", daemon=True).start()
+
+
 def main(argv: list[str]) -> int:
-    """Entry point of the experiment process: ``experiment SPEC_JSON FD``."""
+    """Entry point of the experiment process: ``experiment SPEC_JSON FD [ALIVE_FD]``."""
+    if len(argv) > 2:
+        watch_parent(int(argv[2]))  # first: the parent may already be gone
     from concviz.engine.models import MODELS
-    from concviz.engine.models.base import RunContext, die_with_parent, error_text
+    from concviz.engine.models.base import RunContext, error_text
     from concviz.engine.probe import Recorder, Sink
 
     spec = RunSpec.from_dict(json.loads(argv[0])).validate()
     conn = Connection(int(argv[1]), readable=False)
-    die_with_parent()
     ctx = multiprocessing.get_context(spec.start_method)
     sink = Sink(conn, ctx.Lock())
     if spec.switch_interval_ms:
@@ -124,6 +153,9 @@ class Experiment:
         self._stderr = tempfile.TemporaryFile()
         self._lock = threading.Lock()
         self.cancelled = False
+        # Write end of the "parent alive" pipe (see watch_parent); never written, closed when the
+        # experiment is over. Not inheritable, so other children of this process do not hold it.
+        self._alive_w: int | None = None
 
     @property
     def pid(self) -> int | None:
@@ -136,15 +168,27 @@ class Experiment:
         here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         env["PYTHONPATH"] = here + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         self.started_ns = time.perf_counter_ns()
+        alive_r, self._alive_w = os.pipe()
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "concviz.engine.experiment", json.dumps(self.spec.to_dict()), str(w)],
-                pass_fds=(w,), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                [sys.executable, "-m", "concviz.engine.experiment", json.dumps(self.spec.to_dict()), str(w),
+                 str(alive_r)],
+                pass_fds=(w, alive_r), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=self._stderr, start_new_session=True, env=env,
             )
+        except BaseException:
+            os.close(r)
+            self._close_alive()
+            raise
         finally:
             os.close(w)
+            os.close(alive_r)
         self.reader = Connection(r, writable=False)
+
+    def _close_alive(self) -> None:
+        if self._alive_w is not None:
+            os.close(self._alive_w)
+            self._alive_w = None
 
     def pump(self, on_message: Callable[[str, Any], None], stop: threading.Event | None = None,
              timeout_s: float | None = None) -> str:
@@ -226,6 +270,7 @@ class Experiment:
         except subprocess.TimeoutExpired:
             self.kill()
         self._kill_group_leftovers()
+        self._close_alive()
         if self.reader is not None:
             self.reader.close()
             self.reader = None
