@@ -213,7 +213,15 @@ class Experiment:
                 break
             try:
                 if not reader.poll(0.05):
-                    continue
+                    if self.proc.poll() is None:
+                        continue
+                    # The experiment has exited but the pipe is still open: worker processes
+                    # that outlived it (Pool workers have no death signal) hold its write end,
+                    # so EOF would only come at the deadline. Everything the experiment wrote
+                    # before it exited is readable now; kill the rest of its group, drain, stop.
+                    self._kill_group_leftovers()
+                    if not reader.poll(0.2):
+                        break
                 tag, payload = loads(reader.recv_bytes())
             except (EOFError, OSError):
                 break
