@@ -9,7 +9,9 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
+import threading
 from typing import Any, Sequence
 
 from concviz.engine.spec import MODEL_NAMES, SpecError, check_choice
@@ -20,6 +22,54 @@ SUBCOMMANDS = ("run", "compare", "export", "replay", "doctor")
 
 class UsageError(Exception):
     """Raised instead of argparse's exit, so every mistake prints one line."""
+
+
+class Stopped(Exception):
+    """A signal (ctrl+c, SIGTERM, SIGHUP) stopped a headless run; the run was cancelled."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+class SignalStop:
+    """While active, SIGINT / SIGTERM / SIGHUP set ``event`` instead of killing concviz.
+
+    The experiment runs in its own session, so a terminal's ctrl+c or hang-up reaches only us:
+    the pump sees the event within ~50 ms and cancels the experiment's whole process group
+    (SIGTERM, then SIGKILL), so nothing outlives concviz. (SIGKILL of concviz itself is covered
+    by the experiment's parent watchdog.)
+    """
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if self.signum is None:
+            self.signum = signum
+        self.event.set()
+
+    def __enter__(self) -> "SignalStop":
+        for sig in STOP_SIGNALS:
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except (ValueError, OSError):  # not the main thread: leave the defaults alone
+                pass
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+    def check(self) -> None:
+        """Raise :class:`Stopped` if a signal arrived."""
+        if self.signum is not None:
+            raise Stopped(self.signum)
 
 
 class Parser(argparse.ArgumentParser):
@@ -117,6 +167,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, SpecError) as exc:
         print(f"concviz: error: {exc}", file=sys.stderr)
         return 2
+    except Stopped as exc:
+        name = signal.Signals(exc.signum).name
+        print(f"concviz: stopped by {name}: the run was cancelled and every process it started has ended",
+              file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("concviz: interrupted", file=sys.stderr)
         return 130
@@ -162,7 +217,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
     if args.record:
         check_writable(args.record)
-    frame = run_to_frame(spec, record=args.record)
+    with SignalStop() as stop:
+        frame = run_to_frame(spec, record=args.record, stop=stop.event)
+    stop.check()
     if args.json:
         print(json.dumps(frame.summary(), indent=2))
     else:
@@ -189,7 +246,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 skipped[m] = str(exc)
                 continue
             raise
-    return compare(specs, skipped, as_json=args.json)
+    with SignalStop() as stop:
+        code = compare(specs, skipped, as_json=args.json, stop=stop.event)
+    stop.check()
+    return code
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -82,14 +82,21 @@ RULES = {
 }
 
 
-def compare(specs: dict[str, RunSpec], skipped: dict[str, str], as_json: bool = False) -> int:
-    """Run each spec in turn, then print a table ranked by wall time and the rule of thumb."""
+def compare(specs: dict[str, RunSpec], skipped: dict[str, str], as_json: bool = False,
+            stop: Any = None) -> int:
+    """Run each spec in turn, then print a table ranked by wall time and the rule of thumb.
+
+    ``stop`` (a threading.Event) cancels the run in progress; nothing is printed then and the
+    caller says why.
+    """
     from concviz.engine.experiment import run_to_frame
 
     rows: list[dict[str, Any]] = []
     frames = {}
     for name, spec in specs.items():
-        frame = run_to_frame(spec)
+        frame = run_to_frame(spec, stop=stop)
+        if stop is not None and stop.is_set():
+            return 1
         frames[name] = frame
         s = frame.stats
         rows.append({"model": name, "wall_s": s["wall_s"], "busy_s": s["busy_s"],
