@@ -170,8 +170,10 @@ class Recorder:
         self.last_flush = _perf()
 
     # --- task brackets -------------------------------------------------------------------
-    def start(self, task: int, info: Any = None) -> None:
-        t = _perf()
+    def start(self, task: int, info: Any = None, t_ns: int | None = None) -> None:
+        """Record START now, or at ``t_ns``: the worker's first line, read before concviz's own
+        set-up, so that SPAWN -> START is the start cost of the worker alone."""
+        t = _perf() if t_ns is None else t_ns
         self.add(START, task, t, t, current_cpu(), info)
 
     def finish(self, task: int) -> None:

@@ -67,9 +67,10 @@ def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
-def execute(rec: Recorder, task: int, params: WorkParams, label: str | None = None) -> bool:
+def execute(rec: Recorder, task: int, params: WorkParams, label: str | None = None,
+            started_ns: int | None = None) -> bool:
     """Run one task with START and FINISH/ERROR around it; never raises."""
-    rec.start(task, label)
+    rec.start(task, label, started_ns)
     try:
         run_sync(rec, task, params)
     except Exception as exc:  # noqa: BLE001 - a failing task is data, not a crash
@@ -144,14 +145,16 @@ def init_worker(sink: Sink, slots: Any = None) -> None:
 
 def process_main(sink: Sink, params: WorkParams, task: int) -> None:
     """Body of one ``multiprocessing.Process``."""
+    started = time.perf_counter_ns()  # START is the first line, not after concviz's set-up
     init_worker(sink)
     rec = Recorder(sink)
-    execute(rec, task, params, f"pid {os.getpid()}")
+    execute(rec, task, params, f"pid {os.getpid()}", started)
     rec.flush()
 
 
 def pool_task(task: int, params: WorkParams) -> bool:
     """One task inside a pool worker process (multiprocessing.Pool or ProcessPoolExecutor)."""
+    started = time.perf_counter_ns()
     assert _SINK is not None, "pool worker started without init_worker"
     import multiprocessing
 
@@ -159,7 +162,7 @@ def pool_task(task: int, params: WorkParams) -> bool:
     if slots is not None:
         slots[task] = os.getpid()
     rec = thread_recorder(_SINK)
-    ok = execute(rec, task, params, multiprocessing.current_process().name)
+    ok = execute(rec, task, params, multiprocessing.current_process().name, started)
     rec.flush()
     if slots is not None:
         slots[task] = SLOT_DONE
@@ -172,9 +175,10 @@ def pool_task_star(args: tuple[int, WorkParams]) -> bool:
 
 def thread_task(sink: Sink, params: WorkParams, task: int) -> bool:
     """One task on the calling thread (threads, thread pool, sequential)."""
+    started = time.perf_counter_ns()
     import threading
 
     rec = thread_recorder(sink)
-    ok = execute(rec, task, params, threading.current_thread().name)
+    ok = execute(rec, task, params, threading.current_thread().name, started)
     rec.flush()
     return ok
