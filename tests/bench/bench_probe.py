@@ -1,0 +1,78 @@
+"""Probe overhead: CPU workload throughput with the probe on / with it off.
+
+Same worker code both ways: ``workloads.burn`` with a real Recorder writing through a real
+Sink (a pipe drained by a child process), and ``workloads.burn_plain`` (the same arithmetic,
+probe off). Pairs are interleaved (order alternating) so drift and neighbours hit both sides
+alike; the figure is the median of the per-pair ratios of thread CPU time (immune to
+preemption by other processes), the wall-clock ratio is reported next to it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+
+import common  # noqa: F401  (puts the repo on sys.path)
+from common import median
+
+from concviz.engine import workloads
+from concviz.engine.probe import Recorder, Sink
+
+
+def _drain(read_fd: int) -> None:
+    from multiprocessing.connection import Connection
+
+    conn = Connection(read_fd, writable=False)
+    while True:
+        try:
+            conn.recv_bytes()
+        except (EOFError, OSError):
+            os._exit(0)
+
+
+def probe_overhead(quick: bool = False) -> dict:
+    from multiprocessing.connection import Connection
+
+    units = 5_000 if quick else 10_000  # ~50 / 100 ms per side
+    pairs = 7 if quick else 21
+    r, w = os.pipe()
+    ctx = multiprocessing.get_context("fork")
+    drain = ctx.Process(target=_drain, args=(r,), daemon=True)
+    drain.start()
+    os.close(r)
+    sink = Sink(Connection(w, readable=False), ctx.Lock())
+    cpu_ratios, wall_ratios = [], []
+    try:
+        workloads.burn_plain(0, units // 5)  # warm up both paths
+        workloads.burn(Recorder(sink), 0, units // 5)
+        for i in range(pairs):
+            sides = {}
+            for side in (("plain", "probe") if i % 2 == 0 else ("probe", "plain")):
+                rec = Recorder(sink) if side == "probe" else None
+                c0, t0 = time.thread_time(), time.perf_counter()
+                if rec is None:
+                    workloads.burn_plain(i, units)
+                else:
+                    workloads.burn(rec, i, units)
+                    rec.flush()
+                sides[side] = (time.thread_time() - c0, time.perf_counter() - t0)
+            cpu_ratios.append(sides["plain"][0] / sides["probe"][0])
+            wall_ratios.append(sides["plain"][1] / sides["probe"][1])
+    finally:
+        sink.conn.close()
+        drain.join(5)
+        if drain.is_alive():
+            drain.kill()
+            drain.join()
+    return {
+        "figures": {"probe_overhead_ratio": median(cpu_ratios)},
+        "notes": {"probe_overhead_ratio": f"median of {pairs} interleaved pairs, thread CPU time; "
+                                          f"wall-clock ratio {median(wall_ratios):.3f}"},
+        "details": {"probe": {"units_per_side": units, "pairs": pairs,
+                              "cpu_ratios": [round(x, 4) for x in cpu_ratios],
+                              "wall_ratio_median": median(wall_ratios)}},
+    }
+
+
+BENCHMARKS = {"probe": probe_overhead}
