@@ -34,12 +34,31 @@ def caption(frame: Frame) -> str:
     return head + "."
 
 
+def gil_label(machine: dict[str, Any]) -> str:
+    """'GIL on', or 'GIL off (free-threaded build)' where the run had no GIL."""
+    free = machine.get("free_threaded_build")
+    if machine.get("gil", True):
+        return "GIL on (free-threaded build, GIL re-enabled)" if free else "GIL on"
+    return "GIL off (free-threaded build)" if free else "GIL off"
+
+
+def end_line(frame: Frame) -> str | None:
+    """Why the run ended, when it did not simply finish ('timeout', 'cancelled', ...)."""
+    if frame.ended in (None, "ok"):
+        return None
+    if frame.ended == "timeout":
+        limit = (frame.header.get("spec") or {}).get("timeout_s")
+        why = f"stopped at its time limit ({limit:g} s, --timeout)" if limit else "stopped at its time limit"
+        return f"  run ended:    timeout: {why}; tasks still running are marked failed"
+    return f"  run ended:    {frame.ended} {frame.end_message}".rstrip()
+
+
 def format_run(frame: Frame) -> str:
     s = frame.stats
     m = frame.machine
     lines = [
         f"concviz run: {frame.model} / {frame.workload} / {s['tasks']} tasks   "
-        f"(Python {m.get('python')}, GIL {'on' if frame.gil else 'off'}, {frame.cpu_count} CPUs, "
+        f"(Python {m.get('python')}, {gil_label(m)}, {frame.cpu_count} CPUs, "
         f"start method {m.get('start_method')}, switch interval {m.get('switch_interval_ms', 0):g} ms)",
         "",
         f"  wall          {s['wall_s']:8.3f} s   (first spawn to last finish)",
@@ -48,10 +67,13 @@ def format_run(frame: Frame) -> str:
         f"  concurrency   {s['concurrency_max']:8d}     max tasks in flight (mean {s['concurrency_mean']:.2f})",
         f"  GIL switches  {s['gil_switches']:8d}     (median run slice {s['run_interval_ms_median']:.2f} ms)",
         f"  spawn latency {s['spawn_ms_median']:8.2f} ms  median (max {s['spawn_ms_max']:.2f} ms)",
-        f"  tasks         {s['done']} done, {s['failed']} failed",
+        f"  tasks         {s['done']} done, {s['failed']} failed"
+        + (" (the run itself completed; the failures are listed below)"
+           if s["failed"] and frame.ended == "ok" else ""),
     ]
-    if frame.ended not in (None, "ok"):
-        lines.append(f"  run ended: {frame.ended} {frame.end_message}".rstrip())
+    ended = end_line(frame)
+    if ended:
+        lines.append(ended)
     lines.append("")
     lines.append("  task  worker                 start     end     run   sleep    wait  status")
     for t in frame.per_task()[:40]:

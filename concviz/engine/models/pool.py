@@ -44,32 +44,38 @@ def _watch(rc: RunContext, pool, result, slots) -> bool:
     """Wait for ``result``; return False if a dead worker means it would never come.
 
     multiprocessing.Pool replaces a dead worker but never fails the task it held: map() then
-    blocks forever. So watch the workers: when one is gone (the pool's own handler thread has
-    reaped it, so its exit code is known), mark the tasks it was running lost, and give up once
-    every other task is done.
+    blocks forever. So watch the slots: a task whose worker pid is no longer one of the pool's
+    workers (the pool's handler thread reaps a dead worker at once, which also makes its exit
+    code known) is marked lost; once every other task is done, give up waiting.
     """
-    seen = {}  # pid -> Process: every worker the pool has had
+    seen = {p.pid: p for p in list(pool._pool)}  # every worker the pool has had (private API,
+    # but the only view of the workers; the same from 3.8 to 3.13)
+    suspects: set[int] = set()
     dead: dict[int, str] = {}  # pid -> how it ended
     lost: set[int] = set()
     last_change, last_state = time.monotonic(), None
     while not result.ready():
         result.wait(POLL_S)
-        workers = list(pool._pool)  # private, but the only view of the workers (3.10 - 3.13)
+        state = list(slots)  # read the slots *before* the worker list, see below
+        workers = list(pool._pool)
         for p in workers:
             seen.setdefault(p.pid, p)
         live = {p.pid for p in workers}
-        for pid, p in seen.items():
-            if pid in live or pid in dead or p.exitcode is None:
-                continue
-            dead[pid] = exit_text(pid, p.exitcode)
-            for task in range(len(slots)):
-                if slots[task] == pid:
+        gone = {pid for pid in state if pid > 0 and pid not in live and pid not in dead}
+        # A worker the pool has only just started can write its slot before the pool lists it:
+        # believe a worker is gone only when it is missing at two looks in a row.
+        for pid in gone & suspects:
+            p = seen.get(pid)
+            dead[pid] = (exit_text(pid, p.exitcode) if p is not None and p.exitcode is not None
+                         else f"worker pid {pid} is gone")
+            for task, holder in enumerate(state):
+                if holder == pid and task not in lost:
                     lost.add(task)
                     rc.lost(task, f"{dead[pid]}; multiprocessing.Pool would wait for it forever")
             rc.rec.flush()
+        suspects = gone - set(dead)
         if not dead:
             continue
-        state = list(slots)
         if state != last_state:
             last_state, last_change = state, time.monotonic()
         unfinished = [t for t in range(len(state)) if state[t] != SLOT_DONE and t not in lost]
