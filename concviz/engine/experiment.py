@@ -320,18 +320,25 @@ def run_to_frame(spec: RunSpec, record: str | None = None, stop: threading.Event
             if record:
                 writer = TraceWriter(record, payload)
 
-    exp.start()
     try:
+        exp.start()
         status = exp.pump(on_message, stop=stop)
+        # A run that was stopped (time limit, cancel) or lost ended now, not at its last event:
+        # the tasks it cut short are marked at this moment, so wall time includes the wait.
+        stopped_ns = time.perf_counter_ns() if status != "ok" else None
         # Read the experiment's stderr before close() discards it: for a crashed run it is the
         # only word on why the process died.
         last_words = exp.stderr_text().strip().splitlines()[-1:] if status == "crashed" else []
+    except BaseException:
+        if writer is not None:  # (ctrl+c while pumping) do not leak the trace's file
+            writer.close()
+        raise
     finally:
         exp.close()
     message = (exp.summary or {}).get("message", "")
     if status == "crashed":
         message = last_words[0] if last_words else "no output"
-    extra = timeline.end(status, message)
+    extra = timeline.end(status, message, t_ns=stopped_ns)
     if writer is not None:
         writer.write(extra)
         writer.close(status, message)
