@@ -69,9 +69,25 @@ def gil_turns_ms(frame) -> list[float]:
     return out[1:]
 
 
+def pauses_per_s(frame) -> float:
+    """Pauses inside a thread's GIL turn (a gap between two RUN intervals of the same thread with
+    no other thread running between them), per second of RUN time: the OS taking the CPU."""
+    count, busy = 0, 0
+    for pid in frame.thread_pids or {t.pid for t in frame.tasks}:
+        runs, n = frame.proc_runs.get(pid, ([], 0))
+        for i in range(n):
+            busy += runs[i][5] - runs[i][4]
+            if i and runs[i][3] == runs[i - 1][3] and runs[i][4] > runs[i - 1][5]:
+                count += 1
+    return count / (busy / 1e9) if busy else 0.0
+
+
 def switch_interval(quick: bool = False) -> dict:
     repeats = 1 if quick else 3
     runs: dict[int, list[dict]] = {ms: [] for ms in SWITCH_MS}
+    # the machine's own noise: how often the OS pauses one lone CPU-bound thread
+    solo = run(RunSpec(model="sequential", workload="cpu", tasks=1, scale=0.6))
+    solo_pauses = pauses_per_s(solo.frame)
     for _ in range(repeats):
         for ms in SWITCH_MS:
             scale = 0.3 if quick else (0.6 if ms < 20 else 1.2)
@@ -81,6 +97,7 @@ def switch_interval(quick: bool = False) -> dict:
             runs[ms].append({"run_ms_median": s["run_interval_ms_median"], "turn_ms_median": median(turns),
                              "busy_over_wall": s["busy_s"] / s["wall_s"] if s["wall_s"] else 0.0,
                              "run_intervals": s["run_intervals"], "gil_switches": s["gil_switches"],
+                             "pauses_per_s": pauses_per_s(r.frame),
                              "cpus": sorted({c for t in r.frame.tasks for c in t.cpus})})
     err = {ms: rel_error(median([x["run_ms_median"] for x in v]), ms) for ms, v in runs.items()}
     turn_err = {ms: rel_error(median([x["turn_ms_median"] for x in v]), ms) for ms, v in runs.items()}
@@ -94,9 +111,11 @@ def switch_interval(quick: bool = False) -> dict:
         "notes": {
             "switch_interval_error_max": f"threads, 2 cpu tasks, median of {repeats}; median RUN interval: {medians}",
             "gil_turn_error_max": (f"GIL turns (a thread's consecutive RUN intervals between two hand-offs, "
-                                   f"OS preemptions inside a turn included): {turns}"),
+                                   f"OS preemptions inside a turn included): {turns}; pauses of a thread "
+                                   f"inside its turn: {median([x['pauses_per_s'] for v in runs.values() for x in v]):.0f}/s "
+                                   f"(a lone CPU-bound thread here: {solo_pauses:.0f}/s)"),
         },
-        "details": {"switch_interval": runs},
+        "details": {"switch_interval": runs, "solo_pauses_per_s": solo_pauses},
     }
 
 
@@ -122,16 +141,19 @@ def _env() -> dict:
 
 
 def spawn_latency(quick: bool = False) -> dict:
-    repeats = 1 if quick else 5
+    repeats = 1 if quick else 7
     tasks, scale = 4, 0.1  # io tasks of 10-90 ms: alive while the next ones start
     methods = ["thread"] + [m for m in ("fork", "forkserver", "spawn") if m in multiprocessing.get_all_start_methods()]
     rows: dict[str, dict[str, list[float]]] = {m: {"concviz": [], "direct": []} for m in methods}
-    for _ in range(repeats):
+    for i in range(repeats):
         for m in methods:
             spec = (RunSpec(model="threads", workload="io", tasks=tasks, scale=scale) if m == "thread"
                     else RunSpec(model="processes", workload="io", tasks=tasks, scale=scale, start_method=m))
-            rows[m]["concviz"].append(run(spec).stats["spawn_ms_median"])
-            rows[m]["direct"].append(direct_spawn(m, tasks, 0.05)["median_ms"])
+            for side in (("concviz", "direct") if i % 2 == 0 else ("direct", "concviz")):
+                if side == "concviz":
+                    rows[m]["concviz"].append(run(spec).stats["spawn_ms_median"])
+                else:
+                    rows[m]["direct"].append(direct_spawn(m, tasks, 0.05)["median_ms"])
     err = {m: rel_error(median(v["concviz"]), median(v["direct"])) for m, v in rows.items()}
     worst = max(err, key=lambda k: err[k])
     return {
