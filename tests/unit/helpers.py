@@ -56,16 +56,26 @@ def in_group(pgid: int) -> list[int]:
     return found
 
 
-def leftovers(frame: Frame | None = None) -> dict[str, list[int]]:
+def children() -> set[int]:
+    """Live descendants of this (test) process."""
+    out = set()
+    for c in psutil.Process().children(recursive=True):
+        if not gone(c.pid):
+            out.add(c.pid)
+    return out
+
+
+def leftovers(frame: Frame | None = None, before: set[int] = frozenset()) -> dict[str, list[int]]:
     """What is still alive that a finished run should have taken with it.
 
-    * children of this (test) process, at any depth;
+    * children of this (test) process, at any depth, that were not there before the run
+      (``before``: other code in this process, e.g. a test of ``concviz doctor``, may have
+      started multiprocessing's forkserver or resource tracker, which live as long as we do);
     * processes in the experiment's process group (its session id is its pid);
     * the processes the tasks reported running in (workers orphaned by the experiment are no
       longer our children, so they would escape the first check).
     """
-    me = psutil.Process()
-    out = {"children": [c.pid for c in me.children(recursive=True) if not gone(c.pid)]}
+    out = {"children": sorted(children() - set(before))}
     if frame is not None:
         exp_pid = frame.header.get("experiment_pid")
         out["group"] = in_group(exp_pid) if exp_pid else []
@@ -74,13 +84,14 @@ def leftovers(frame: Frame | None = None) -> dict[str, list[int]]:
     return {k: v for k, v in out.items() if v}
 
 
-def wait_no_leftovers(frame: Frame | None = None, timeout: float = LEFTOVER_WAIT_S) -> dict:
+def wait_no_leftovers(frame: Frame | None = None, before: set[int] = frozenset(),
+                      timeout: float = LEFTOVER_WAIT_S) -> dict:
     """Poll for up to ``timeout`` seconds until nothing is left; return what is left."""
     deadline = time.monotonic() + timeout
-    left = leftovers(frame)
+    left = leftovers(frame, before)
     while left and time.monotonic() < deadline:
         time.sleep(0.05)
-        left = leftovers(frame)
+        left = leftovers(frame, before)
     return left
 
 
@@ -119,13 +130,14 @@ def _cpu_now() -> tuple[float, float, float]:
 
 def run(stop=None, record: str | None = None, **spec: Any) -> Frame:
     """Run a RunSpec to its end in a child process; assert that nothing of it survives."""
+    already = children()
     before = _cpu_now()
     frame = run_to_frame(RunSpec(**spec).validate(), record=record, stop=stop)
     after = _cpu_now()
     # Steal time counts as busy: on a VM it is a core taken by someone else, like any rival.
     elapsed = max(1e-3, after[0] - before[0])
     OTHER_LOAD[id(frame)] = max(0.0, (after[1] - before[1]) - (after[2] - before[2])) / elapsed
-    left = wait_no_leftovers(frame)
+    left = wait_no_leftovers(frame, already)
     if left:
         message = f"processes left after {spec}: {describe(left)}"
         kill_all(left)

@@ -14,7 +14,7 @@ import pytest
 
 from concviz.engine.models import MODELS
 
-from .helpers import wait_no_leftovers
+from .helpers import children, wait_no_leftovers
 
 RUN_KEYS = ("model", "workload", "tasks", "wall_s", "busy_s", "parallelism", "concurrency_max",
             "concurrency_mean", "gil_switches", "switch_interval_ms", "run_interval_ms_median",
@@ -23,9 +23,10 @@ TASK_KEYS = ("id", "pid", "tid", "status", "start_s", "end_s", "run_s", "sleep_s
 
 
 def concviz(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    already = children()
     done = subprocess.run([sys.executable, "-m", "concviz", *args], capture_output=True,
                           text=True, timeout=timeout)
-    assert not wait_no_leftovers(), "the command left processes behind"
+    assert not wait_no_leftovers(before=already), "the command left processes behind"
     return done
 
 
