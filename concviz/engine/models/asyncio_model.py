@@ -3,6 +3,7 @@
 import asyncio
 
 from concviz.engine.models.base import ModelInfo, RunContext, execute_async
+from concviz.engine.probe import FLUSH_NS
 
 SNIPPET = '''\
 import asyncio
@@ -35,10 +36,25 @@ def run(rc: RunContext) -> None:
             tasks.append(asyncio.create_task(
                 execute_async(rc.rec, task, rc.params, f"Task-{task}"), name=f"Task-{task}"))
         rc.rec.flush()
+        flusher = asyncio.create_task(flush_every(rc, FLUSH_NS / 1e9))
         await asyncio.gather(*tasks)
+        flusher.cancel()
 
     asyncio.run(main())
     rc.rec.flush()
+
+
+async def flush_every(rc: RunContext, seconds: float) -> None:
+    """Flush the loop's one recorder while it is idle.
+
+    Recorders flush when an event is added and the buffer is old, so events recorded just
+    before the loop went quiet (a task's FINISH, while another task awaits forever) would stay
+    in the buffer until the end of the run, and be lost if that end is a time limit.
+    """
+    while True:
+        await asyncio.sleep(seconds)
+        if rc.rec.buf:
+            rc.rec.flush()
 
 
 INFO = ModelInfo(

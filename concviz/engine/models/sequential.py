@@ -22,6 +22,9 @@ if __name__ == "__main__":
 def run(rc: RunContext) -> None:
     for task in range(rc.params.tasks):
         rc.spawn(task)
+        # Send the SPAWN now: the task runs on this same thread and may never return (a hang),
+        # and nothing else would flush the runner's recorder before the run is stopped.
+        rc.rec.flush()
         thread_task(rc.sink, rc.params, task)
 
 

@@ -1,0 +1,101 @@
+"""Process-tree helpers for the reliability tests (psutil only; no Textual).
+
+A zombie counts as gone: it holds no resources but its pid, and this machine's PID 1 does not
+reap orphans, so an orphan that died properly can stay a zombie for the rest of the session.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from typing import Iterable
+
+import psutil
+
+from concviz.engine.frame import Frame
+
+ALL_MODELS = ("sequential", "threads", "processes", "pool", "thread-pool", "process-pool", "asyncio")
+PROCESS_MODELS = ("processes", "pool", "process-pool")
+THREAD_MODELS = ("threads", "thread-pool", "asyncio", "sequential")
+GONE_WITHIN_S = 3.0
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def tree(pid: int) -> set[int]:
+    """``pid`` and all its live descendants."""
+    try:
+        root = psutil.Process(pid)
+        return {pid} | {c.pid for c in root.children(recursive=True) if not gone(c.pid)}
+    except psutil.NoSuchProcess:
+        return set()
+
+
+def group(pgid: int) -> set[int]:
+    """Live processes in process group ``pgid`` (the experiment's group: it is a session leader)."""
+    found = set()
+    for p in psutil.process_iter():
+        try:
+            if os.getpgid(p.pid) == pgid and not gone(p.pid):
+                found.add(p.pid)
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            pass
+    return found
+
+
+def wait_gone(pids: Iterable[int], timeout: float = GONE_WITHIN_S) -> tuple[list[int], float]:
+    """Wait until every pid is gone; return (those still alive, seconds waited)."""
+    began = time.monotonic()
+    alive = [p for p in pids if not gone(p)]
+    while alive and time.monotonic() - began < timeout:
+        time.sleep(0.02)
+        alive = [p for p in alive if not gone(p)]
+    return alive, time.monotonic() - began
+
+
+def describe(pids: Iterable[int]) -> str:
+    out = []
+    for pid in pids:
+        try:
+            out.append(f"{pid}: {' '.join(psutil.Process(pid).cmdline())[:150]}")
+        except psutil.Error:
+            out.append(f"{pid}: (gone)")
+    return "; ".join(out)
+
+
+def kill(pids: Iterable[int]) -> None:
+    """SIGKILL what a failed check left, so it does not leak into the next test."""
+    for pid in pids:
+        try:
+            os.kill(pid, 9)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def leftovers(frame: Frame) -> set[int]:
+    """What a finished run left alive: its experiment's group, and the processes tasks ran in."""
+    left = set()
+    exp = frame.header.get("experiment_pid")
+    if exp:
+        left |= group(exp)
+    left |= {t.pid for t in frame.tasks if t.pid and t.pid != os.getpid() and not gone(t.pid)}
+    return left
+
+
+def assert_nothing_left(frame: Frame) -> None:
+    alive, _ = wait_gone(leftovers(frame))
+    kill(alive)
+    assert not alive, f"left behind: {describe(alive)}"
+
+
+def concviz(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run the real command line (``python -m concviz``) to its end."""
+    return subprocess.run([sys.executable, "-m", "concviz", *args], capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
