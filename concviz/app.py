@@ -18,13 +18,23 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Log, Static
 
+from concviz.engine.experiment import machine_info
 from concviz.engine.frame import Frame
 from concviz.engine.models import MODELS
 from concviz.engine.spec import MAX_SCALE, MAX_TASKS, MAX_WORKERS, MODEL_NAMES, RunSpec
 from concviz.engine.workloads import WORKLOADS
 from concviz.session import LiveSession, ReplaySession
 from concviz.view import Zoom, format_time
-from concviz.widgets.bars import LEGEND, LEGEND_SHORT, Bar, caption_markup, controls_markup, stats_markup, title_markup
+from concviz.widgets.bars import (
+    LEGEND,
+    LEGEND_SHORT,
+    Bar,
+    caption_markup,
+    controls_markup,
+    stats_markup,
+    title_markup,
+    welcome_markup,
+)
 from concviz.widgets.code import CodePane
 from concviz.widgets.help import HelpScreen
 from concviz.widgets.lanes import CoreLanes, GilLane, TaskLanes
@@ -107,6 +117,7 @@ class ConcvizApp(App[int]):
         self._log_seen = 0
         self._timer = None
         self._old_sessions: list[LiveSession] = []
+        self.machine = machine_info()
 
     # --- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -114,6 +125,7 @@ class ConcvizApp(App[int]):
         yield Bar(id="controls")
         with Horizontal(id="top"):
             with Vertical(id="left"):
+                yield Static(id="welcome")
                 yield TaskLanes(id="tasks")
                 yield GilLane(id="gil")
                 # inside #left, so its columns line up with the task lanes' time axis
@@ -187,16 +199,18 @@ class ConcvizApp(App[int]):
         if isinstance(session, ReplaySession):
             source = f"replay ×{session.source.speed:g}"
         title = self.query_one("#title", Bar)
-        title.set_markup(title_markup(frame, self.spec, source, title.size.width - 2))
+        title.set_markup(title_markup(frame, self.spec, source, title.size.width - 2, self.machine))
         self.query_one("#legend", Bar).set_markup(LEGEND if self.size.width >= 104 else LEGEND_SHORT)
         self.query_one("#controls", Bar).set_markup(
             controls_markup(self.spec, running, not isinstance(session, ReplaySession)))
+        self.screen.set_class(frame is None, "no-run")
         if frame is None:
+            self.query_one("#welcome", Static).update(welcome_markup(self.spec))
             self.query_one("#stats", Bar).set_markup("[dim]no run yet[/]")
             info = MODELS[self.spec.model]
-            self.query_one("#caption", Bar).set_markup(layout=True, markup=
-                f"[b]▶[/] Press [b]r[/] to run {self.spec.tasks} tasks of {self.spec.workload} work "
-                f"under {info.title}; [b]m[/] / [b]w[/] change model and workload, [b]?[/] explains.")
+            self.query_one("#caption", Bar).set_markup(
+                f"[b]▶[/] Ready: [b]r[/] runs {self.spec.tasks} {self.spec.workload} tasks under {info.title}.",
+                layout=True)
             return
         stats = self.query_one("#stats", Bar)
         sample = session.sample() if session and session.running else None
@@ -402,4 +416,5 @@ def run_app(spec: RunSpec | None = None, *, replay: tuple[dict, list] | None = N
         result = app.run()
     finally:
         app.shutdown()
-    return result or 0
+    # a crash inside the app sets return_code (Textual has printed the error by then)
+    return app.return_code or result or 0

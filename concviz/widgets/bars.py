@@ -28,20 +28,25 @@ class Bar(Static):
             self.update(Content.from_markup(markup), layout=layout)
 
 
-def title_markup(frame: Frame | None, spec: RunSpec, source: str, width: int = 200) -> str:
-    """'concviz  threads · cpu · 4 tasks   ...   Python 3.11 · GIL on · switch 5 ms · 2 cores'."""
+def title_markup(frame: Frame | None, spec: RunSpec, source: str, width: int = 200,
+                 machine: dict | None = None) -> str:
+    """'concviz  threads · cpu · 4 tasks   ...   Python 3.11 · GIL on · switch 5 ms · 2 cores'.
+
+    The right side describes the machine the shown run was measured on (from the trace header),
+    or, before any run, this machine."""
     model = frame.model if frame and frame.header else spec.model
     workload = frame.workload if frame and frame.header else spec.workload
     n = len(frame.tasks) if frame and frame.tasks else spec.tasks
     left = f"[b]concviz[/b]  [b $accent]{model}[/] · {workload} · {n} tasks  [dim]{source}[/]"
-    if frame and frame.machine:
-        m = frame.machine
-        gil = "GIL on" if frame.gil else "[b $warning]GIL off (free-threaded)[/]"
+    m = frame.machine if frame and frame.machine else (machine or {})
+    if m:
+        gil = "GIL on" if m.get("gil", True) else "[b $warning]GIL off (free-threaded)[/]"
+        cores = m.get("cpus", "?")
         right = (f"Python {m.get('python', '?')} · {gil} · switch {m.get('switch_interval_ms', 5):g} ms"
-                 f" · {frame.cpu_count} cores · {m.get('start_method', '?')}")
+                 f" · {cores} cores · {m.get('start_method', '?')}")
         if _plain_len(left) + _plain_len(right) + 3 > width:
             version = ".".join(str(m.get("python", "?")).split(".")[:2])
-            right = f"Py {version} · {gil} · {m.get('switch_interval_ms', 5):g} ms · {frame.cpu_count} cores"
+            right = f"Py {version} · {gil} · {m.get('switch_interval_ms', 5):g} ms · {cores} cores"
     else:
         right = ""
     return f"{left}[dim]   {right}[/]" if right else left
@@ -99,6 +104,23 @@ def caption_markup(frame: Frame) -> str:
     if frame.ended and frame.ended != "ok":
         text += f" [b $error](run {frame.ended})[/]"
     return f"[b]▶[/] {text}"
+
+
+def welcome_markup(spec: RunSpec) -> str:
+    """The start screen: what the chosen model is, what the workload does, what to press."""
+    from concviz.engine.models import MODELS
+    from concviz.engine.workloads import WORKLOAD_TITLES
+
+    info = MODELS[spec.model]
+    return (
+        f"[b $accent]{info.title}[/]\n\n{info.explanation}\n\n"
+        f"[b]Workload[/]: {WORKLOAD_TITLES[spec.workload]}.\n\n"
+        f"Press [b $success]r[/] to run {spec.tasks} tasks and watch them; [b]m[/] and [b]w[/] "
+        f"choose another model or workload, [b]c[/] shows the code, [b]?[/] explains the screen.\n\n"
+        "[dim]Rule of thumb: CPU-bound work wants processes; I/O with few connections, threads; "
+        "slow I/O with many connections, asyncio. Run the same workload under each model and "
+        "compare the figures, measured on this machine.[/]"
+    )
 
 
 LEGEND_SHORT = ("[$success]█[/] run  [$error]▒[/] GIL wait  [$warning]░[/] CPU wait  [$primary]·[/] sleep  "

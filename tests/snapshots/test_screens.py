@@ -76,3 +76,16 @@ def test_help(snap_compare, replay, size):
 def test_too_small(snap_compare, replay):
     """A 40x12 terminal: one clear line asking for a larger terminal, nothing broken."""
     assert snap_compare(replay("threads-cpu"), terminal_size=(40, 12))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_start_screen(snap_compare, size):
+    """Before any run: the chosen model's explanation, the workload, what to press and the rule
+    of thumb, with this machine's facts replaced by fixed ones so the picture is stable."""
+    from concviz.app import ConcvizApp
+    from concviz.engine.spec import RunSpec
+
+    app = ConcvizApp(RunSpec(model="threads", workload="cpu", tasks=4).validate(), live_ticks=False)
+    app.machine = {"python": "3.11.7", "gil": True, "switch_interval_ms": 5.0, "cpus": 2,
+                   "start_method": "fork"}
+    assert snap_compare(app, terminal_size=size)
