@@ -151,6 +151,9 @@ def spec_from_args(args: argparse.Namespace, model: str | None = None):
 
 
 def check_writable(path: str) -> None:
+    """Refuse an output path before any work is done (a run's --record, export's -o)."""
+    if not path.strip():
+        raise SpecError("output path is empty")
     folder = os.path.dirname(os.path.abspath(path)) or "."
     if os.path.isdir(path):
         raise SpecError(f"cannot write {path}: it is a directory")
@@ -158,6 +161,16 @@ def check_writable(path: str) -> None:
         raise SpecError(f"cannot write {path}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
         raise SpecError(f"cannot write {path}: permission denied")
+    # os.access says yes to root everywhere, and knows nothing of read-only or virtual file
+    # systems (/proc, /sys): only opening the file tells. Append mode leaves a file as it was.
+    existed = os.path.exists(path)
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise SpecError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if not existed:
+        os.unlink(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -176,6 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("concviz: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        return 1
+    except OSError as exc:  # the machine, not the input: e.g. the disk filled up mid-run
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"concviz: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 1
 
 
@@ -231,8 +248,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from concviz.report import compare
 
     models = MODEL_NAMES
-    if args.models:
-        models = tuple(check_choice("model", m, MODEL_NAMES) for m in args.models.split(","))
+    if args.models is not None:
+        models = tuple(dict.fromkeys(check_choice("model", m, MODEL_NAMES) for m in args.models.split(",")))
     specs = {}
     skipped = {}
     for m in models:
@@ -258,8 +275,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     header, events = read_trace(args.trace)
     check_writable(args.output)
-    with open(args.output, "w", encoding="utf-8") as out:
-        json.dump(to_chrome_trace(header, events), out)
+    chrome = to_chrome_trace(header, events)
+    try:
+        with open(args.output, "w", encoding="utf-8") as out:
+            json.dump(chrome, out)
+    except OSError as exc:  # e.g. the disk filled up while writing
+        raise SpecError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     print(f"wrote {args.output}: open it in https://ui.perfetto.dev or chrome://tracing")
     return 0
 

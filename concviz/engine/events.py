@@ -98,12 +98,21 @@ def read_trace(path: str | Path) -> tuple[dict[str, Any], list[Event]]:
             header["ended"] = row["ended"]
             header["end_message"] = row.get("message", "")
             continue
-        if not (isinstance(row, list) and len(row) == 8 and isinstance(row[0], int)):
+        if not _valid_event(row):
             raise TraceError(f"malformed event at line {number}: {path}")
         events.append(tuple(row))
     if not events:
         raise TraceError(f"trace has a header but no events: {path}")
     return header, events
+
+
+def _valid_event(row: Any) -> bool:
+    """An event row as :class:`TraceWriter` writes it: 7 integers (a known kind first) and a
+    string or null. Anything else would only fail later, far from the file, in the Timeline or
+    the exporter."""
+    return (isinstance(row, list) and len(row) == 8
+            and all(type(v) is int for v in row[:7]) and 0 <= row[0] < len(KIND_NAMES)
+            and (row[7] is None or isinstance(row[7], str)))
 
 
 def iter_kind(events: Iterable[Event], kind: int) -> Iterator[Event]:

@@ -25,6 +25,7 @@ MAX_TASKS = {
     "process-pool": 10_000,
     "asyncio": 10_000,
 }
+ALL_START_METHODS = ("fork", "spawn", "forkserver")  # what some platform offers
 MAX_WORKERS = 64
 MAX_SCALE = 100.0
 MAX_SWITCH_MS = 1000.0
@@ -119,6 +120,9 @@ class RunSpec:
         check_number("timeout (s)", self.timeout_s, 0, MAX_TIMEOUT_S, exclusive=True)
         if self.start_method is not None:
             methods = tuple(multiprocessing.get_all_start_methods())
+            if str(self.start_method).strip() in ALL_START_METHODS and self.start_method not in methods:
+                raise SpecError(f"start method {self.start_method!r} is not available on this platform "
+                                f"(available: {', '.join(methods)})")
             self.start_method = check_choice("start method", self.start_method, methods)
         faults: dict[int, str] = {}
         for flag, kind in (("fail_task", "fail"), ("kill_task", "kill"), ("hang_task", "hang")):
@@ -130,8 +134,8 @@ class RunSpec:
                 raise SpecError(f"{opt} {value} is outside the run (tasks are 0..{self.tasks - 1})")
             if kind == "kill" and self.model not in PROCESS_MODELS:
                 raise SpecError(
-                    f"--kill-task needs a process model ({', '.join(PROCESS_MODELS)}): killing a "
-                    f"{self.model!r} task would kill the whole experiment"
+                    f"--kill-task needs a process model ({', '.join(PROCESS_MODELS)}): every "
+                    f"{self.model!r} task runs in one process, and killing it would kill them all"
                 )
             if value in faults:
                 raise SpecError(f"task {value} is given two faults ({faults[value]} and {kind})")

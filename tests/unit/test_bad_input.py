@@ -1,0 +1,205 @@
+"""Bad input (issue 5): every malformed input exits 2 with one line naming the problem, never a
+traceback, and nothing is run.
+
+The table runs ``concviz.cli.main`` in-process (fast); a few cases go through the real
+``python -m concviz`` too. As a guard, a run that should have been refused fails the test instead
+of running, and a replay that should have been refused fails instead of opening the TUI.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import subprocess
+import sys
+import types
+
+import pytest
+
+from concviz import cli
+from concviz.engine import experiment
+
+GOOD_HEADER = {"concviz_trace": 1, "model": "threads", "workload": "io",
+               "spec": {"model": "threads", "workload": "io", "tasks": 1}, "machine": {"cpus": 2}}
+GOOD_EVENTS = [[0, 0, 1, 1, 100, 100, -1, None], [1, 0, 1, 1, 110, 110, 0, "Thread-0"],
+               [4, 0, 1, 1, 900, 900, -1, None]]
+
+
+def lines(*rows) -> str:
+    return "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows)
+
+
+TRACES = {
+    "empty.jsonl": "",
+    "blank.jsonl": "\n\n",
+    "text.jsonl": "hello, world\n",
+    "list-header.jsonl": lines([1, 2, 3]),
+    "no-header.jsonl": lines({"model": "threads"}, *GOOD_EVENTS),
+    "v99.jsonl": lines({**GOOD_HEADER, "concviz_trace": 99}, *GOOD_EVENTS),
+    "v-string.jsonl": lines({**GOOD_HEADER, "concviz_trace": "1"}, *GOOD_EVENTS),
+    "header-only.jsonl": lines(GOOD_HEADER),
+    "truncated.jsonl": lines(GOOD_HEADER, *GOOD_EVENTS[:2]) + json.dumps(GOOD_EVENTS[2])[:9],
+    "bad-event.jsonl": lines(GOOD_HEADER, [0, "task", 1, 1, 100, 100, -1, None]),
+    "short-event.jsonl": lines(GOOD_HEADER, [0, 0, 1]),
+    "bad-kind.jsonl": lines(GOOD_HEADER, [42, 0, 1, 1, 100, 100, -1, None]),
+}
+
+# (argv, words the one line must contain); {d} is a folder holding the files above
+BAD = [
+    # models and workloads: unknown, empty, misspelt (with a suggestion)
+    (["run", "-m", "thredas"], "did you mean 'threads'"),
+    (["run", "-m", "Pool"], "did you mean 'pool'"),
+    (["run", "-m", ""], "model is empty"),
+    (["run", "-m", "   "], "model is empty"),
+    (["run", "-m", "greenlets"], "unknown model 'greenlets'"),
+    (["run", "-w", "cpuu"], "did you mean 'cpu'"),
+    (["run", "-w", ""], "workload is empty"),
+    (["compare", "--models", "threads,asyncoi"], "did you mean 'asyncio'"),
+    (["compare", "--models", ""], "model is empty"),
+    (["-m", "procesess"], "did you mean 'processes'"),  # the TUI's flags are checked the same way
+    # counts, scales, intervals: <= 0, over the limits, not numbers
+    (["run", "-n", "0"], "tasks must be at least 1"),
+    (["run", "-n", "-3"], "tasks must be at least 1"),
+    (["run", "-n", "2.5"], "tasks must be a whole number"),
+    (["run", "-n", "many"], "tasks must be a whole number"),
+    (["run", "-n", "1e9"], "tasks must be a whole number"),
+    (["run", "-m", "processes", "-n", "65"], "tasks must be at most 64"),
+    (["run", "-m", "asyncio", "-n", "10001"], "tasks must be at most 10000"),
+    (["run", "-m", "pool", "--workers", "0"], "workers must be at least 1"),
+    (["run", "-m", "pool", "--workers", "65"], "workers must be at most 64"),
+    (["run", "--scale", "0"], "scale must be more than 0"),
+    (["run", "--scale", "-1"], "scale must be more than 0"),
+    (["run", "--scale", "101"], "scale must be at most 100"),
+    (["run", "--scale", "nan"], "scale must be a finite number"),
+    (["run", "--scale", "inf"], "scale must be a finite number"),
+    (["run", "--scale=-inf"], "scale must be a finite number"),
+    (["run", "--scale", ""], "scale must be a number"),
+    (["run", "--switch-interval", "0"], "switch interval (ms) must be more than 0"),
+    (["run", "--switch-interval", "1001"], "switch interval (ms) must be at most 1000"),
+    (["run", "--switch-interval", "NaN"], "switch interval must be a finite number"),
+    (["run", "--timeout", "0"], "timeout (s) must be more than 0"),
+    (["run", "--timeout", "-5"], "timeout (s) must be more than 0"),
+    (["run", "--timeout", "infinity"], "timeout must be a finite number"),
+    (["run", "--seed", "-1"], "seed must be at least 0"),
+    (["replay", "{d}/v99.jsonl", "--speed", "0"], "speed must be more than 0"),
+    # faults: outside the run, on a model without worker processes, two on one task
+    (["run", "-n", "4", "--fail-task", "4"], "--fail-task 4 is outside the run (tasks are 0..3)"),
+    (["run", "--hang-task", "-1"], "--hang-task -1 is outside the run"),
+    (["run", "-m", "processes", "-n", "2", "--kill-task", "7"], "--kill-task 7 is outside the run"),
+    (["run", "-m", "threads", "--kill-task", "0"], "--kill-task needs a process model"),
+    (["run", "-m", "asyncio", "--kill-task", "0"], "--kill-task needs a process model"),
+    (["run", "--fail-task", "1", "--hang-task", "1"], "task 1 is given two faults (fail and hang)"),
+    (["run", "-m", "pool", "--fail-task", "0", "--kill-task", "0"], "task 0 is given two faults"),
+    # conflicting flags
+    (["run", "-m", "threads", "--workers", "3"], "--workers is only for pool models"),
+    (["run", "-m", "sequential", "--workers", "1"], "--workers is only for pool models"),
+    # start methods
+    (["run", "--start-method", "spwan"], "did you mean 'spawn'"),
+    (["run", "--start-method", ""], "start method is empty"),
+    # commands and arguments
+    (["runn"], "unknown command 'runn' (did you mean 'run'?)"),
+    (["frobnicate"], "unknown command 'frobnicate'"),
+    (["run", "--bogus"], "unrecognized arguments: --bogus"),
+    (["run", "-n"], "expected one argument"),
+    (["run", "stray"], "unrecognized arguments: stray"),
+    (["export", "{d}/v99.jsonl"], "required: -o/--output"),
+    # traces for replay and export: missing, empty, truncated, not JSON, wrong version
+    (["replay", "{d}/missing.jsonl"], "trace not found"),
+    (["replay", "{d}/empty.jsonl"], "trace is empty"),
+    (["replay", "{d}/blank.jsonl"], "trace is empty"),
+    (["replay", "{d}/text.jsonl"], "first line is not JSON"),
+    (["replay", "{d}/list-header.jsonl"], "not a concviz trace"),
+    (["replay", "{d}/no-header.jsonl"], "not a concviz trace"),
+    (["replay", "{d}/v99.jsonl"], "trace version 99 is not supported"),
+    (["replay", "{d}/v-string.jsonl"], "trace version '1' is not supported"),
+    (["replay", "{d}/header-only.jsonl"], "header but no events"),
+    (["replay", "{d}/truncated.jsonl"], "truncated or corrupt at line 4"),
+    (["replay", "{d}/bad-event.jsonl"], "malformed event at line 2"),
+    (["replay", "{d}/bad-kind.jsonl"], "malformed event at line 2"),
+    (["replay", "{d}"], "cannot read trace"),  # a folder
+    (["export", "{d}/missing.jsonl", "-o", "{d}/out.json"], "trace not found"),
+    (["export", "{d}/empty.jsonl", "-o", "{d}/out.json"], "trace is empty"),
+    (["export", "{d}/truncated.jsonl", "-o", "{d}/out.json"], "truncated or corrupt"),
+    (["export", "{d}/text.jsonl", "-o", "{d}/out.json"], "not JSON"),
+    (["export", "{d}/v99.jsonl", "-o", "{d}/out.json"], "not supported"),
+    (["export", "{d}/short-event.jsonl", "-o", "{d}/out.json"], "malformed event"),
+    # unwritable output paths
+    (["export", "{d}/good.jsonl", "-o", "{d}/no/such/folder/out.json"], "does not exist"),
+    (["export", "{d}/good.jsonl", "-o", "{d}"], "it is a directory"),
+    (["export", "{d}/good.jsonl", "-o", "{d}/good.jsonl/out.json"], "does not exist"),
+    (["export", "{d}/good.jsonl", "-o", ""], "output path is empty"),
+    (["export", "{d}/good.jsonl", "-o", "/proc/concviz-out.json"], "cannot write /proc/concviz-out.json"),
+    (["run", "--record", "{d}/no/such/folder/t.jsonl"], "does not exist"),
+    (["run", "--record", "{d}"], "it is a directory"),
+    (["run", "--record", "/proc/concviz-trace.jsonl"], "cannot write /proc/concviz-trace.jsonl"),
+]
+
+
+@pytest.fixture
+def folder(tmp_path):
+    for name, text in TRACES.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    (tmp_path / "good.jsonl").write_text(lines(GOOD_HEADER, *GOOD_EVENTS), encoding="utf-8")
+    return tmp_path
+
+
+@pytest.fixture
+def nothing_runs(monkeypatch):
+    """A refused input must stop before any experiment starts or any UI opens."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("this input should have been refused before running")
+
+    monkeypatch.setattr(experiment, "run_to_frame", refuse)
+    monkeypatch.setitem(sys.modules, "concviz.app", types.SimpleNamespace(run_app=refuse))
+
+
+def call(argv: list[str], capsys) -> tuple[int, str, str]:
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line(code: int, out: str, err: str, words: str) -> None:
+    assert code == 2, (code, out, err)
+    assert "Traceback" not in err and "Traceback" not in out
+    assert out == "", out
+    got = err.splitlines()
+    assert len(got) == 1, err
+    assert got[0].startswith("concviz: error: "), err
+    assert words in got[0], f"{words!r} not in {got[0]!r}"
+
+
+def test_the_table_is_long_enough():
+    assert len(BAD) >= 25
+
+
+@pytest.mark.parametrize("argv,words", BAD, ids=[" ".join(a) or "-" for a, _ in BAD])
+def test_bad_input_exits_2_with_one_line(argv, words, folder, nothing_runs, capsys):
+    argv = [a.replace("{d}", str(folder)) for a in argv]
+    assert_one_line(*call(argv, capsys), words.replace("{d}", str(folder)))
+
+
+def test_a_start_method_this_platform_lacks(monkeypatch, nothing_runs, capsys):
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    code, out, err = call(["run", "--start-method", "fork"], capsys)
+    assert_one_line(code, out, err, "start method 'fork' is not available on this platform (available: spawn)")
+
+
+def test_refused_output_leaves_no_file(folder, nothing_runs, capsys):
+    # the writability check opens the file; a refused run must not leave it behind either
+    target = folder / "new.jsonl"
+    code, out, err = call(["run", "-n", "0", "--record", str(target)], capsys)
+    assert code == 2 and not target.exists()
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["run", "-m", "thredas"], "did you mean 'threads'"),
+    (["run", "--scale", "nan"], "finite"),
+    (["frobnicate"], "unknown command"),
+    (["replay", "/no/such/trace.jsonl"], "trace not found"),
+], ids=["model", "nan", "command", "trace"])
+def test_the_real_command_line(argv, words):
+    done = subprocess.run([sys.executable, "-m", "concviz", *argv], capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+    assert_one_line(done.returncode, done.stdout, done.stderr, words)
