@@ -21,7 +21,16 @@ from textual.widgets import Footer, Log, Static
 from concviz.engine.experiment import machine_info
 from concviz.engine.frame import Frame
 from concviz.engine.models import MODELS
-from concviz.engine.spec import MAX_SCALE, MAX_TASKS, MAX_WORKERS, MODEL_NAMES, RunSpec
+from concviz.engine.spec import (
+    DEFAULT_TIMEOUT_S,
+    MAX_SCALE,
+    MAX_TASKS,
+    MAX_WORKERS,
+    MODEL_NAMES,
+    PROCESS_MODELS,
+    RunSpec,
+    SpecError,
+)
 from concviz.engine.workloads import WORKLOADS
 from concviz.session import LiveSession, ReplaySession
 from concviz.view import Zoom, format_time
@@ -44,6 +53,7 @@ TASK_STEPS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 100, 200, 500, 1000, 200
 SCALE_STEPS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
 SWITCH_STEPS = (None, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
 NARROW = 110
+HANG_TIMEOUT_S = 10.0
 
 
 class RunEnded(Message):
@@ -83,6 +93,7 @@ class ConcvizApp(App[int]):
         Binding("K", "workers(-1)", "Fewer workers", show=False),
         Binding("right_square_bracket", "scale(1)", "Scale up", show=False),
         Binding("left_square_bracket", "scale(-1)", "Scale down", show=False),
+        Binding("x", "fault", "Inject a fault", show=False),
         Binding("i", "switch(1)", "Longer switch interval", show=False),
         Binding("I", "switch(-1)", "Shorter switch interval", show=False),
         Binding("c", "toggle_code", "Code"),
@@ -201,8 +212,9 @@ class ConcvizApp(App[int]):
         title = self.query_one("#title", Bar)
         title.set_markup(title_markup(frame, self.spec, source, title.size.width - 2, self.machine))
         self.query_one("#legend", Bar).set_markup(LEGEND if self.size.width >= 104 else LEGEND_SHORT)
-        self.query_one("#controls", Bar).set_markup(
-            controls_markup(self.spec, running, not isinstance(session, ReplaySession)))
+        controls = self.query_one("#controls", Bar)
+        controls.set_markup(controls_markup(self.spec, running, not isinstance(session, ReplaySession),
+                                            controls.size.width - 2))
         self.screen.set_class(frame is None, "no-run")
         if frame is None:
             self.query_one("#welcome", Static).update(welcome_markup(self.spec))
@@ -294,6 +306,16 @@ class ConcvizApp(App[int]):
         spec.tasks = min(spec.tasks, MAX_TASKS[spec.model])
         if not spec.has_pool:
             spec.workers = None
+        for flag in ("fail_task", "kill_task", "hang_task"):
+            # a fault follows the task count; a kill only exists for process models
+            if getattr(spec, flag) is not None:
+                setattr(spec, flag, None if flag == "kill_task" and spec.model not in PROCESS_MODELS
+                        else spec.tasks // 2)
+        try:
+            spec.validate()
+        except SpecError as exc:  # the keys only offer valid values; this is a safety net
+            self.notify(str(exc), severity="error")
+            return
         self.spec = spec
         self.query_one("#code", CodePane).show_model(spec.model)
         self._refresh_bars()
@@ -322,6 +344,26 @@ class ConcvizApp(App[int]):
 
     def action_scale(self, direction: int) -> None:
         self._set_spec(scale=min(MAX_SCALE, _step(SCALE_STEPS, self.spec.scale, direction)))
+
+    def action_fault(self) -> None:
+        """Cycle the fault injected into the middle task of the next run: none, raise, SIGKILL
+        (process models only), hang (ended by a 10 s time limit)."""
+        spec = self.spec
+        kinds = ["fail", "kill", "hang"] if spec.model in PROCESS_MODELS else ["fail", "hang"]
+        current = next(iter(spec.faults.values()), None) if spec.faults else None
+        following = kinds[kinds.index(current) + 1] if current in kinds[:-1] else (None if current else kinds[0])
+        task = spec.tasks // 2
+        changes: dict[str, Any] = {"fail_task": None, "kill_task": None, "hang_task": None,
+                                   "timeout_s": DEFAULT_TIMEOUT_S}
+        if following:
+            changes[f"{following}_task"] = task
+        if following == "hang":
+            changes["timeout_s"] = HANG_TIMEOUT_S
+        self._set_spec(**changes)
+        if following:
+            self.notify({"fail": f"task {task} will raise an exception half-way",
+                         "kill": f"the process of task {task} will be SIGKILLed half-way",
+                         "hang": f"task {task} will hang; the run stops after {HANG_TIMEOUT_S:g} s"}[following])
 
     def action_switch(self, direction: int) -> None:
         current = self.spec.switch_interval_ms

@@ -52,16 +52,39 @@ def title_markup(frame: Frame | None, spec: RunSpec, source: str, width: int = 2
     return f"{left}[dim]   {right}[/]" if right else left
 
 
-def controls_markup(spec: RunSpec, running: bool, live: bool) -> str:
-    """The settings of the next run, each with its key."""
-    workers = str(spec.pool_size) if spec.has_pool else "-"
-    switch = f"{spec.switch_interval_ms:g} ms" if spec.switch_interval_ms else "default"
+def controls_markup(spec: RunSpec, running: bool, live: bool, width: int = 200) -> str:
+    """The settings of the next run, each with its key; what does not fit is left out."""
     state = "[b $success]● running[/]" if running else "[dim]○ idle[/]"
     if not live and running:
         state = "[b $accent]▶ replaying[/]"
-    return (f"Model [b]‹{spec.model}›[/] [dim]m[/]  Workload [b]‹{spec.workload}›[/] [dim]w[/]  "
-            f"Tasks [b]{spec.tasks}[/] [dim]+/-[/]  Workers [b]{workers}[/] [dim]k[/]  "
-            f"Scale [b]{spec.scale:g}[/] [dim]\\[ ][/]  Switch [b]{switch}[/] [dim]i[/]   {state}")
+    parts = [
+        state,
+        f"Model [b]‹{spec.model}›[/] [dim]m[/]",
+        f"Workload [b]‹{spec.workload}›[/] [dim]w[/]",
+        f"Tasks [b]{spec.tasks}[/] [dim]+/-[/]",
+    ]
+    if spec.has_pool:
+        parts.append(f"Workers [b]{spec.pool_size}[/] [dim]k/K[/]")
+    fault = next(iter(spec.faults.items()), None) if spec.faults else None
+    if fault:
+        parts.append(f"Fault [b $error]{fault[1]} T{fault[0]}[/] [dim]x[/]")
+    parts.append(f"Scale [b]{spec.scale:g}[/] [dim]\\[ ][/]")
+    switch = f"{spec.switch_interval_ms:g} ms" if spec.switch_interval_ms else "default"
+    parts.append(f"Switch [b]{switch}[/] [dim]i/I[/]")
+    if not fault:
+        parts.append("Fault [dim]none x[/]")
+    return fit(parts, width, sep="   ")
+
+
+def fit(parts: list[str], width: int, sep: str = "  ") -> str:
+    """Join ``parts`` in order, leaving out those that would overflow ``width`` cells (measured
+    on the plain text: parsing markup per candidate would cost more than the bar)."""
+    out, used = parts[0], _plain_len(parts[0])
+    for part in parts[1:]:
+        n = _plain_len(part) + len(sep)
+        if used + n <= width:
+            out, used = f"{out}{sep}{part}", used + n
+    return out
 
 
 def stats_markup(frame: Frame, sample: Sample | None, width: int = 200) -> str:
@@ -79,17 +102,11 @@ def stats_markup(frame: Frame, sample: Sample | None, width: int = 200) -> str:
     if sample is not None and sample.processes:
         parts.append(f"RSS [b]{sample.rss_bytes / 2**20:.0f} MB[/]")
         parts.append(f"threads {sample.threads} procs {sample.processes}")
-    # measure plain text (markup parsing per candidate would cost more than the whole bar)
-    out, used = parts[0], _plain_len(parts[0])
-    for part in parts[1:]:
-        n = _plain_len(part) + 2
-        if used + n <= width:
-            out, used = f"{out}  {part}", used + n
-    return out
+    return fit(parts, width)
 
 
 def _plain_len(markup: str) -> int:
-    return len(_TAG.sub("", markup))
+    return len(_TAG.sub("", markup.replace("\\[", "[")))
 
 
 _TAG = re.compile(r"\[[^\]]*\]")

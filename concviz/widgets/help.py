@@ -39,6 +39,7 @@ async code has many tasks in flight, with or without parallelism.
 | > / < | zoom in / out | ← / → | pan when zoomed |
 | f | follow the live edge | 0 | fit the whole run |
 | c | code of the model | l | event log |
+| x | inject a fault into the next run: raise, SIGKILL (processes), hang | | |
 | e | export trace (.jsonl + Perfetto .json) | S | save a screenshot (SVG) |
 | ctrl+p | command palette | q | quit (stops the run) |
 

@@ -173,3 +173,24 @@ async def test_run_stop_and_quit_leave_no_process():
         await pilot.press("q")
     gone = psutil.wait_procs(me.children(recursive=True), timeout=3)[1]
     assert not gone, f"left behind: {gone}"
+
+
+async def test_fault_cycle_follows_the_model():
+    app = ConcvizApp(RunSpec(model="processes", tasks=4).validate(), live_ticks=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("x")
+        assert app.spec.faults == {2: "fail"}
+        await pilot.press("x")
+        assert app.spec.faults == {2: "kill"}
+        await pilot.press("x")
+        assert app.spec.faults == {2: "hang"} and app.spec.timeout_s == 10
+        await pilot.press("x")
+        assert app.spec.faults == {} and app.spec.timeout_s == 60
+        await pilot.press("x", "x")  # kill again, then switch to a thread model: no kill there
+        await pilot.press("m", "m", "m", "m", "m")  # processes -> ... -> sequential
+        assert app.spec.model == "sequential" and app.spec.kill_task is None
+        app.spec.validate()
+        await pilot.press("x")
+        assert app.spec.faults == {2: "fail"}
+        await pilot.press("plus", "plus")  # 4 -> 8 tasks: the fault moves to the middle task
+        assert app.spec.faults == {4: "fail"}
