@@ -19,6 +19,7 @@ import platform
 import signal
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
 import time
@@ -43,7 +44,9 @@ def machine_info(start_method: str | None = None) -> dict[str, Any]:
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "gil": gil_enabled(),
-        "free_threaded_build": bool(getattr(sys, "_is_gil_enabled", None)) and not gil_enabled(),
+        # The build (3.13t: Py_GIL_DISABLED), not the state: a free-threaded build can run with
+        # the GIL back on (PYTHON_GIL=1), and a run without the GIL is from such a build.
+        "free_threaded_build": bool(sysconfig.get_config_var("Py_GIL_DISABLED")) or not gil_enabled(),
         "platform": sys.platform,
         "start_method": start_method or multiprocessing.get_start_method(allow_none=True)
         or multiprocessing.get_context().get_start_method(),
