@@ -1,9 +1,10 @@
 """process-pool: concurrent.futures.ProcessPoolExecutor(workers).submit."""
 
+import signal
 from concurrent.futures import ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from concviz.engine.models.base import ModelInfo, RunContext, init_worker, pool_task
+from concviz.engine.models.base import ModelInfo, RunContext, exit_text, init_worker, pool_task
 
 SNIPPET = '''\
 from concurrent.futures import ProcessPoolExecutor
@@ -24,18 +25,34 @@ if __name__ == "__main__":
 
 
 def run(rc: RunContext) -> None:
+    lost: dict[int, str] = {}
     with ProcessPoolExecutor(max_workers=rc.spec.pool_size, mp_context=rc.mp,
                              initializer=init_worker, initargs=(rc.sink,)) as pool:
         futures = []
         for task in range(rc.params.tasks):
             rc.spawn(task)
-            futures.append(pool.submit(pool_task, task, rc.params))
+            try:
+                futures.append(pool.submit(pool_task, task, rc.params))
+            except BrokenProcessPool as exc:  # broke while we were still submitting
+                for later in range(task, rc.params.tasks):
+                    rc.spawn(later)
+                    lost[later] = f"BrokenProcessPool: {exc} (submit refused)"
+                break
         rc.rec.flush()
+        workers = dict(getattr(pool, "_processes", None) or {})  # private: pid -> Process
         wait(futures)
         for task, future in enumerate(futures):
             exc = future.exception()
-            if isinstance(exc, BrokenProcessPool):
-                rc.lost(task, f"BrokenProcessPool: {exc}")
+            if exc is not None:
+                lost[task] = f"{type(exc).__name__}: {exc}"
+    # Leaving the `with` joined the workers, so their exit codes are final: name the one that
+    # was killed (the executor itself only says "a process ... was terminated abruptly").
+    killed = [exit_text(pid, p.exitcode) for pid, p in workers.items()
+              if p.exitcode is not None and p.exitcode < 0 and p.exitcode != -signal.SIGTERM]
+    for task, text in lost.items():
+        if killed and text.startswith("BrokenProcessPool"):
+            text += f" ({'; '.join(killed)})"
+        rc.lost(task, text)
 
 
 INFO = ModelInfo(
