@@ -69,6 +69,8 @@ def test_process_pool_shows_broken_process_pool():
     assert frame.tasks[1].status == "failed", w
     failed = [t for t in frame.tasks if t.status == "failed"]
     assert all(t.error.startswith("BrokenProcessPool: ") for t in failed), w
+    # and concviz names the worker that died, which the executor does not
+    assert f"(worker pid {frame.tasks[1].pid} was killed by SIGKILL)" in frame.tasks[1].error, w
     # the tasks queued behind the kill never ran: the executor failed them, it did not run them
     assert frame.tasks[4].status == "failed" and frame.tasks[4].run_ns == 0, w
     assert all(t.status == "done" for t in frame.tasks if t not in failed), w
