@@ -147,6 +147,45 @@ def test_sigkill_with_other_start_methods(model, method):
     print(f"\n[SIGKILL {model} {method}] all gone after {took * 1000:.0f} ms")
 
 
+def start_quiet(model: str) -> subprocess.Popen:
+    """A run that does nothing but wait: I/O tasks, task 0 hanging. No worker writes to the pipe,
+    so nothing finds out that concviz is gone by a broken pipe: only the parent watchdog can."""
+    args = [sys.executable, "-m", "concviz", "run", "-m", model, "-w", "io", "-n", str(TASKS),
+            "--scale", "20", "--hang-task", "0"]
+    return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+@pytest.mark.parametrize("model", ALL_MODELS)
+def test_sigkill_of_a_quiet_run_leaves_nothing(model):
+    proc = start_quiet(model)
+    pids: set[int] = set()
+    try:
+        deadline = time.monotonic() + START_WITHIN_S
+        exp = None
+        while time.monotonic() < deadline:
+            exp = experiment_of(proc)
+            if exp is not None and len(tree(exp.pid)) >= 1 + expected_workers(model):
+                break
+            time.sleep(0.05)
+        assert exp is not None, "the run never got going"
+        time.sleep(0.5)  # every task is now asleep (or hanging)
+        pids = tree(proc.pid)
+        assert len(pids) >= 2 + expected_workers(model), describe(pids)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGKILL)
+        pids |= group(exp.pid)
+        alive, _ = wait_gone(pids, GONE_WITHIN_S)
+        took = time.monotonic() - sent
+        assert not alive, f"alive {GONE_WITHIN_S} s after SIGKILL: {describe(alive)}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        kill(p for p in pids if not gone(p))
+    print(f"\n[SIGKILL quiet {model}] all gone after {took * 1000:.0f} ms")
+
+
 def test_sigterm_during_compare_leaves_nothing():
     proc = start("compare", None, "--models", "pool,threads")
     took = stop_and_check(proc, signal.SIGTERM, expected_workers("pool"))
