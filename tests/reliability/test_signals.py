@@ -147,18 +147,24 @@ def test_sigkill_with_other_start_methods(model, method):
     print(f"\n[SIGKILL {model} {method}] all gone after {took * 1000:.0f} ms")
 
 
-def start_quiet(model: str) -> subprocess.Popen:
+def start_quiet(model: str, method: str | None) -> subprocess.Popen:
     """A run that does nothing but wait: I/O tasks, task 0 hanging. No worker writes to the pipe,
     so nothing finds out that concviz is gone by a broken pipe: only the parent watchdog can."""
     args = [sys.executable, "-m", "concviz", "run", "-m", model, "-w", "io", "-n", str(TASKS),
-            "--scale", "20", "--hang-task", "0"]
+            "--scale", "20", "--hang-task", "0"] + (["--start-method", method] if method else [])
     return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
-@pytest.mark.parametrize("model", ALL_MODELS)
-def test_sigkill_of_a_quiet_run_leaves_nothing(model):
-    proc = start_quiet(model)
+QUIET = [(m, None) for m in ALL_MODELS] + [("pool", "forkserver"), ("process-pool", "spawn"),
+                                            ("processes", "forkserver")]
+
+
+@pytest.mark.parametrize("model,method", QUIET, ids=[f"{m}-{s or 'default'}" for m, s in QUIET])
+def test_sigkill_of_a_quiet_run_leaves_nothing(model, method):
+    if method and method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"no {method} here")
+    proc = start_quiet(model, method)
     pids: set[int] = set()
     try:
         deadline = time.monotonic() + START_WITHIN_S
@@ -183,7 +189,7 @@ def test_sigkill_of_a_quiet_run_leaves_nothing(model):
             proc.kill()
         proc.wait(10)
         kill(p for p in pids if not gone(p))
-    print(f"\n[SIGKILL quiet {model}] all gone after {took * 1000:.0f} ms")
+    print(f"\n[SIGKILL quiet {model} {method or ''}] all gone after {took * 1000:.0f} ms")
 
 
 def test_sigterm_during_compare_leaves_nothing():
