@@ -77,8 +77,17 @@ def _cmd(p: psutil.Process) -> list[str]:
         return []
 
 
+def _alive(p: psutil.Process) -> bool:
+    """Running, and not a zombie (a zombie has exited; only its parent has yet to reap it)."""
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def assert_all_gone(procs: list[psutil.Process], within: float = 3.0) -> None:
-    alive = psutil.wait_procs(procs, timeout=within)[1]
+    wait_for(lambda: not any(_alive(p) for p in procs), within)
+    alive = [p for p in procs if _alive(p)]
     assert not alive, f"still running after {within} s: {[(p.pid, _cmd(p)) for p in alive]}"
 
 
