@@ -21,6 +21,13 @@ import sys
 import common
 from common import median, rel_error, run
 
+QUICK = False
+
+
+def quiet(measure):
+    """common.quiet, patient in a full run, brief in a quick one."""
+    return common.quiet(measure, tries=1, max_wait_s=1.0) if QUICK else common.quiet(measure)
+
 from concviz.engine.models import MODELS
 from concviz.engine.spec import PROCESS_MODELS, RunSpec
 
@@ -29,17 +36,20 @@ SWITCH_MS = (1, 5, 20)
 
 # --- busy vs OS --------------------------------------------------------------------------------
 def busy_vs_os(quick: bool = False) -> dict:
+    global QUICK
+    QUICK = quick
     repeats = 1 if quick else 3
     rows: dict[str, list[dict]] = {m: [] for m in MODELS}
     for _ in range(repeats):
         for model in MODELS:
             method = "fork" if model in PROCESS_MODELS and "fork" in multiprocessing.get_all_start_methods() else None
-            r = run(RunSpec(model=model, workload="cpu", tasks=4, scale=0.4, start_method=method))
+            spec = RunSpec(model=model, workload="cpu", tasks=4, scale=0.4, start_method=method)
+            r, background = quiet(lambda: run(spec))
             os_s = r.os_cpu_s(model)
             busy = r.stats["busy_s"]
             rows[model].append({"busy_s": round(busy, 4), "os_cpu_s": os_s,
                                 "error": rel_error(busy, os_s) if os_s else None,
-                                "status": r.status})
+                                "status": r.status, "background_cores": round(background, 3)})
     per_model = {m: median([x["error"] for x in v if x["error"] is not None]) for m, v in rows.items()}
     worst = max(per_model, key=lambda m: per_model[m])
     return {
@@ -83,21 +93,24 @@ def pauses_per_s(frame) -> float:
 
 
 def switch_interval(quick: bool = False) -> dict:
+    global QUICK
+    QUICK = quick
     repeats = 1 if quick else 3
     runs: dict[int, list[dict]] = {ms: [] for ms in SWITCH_MS}
     # the machine's own noise: how often the OS pauses one lone CPU-bound thread
-    solo = run(RunSpec(model="sequential", workload="cpu", tasks=1, scale=0.6))
+    solo, _ = quiet(lambda: run(RunSpec(model="sequential", workload="cpu", tasks=1, scale=0.6)))
     solo_pauses = pauses_per_s(solo.frame)
     for _ in range(repeats):
         for ms in SWITCH_MS:
             scale = 0.3 if quick else (0.6 if ms < 20 else 1.2)
-            r = run(RunSpec(model="threads", workload="cpu", tasks=2, scale=scale, switch_interval_ms=ms))
+            spec = RunSpec(model="threads", workload="cpu", tasks=2, scale=scale, switch_interval_ms=ms)
+            r, background = quiet(lambda: run(spec))
             s = r.stats
             turns = gil_turns_ms(r.frame)
             runs[ms].append({"run_ms_median": s["run_interval_ms_median"], "turn_ms_median": median(turns),
                              "busy_over_wall": s["busy_s"] / s["wall_s"] if s["wall_s"] else 0.0,
                              "run_intervals": s["run_intervals"], "gil_switches": s["gil_switches"],
-                             "pauses_per_s": pauses_per_s(r.frame),
+                             "pauses_per_s": pauses_per_s(r.frame), "background_cores": round(background, 3),
                              "cpus": sorted({c for t in r.frame.tasks for c in t.cpus})})
     err = {ms: rel_error(median([x["run_ms_median"] for x in v]), ms) for ms, v in runs.items()}
     turn_err = {ms: rel_error(median([x["turn_ms_median"] for x in v]), ms) for ms, v in runs.items()}
@@ -109,7 +122,9 @@ def switch_interval(quick: bool = False) -> dict:
         "figures": {"switch_interval_error_max": err[worst], "busy_over_wall_max": bow,
                     "gil_turn_error_max": max(turn_err.values())},
         "notes": {
-            "switch_interval_error_max": f"threads, 2 cpu tasks, median of {repeats}; median RUN interval: {medians}",
+            "switch_interval_error_max": (f"threads, 2 cpu tasks, median of {repeats}, each run when other "
+                                          f"processes used < 0.25 cores (median {median([x['background_cores'] for v in runs.values() for x in v]):.2f}); "
+                                          f"median RUN interval: {medians}"),
             "gil_turn_error_max": (f"GIL turns (a thread's consecutive RUN intervals between two hand-offs, "
                                    f"OS preemptions inside a turn included): {turns}; pauses of a thread "
                                    f"inside its turn: {median([x['pauses_per_s'] for v in runs.values() for x in v]):.0f}/s "
@@ -141,25 +156,30 @@ def _env() -> dict:
 
 
 def spawn_latency(quick: bool = False) -> dict:
+    global QUICK
+    QUICK = quick
     repeats = 1 if quick else 7
     tasks, scale = 4, 0.1  # io tasks of 10-90 ms: alive while the next ones start
     methods = ["thread"] + [m for m in ("fork", "forkserver", "spawn") if m in multiprocessing.get_all_start_methods()]
-    rows: dict[str, dict[str, list[float]]] = {m: {"concviz": [], "direct": []} for m in methods}
+    rows: dict[str, dict[str, list[float]]] = {m: {"concviz": [], "direct": [], "background_cores": []}
+                                               for m in methods}
     for i in range(repeats):
         for m in methods:
             spec = (RunSpec(model="threads", workload="io", tasks=tasks, scale=scale) if m == "thread"
                     else RunSpec(model="processes", workload="io", tasks=tasks, scale=scale, start_method=m))
             for side in (("concviz", "direct") if i % 2 == 0 else ("direct", "concviz")):
                 if side == "concviz":
-                    rows[m]["concviz"].append(run(spec).stats["spawn_ms_median"])
+                    value, background = quiet(lambda: run(spec).stats["spawn_ms_median"])
                 else:
-                    rows[m]["direct"].append(direct_spawn(m, tasks, 0.05)["median_ms"])
+                    value, background = quiet(lambda: direct_spawn(m, tasks, 0.05)["median_ms"])
+                rows[m][side].append(value)
+                rows[m].setdefault("background_cores", []).append(round(background, 3))
     err = {m: rel_error(median(v["concviz"]), median(v["direct"])) for m, v in rows.items()}
     worst = max(err, key=lambda k: err[k])
     return {
         "figures": {"spawn_latency_error_max": err[worst]},
         "notes": {"spawn_latency_error_max": (
-            f"{tasks} io tasks, median of {repeats}; concviz vs direct (ms): "
+            f"{tasks} io tasks, median of {repeats}, each when the machine was quiet; concviz vs direct (ms): "
             + ", ".join(f"{m} {median(v['concviz']):.2f} vs {median(v['direct']):.2f}" for m, v in rows.items()))},
         "details": {"spawn_latency": rows},
     }
