@@ -62,8 +62,11 @@ class LiveSession:
     def _pump(self) -> None:
         status = "crashed"
         message = ""
+        stopped_ns = None
         try:
             status = self.experiment.pump(self._on_message, stop=self._stop)
+            # a stopped or lost run ended now, not at its last event (as in run_to_frame)
+            stopped_ns = time.perf_counter_ns() if status != "ok" else None
             message = (self.experiment.summary or {}).get("message", "")
             if status == "crashed":
                 lines = self.experiment.stderr_text().strip().splitlines()
@@ -72,7 +75,7 @@ class LiveSession:
             self.experiment.close()
             if self.sampler is not None:
                 self.sampler.stop()
-            self.events.extend(self.timeline.end(status, message))
+            self.events.extend(self.timeline.end(status, message, t_ns=stopped_ns))
             self.status = status
             if self._on_end is not None:
                 self._on_end(status)
