@@ -129,6 +129,7 @@ class ConcvizApp(App[int]):
         self._timer = None
         self._old_sessions: list[LiveSession] = []
         self.machine = machine_info()
+        self._welcome = ""
 
     # --- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -217,7 +218,10 @@ class ConcvizApp(App[int]):
                                             controls.size.width - 2))
         self.screen.set_class(frame is None, "no-run")
         if frame is None:
-            self.query_one("#welcome", Static).update(welcome_markup(self.spec))
+            welcome = welcome_markup(self.spec)
+            if welcome != self._welcome:  # re-laid out only when the choice changed
+                self._welcome = welcome
+                self.query_one("#welcome", Static).update(welcome)
             self.query_one("#stats", Bar).set_markup("[dim]no run yet[/]")
             info = MODELS[self.spec.model]
             self.query_one("#caption", Bar).set_markup(
