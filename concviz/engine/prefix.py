@@ -196,23 +196,25 @@ class LaneIndex:
                 del sw[j:]
 
     def update(self, cores: dict[int, list], procs: dict[int, list], thread_pids: Iterable[int]) -> None:
+        """Bring every index up to the lanes' current length. Process lanes are only drawn (GIL
+        lane, GIL waits) for processes whose threads share a GIL: only those are indexed."""
         for cpu, lane in cores.items():
             cum = self.cum.get(("c", cpu))
             if cum is None:
                 cum = self.cum[("c", cpu)] = new_cum()
             extend_event_cum(cum, lane)
-        for pid, lane in procs.items():
+        for pid in thread_pids:
+            lane = procs.get(pid)
+            if not lane:
+                continue
             cum = self.cum.get(("p", pid))
             if cum is None:
                 cum = self.cum[("p", pid)] = new_cum()
             extend_event_cum(cum, lane)
-        for pid in thread_pids:
-            lane = procs.get(pid)
-            if lane:
-                sw = self.switches.get(pid)
-                if sw is None:
-                    sw = self.switches[pid] = new_cum()
-                extend_switches(sw, lane)
+            sw = self.switches.get(pid)
+            if sw is None:
+                sw = self.switches[pid] = new_cum()
+            extend_switches(sw, lane)
 
     def gil_switches(self, thread_pids: Iterable[int]) -> int:
         return sum(sw[-1] for pid in thread_pids if (sw := self.switches.get(pid)))
