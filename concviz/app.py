@@ -130,6 +130,9 @@ class ConcvizApp(App[int]):
         self._old_sessions: list[LiveSession] = []
         self.machine = machine_info()
         self._welcome = ""
+        # how many frames the tick built, and what each cost here (benchmarks read these)
+        self.frames_drawn = 0
+        self.frame_ms: list[float] = []
 
     # --- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -181,8 +184,12 @@ class ConcvizApp(App[int]):
         if not force and version == self._seen_version and not session.running:
             return
         self._seen_version = version
+        t0 = time.perf_counter()
         self.frame = session.snapshot()
         self.redraw()
+        self.frames_drawn += 1
+        if len(self.frame_ms) < 100_000:
+            self.frame_ms.append((time.perf_counter() - t0) * 1000)
         if not session.running and not force and self._timer is not None and session.live is False:
             self._timer.pause()
 
@@ -462,5 +469,18 @@ def run_app(spec: RunSpec | None = None, *, replay: tuple[dict, list] | None = N
         result = app.run()
     finally:
         app.shutdown()
+        _write_stats(app)
     # a crash inside the app sets return_code (Textual has printed the error by then)
     return app.return_code or result or 0
+
+
+def _write_stats(app: ConcvizApp) -> None:
+    """With CONCVIZ_STATS_FILE set, leave the frame counts there on exit (for benchmarks that
+    drive the real app in a terminal)."""
+    path = os.environ.get("CONCVIZ_STATS_FILE")
+    if not path:
+        return
+    import json
+
+    with open(path, "w", encoding="utf-8") as out:
+        json.dump({"frames": app.frames_drawn, "frame_ms": app.frame_ms}, out)

@@ -43,7 +43,12 @@ class Zoom:
         origin = frame.first_ns if frame.first_ns is not None else frame.now_ns
         end = max(frame.t_end, origin)
         if self.span_ns is None:
-            span = max(end - origin, FIT_MIN_SPAN_NS if frame.running else MIN_SPAN_NS)
+            if frame.running:
+                # a live run sweeps across a steady axis that grows in round steps, instead of
+                # squeezing the whole picture a little on every frame
+                span = nice_ceil(max(end - origin, FIT_MIN_SPAN_NS))
+            else:
+                span = max(end - origin, MIN_SPAN_NS)
             return Window(origin, origin + span, origin)
         span = self.span_ns
         if self.follow:
@@ -69,6 +74,15 @@ class Zoom:
         win = self.window(frame)
         self.follow = False
         self.offset_ns = max(0, win.t0 - win.origin + direction * self.span_ns // 4)
+
+
+def nice_ceil(ns: int) -> int:
+    """The smallest of 1, 1.5, 2, 3, 5, 7.5 x 10^k that is at least ``ns`` (an axis span)."""
+    exp = 10 ** math.floor(math.log10(max(ns, 1)))
+    for m in (1, 1.5, 2, 3, 5, 7.5, 10):
+        if m * exp >= ns:
+            return int(m * exp)
+    return int(10 * exp)
 
 
 def nice_step(span_ns: int, width: int, min_gap: int = 12) -> int:

@@ -19,6 +19,9 @@ from concviz.engine.timeline import (DONE, EVENT_T0, FAILED, QUEUED, RUNNING, _T
                                      start_index)
 
 
+COL_GIL, COL_CPU, COL_SLEEP, COL_QUEUED = range(4)  # the "other" state of a column
+
+
 @dataclass
 class LaneCells:
     """Per-column fractions (0..1) of one task lane."""
@@ -344,6 +347,25 @@ class Frame:
             else:
                 cpu[c] = w
         return cells
+
+    def task_columns(self, index: int, t0: int, t1: int, width: int) -> list[tuple[float, float, int]]:
+        """Per column of task ``index``: (running fraction, largest other fraction, its state),
+        the state being one of COL_GIL, COL_CPU, COL_SLEEP, COL_QUEUED. What a lane draws, in
+        one pass over :meth:`task_cells` (the panes ask for this, once per lane per frame)."""
+        c = self.task_cells(index, t0, t1, width)
+        out = []
+        append = out.append
+        for r, g, w, sl, q in zip(c.run, c.gil, c.cpu, c.sleep, c.queued):
+            if g >= w:
+                best, state = g, COL_GIL
+            else:
+                best, state = w, COL_CPU
+            if sl > best:
+                best, state = sl, COL_SLEEP
+            if q > best:
+                best, state = q, COL_QUEUED
+            append((r, best, state))
+        return out
 
     def process_cells(self, pid: int, t0: int, t1: int, width: int) -> list[float]:
         """Per-column fraction of time in which some task thread of ``pid`` was running."""

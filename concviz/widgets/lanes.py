@@ -6,6 +6,7 @@ visible, and cached until the next frame, so the cost of a tick is O(visible row
 
 from __future__ import annotations
 
+from math import ceil
 from typing import ClassVar
 
 from rich.segment import Segment
@@ -16,10 +17,12 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from concviz.engine.frame import Frame
-from concviz.view import Window, axis_ticks, block, format_time
+from concviz.view import BLOCKS, Window, axis_ticks, block, format_time
 
 STATES = ("run", "gil", "cpu", "sleep", "queued", "done", "failed")
-STATE_GLYPHS = {"gil": "▒", "cpu": "░", "sleep": "·", "queued": "-"}
+STATE_GLYPHS = {"gil": "▒", "cpu": "░", "sleep": "·", "queued": "-"}  # in COL_* order
+GLYPH_BY_STATE = tuple(STATE_GLYPHS.values())
+UPPER_GLYPH_BY_STATE = ("▒", "░", " ", " ")
 TASK_COLOURS = 8
 
 
@@ -37,6 +40,7 @@ class LanePane(ScrollView):
     header_rows = 1
     title = ""
     max_rows_per_lane = 1
+    exact_width = False  # True where render_lane always returns exactly `width` cells
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -91,6 +95,14 @@ class LanePane(ScrollView):
     def task_style(self, task: int) -> Style:
         return self.style(f"task--{task % TASK_COLOURS}")
 
+    def task_tag_style(self, task: int) -> Style:
+        """The task's colour, bold: its tag at the start of its lane."""
+        key = f"@tag{task % TASK_COLOURS}"
+        s = self._styles.get(key)
+        if s is None:
+            s = self._styles[key] = self.task_style(task) + Style(bold=True)
+        return s
+
     def shade(self, name: str, amount: float = 0.55) -> Style:
         """A background made from a state's colour, faded towards the pane's background."""
         key = f"{name}@bg"
@@ -125,7 +137,10 @@ class LanePane(ScrollView):
         if strip is None:
             if index < self.lane_count():
                 segs = self.render_lane(index, width, self.rows_per_lane - 1 - row, self.rows_per_lane)
-                strip = Strip(segs).adjust_cell_length(width, self._base)
+                if self.exact_width:  # the lane says it is exactly `width` cells: skip measuring
+                    strip = Strip(segs, width)
+                else:
+                    strip = Strip(segs).adjust_cell_length(width, self._base)
             else:
                 strip = Strip.blank(width, self._base)
             self._cache[key] = strip
@@ -173,6 +188,7 @@ class TaskLanes(LanePane):
 
     title = "Tasks"
     max_rows_per_lane = 5
+    exact_width = True
 
     def lane_count(self) -> int:
         return len(self.frame.tasks) if self.frame else 0
@@ -203,61 +219,76 @@ class TaskLanes(LanePane):
             self.frame._cache[key] = order
         return order.get(pid, 0)
 
+    def _lane_styles(self) -> tuple[Style, Style, list[Style], list[Style]]:
+        """(base, running, running-over-<state>, <state>) styles: one object per look, so a
+        row's cells can be merged into segments by identity, without comparing styles."""
+        cached = self._styles.get("@lane")
+        if cached is None:
+            run = self.style("lane--run")
+            # indexed by the column's state code (COL_GIL, COL_CPU, COL_SLEEP, COL_QUEUED)
+            state = [self.style(f"lane--{name}") for name in STATE_GLYPHS]
+            under = [run + self.shade(name) for name in STATE_GLYPHS]
+            cached = self._styles["@lane"] = (self._base, run, under, state)
+        return cached
+
     def render_lane(self, index: int, width: int, level: int = 0, levels: int = 1) -> list[Segment]:
-        frame, win = self.frame, self.window
+        frame = self.frame
         label_w, cells_w, note_w = self.columns(width)
         t = frame.tasks[index]
         cols = self._columns_of(index, cells_w)
-        base = self._base
-        run_style = self.style("lane--run")
-        state_style = {name: self.style(f"lane--{name}") for name in STATE_GLYPHS}
-        under = {name: run_style + self.shade(name) for name in STATE_GLYPHS}
-        cells: list[tuple[str, Style]] = []
-        append = cells.append
+        base, run_style, under, state_style = self._lane_styles()
+        blocks = BLOCKS
+        # upper rows of a tall lane show waits (GIL, CPU) but not sleep dots or queue dashes
+        glyphs = GLYPH_BY_STATE if level == 0 else UPPER_GLYPH_BY_STATE
+        top = level == levels - 1
+        tag = f"T{t.id}" if top else ""
+        worker = self.worker_label(index) if top else ""
+        segs = [Segment(f" {tag}".ljust(5), self.task_tag_style(t.id)),
+                Segment(f"{worker}".ljust(label_w - 5)[: label_w - 5], self.style("lane--label"))]
+        # one pass: glyph and style per column, neighbours of one style joined into a segment
+        text: list[str] = []
+        current = None
         for r, best, name in cols:
             # a lane `levels` rows tall stacks the run block: this row shows its share of it
             if levels > 1:
                 r = r * levels - level
                 r = 0.0 if r < 0 else (1.0 if r > 1 else r)
             if r > 0.001:
-                append((block(r), under[name] if best > 0.1 else run_style))
+                glyph = blocks[min(8, ceil(r * 8 - 1e-9))]  # as view.block(r)
+                style = under[name] if best > 0.1 else run_style
             elif best > 0.05:
-                glyph = STATE_GLYPHS[name] if level == 0 or name in ("gil", "cpu") else " "
-                append((glyph, state_style[name]))
+                glyph = glyphs[name]
+                style = state_style[name]
             else:
-                append((" ", base))
-        top = level == levels - 1
-        tag = f"T{t.id}" if top else ""
-        worker = self.worker_label(index) if top else ""
-        label = [Segment(f" {tag}".ljust(5), self.task_style(t.id) + Style(bold=True)),
-                 Segment(f"{worker}".ljust(label_w - 5)[: label_w - 5], self.style("lane--label"))]
-        note = self.note_for(t) if top else []
-        return label + self.merge(cells) + [Segment(" ", base), *note]
+                glyph, style = " ", base
+            if style is not current:
+                if text:
+                    segs.append(Segment("".join(text), current))
+                text = [glyph]
+                current = style
+            else:
+                text.append(glyph)
+        if text:
+            segs.append(Segment("".join(text), current))
+        if top and note_w:
+            segs.append(Segment(" ", base))
+            segs.append(self.note_for(t, note_w))
+            segs.append(Segment(" ", base))
+        else:
+            segs.append(Segment(" " * (note_w + 1), base))
+        return segs  # exactly label_w + cells_w + 1 + note_w == width cells
 
-    def _columns_of(self, index: int, cells_w: int) -> list[tuple[float, float, str]]:
+    def _columns_of(self, index: int, cells_w: int) -> list[tuple[float, float, int]]:
         """Per column: (run fraction, largest other fraction, its state), cached per frame."""
         frame, win = self.frame, self.window
         key = ("cols", index, win, cells_w)
         cols = frame._cache.get(key)
         if cols is None:
-            c = frame.task_cells(index, win.t0, win.t1, cells_w)
-            cols = []
-            for r, g, w, sl, q in zip(c.run, c.gil, c.cpu, c.sleep, c.queued):
-                best, name = g, "gil"
-                if w > best:
-                    best, name = w, "cpu"
-                if sl > best:
-                    best, name = sl, "sleep"
-                if q > best:
-                    best, name = q, "queued"
-                cols.append((r, best, name))
-            frame._cache[key] = cols
+            cols = frame._cache[key] = frame.task_columns(index, win.t0, win.t1, cells_w)
         return cols
 
-    def note_for(self, t) -> list[Segment]:
-        label_w, cells_w, note_w = self.columns(self.draw_width)
-        if not note_w:
-            return []
+    def note_for(self, t, note_w: int) -> Segment:
+        """How the task ended (or how long it has run), for the note column."""
         if t.status == "done":
             text, style = f"✓ {format_time(t.end_ns - t.start_ns)}", self.style("lane--done")
         elif t.status == "failed":
@@ -268,7 +299,7 @@ class TaskLanes(LanePane):
             text, style = "- queued", self.style("lane--queued")
         else:
             text, style = "", self._base
-        return [Segment(text.ljust(note_w - 1)[: note_w - 1], style)]
+        return Segment(text.ljust(note_w - 1)[: note_w - 1], style)
 
 
 class GilLane(LanePane):

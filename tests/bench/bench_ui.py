@@ -1,0 +1,285 @@
+"""UI benchmarks: the real app, in a real terminal (tmux) where it matters, headless otherwise.
+
+* startup_s: from launching ``concviz`` in a terminal to the first complete screen (the footer
+  and the start screen's "Ready" line both drawn), median of several launches, next to
+  Textual's own hello-world launched and timed the same way;
+* ui_cpu_fraction_idle / ui_cpu_fraction_busy: CPU time of the UI process (psutil), idle and
+  during a live 10 s CPU-bound run of 2 processes, with the frames/s the app really drew
+  (counted by the app itself, CONCVIZ_STATS_FILE);
+* frame_ms_median: one frame of 64 task lanes x 120 columns, built and rendered: snapshot,
+  redraw, Textual's compositor update, and the update encoded for the terminal;
+* ui_fps_under_load: frames/s the app draws while 8 processes flood the pipe (bench_pipeline's
+  flood child), and whether any event was lost;
+* scale: 10,000 asyncio tasks, 1,000 threads and 64 processes under the TUI: each completes, a
+  key still gets an answer, and the UI's peak RSS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from typing import Any, Callable
+
+import psutil
+
+import common
+from common import median
+
+from concviz.engine.spec import RunSpec
+
+CONCVIZ = [sys.executable, "-m", "concviz"]
+HELLO = (
+    "from textual.app import App\n"
+    "from textual.widgets import Footer, Static\n"
+    "class Hello(App):\n"
+    "    def compose(self):\n"
+    "        yield Static('Hello, Ready')\n"
+    "        yield Footer()\n"
+    "Hello().run()\n"
+)
+
+
+# --- a terminal ---------------------------------------------------------------------------------
+class Terminal:
+    """A tmux session running one command; closed (and its processes gone) on exit."""
+
+    def __init__(self, cmd: list[str], size: tuple[int, int] = (120, 36), env: dict | None = None):
+        self.name = f"concviz-bench-{uuid.uuid4().hex[:8]}"
+        self.cmd = " ".join(_quote(c) for c in cmd)
+        self.size = size
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("TMUX")}
+        self.env.update(env or {})
+
+    def __enter__(self) -> "Terminal":
+        w, h = self.size
+        self.t0 = time.perf_counter()
+        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", str(w), "-y", str(h),
+                        self.cmd], check=True, env=self.env)
+        self.pid = int(self.tmux("display-message", "-p", "-t", self.name, "#{pane_pid}").strip())
+        return self
+
+    def tmux(self, *args: str) -> str:
+        return subprocess.run(["tmux", *args], capture_output=True, text=True).stdout
+
+    def screen(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", self.name)
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", self.name, *keys)
+
+    def wait(self, predicate: Callable[[str], bool], timeout: float, step: float = 0.005) -> float | None:
+        """Seconds since launch until ``predicate(screen)`` holds, or None."""
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            if predicate(self.screen()):
+                return time.perf_counter() - self.t0
+            time.sleep(step)
+        return None
+
+    def process(self) -> psutil.Process:
+        return psutil.Process(self.pid)
+
+    def __exit__(self, *exc: object) -> None:
+        procs = []
+        try:
+            root = psutil.Process(self.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            pass
+        self.keys("q")
+        psutil.wait_procs(procs, timeout=3)
+        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+        for p in procs:
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def cpu_fraction(proc: psutil.Process, seconds: float) -> float:
+    """Share of one core that ``proc`` used over the next ``seconds``."""
+    c0 = proc.cpu_times()
+    t0 = time.perf_counter()
+    time.sleep(seconds)
+    c1 = proc.cpu_times()
+    return ((c1.user + c1.system) - (c0.user + c0.system)) / (time.perf_counter() - t0)
+
+
+# --- benchmarks ---------------------------------------------------------------------------------
+def startup(quick: bool) -> dict:
+    runs = 3 if quick else 7
+    ours, hello = [], []
+    for _ in range(runs):
+        with Terminal(CONCVIZ) as term:
+            ours.append(term.wait(lambda s: "Ready:" in s and "Quit" in s, 10))
+        with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+            f.write(HELLO)
+        try:
+            with Terminal([sys.executable, f.name]) as term:
+                hello.append(term.wait(lambda s: "Hello, Ready" in s and "^p" in s, 10))
+        finally:
+            os.unlink(f.name)
+    ours = [v for v in ours if v is not None]
+    hello = [v for v in hello if v is not None]
+    return {"figures": {"startup_s": median(ours)},
+            "notes": {"startup_s": f"Textual hello-world, timed the same way: {median(hello):.3f} s"},
+            "details": {"startup_s_runs": ours, "textual_hello_s_runs": hello}}
+
+
+def idle_and_busy(quick: bool) -> dict:
+    seconds = 4.0 if quick else 8.0
+    with Terminal(CONCVIZ) as term:
+        term.wait(lambda s: "Ready:" in s, 10)
+        time.sleep(1.0)
+        idle = cpu_fraction(term.process(), seconds)
+    with tempfile.TemporaryDirectory() as tmp:
+        stats = os.path.join(tmp, "stats.json")
+        cmd = CONCVIZ + ["-m", "processes", "-w", "cpu", "-n", "2", "--scale", "20", "--run"]
+        with Terminal(cmd, env={"CONCVIZ_STATS_FILE": stats}) as term:
+            term.wait(lambda s: "● running" in s, 10)
+            time.sleep(1.0)
+            proc = term.process()
+            with common.Background() as bg:
+                busy = cpu_fraction(proc, seconds)
+            screen = term.screen()
+        with open(stats) as f:
+            drawn = json.load(f)
+    # frames/s over the run: the app counts every frame it builds; the run lasted until quit
+    ms = drawn["frame_ms"]
+    return {"figures": {"ui_cpu_fraction_idle": idle, "ui_cpu_fraction_busy": busy},
+            "notes": {"ui_cpu_fraction_busy": f"{len(ms)} frames drawn, {median(ms):.2f} ms each (median); "
+                                              f"other processes used {bg.cores:.2f} cores meanwhile"},
+            "details": {"busy_frames": len(ms), "busy_frame_ms_median": median(ms),
+                        "busy_screen_has_both_cores": "cpu1" in screen}}
+
+
+def _frame_cost(trace: tuple[dict, list], size: tuple[int, int], frames: int) -> list[float]:
+    from concviz.app import ConcvizApp
+
+    async def measure() -> list[float]:
+        app = ConcvizApp(replay=trace, instant=True, live_ticks=False)
+        out = []
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause()
+            compositor = app.screen._compositor
+            for _ in range(frames):
+                t0 = time.perf_counter()
+                app.frame = app.session.snapshot()  # a new Frame: nothing cached from the last
+                app.redraw()
+                update = compositor.render_update(full=True)
+                with app.console.capture():
+                    app.console.print(update, end="")
+                out.append((time.perf_counter() - t0) * 1000)
+        return out
+
+    return asyncio.run(measure())
+
+
+def frame(quick: bool) -> dict:
+    from concviz.engine.experiment import run_to_frame
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "t.jsonl")
+        run_to_frame(RunSpec(model="threads", workload="cpu", tasks=64, scale=0.2).validate(), record=path)
+        from concviz.engine.events import read_trace
+
+        trace = read_trace(path)
+    # 120 columns of cells: label 16 + cells 120 + gap 1 + note 10 + scrollbar 1
+    ms = _frame_cost(trace, (148, 80), 10 if quick else 40)
+    return {"figures": {"frame_ms_median": median(ms)},
+            "notes": {"frame_ms_median": f"64 threads' real CPU-bound run ({len(trace[1])} events), "
+                                         f"snapshot + redraw + compositor + terminal encoding; max {max(ms):.1f} ms"},
+            "details": {"frame_ms": ms}}
+
+
+def under_load(quick: bool) -> dict:
+    """The app's own tick, live, while 8 processes flood its pipe."""
+    from bench_pipeline import FloodExperiment
+
+    from concviz.app import ConcvizApp
+    from concviz.session import LiveSession
+
+    events = 400_000 if quick else 1_500_000
+    spec = RunSpec(model="processes", workload="cpu", tasks=1, timeout_s=300).validate()
+
+    class FloodSession(LiveSession):
+        def __init__(self, on_end):
+            super().__init__(spec, on_end=on_end)
+            self.experiment = FloodExperiment(spec, 8, events // 8, 4)
+
+    async def measure() -> dict[str, Any]:
+        app = ConcvizApp(spec)
+        async with app.run_test(size=(120, 36)) as pilot:
+            session = FloodSession(app._on_session_end)
+            app.session = session
+            session.start()
+            app._timer.resume()
+            t0 = time.perf_counter()
+            frames0 = app.frames_drawn
+            while session.running and time.perf_counter() - t0 < 120:
+                await pilot.pause(0.05)
+            span = time.perf_counter() - t0
+            frames = app.frames_drawn - frames0
+            got = session.timeline.events
+        return {"fps": frames / span, "seconds": span, "events": got,
+                "expected": 8 * 4 * 3 + 8 * (events // 8)}
+
+    r = asyncio.run(measure())
+    return {"figures": {"ui_fps_under_load": r["fps"]},
+            "notes": {"ui_fps_under_load": f"{r['events']:,} of {r['expected']:,} events in {r['seconds']:.1f} s "
+                                           f"({r['events'] / r['seconds']:,.0f}/s) while the app ticked"},
+            "details": {"under_load": r}}
+
+
+def scale(quick: bool) -> dict:
+    cases = {"asyncio-10000": ["-m", "asyncio", "-w", "io", "-n", "10000", "--scale", "1"],
+             "threads-1000": ["-m", "threads", "-w", "io", "-n", "1000", "--scale", "1"],
+             "processes-64": ["-m", "processes", "-w", "cpu", "-n", "64", "--scale", "0.1"]}
+    out: dict[str, Any] = {}
+    peak_all = 0
+    for name, flags in cases.items():
+        n = flags[flags.index("-n") + 1]
+        with Terminal(CONCVIZ + flags + ["--run"]) as term:
+            proc = term.process()
+            peak = 0
+            done_at = None
+            t_end = time.perf_counter() + 120
+            while time.perf_counter() < t_end:
+                try:
+                    peak = max(peak, proc.memory_info().rss)
+                except psutil.Error:
+                    break
+                if f"done {n}" in term.screen():
+                    done_at = time.perf_counter() - term.t0
+                    break
+                time.sleep(0.1)
+            # does the screen still answer a key? (the code pane opens)
+            t0 = time.perf_counter()
+            term.keys("c")
+            answered = term.wait(lambda s: "runnable as is" in s, 5, step=0.01)
+            answer_s = None if answered is None else time.perf_counter() - t0
+        out[name] = {"completed_s": done_at, "key_answer_s": answer_s, "ui_peak_rss_mb": peak / 2**20}
+        peak_all = max(peak_all, peak)
+    return {"figures": {"ui_peak_rss_mb": peak_all / 2**20},
+            "notes": {"ui_peak_rss_mb": "; ".join(f"{k}: done in {v['completed_s']}, key in {v['key_answer_s']}"
+                                                  for k, v in out.items())},
+            "details": {"scale": out}}
+
+
+if shutil.which("tmux"):
+    BENCHMARKS = {"startup": startup, "ui_cpu": idle_and_busy, "ui_frame": frame,
+                  "ui_load": under_load, "ui_scale": scale}
+else:  # the headless ones still run
+    BENCHMARKS = {"ui_frame": frame, "ui_load": under_load}

@@ -1,0 +1,56 @@
+"""The view logic behind the panes (no terminal needed): time window, axis ticks, glyphs."""
+
+from __future__ import annotations
+
+from concviz.engine.events import FINISH, RUN, SPAWN, START
+from concviz.engine.timeline import Timeline
+from concviz.view import Window, Zoom, axis_ticks, block, format_time, nice_ceil
+
+MS = 1_000_000
+
+
+def frame_of(end_ms: int, running: bool):
+    tl = Timeline(tasks=1)
+    tl.feed([(SPAWN, 0, 1, 1, 0, 0, -1, None), (START, 0, 1, 1, 0, 0, 0, None),
+             (RUN, 0, 1, 1, 0, end_ms * MS, 0, None)])
+    if not running:
+        tl.feed([(FINISH, 0, 1, 1, end_ms * MS, end_ms * MS, -1, None)])
+        tl.end("ok")
+    return tl.snapshot(now_ns=end_ms * MS)
+
+
+def test_live_fit_window_grows_in_round_steps_and_finished_fits_exactly():
+    live = [Zoom().window(frame_of(ms, running=True)).span // MS for ms in (50, 210, 990, 1001, 4200)]
+    assert live == [200, 300, 1000, 1500, 5000]
+    assert Zoom().window(frame_of(1234, running=False)).span == 1234 * MS
+
+
+def test_zoom_in_follow_and_pan():
+    frame = frame_of(2000, running=False)
+    zoom = Zoom()
+    zoom.zoom_in(frame)
+    assert zoom.span_ns == 1000 * MS
+    win = zoom.window(frame)
+    assert (win.t0, win.t1) == (1000 * MS, 2000 * MS)  # following the end
+    zoom.pan(frame, -1)
+    assert not zoom.follow and zoom.window(frame).t0 == 750 * MS
+    for _ in range(20):
+        zoom.zoom_in(frame)
+    assert zoom.span_ns == 10 * MS  # the floor: 0.1 ms a column at 100 columns
+    for _ in range(20):
+        zoom.zoom_out(frame)
+    assert zoom.span_ns is None  # back to fitting the whole run
+
+
+def test_axis_ticks_are_round_and_spaced():
+    ticks = axis_ticks(Window(0, 2000 * MS, 0), 80)
+    assert [label for _, label in ticks] == ["0", "0.5 s", "1.0 s", "1.5 s"]
+    cols = [c for c, _ in ticks]
+    assert all(b - a >= 12 for a, b in zip(cols, cols[1:]))
+    assert [label for _, label in axis_ticks(Window(0, 20 * MS, 0), 100)] == ["0", "5 ms", "10 ms", "15 ms"]
+
+
+def test_block_height_shows_any_running_share():
+    assert block(0) == " " and block(0.01) == "▁" and block(0.5) == "▄" and block(1) == "█"
+    assert nice_ceil(1) == 1 and nice_ceil(7_600) == 10_000
+    assert format_time(1.5e9) == "1.50 s" and format_time(5.2e6) == "5.2 ms"
