@@ -30,7 +30,7 @@ class LanePane(ScrollView):
     """Base class: a sticky header row (optional), then lanes of label | cells | note."""
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
-        "lane--label", "lane--axis", "lane--title", "lane--note",
+        "lane--label", "lane--axis", "lane--title", "lane--note", "lane--parallel",
         *(f"lane--{s}" for s in STATES),
         *(f"task--{i}" for i in range(TASK_COLOURS)),
     }
@@ -410,7 +410,7 @@ class CoreLanes(LanePane):
             busy = self._core(cpu, cells_w).busy
             for i in range(cells_w):
                 total[i] += busy[i]
-        single, multi = self.style("lane--run"), self.style("task--1")
+        single, multi = self.style("lane--run"), self.style("lane--parallel")
         cells = [(block(v / n), multi if v > 1.05 else single) if v > 0.001 else (" ", self._base)
                  for v in total]
         p = frame.stats["parallelism"]
