@@ -77,7 +77,9 @@ def select(benchmarks: dict[str, Callable], only: list[str]) -> dict[str, Callab
     owners = {"probe_overhead_ratio": "probe", "pipeline_events_per_s": "pipeline",
               "frame_ms_median": "frame", "busy_vs_os_error_max": "busy",
               "switch_interval_error_max": "switch", "busy_over_wall_max": "switch",
-              "spawn_latency_error_max": "spawn"}
+              "spawn_latency_error_max": "spawn", "ui_fps_under_load": "ui_load",
+              "ui_cpu_fraction_busy": "ui_cpu", "ui_cpu_fraction_idle": "ui_cpu",
+              "startup_s": "startup"}
     chosen = {}
     for name in only:
         for part in name.split(","):
