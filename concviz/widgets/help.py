@@ -24,7 +24,9 @@ on I/O, `-` queued (spawned, not yet picked up by a pool worker). The note says 
 (`sys.setswitchinterval`, 5 ms by default) decides how often a busy thread is asked to let go.
 
 **Cores**: one lane per logical CPU: how busy it was with task work and with which task
-(colour). `OS%` is the live utilisation psutil reports for the whole machine.
+(colour). `OS%` is the live utilisation psutil reports for the whole machine. The *in parallel*
+row adds the cores up: its height is the share of all cores busy with task work, drawn bright
+where more than one core's worth ran at the same instant (true parallelism).
 
 **Figures**: *parallelism* = busy CPU time / wall time (how many cores' worth ran at once);
 *concurrency* = tasks started and not finished (now / max). Sync code has concurrency 1;
