@@ -15,8 +15,8 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left
 from collections import Counter
-from itertools import accumulate
-from operator import itemgetter, sub
+from itertools import accumulate, repeat
+from operator import floordiv, itemgetter, sub
 from typing import Callable, Iterable
 
 EVENT_T0 = itemgetter(4)  # start time of an event tuple (kind, task, pid, tid, t0, t1, cpu, info)
@@ -152,9 +152,9 @@ class RunLengths:
             self.sorted.sort()  # two sorted runs: Timsort merges them in one pass
             return
         if self.hist is None:
-            self.hist = Counter(x // 1000 for x in self.sorted)
+            self.hist = Counter(map(floordiv, self.sorted, repeat(1000)))
             self.sorted = []
-        self.hist.update(x // 1000 for x in new)
+        self.hist.update(map(floordiv, new, repeat(1000)))
 
     def median_ns(self) -> float:
         if self.hist is None:
