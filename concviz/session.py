@@ -55,6 +55,9 @@ class LiveSession:
             self.timeline.feed(payload)
             if len(self.events) < MAX_KEPT_EVENTS:
                 self.events.extend(payload)
+            # Let the UI thread have the GIL between batches: under a flood of events the pump
+            # would otherwise hold it for whole switch intervals and the frame rate would drop.
+            time.sleep(0)
         elif tag == "H":
             self.header = payload
             self.timeline.set_header(payload)
