@@ -23,8 +23,13 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-SPAWN, START, RUN, SLEEP, FINISH, ERROR = range(6)
-KIND_NAMES = ("spawn", "start", "run", "sleep", "finish", "error")
+SPAWN, START, RUN, SLEEP, FINISH, ERROR, PROGRESS, SLEEP_OPEN = range(8)
+KIND_NAMES = ("spawn", "start", "run", "sleep", "finish", "error", "progress", "sleep-open")
+# PROGRESS: a RUN interval still open, (t0 = its start, t1 = now). A CPU-bound worker that is
+# never interrupted closes no interval until it ends; without these a live view would show it
+# as waiting. The final RUN with the same start replaces it; figures never count it twice.
+# SLEEP_OPEN: a sleep (I/O wait) began at t0 and is still going on; its SLEEP closes it. Without
+# it a live view could not tell a task asleep from one it has not heard from yet.
 
 TRACE_VERSION = 1
 

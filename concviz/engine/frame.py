@@ -198,12 +198,13 @@ class Frame:
         if t.start_ns is None:
             return 0, 0
         end = t.end_ns if t.end_ns is not None else self.now_ns
-        wait = max(0, (end - t.start_ns) - t.run_ns - t.sleep_ns)
+        ran = t.run_ns + t.open_ns
+        wait = max(0, (end - t.start_ns) - ran - t.sleep_ns)
         if not wait or t.pid not in self.thread_pids or not self.gil:
             return 0, wait
         span = [(t.start_ns, end)]
         union = self._union(t.pid)
-        others = self._overlap(union, span) - t.run_ns - self._overlap(union, t.sleeps[: t.n_sleeps])
+        others = self._overlap(union, span) - ran - self._overlap(union, t.sleeps[: t.n_sleeps])
         gil = min(wait, max(0, others))
         return gil, wait - gil
 
@@ -216,7 +217,8 @@ class Frame:
         done = all(t.end_ns is not None for t in tasks) and tasks
         last = max(ends) if done else self.now_ns
         wall = max(0, last - first) if self.first_ns is not None else 0
-        busy = sum(t.run_ns for t in tasks)
+        # open intervals (PROGRESS) count while a run is live: a task running uninterrupted is busy
+        busy = sum(t.run_ns for t in tasks) + sum(t.open_ns for t in tasks)
         points = []
         for t in tasks:
             if t.start_ns is not None:
@@ -247,6 +249,11 @@ class Frame:
             for t in tasks:
                 for r in t.runs[: t.n_runs]:
                     per_core[r[2]] = per_core.get(r[2], 0) + (r[1] - r[0])
+        if any(t.open_run for t in tasks):
+            per_core = dict(per_core)
+            for t in tasks:
+                if t.open_run:
+                    per_core[t.open_run[2]] = per_core.get(t.open_run[2], 0) + t.open_ns
         return {
             "model": self.model,
             "workload": self.workload,
@@ -314,7 +321,16 @@ class Frame:
             _spread(queued, t.spawn_ns, t.start_ns if t.start_ns is not None else live_end, t0, dt, width)
         if t.start_ns is None:
             return cells
-        end = t.end_ns if t.end_ns is not None else live_end
+        if t.end_ns is not None:
+            end = t.end_ns
+        elif t.open_sleep is not None:
+            end = live_end  # known to be asleep right now
+            _spread(sleep, t.open_sleep, live_end, t0, dt, width)
+        else:
+            # A live lane ends where the task's own reports end: after that it may be running
+            # (reported when it next flushes) or waiting (known once it runs again). Drawing
+            # that stretch as "waiting" would be a guess, so it stays blank until it is known.
+            end = max(t.seen_ns, t.start_ns)
         _spread(alive, t.start_ns, end, t0, dt, width)
         runs = t.runs
         if t.run_cum is not None and count_in(runs, t.n_runs, t0, t1) > width:
@@ -334,6 +350,8 @@ class Frame:
                 if a >= t1:
                     break
                 _spread(sleep, a, b, t0, dt, width)
+        if t.open_run is not None:  # running now, interval not closed yet
+            _spread(run, t.open_run[0], t.open_run[1], t0, dt, width)
         sibling = self.process_cells(t.pid, t0, t1, width) if t.pid in self.thread_pids and self.gil else None
         for c in range(width):
             w = alive[c] - run[c] - sleep[c]
@@ -433,11 +451,21 @@ class Frame:
         dt = (t1 - t0) / width
         cum = self._lane_cum("c", cpu)
         if cum is not None and count_in(lane, n, t0, t1, EVENT_T0) > width:
-            return CoreCells(column_shares(lane, cum, n, t0, t1, width, EVENT_T0, 5),
-                             column_owners(lane, n, t0, t1, width))
-        for i in range(start_index(lane, n, t0, EVENT_T0), n):
-            _, task, _, _, a, b, _, _ = lane[i]
-            if a >= t1:
-                break
-            _spread(busy, a, b, t0, dt, width, best, who, task)
+            busy = column_shares(lane, cum, n, t0, t1, width, EVENT_T0, 5)
+            who = column_owners(lane, n, t0, t1, width)
+            best = busy[:]
+        else:
+            for i in range(start_index(lane, n, t0, EVENT_T0), n):
+                _, task, _, _, a, b, _, _ = lane[i]
+                if a >= t1:
+                    break
+                _spread(busy, a, b, t0, dt, width, best, who, task)
+        for task, (a, b, on) in self.open_runs:  # running now, interval not closed yet
+            if on == cpu:
+                _spread(busy, a, b, t0, dt, width, best, who, task)
         return CoreCells(busy, who)
+
+    @cached_property
+    def open_runs(self) -> list[tuple[int, tuple]]:
+        """(task, (t0, now, cpu)) of every RUN interval reported open by PROGRESS."""
+        return [(t.id, t.open_run) for t in self.tasks if t.open_run is not None]

@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from concviz.engine.events import ERROR, FINISH, RUN, SLEEP, START
+from concviz.engine.events import ERROR, FINISH, RUN, SLEEP, SLEEP_OPEN, START
 
 FLUSH_EVENTS = 512
 FLUSH_NS = 10_000_000  # 10 ms
@@ -186,8 +186,11 @@ class Recorder:
         self.flush()
 
     def sleep(self, task: int, seconds: float) -> None:
-        """Sleep like blocking I/O, recording the SLEEP interval."""
+        """Sleep like blocking I/O, recording the SLEEP interval. The start is sent before the
+        thread blocks (nothing is flushed while it sleeps), so a live view shows it asleep."""
         t0 = _perf()
+        self.add(SLEEP_OPEN, task, t0, t0)
+        self.flush()
         time.sleep(seconds)
         self.add(SLEEP, task, t0, _perf())
 

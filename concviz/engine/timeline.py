@@ -26,7 +26,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from concviz.engine.events import ERROR, FINISH, RUN, SLEEP, SPAWN, START
+from concviz.engine.events import ERROR, FINISH, PROGRESS, RUN, SLEEP, SLEEP_OPEN, SPAWN, START
 from concviz.engine.prefix import EVENT_T0, LaneIndex, RunLengths, new_cum
 
 END_REASONS = {
@@ -57,6 +57,9 @@ class Task:
     run_ns: int = 0
     sleep_ns: int = 0
     cpus: set = field(default_factory=set)
+    open_run: tuple | None = None  # (t0, now, cpu) of a RUN interval not closed yet (PROGRESS)
+    open_sleep: int | None = None  # start of a sleep still going on (SLEEP_OPEN)
+    seen_ns: int = 0  # the latest instant this task reported about (for the live edge)
     run_cum: Any = field(default_factory=new_cum)  # run_cum[i] = run time of runs[0..i]
     sleep_cum: Any = field(default_factory=new_cum)  # the same for sleeps
 
@@ -146,6 +149,8 @@ class Timeline:
                     touched.add(task)
                 if kind == RUN:
                     d = t1 - t0
+                    if t.open_run is not None and t0 >= t.open_run[0]:
+                        t.open_run = None  # closed: this RUN replaces what PROGRESS showed
                     t.runs.append((t0, t1, cpu))
                     rn = t.run_ns + d
                     t.run_ns = rn
@@ -178,7 +183,15 @@ class Timeline:
                         dirty[("p", pid)] = len(prun)
                     prun_last = t0
                     prun.append(ev)
+                elif kind == PROGRESS:
+                    if t.end_ns is None:
+                        t.open_run = (t0, t1, cpu)
+                elif kind == SLEEP_OPEN:
+                    if t.end_ns is None:
+                        t.open_sleep = t0
                 elif kind == SLEEP:
+                    if t.open_sleep is not None and t0 >= t.open_sleep:
+                        t.open_sleep = None
                     t.sleeps.append((t0, t1))
                     sn = t.sleep_ns + t1 - t0
                     t.sleep_ns = sn
@@ -200,6 +213,8 @@ class Timeline:
                         skipped += 1
                         continue  # already ended (e.g. reported by the worker and the parent)
                     t.end_ns = t0
+                    t.open_run = None
+                    t.open_sleep = None
                     if t.start_ns is None:  # died before it could report its start
                         t.start_ns = t0
                         t.pid = t.pid or pid
@@ -208,6 +223,8 @@ class Timeline:
                         self._log(t0, ERROR, f"task {task} FAILED: {info}")
                     else:
                         self._log(t0, FINISH, self._finish_text(t))
+                if t1 > t.seen_ns:
+                    t.seen_ns = t1
                 if t1 > hi:
                     hi = t1
             if cpu_ is not None:
@@ -332,12 +349,21 @@ class _TaskView:
     cpus: tuple
     run_cum: Any = None  # running sums of runs / sleeps (see prefix.py); None: not kept
     sleep_cum: Any = None
+    open_run: tuple | None = None  # (t0, now, cpu): running, not yet closed by a RUN
+    open_sleep: int | None = None  # start of a sleep still going on
+    seen_ns: int = 0  # the latest instant the task reported about
 
     @classmethod
     def of(cls, t: Task) -> "_TaskView":
         return cls(t.id, t.spawn_ns, t.start_ns, t.end_ns, t.pid, t.tid, t.label, t.status,
                    t.error, t.runs, len(t.runs), t.sleeps, len(t.sleeps), t.run_ns, t.sleep_ns,
-                   tuple(sorted(t.cpus)), t.run_cum, t.sleep_cum)
+                   tuple(sorted(t.cpus)), t.run_cum, t.sleep_cum, t.open_run, t.open_sleep,
+                   t.seen_ns)
+
+    @property
+    def open_ns(self) -> int:
+        """Running time reported so far by PROGRESS and not yet in a closed RUN interval."""
+        return self.open_run[1] - self.open_run[0] if self.open_run else 0
 
 
 def median(values: list[float]) -> float:

@@ -15,8 +15,8 @@ import signal
 import time
 from dataclasses import dataclass, field
 
-from concviz.engine.events import RUN, SLEEP
-from concviz.engine.probe import CPU_CHECK_NS, GAP_NS, Recorder, current_cpu
+from concviz.engine.events import PROGRESS, RUN, SLEEP, SLEEP_OPEN
+from concviz.engine.probe import CPU_CHECK_NS, FLUSH_NS, GAP_NS, Recorder, current_cpu
 
 WORKLOADS = ("io", "cpu", "mixed")
 WORKLOAD_TITLES = {
@@ -77,6 +77,7 @@ def burn(rec: Recorder | None, task: int, units: int) -> int:
     getcpu = current_cpu
     gap_ns = GAP_NS
     check_ns = CPU_CHECK_NS
+    flush_ns = FLUSH_NS
     x = task + 1
     start = last = perf()
     cpu = getcpu()
@@ -103,6 +104,10 @@ def burn(rec: Recorder | None, task: int, units: int) -> int:
                 after = perf()
                 start = now if after - now <= gap_ns else after
                 now = after
+            elif now - rec.last_flush > flush_ns:
+                # nothing closed for a while: report the open interval so far (add() flushes it)
+                rec.add(PROGRESS, task, start, now, cpu)
+                now = perf()  # the flush ran on this thread: it is part of the interval
             next_check = now + check_ns
         last = now
     rec.add(RUN, task, start, last, cpu)
@@ -167,5 +172,6 @@ async def run_async(rec: Recorder, task: int, params: WorkParams) -> None:
             burn(rec, task, int(amount))
         else:
             t0 = _perf()
+            rec.add(SLEEP_OPEN, task, t0, t0)  # the loop's recorder is flushed while idle
             await asyncio.sleep(amount)
             rec.add(SLEEP, task, t0, _perf())

@@ -299,7 +299,9 @@ def test_snapshot_while_running_and_frames_are_frozen():
     assert [x.status for x in frame.tasks] == [RUNNING, QUEUED]
     assert frame.stats["wall_s"] == pytest.approx(0.008)  # to the live edge
     assert frame.stats["concurrency_now"] == 1
-    assert frame.task_cells(0, t(0), t(10), 2).cpu == pytest.approx([0.0, 0.6])  # waiting 5-8
+    # 5-8: the task has not reported since 5 ms; until it does, that stretch is not drawn as
+    # waiting (it may be running; see test_live_edge)
+    assert frame.task_cells(0, t(0), t(10), 2).cpu == pytest.approx([0.0, 0.0])
     tl.feed([run(0, 5, 10, 100, 1), finish(0, 10, 100, 1)])
     # an older frame does not see what arrived after it was taken
     assert frame.tasks[0].n_runs == 1 and frame.tasks[0].status == RUNNING
@@ -356,3 +358,32 @@ def test_task_killed_before_it_started_still_gets_an_end():
     task = frame.tasks[0]
     assert task.status == FAILED and task.start_ns == task.end_ns == t(5)
     assert frame.stats["spawn_ms_median"] == 0  # no START of its own: no spawn latency
+
+
+def test_live_edge_open_intervals():
+    """A live lane shows what the task reported, and no guesses: an open RUN (PROGRESS) counts as
+    running up to its report, an open sleep (SLEEP_OPEN) as sleeping up to now, and an unreported
+    stretch stays blank until the next report shows whether it was a wait."""
+    from concviz.engine.events import PROGRESS, SLEEP_OPEN
+
+    tl = Timeline(header(3))
+    tl.feed([spawn(0, 0), spawn(1, 0), spawn(2, 0),
+             start(0, 0, 100, 1), (PROGRESS, 0, 100, 1, t(0), t(6), 0, None),
+             start(1, 0, 200, 2), (SLEEP_OPEN, 1, 200, 2, t(1), t(1), -1, None),
+             start(2, 0, 300, 3), run(2, 0, 2, 300, 3, cpu=1)])
+    frame = tl.snapshot(now_ns=t(10))
+    busy = frame.task_cells(0, t(0), t(10), 10)
+    assert busy.run == pytest.approx([1.0] * 6 + [0.0] * 4)  # open interval drawn as running
+    assert busy.cpu == pytest.approx([0.0] * 10)  # 6-10 not reported yet: no made-up wait
+    assert frame.stats["busy_s"] == pytest.approx(0.006 + 0.002)  # open time counts while live
+    assert frame.core_cells(0, t(0), t(10), 10).busy[:6] == pytest.approx([1.0] * 6)
+    asleep = frame.task_cells(1, t(0), t(10), 10)
+    assert asleep.sleep == pytest.approx([0.0] + [1.0] * 9)  # asleep from 1 ms to the live edge
+    quiet = frame.task_cells(2, t(0), t(10), 10)
+    assert quiet.run[:2] == pytest.approx([1.0, 1.0]) and sum(quiet.cpu) == pytest.approx(0.0)
+    # the reports arrive: task 0's interval closes at 7, task 2 ran again at 8-9 (so 2-8 was a wait)
+    tl.feed([run(0, 0, 7, 100, 1), run(2, 8, 9, 300, 3, cpu=1), (SLEEP, 1, 200, 2, t(1), t(9), -1, None)])
+    frame = tl.snapshot(now_ns=t(10))
+    assert frame.tasks[0].open_run is None and frame.tasks[1].open_sleep is None
+    assert frame.stats["busy_s"] == pytest.approx(0.007 + 0.003)  # counted once, not twice
+    assert frame.task_cells(2, t(0), t(10), 10).cpu == pytest.approx([0, 0, 1, 1, 1, 1, 1, 1, 0, 0])
