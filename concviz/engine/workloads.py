@@ -107,7 +107,13 @@ def burn(rec: Recorder | None, task: int, units: int) -> int:
             elif now - rec.last_flush > flush_ns:
                 # nothing closed for a while: report the open interval so far (add() flushes it)
                 rec.add(PROGRESS, task, start, now, cpu)
-                now = perf()  # the flush ran on this thread: it is part of the interval
+                after = perf()
+                if after - now > gap_ns:
+                    # the flush waited (the shared lock, a full pipe, or the OS preempted us on
+                    # the way out of the write): that was not running, so the interval ends here
+                    rec.add(RUN, task, start, now, cpu)
+                    start = after
+                now = after
             next_check = now + check_ns
         last = now
     rec.add(RUN, task, start, last, cpu)
