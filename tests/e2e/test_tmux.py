@@ -97,7 +97,32 @@ def test_q_quits_and_leaves_nothing(session):
     t0 = time.monotonic()
     tmux("send-keys", "-t", name, "q")
     assert_all_gone(procs)
-    assert time.monotonic() - t0 < 3
+    took = time.monotonic() - t0
+    print(f"q to every process gone: {took:.2f} s")
+    assert took < 1.5  # "returns to the shell within a second", with a margin for a busy CI
+
+
+def test_sigterm_of_the_ui_leaves_nothing(session):
+    name, pane_pid = session
+    procs = started_run(name, pane_pid)
+    ui = [p for p in procs if "-m concviz" in " ".join(_cmd(p)) and "experiment" not in " ".join(_cmd(p))]
+    ui[0].terminate()
+    assert_all_gone(procs)
+
+
+def test_resizing_during_a_run(session):
+    """The terminal changes size under a live run, down to too small and back: the app keeps
+    drawing the run and quits cleanly."""
+    name, pane_pid = session
+    procs = started_run(name, pane_pid)
+    for w, h in ((80, 24), (40, 12), (150, 45), (61, 16), (120, 36)):
+        tmux("resize-window", "-t", name, "-x", str(w), "-y", str(h))
+        time.sleep(0.3)
+    screen = wait_for(lambda: (s := tmux("capture-pane", "-p", "-t", name)) and "cpu1" in s and s, 5)
+    assert "Tasks" in screen and "processes" in screen
+    assert all(_alive(p) for p in procs[:1]), "the app died while the terminal was resized"
+    tmux("send-keys", "-t", name, "q")
+    assert_all_gone(procs)
 
 
 def test_ctrl_c_quits_and_leaves_nothing(session):

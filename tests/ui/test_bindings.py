@@ -194,3 +194,15 @@ async def test_fault_cycle_follows_the_model():
         assert app.spec.faults == {2: "fail"}
         await pilot.press("plus", "plus")  # 4 -> 8 tasks: the fault moves to the middle task
         assert app.spec.faults == {4: "fail"}
+
+
+@pytest.mark.parametrize("theme", ["textual-light", "nord", "gruvbox"])
+async def test_built_in_themes_draw_the_lanes(theme):
+    """Colours come from theme variables: every built-in theme draws the lanes in colour."""
+    app = replay("threads-cpu")
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.theme = theme
+        await pilot.pause()
+        lanes = app.query_one("#tasks")
+        styles = {seg.style.color for y in range(1, 6) for seg in lanes.render_line(y) if seg.style and seg.style.color}
+        assert len(styles) >= 3  # task tag, running, waiting for the GIL at least
