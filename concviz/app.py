@@ -45,7 +45,6 @@ from concviz.widgets.bars import (
     welcome_markup,
 )
 from concviz.widgets.code import CodePane
-from concviz.widgets.help import HelpScreen
 from concviz.widgets.lanes import CoreLanes, GilLane, TaskLanes
 
 TICK_HZ = 10
@@ -156,7 +155,6 @@ class ConcvizApp(App[int]):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        self.query_one("#code", CodePane).show_model(self.spec.model)
         self.query_one("#log", Log).border_title = "Events"
         self._timer = self.set_interval(1 / TICK_HZ, self.tick, pause=not self.live_ticks)
         self._apply_size()
@@ -335,7 +333,7 @@ class ConcvizApp(App[int]):
             self.notify(str(exc), severity="error")
             return
         self.spec = spec
-        self.query_one("#code", CodePane).show_model(spec.model)
+        self._update_code()
         self._refresh_bars()
 
     def action_model(self, direction: int) -> None:
@@ -419,11 +417,21 @@ class ConcvizApp(App[int]):
 
     def action_toggle_code(self) -> None:
         self._toggle("code")
+        self._update_code()
+
+    def _update_code(self) -> None:
+        """Fill the code pane for the chosen model, when it is open (highlighting costs)."""
+        code = self.query_one("#code", CodePane)
+        if code.display:
+            code.show_model(self.spec.model)
 
     def action_toggle_log(self) -> None:
         self._toggle("log")
 
     def action_help(self) -> None:
+        # imported here: the Markdown widget costs ~40 ms of start-up that most launches skip
+        from concviz.widgets.help import HelpScreen
+
         self.push_screen(HelpScreen())
 
     def action_export(self) -> None:

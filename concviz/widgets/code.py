@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from textual.highlight import highlight
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -21,5 +20,8 @@ class CodePane(VerticalScroll):
         info = MODELS[model]
         self.border_title = f"{info.title}: runnable as is"
         # Textual's highlighter takes its colours from the theme, like the rest of the app
+        # (imported on first use: it loads a lexer that start-up does not need)
+        from textual.highlight import highlight
+
         self.query_one("#code-text", Static).update(highlight(info.snippet, language="python"))
         self.border_subtitle = "c closes"
