@@ -31,6 +31,7 @@ IO_MIN_S, IO_MAX_S = 0.1, 0.9
 MIXED_ROUNDS = 5
 MIXED_BURST_UNITS = 4_000  # about 40 ms
 MIXED_SLEEP_S = (0.02, 0.08)
+PROGRESS_NS = 50_000_000  # report an interval still open after 50 ms (see burn)
 
 _perf = time.perf_counter_ns
 
@@ -78,6 +79,7 @@ def burn(rec: Recorder | None, task: int, units: int) -> int:
     gap_ns = GAP_NS
     check_ns = CPU_CHECK_NS
     flush_ns = FLUSH_NS
+    progress_ns = PROGRESS_NS
     x = task + 1
     start = last = perf()
     cpu = getcpu()
@@ -104,8 +106,10 @@ def burn(rec: Recorder | None, task: int, units: int) -> int:
                 after = perf()
                 start = now if after - now <= gap_ns else after
                 now = after
-            elif now - rec.last_flush > flush_ns:
-                # nothing closed for a while: report the open interval so far (add() flushes it)
+            elif now - start > progress_ns and now - rec.last_flush > flush_ns:
+                # a long open interval: report it so far (add() flushes it). Only past
+                # PROGRESS_NS: a GIL turn (switch interval <= 50 ms) closes before that, so the
+                # report never lands inside the turns the GIL figures are measured from.
                 rec.add(PROGRESS, task, start, now, cpu)
                 after = perf()
                 if after - now > gap_ns:
