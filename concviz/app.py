@@ -475,8 +475,16 @@ def run_app(spec: RunSpec | None = None, *, replay: tuple[dict, list] | None = N
     app = ConcvizApp(spec, replay=replay, speed=speed, autorun=autorun)
 
     def on_signal(signum: int, _frame: Any) -> None:
+        # First make sure no process of a run outlives us, then leave.
         app.shutdown(0.5)
-        app.call_from_thread(app.exit, 128 + signum) if threading.current_thread() is not threading.main_thread() else app.exit(128 + signum)
+        if signum == signal.SIGHUP:
+            # The terminal is gone: there is nothing to restore, and writing to it could block.
+            os._exit(128 + signum)
+        app.exit(128 + signum)
+        # If the app cannot wind down (a blocked write to the terminal), do not linger.
+        timer = threading.Timer(2.0, os._exit, args=(128 + signum,))
+        timer.daemon = True  # must not keep a normal exit waiting
+        timer.start()
 
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)

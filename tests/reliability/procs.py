@@ -15,18 +15,12 @@ from typing import Iterable
 import psutil
 
 from concviz.engine.frame import Frame
+from tests.unit.helpers import gone, in_group  # noqa: F401 - gone is part of this module's API
 
 ALL_MODELS = ("sequential", "threads", "processes", "pool", "thread-pool", "process-pool", "asyncio")
 PROCESS_MODELS = ("processes", "pool", "process-pool")
 THREAD_MODELS = ("threads", "thread-pool", "asyncio", "sequential")
 GONE_WITHIN_S = 3.0
-
-
-def gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 def tree(pid: int) -> set[int]:
@@ -40,14 +34,7 @@ def tree(pid: int) -> set[int]:
 
 def group(pgid: int) -> set[int]:
     """Live processes in process group ``pgid`` (the experiment's group: it is a session leader)."""
-    found = set()
-    for p in psutil.process_iter():
-        try:
-            if os.getpgid(p.pid) == pgid and not gone(p.pid):
-                found.add(p.pid)
-        except (ProcessLookupError, PermissionError, psutil.Error):
-            pass
-    return found
+    return set(in_group(pgid))
 
 
 def wait_gone(pids: Iterable[int], timeout: float = GONE_WITHIN_S) -> tuple[list[int], float]:
