@@ -1,0 +1,1 @@
+"""The panes and bars of the concviz app: pure views of a Frame."""
