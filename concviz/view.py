@@ -58,15 +58,27 @@ class Zoom:
         return Window(t0, t0 + span, origin)
 
     def zoom_in(self, frame: Frame) -> None:
-        current = self.span_ns or (self.window(frame).span)
-        self.span_ns = max(MIN_SPAN_NS, current // 2)
+        """Halve the span: at the live edge while a run is followed, else around the middle."""
+        win = self.window(frame)
+        self._rescale(frame, win, max(MIN_SPAN_NS, win.span // 2))
 
     def zoom_out(self, frame: Frame) -> None:
         if self.span_ns is None:
             return
         full = max(frame.t_end - (frame.first_ns or frame.t_end), MIN_SPAN_NS)
         new = self.span_ns * 2
-        self.span_ns = None if new >= full else new
+        if new >= full:
+            self.span_ns, self.follow, self.offset_ns = None, True, 0
+            return
+        self._rescale(frame, self.window(frame), new)
+
+    def _rescale(self, frame: Frame, win: Window, span: int) -> None:
+        self.span_ns = span
+        if frame.running and self.follow:
+            return  # keep following the live edge
+        self.follow = False
+        middle = (win.t0 + win.t1) // 2
+        self.offset_ns = max(0, middle - span // 2 - win.origin)
 
     def pan(self, frame: Frame, direction: int) -> None:
         if self.span_ns is None:

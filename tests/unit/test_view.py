@@ -26,20 +26,24 @@ def test_live_fit_window_grows_in_round_steps_and_finished_fits_exactly():
 
 
 def test_zoom_in_follow_and_pan():
-    frame = frame_of(2000, running=False)
+    done = frame_of(2000, running=False)
     zoom = Zoom()
-    zoom.zoom_in(frame)
-    assert zoom.span_ns == 1000 * MS
-    win = zoom.window(frame)
-    assert (win.t0, win.t1) == (1000 * MS, 2000 * MS)  # following the end
-    zoom.pan(frame, -1)
-    assert not zoom.follow and zoom.window(frame).t0 == 750 * MS
+    zoom.zoom_in(done)  # a finished run: zoom around the middle of what is shown
+    assert zoom.span_ns == 1000 * MS and not zoom.follow
+    win = zoom.window(done)
+    assert (win.t0, win.t1) == (500 * MS, 1500 * MS)
+    zoom.pan(done, -1)
+    assert zoom.window(done).t0 == 250 * MS
     for _ in range(20):
-        zoom.zoom_in(frame)
+        zoom.zoom_in(done)
     assert zoom.span_ns == 10 * MS  # the floor: 0.1 ms a column at 100 columns
     for _ in range(20):
-        zoom.zoom_out(frame)
-    assert zoom.span_ns is None  # back to fitting the whole run
+        zoom.zoom_out(done)
+    assert zoom.span_ns is None and zoom.follow  # back to fitting the whole run
+    live = frame_of(2000, running=True)
+    zoom = Zoom()
+    zoom.zoom_in(live)  # a live run: keep following its edge
+    assert zoom.follow and zoom.window(live).t1 == 2000 * MS
 
 
 def test_axis_ticks_are_round_and_spaced():
