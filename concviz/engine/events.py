@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 SPAWN, START, RUN, SLEEP, FINISH, ERROR, PROGRESS, SLEEP_OPEN = range(8)
 KIND_NAMES = ("spawn", "start", "run", "sleep", "finish", "error", "progress", "sleep-open")
@@ -118,8 +118,3 @@ def _valid_event(row: Any) -> bool:
     return (isinstance(row, list) and len(row) == 8
             and all(type(v) is int for v in row[:7]) and 0 <= row[0] < len(KIND_NAMES)
             and (row[7] is None or isinstance(row[7], str)))
-
-
-def iter_kind(events: Iterable[Event], kind: int) -> Iterator[Event]:
-    """Yield the events of one kind."""
-    return (e for e in events if e[0] == kind)

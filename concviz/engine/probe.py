@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from concviz.engine.events import ERROR, FINISH, RUN, SLEEP, SLEEP_OPEN, START
+from concviz.engine.events import ERROR, FINISH, SLEEP, SLEEP_OPEN, START
 
 FLUSH_EVENTS = 512
 FLUSH_NS = 10_000_000  # 10 ms
@@ -193,9 +193,6 @@ class Recorder:
         self.flush()
         time.sleep(seconds)
         self.add(SLEEP, task, t0, _perf())
-
-    def run_interval(self, task: int, t0: int, t1: int, cpu: int) -> None:
-        self.add(RUN, task, t0, t1, cpu)
 
 
 _local = threading.local()

@@ -24,9 +24,12 @@ import threading
 import time
 from bisect import bisect_left
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from concviz.engine.events import ERROR, FINISH, PROGRESS, RUN, SLEEP, SLEEP_OPEN, SPAWN, START
+
+if TYPE_CHECKING:  # frame.py imports this module
+    from concviz.engine.frame import Frame
 from concviz.engine.prefix import EVENT_T0, LaneIndex, RunLengths, new_cum
 
 END_REASONS = {

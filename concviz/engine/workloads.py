@@ -59,10 +59,6 @@ class WorkParams:
             steps.append(("sleep", rnd.uniform(*MIXED_SLEEP_S) * self.scale))
         return steps
 
-    def sleep_total(self) -> float:
-        """Sum of every task's sleeps (the wall time a sequential run would spend waiting)."""
-        return sum(v for t in range(self.tasks) for k, v in self.plan(t) if k == "sleep")
-
 
 def burn(rec: Recorder | None, task: int, units: int) -> int:
     """Do ``units`` of arithmetic, recording RUN intervals on ``rec``.

@@ -7,7 +7,6 @@ threads or child processes.
 from __future__ import annotations
 
 import gc
-import os
 import time
 
 import psutil

@@ -19,7 +19,6 @@ import time
 
 import pytest
 
-from concviz.engine.events import RUN, SLEEP
 from concviz.engine.experiment import run_to_frame
 from concviz.engine.spec import RunSpec, SpecError
 

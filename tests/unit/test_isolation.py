@@ -8,7 +8,6 @@ hits its time limit, and a parent that dies without cleaning up.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
