@@ -153,6 +153,7 @@ async def test_run_stop_and_quit_leave_no_process():
     """A real live run: r starts an experiment, s stops it, r twice restarts it, q quits;
     afterwards no child process of this test is left."""
     me = psutil.Process()
+    before = {p.pid for p in me.children(recursive=True)}  # e.g. a forkserver another test left
     app = ConcvizApp(RunSpec(model="processes", workload="cpu", tasks=2, scale=3).validate())
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("r")
@@ -171,8 +172,9 @@ async def test_run_stop_and_quit_leave_no_process():
         await pilot.pause(0.5)
         assert app.session.running
         await pilot.press("q")
-    gone = psutil.wait_procs(me.children(recursive=True), timeout=3)[1]
-    assert not gone, f"left behind: {gone}"
+    ours = [p for p in me.children(recursive=True) if p.pid not in before]
+    alive = psutil.wait_procs(ours, timeout=3)[1]
+    assert not alive, f"left behind: {alive}"
 
 
 async def test_fault_cycle_follows_the_model():
