@@ -63,19 +63,10 @@ class LiveSession:
             self.timeline.set_header(payload)
 
     def _pump(self) -> None:
-        status = "crashed"
-        message = ""
-        stopped_ns = None
+        status, message, stopped_ns = "crashed", "", None
         try:
-            status = self.experiment.pump(self._on_message, stop=self._stop)
-            # a stopped or lost run ended now, not at its last event (as in run_to_frame)
-            stopped_ns = time.perf_counter_ns() if status != "ok" else None
-            message = (self.experiment.summary or {}).get("message", "")
-            if status == "crashed":
-                lines = self.experiment.stderr_text().strip().splitlines()
-                message = lines[-1] if lines else "the experiment process exited without a word"
+            status, message, stopped_ns = self.experiment.pump_to_end(self._on_message, stop=self._stop)
         finally:
-            self.experiment.close()
             if self.sampler is not None:
                 self.sampler.stop()
             self.events.extend(self.timeline.end(status, message, t_ns=stopped_ns))

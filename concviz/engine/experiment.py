@@ -239,6 +239,26 @@ class Experiment:
             status = "cancelled" if self.cancelled else "crashed"
         return status
 
+    def pump_to_end(self, on_message: Callable[[str, Any], None],
+                    stop: threading.Event | None = None) -> tuple[str, str, int | None]:
+        """Pump until the run is over, then close; return (status, message, stopped_ns).
+
+        ``stopped_ns`` is when a run that did not end normally (time limit, cancel, crash) was
+        given up on: the tasks it cut short end then, not at their last event, so wall time
+        includes the wait. For a crashed run the message is the last line it wrote to stderr,
+        read before close() discards it.
+        """
+        try:
+            status = self.pump(on_message, stop=stop)
+            stopped_ns = time.perf_counter_ns() if status != "ok" else None
+            message = (self.summary or {}).get("message", "")
+            if status == "crashed":
+                lines = self.stderr_text().strip().splitlines()
+                message = lines[-1] if lines else "the experiment process exited without a word"
+        finally:
+            self.close()
+        return status, message, stopped_ns
+
     def stderr_text(self) -> str:
         self._stderr.seek(0)
         return self._stderr.read().decode(errors="replace")[-2000:]
@@ -325,22 +345,15 @@ def run_to_frame(spec: RunSpec, record: str | None = None, stop: threading.Event
 
     try:
         exp.start()
-        status = exp.pump(on_message, stop=stop)
-        # A run that was stopped (time limit, cancel) or lost ended now, not at its last event:
-        # the tasks it cut short are marked at this moment, so wall time includes the wait.
-        stopped_ns = time.perf_counter_ns() if status != "ok" else None
-        # Read the experiment's stderr before close() discards it: for a crashed run it is the
-        # only word on why the process died.
-        last_words = exp.stderr_text().strip().splitlines()[-1:] if status == "crashed" else []
+    except BaseException:
+        exp.close()
+        raise
+    try:
+        status, message, stopped_ns = exp.pump_to_end(on_message, stop=stop)  # closes exp
     except BaseException:
         if writer is not None:  # (ctrl+c while pumping) do not leak the trace's file
             writer.close()
         raise
-    finally:
-        exp.close()
-    message = (exp.summary or {}).get("message", "")
-    if status == "crashed":
-        message = last_words[0] if last_words else "no output"
     extra = timeline.end(status, message, t_ns=stopped_ns)
     if writer is not None:
         writer.write(extra)

@@ -154,7 +154,11 @@ class LanePane(ScrollView):
         if self.frame is None or self.window is None:
             return Strip.blank(width, self._base)
         if y < self.header_rows:
-            return self.render_header(y, width).adjust_cell_length(width, self._base)
+            key = (-1 - y, 0, width)
+            strip = self._cache.get(key)
+            if strip is None:
+                strip = self._cache[key] = self.render_header(y, width).adjust_cell_length(width, self._base)
+            return strip
         line = y - self.header_rows + int(self.scroll_offset.y)
         index, row = divmod(line, self.rows_per_lane)
         key = (index, row, width)

@@ -15,7 +15,7 @@ from typing import Iterable
 import psutil
 
 from concviz.engine.frame import Frame
-from tests.unit.helpers import gone, in_group  # noqa: F401 - gone is part of this module's API
+from tests.unit.helpers import describe_pid, gone, in_group  # noqa: F401 - gone is part of this module's API
 
 ALL_MODELS = ("sequential", "threads", "processes", "pool", "thread-pool", "process-pool", "asyncio")
 PROCESS_MODELS = ("processes", "pool", "process-pool")
@@ -48,13 +48,7 @@ def wait_gone(pids: Iterable[int], timeout: float = GONE_WITHIN_S) -> tuple[list
 
 
 def describe(pids: Iterable[int]) -> str:
-    out = []
-    for pid in pids:
-        try:
-            out.append(f"{pid}: {' '.join(psutil.Process(pid).cmdline())[:150]}")
-        except psutil.Error:
-            out.append(f"{pid}: (gone)")
-    return "; ".join(out)
+    return "; ".join(describe_pid(pid) for pid in pids)
 
 
 def kill(pids: Iterable[int]) -> None:

@@ -95,15 +95,16 @@ def wait_no_leftovers(frame: Frame | None = None, before: set[int] = frozenset()
     return left
 
 
+def describe_pid(pid: int) -> str:
+    """'PID command line' (or 'PID (gone)'), for failure messages."""
+    try:
+        return f"{pid} {' '.join(psutil.Process(pid).cmdline())[:150]}"
+    except psutil.Error:
+        return f"{pid} (gone)"
+
+
 def describe(pids: dict[str, list[int]]) -> str:
-    parts = []
-    for kind, items in pids.items():
-        for pid in items:
-            try:
-                parts.append(f"{kind}: {pid} {' '.join(psutil.Process(pid).cmdline())[:120]}")
-            except psutil.Error:
-                parts.append(f"{kind}: {pid} (gone)")
-    return "; ".join(parts)
+    return "; ".join(f"{kind}: {describe_pid(pid)}" for kind, items in pids.items() for pid in items)
 
 
 def kill_all(left: dict[str, list[int]]) -> None:
