@@ -101,12 +101,12 @@ def main(argv: list[str]) -> int:
         watch_parent(int(argv[2]))  # first: the parent may already be gone
     from concviz.engine.models import MODELS
     from concviz.engine.models.base import RunContext, error_text
-    from concviz.engine.probe import Recorder, Sink
+    from concviz.engine.probe import Recorder, Sink, WriterLock
 
     spec = RunSpec.from_dict(json.loads(argv[0])).validate()
     conn = Connection(int(argv[1]), readable=False)
     ctx = multiprocessing.get_context(spec.start_method)
-    sink = Sink(conn, ctx.Lock())
+    sink = Sink(conn, WriterLock(argv[3]))
     if spec.switch_interval_ms:
         sys.setswitchinterval(spec.switch_interval_ms / 1000)
     header = {
@@ -148,6 +148,7 @@ class Experiment:
 
     def __init__(self, spec: RunSpec) -> None:
         self.spec = spec
+        self._lock_path = ""
         self.proc: subprocess.Popen | None = None
         self.reader: Connection | None = None
         self.header: dict[str, Any] | None = None
@@ -172,10 +173,13 @@ class Experiment:
         env["PYTHONPATH"] = here + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         self.started_ns = time.perf_counter_ns()
         alive_r, self._alive_w = os.pipe()
+        # the writers' lock file: made (and removed, in close) by this side, which outlives them
+        fd, self._lock_path = tempfile.mkstemp(prefix="concviz-", suffix=".lock")
+        os.close(fd)
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "concviz.engine.experiment", json.dumps(self.spec.to_dict()), str(w),
-                 str(alive_r)],
+                 str(alive_r), self._lock_path],
                 pass_fds=(w, alive_r), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=self._stderr, start_new_session=True, env=env,
             )
@@ -311,6 +315,12 @@ class Experiment:
             self.kill()
         self.reap()
         self._stderr.close()
+        if self._lock_path:
+            try:
+                os.unlink(self._lock_path)
+            except FileNotFoundError:
+                pass
+            self._lock_path = ""
 
 
 if __name__ == "__main__":

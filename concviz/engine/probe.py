@@ -8,6 +8,7 @@ so a worker pays one pickle + one pipe write per ~10 ms, never one per event.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import pickle
 import struct
@@ -67,11 +68,69 @@ def _cpu_getter() -> Callable[[], int]:
 current_cpu = _cpu_getter()
 
 
+class WriterLock:
+    """The lock every writer of the pipe takes: one that the death of its holder releases.
+
+    A multiprocessing.Lock is a semaphore: a worker killed while holding it (SIGKILLed by a fault,
+    or terminated by a broken ProcessPoolExecutor in the middle of a flush) keeps it forever, and
+    every other writer, the experiment included, then blocks until the time limit. A POSIX record
+    lock (lockf) on a shared file is released by the kernel when its process dies. It is held per
+    process, so threads of one process also take a threading.Lock. Only the file's path crosses
+    to child processes; each opens it on first use.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._pid = -1
+        self._fd = -1
+        self._threads: threading.Lock | None = None
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["path"])
+
+    def __enter__(self) -> "WriterLock":
+        if self._pid != os.getpid():  # first use in this process (or a forked copy)
+            self._fd = os.open(self.path, os.O_RDWR)
+            self._threads = threading.Lock()
+            self._pid = os.getpid()
+        self._threads.acquire()
+        # Uncontended: take it without releasing the GIL (a release would hand the GIL to a
+        # sibling thread, an extra switch caused by the probe). Contended: wait, GIL released.
+        if _libc_lockf is None or _libc_lockf(self._fd, _F_TLOCK, 0) != 0:
+            fcntl.lockf(self._fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if _libc_lockf is None or _libc_lockf(self._fd, _F_ULOCK, 0) != 0:
+            fcntl.lockf(self._fd, fcntl.LOCK_UN)
+        self._threads.release()
+
+
+_F_ULOCK, _F_TLOCK = 0, 2  # lockf(3) commands
+
+
+def _gil_holding_lockf() -> Callable[[int, int, int], int] | None:
+    try:
+        lockf = ctypes.PyDLL(None, use_errno=True).lockf
+        lockf.restype = ctypes.c_int
+        lockf.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long]
+        return lockf
+    except (OSError, AttributeError):
+        return None
+
+
+_libc_lockf = _gil_holding_lockf()
+
+
 class Sink:
     """Where batches go: one pipe end shared by every worker, guarded by one lock.
 
     Pickling happens outside the lock; only the pipe write is serialised. Both the connection and
-    the multiprocessing lock can be handed to child processes at start (fork, spawn, forkserver).
+    the lock (a :class:`WriterLock`, or any lock a test passes) can be handed to child processes
+    at start (fork, spawn, forkserver).
     """
 
     def __init__(self, conn: Any, lock: Any) -> None:
