@@ -67,7 +67,7 @@ def os_cpu_s() -> tuple[float, float]:
 
 
 # --- child side --------------------------------------------------------------------------------
-def watch_parent(fd: int) -> None:
+def watch_parent(fd: int, lock_path: str | None = None) -> None:
     """SIGKILL this process group (the experiment and every worker) once the parent is gone.
 
     ``fd`` is the read end of a pipe whose only write end is held by the parent, which never
@@ -88,6 +88,11 @@ def watch_parent(fd: int) -> None:
                 pass
         except OSError:
             pass
+        if lock_path:  # the parent would have removed the writers' lock file; it cannot now
+            try:
+                os.unlink(lock_path)
+            except OSError:
+                pass
         if os.getpgrp() == os.getpid():  # our own group (start_new_session): safe to kill it all
             os.killpg(os.getpid(), signal.SIGKILL)
         os.kill(os.getpid(), signal.SIGKILL)
@@ -96,9 +101,9 @@ def watch_parent(fd: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """Entry point of the experiment process: ``experiment SPEC_JSON FD [ALIVE_FD]``."""
+    """Entry point of the experiment process: ``experiment SPEC_JSON FD ALIVE_FD LOCK_PATH``."""
     if len(argv) > 2:
-        watch_parent(int(argv[2]))  # first: the parent may already be gone
+        watch_parent(int(argv[2]), argv[3] if len(argv) > 3 else None)  # first: the parent may be gone
     from concviz.engine.models import MODELS
     from concviz.engine.models.base import RunContext, error_text
     from concviz.engine.probe import Recorder, Sink, WriterLock
