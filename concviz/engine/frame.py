@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from math import ceil
 from typing import Any
 
 from concviz.engine.prefix import column_owners, column_shares, count_in
@@ -20,6 +21,16 @@ from concviz.engine.timeline import (DONE, EVENT_T0, FAILED, QUEUED, RUNNING, _T
 
 
 COL_GIL, COL_CPU, COL_SLEEP, COL_QUEUED = range(4)  # the "other" state of a column
+
+# What a task lane draws in one column, as one small int (Frame.task_codes):
+#   COL_GIL .. COL_QUEUED (0-3)  not running; waiting for the GIL, for a CPU, asleep, queued
+#   CODE_BLANK (4)               nothing worth a mark (outside the task's life)
+#   5 * e + k                    running e eighths of the column (e = 1..8), over the state k
+#                                (0-3) that took most of the rest, or k = 4: nothing else
+#                                took more than a tenth of the column
+CODE_BLANK = 4
+CODE_FULL = 8 * 5 + CODE_BLANK  # ran the whole column
+_ONES = [1.0] * 1024
 
 
 @dataclass
@@ -77,6 +88,41 @@ def _spread(arr: list[float], a: int, b: int, t0: int, dt: float, width: int,
             best[c1], who[c1] = last, tag
         for c in range(c0 + 1, c1):
             best[c], who[c] = 1.0, tag
+
+
+def _cover(arr: list[float], a: int, b: int, t0: int, dt: float, width: int, edges: set[int],
+           codes: list[int] | None = None, code: int = 0) -> None:
+    """Add [a, b) to ``arr`` (column fractions), for a lane whose intervals do not overlap:
+    the columns it covers wholly are set to 1.0 (and to ``code`` in ``codes``), the one or two
+    it covers partly are added to ``edges``."""
+    if b <= a:
+        return
+    x0 = (a - t0) / dt
+    x1 = (b - t0) / dt
+    if x1 <= 0 or x0 >= width:
+        return
+    if x0 < 0:
+        x0 = 0.0
+    if x1 > width:
+        x1 = float(width)
+    c0 = int(x0)
+    c1 = int(x1)
+    if c1 >= width:
+        c1 = width - 1
+    if c0 == c1:
+        arr[c0] += x1 - x0
+        edges.add(c0)
+        return
+    arr[c0] += c0 + 1 - x0
+    edges.add(c0)
+    if x1 > c1:
+        arr[c1] += x1 - c1
+        edges.add(c1)
+    n = c1 - c0 - 1
+    if n > 0:
+        arr[c0 + 1:c1] = _ONES[:n] if n <= 1024 else [1.0] * n
+        if codes is not None:
+            codes[c0 + 1:c1] = [code] * n
 
 
 @dataclass(frozen=True)
@@ -366,24 +412,147 @@ class Frame:
                 cpu[c] = w
         return cells
 
-    def task_columns(self, index: int, t0: int, t1: int, width: int) -> list[tuple[float, float, int]]:
-        """Per column of task ``index``: (running fraction, largest other fraction, its state),
-        the state being one of COL_GIL, COL_CPU, COL_SLEEP, COL_QUEUED. What a lane draws, in
-        one pass over :meth:`task_cells` (the panes ask for this, once per lane per frame)."""
-        c = self.task_cells(index, t0, t1, width)
-        out = []
-        append = out.append
-        for r, g, w, sl, q in zip(c.run, c.gil, c.cpu, c.sleep, c.queued):
-            if g >= w:
-                best, state = g, COL_GIL
+    def task_codes(self, index: int, t0: int, t1: int, width: int, levels: int = 1) -> list[list[int]]:
+        """What task ``index``'s lane draws in each column of [t0, t1): one code per column
+        (see CODE_BLANK) for each row of a lane ``levels`` rows tall (bottom row first), whose
+        rows stack the running share. The panes ask for this once per lane per frame.
+
+        The same classification as :meth:`task_cells` (the tests hold the two to each other),
+        computed where it is cheap: a column the task's intervals cover wholly gets its code
+        at once (waiting, running, asleep, queued), and only the columns where something
+        begins or ends, one or two per interval, are worked out from their fractions. So a
+        lane costs O(intervals in the window), not O(width) Python steps."""
+        t = self.tasks[index]
+        codes = [CODE_BLANK] * width
+        if width <= 0 or t1 <= t0:
+            return [codes[:] for _ in range(levels)]
+        dt = (t1 - t0) / width
+        live_end = self.now_ns
+        edges: set[int] = set()
+        zero = [0.0] * width
+        queued, run, sleep, alive = zero[:], zero[:], zero[:], zero[:]
+        dense = False
+        if t.spawn_ns is not None:
+            _cover(queued, t.spawn_ns, t.start_ns if t.start_ns is not None else live_end,
+                   t0, dt, width, edges, codes, COL_QUEUED)
+        sibling = self.process_cells(t.pid, t0, t1, width) if t.pid in self.thread_pids and self.gil else None
+        if t.start_ns is not None:
+            if t.end_ns is not None:
+                end = t.end_ns
+            elif t.open_sleep is not None:
+                end = live_end  # known to be asleep right now
             else:
-                best, state = w, COL_CPU
-            if sl > best:
-                best, state = sl, COL_SLEEP
+                end = max(t.seen_ns, t.start_ns)  # a live lane ends where its reports end
+            # alive and nothing else in the column: waiting, for the GIL if a sibling thread
+            # ran most of the column, else for a CPU
+            _cover(alive, t.start_ns, end, t0, dt, width, edges)
+            c0, c1 = max(0, int((t.start_ns - t0) / dt) + 1), min(width, int((end - t0) / dt))
+            if c1 > c0:
+                codes[c0:c1] = self._wait_codes(t.pid, t0, t1, width, sibling)[c0:c1]
+            if t.open_sleep is not None:
+                _cover(sleep, t.open_sleep, live_end, t0, dt, width, edges, codes, COL_SLEEP)
+            runs, n = t.runs, t.n_runs
+            if t.run_cum is not None and count_in(runs, n, t0, t1) > width:
+                run = column_shares(runs, t.run_cum, n, t0, t1, width)
+                dense = True
+            else:  # _cover, inlined: this is the loop a frame spends most of its time in
+                add = edges.add
+                for i in range(start_index(runs, n, t0), n):
+                    a, b, _ = runs[i]
+                    if a >= t1:
+                        break
+                    if b <= a:
+                        continue
+                    x0 = (a - t0) / dt
+                    x1 = (b - t0) / dt
+                    if x1 <= 0:
+                        continue
+                    if x0 < 0:
+                        x0 = 0.0
+                    if x1 > width:
+                        x1 = float(width)
+                    c0 = int(x0)
+                    c1 = int(x1)
+                    if c1 >= width:
+                        c1 = width - 1
+                    if c0 == c1:
+                        run[c0] += x1 - x0
+                        add(c0)
+                        continue
+                    run[c0] += c0 + 1 - x0
+                    add(c0)
+                    if x1 > c1:
+                        run[c1] += x1 - c1
+                        add(c1)
+                    if c1 > c0 + 1:
+                        run[c0 + 1:c1] = _ONES[:c1 - c0 - 1] if c1 - c0 <= 1024 else [1.0] * (c1 - c0 - 1)
+                        codes[c0 + 1:c1] = [CODE_FULL] * (c1 - c0 - 1)
+            sleeps, n = t.sleeps, t.n_sleeps
+            if t.sleep_cum is not None and count_in(sleeps, n, t0, t1) > width:
+                sleep = [x + y for x, y in zip(sleep, column_shares(sleeps, t.sleep_cum, n, t0, t1, width))]
+                dense = True
+            else:
+                for i in range(start_index(sleeps, n, t0), n):
+                    a, b = sleeps[i]
+                    if a >= t1:
+                        break
+                    _cover(sleep, a, b, t0, dt, width, edges, codes, COL_SLEEP)
+            if t.open_run is not None:  # running now, interval not closed yet
+                _cover(run, t.open_run[0], t.open_run[1], t0, dt, width, edges, codes, CODE_FULL)
+        if sibling is None:
+            sibling = zero  # no sibling thread: a wait is for a CPU
+        # a column wholly covered by one interval looks the same in every row of a tall lane
+        rows = [codes] + [codes[:] for _ in range(levels - 1)]
+        for c in (range(width) if dense else edges):
+            r = run[c]
+            s = sleep[c]
+            w = alive[c] - r - s
+            if w > 1e-9:  # waiting: for the GIL while a sibling ran, else for a CPU
+                g = sibling[c] - r
+                if g <= 0.0:
+                    best, k = w, COL_CPU
+                elif g >= w:
+                    best, k = w, COL_GIL
+                elif g >= w - g:
+                    best, k = g, COL_GIL
+                else:
+                    best, k = w - g, COL_CPU
+            else:
+                best, k = 0.0, COL_GIL
+            if s > best:
+                best, k = s, COL_SLEEP
+            q = queued[c]
             if q > best:
-                best, state = q, COL_QUEUED
-            append((r, best, state))
-        return out
+                best, k = q, COL_QUEUED
+            under = k if best > 0.1 else CODE_BLANK
+            idle = k if best > 0.05 else CODE_BLANK
+            if levels == 1:
+                if r > 0.001:
+                    e = ceil(r * 8 - 1e-9)
+                    codes[c] = (8 if e > 8 else e) * 5 + under
+                else:
+                    codes[c] = idle
+                continue
+            for level, row in enumerate(rows):  # this row's share of the stacked block
+                x = r * levels - level
+                if x > 0.001:
+                    e = ceil(x * 8 - 1e-9)
+                    row[c] = (8 if e > 8 else e) * 5 + under
+                else:
+                    row[c] = idle
+        return rows
+
+    def _wait_codes(self, pid: int | None, t0: int, t1: int, width: int,
+                    sibling: list[float] | None) -> list[int]:
+        """Per column, what a thread of ``pid`` that is alive and not running waits for: the
+        GIL where a sibling thread ran at least half the column, else a CPU."""
+        if sibling is None:
+            return [COL_CPU] * width
+        key = ("wait", pid, t0, t1, width)
+        codes = self._cache.get(key)
+        if codes is None:
+            codes = self._cache[key] = [COL_GIL if p >= 0.5 else COL_CPU for p in sibling]
+        return codes
 
     def process_cells(self, pid: int, t0: int, t1: int, width: int) -> list[float]:
         """Per-column fraction of time in which some task thread of ``pid`` was running."""

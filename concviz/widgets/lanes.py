@@ -6,8 +6,9 @@ visible, and cached until the next frame, so the cost of a tick is O(visible row
 
 from __future__ import annotations
 
+import re
 from math import ceil
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
@@ -16,13 +17,29 @@ from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from concviz.engine.frame import Frame
+from concviz.engine.frame import CODE_BLANK, CODE_FULL, Frame
 from concviz.view import BLOCKS, Window, axis_ticks, format_time
 
 STATES = ("run", "gil", "cpu", "sleep", "queued", "done", "failed")
 STATE_GLYPHS = {"gil": "▒", "cpu": "░", "sleep": "·", "queued": "-"}  # in COL_* order
 GLYPH_BY_STATE = tuple(STATE_GLYPHS.values())
 UPPER_GLYPH_BY_STATE = ("▒", "░", " ", " ")
+
+
+def _code_tables(waits: tuple[str, ...]) -> dict[int, str]:
+    """str.translate table: a lane column's code (Frame.task_codes) -> its glyph."""
+    return {c: (waits[c] if c < CODE_BLANK else " ") if c <= CODE_BLANK else BLOCKS[c // 5]
+            for c in range(CODE_FULL + 1)}
+
+
+# what a code looks like: its glyph (the bottom row of a lane, and the rows above it, which show
+# waits but not sleep dots or queue dashes), and its style key (an index into
+# TaskLanes._lane_styles: the 4 states, blank, running, running over each of the 4 states)
+CODE_GLYPHS = _code_tables(GLYPH_BY_STATE)
+UPPER_CODE_GLYPHS = _code_tables(UPPER_GLYPH_BY_STATE)
+CODE_STYLE_KEY = {c: chr(c if c <= CODE_BLANK else 5 + (c % 5 + 1) % 5) for c in range(CODE_FULL + 1)}
+SAME_RUN = re.compile(r"(.)\1*", re.S)  # a run of one character
+_segment = tuple.__new__  # Segment(text, style, None) without the Python-level NamedTuple __new__
 TASK_COLOURS = 8
 
 
@@ -49,6 +66,7 @@ class LanePane(ScrollView):
         self.note = ""
         self._cache: dict[tuple[int, int, int], Strip] = {}
         self._styles: dict[str, Style] = {}
+        self._labels: dict[tuple, Any] = {}  # segments of labels and notes, across frames
         self.rows_per_lane = 1
         self._base = Style()
         self._geometry: tuple | None = None  # what the rows in _shown were drawn for
@@ -143,6 +161,7 @@ class LanePane(ScrollView):
         """The theme or CSS changed: forget the styles cached from it."""
         super().notify_style_update()
         self._styles.clear()
+        self._labels.clear()
         self._cache.clear()
         self._geometry = None
 
@@ -249,87 +268,78 @@ class TaskLanes(LanePane):
             self.frame._cache[key] = order
         return order.get(pid, 0)
 
-    def _lane_styles(self) -> tuple[Style, Style, list[Style], list[Style]]:
-        """(base, running, running-over-<state>, <state>) styles: one object per look, so a
-        row's cells can be merged into segments by identity, without comparing styles."""
+    def _lane_styles(self) -> list[Style]:
+        """The style of each style key (see CODE_STYLE_KEY): one object per look, so a row's
+        columns can be joined into segments by key, without comparing styles."""
         cached = self._styles.get("@lane")
         if cached is None:
             run = self.style("lane--run")
-            # indexed by the column's state code (COL_GIL, COL_CPU, COL_SLEEP, COL_QUEUED)
             state = [self.style(f"lane--{name}") for name in STATE_GLYPHS]
             under = [run + self.shade(name) for name in STATE_GLYPHS]
-            cached = self._styles["@lane"] = (self._base, run, under, state)
+            cached = self._styles["@lane"] = [*state, self._base, run, *under]
         return cached
 
     def render_lane(self, index: int, width: int, level: int = 0, levels: int = 1) -> list[Segment]:
-        frame = self.frame
+        frame, win = self.frame, self.window
         label_w, cells_w, note_w = self.columns(width)
         t = frame.tasks[index]
-        cols = self._columns_of(index, cells_w)
-        base, run_style, under, state_style = self._lane_styles()
-        blocks = BLOCKS
-        # upper rows of a tall lane show waits (GIL, CPU) but not sleep dots or queue dashes
-        glyphs = GLYPH_BY_STATE if level == 0 else UPPER_GLYPH_BY_STATE
+        key = ("codes", index, win.t0, win.t1, cells_w, levels)
+        rows = frame._cache.get(key)
+        if rows is None:
+            rows = frame._cache[key] = frame.task_codes(index, win.t0, win.t1, cells_w, levels)
+        codes = rows[level]
         top = level == levels - 1
-        tag = f"T{t.id}" if top else ""
-        worker = self.worker_label(index) if top else ""
-        segs = [Segment(f" {tag}".ljust(5), self.task_tag_style(t.id)),
-                Segment(f"{worker}".ljust(label_w - 5)[: label_w - 5], self.style("lane--label"))]
-        # one pass: glyph and style per column, neighbours of one style joined into a segment
-        text: list[str] = []
-        current = None
-        for r, best, name in cols:
-            # a lane `levels` rows tall stacks the run block: this row shows its share of it
-            if levels > 1:
-                r = r * levels - level
-                r = 0.0 if r < 0 else (1.0 if r > 1 else r)
-            if r > 0.001:
-                glyph = blocks[min(8, ceil(r * 8 - 1e-9))]  # as view.block(r)
-                style = under[name] if best > 0.1 else run_style
-            elif best > 0.05:
-                glyph = glyphs[name]
-                style = state_style[name]
-            else:
-                glyph, style = " ", base
-            if style is not current:
-                if text:
-                    segs.append(Segment("".join(text), current))
-                text = [glyph]
-                current = style
-            else:
-                text.append(glyph)
-        if text:
-            segs.append(Segment("".join(text), current))
+        segs = self._label(index, label_w, top)
+        # codes -> glyphs and style keys, both in C (str.translate); one segment per run of a key
+        text = bytes(codes).decode("latin-1")
+        glyphs = text.translate(CODE_GLYPHS if level == 0 else UPPER_CODE_GLYPHS)
+        keys = text.translate(CODE_STYLE_KEY)
+        styles = self._lane_styles()
+        append = segs.append
+        for m in SAME_RUN.finditer(keys):
+            a, b = m.span()
+            append(_segment(Segment, (glyphs[a:b], styles[ord(keys[a])], None)))
         if top and note_w:
-            segs.append(Segment(" ", base))
-            segs.append(self.note_for(t, note_w))
-            segs.append(Segment(" ", base))
+            segs.extend(self.note_for(t, note_w))
         else:
-            segs.append(Segment(" " * (note_w + 1), base))
+            append(Segment(" " * (note_w + 1), self._base))
         return segs  # exactly label_w + cells_w + 1 + note_w == width cells
 
-    def _columns_of(self, index: int, cells_w: int) -> list[tuple[float, float, int]]:
-        """Per column: (run fraction, largest other fraction, its state), cached per frame."""
-        frame, win = self.frame, self.window
-        key = ("cols", index, win, cells_w)
-        cols = frame._cache.get(key)
-        if cols is None:
-            cols = frame._cache[key] = frame.task_columns(index, win.t0, win.t1, cells_w)
-        return cols
+    def _label(self, index: int, label_w: int, top: bool) -> list[Segment]:
+        """The tag and worker of a lane's top row (blank below it), kept while they stay."""
+        t = self.frame.tasks[index]
+        key = ("@label", t.id, t.pid, t.tid, t.label, label_w, top)
+        segs = self._labels.get(key)
+        if segs is None:
+            if len(self._labels) > 50_000:  # labels of runs long gone, notes of past seconds
+                self._labels.clear()
+            tag = f"T{t.id}" if top else ""
+            worker = self.worker_label(index) if top else ""
+            segs = self._labels[key] = [
+                Segment(f" {tag}".ljust(5), self.task_tag_style(t.id)),
+                Segment(f"{worker}".ljust(label_w - 5)[: label_w - 5], self.style("lane--label"))]
+        return segs[:]
 
-    def note_for(self, t, note_w: int) -> Segment:
-        """How the task ended (or how long it has run), for the note column."""
+    def note_for(self, t, note_w: int) -> tuple[Segment, Segment, Segment]:
+        """How the task ended (or how long it has run), for the note column: the gap before
+        it, the note, the space after it."""
         if t.status == "done":
-            text, style = f"✓ {format_time(t.end_ns - t.start_ns)}", self.style("lane--done")
+            text, style = f"✓ {format_time(t.end_ns - t.start_ns)}", "lane--done"
         elif t.status == "failed":
-            text, style = "✗ failed", self.style("lane--failed")
+            text, style = "✗ failed", "lane--failed"
         elif t.status == "running":
-            text, style = f"▶ {format_time(self.frame.now_ns - t.start_ns)}", self.style("lane--run")
+            text, style = f"▶ {format_time(self.frame.now_ns - t.start_ns)}", "lane--run"
         elif t.status == "queued":
-            text, style = "- queued", self.style("lane--queued")
+            text, style = "- queued", "lane--queued"
         else:
-            text, style = "", self._base
-        return Segment(text.ljust(note_w - 1)[: note_w - 1], style)
+            text, style = "", ""
+        key = ("@note", text, style, note_w)
+        segs = self._labels.get(key)
+        if segs is None:
+            base = self._base
+            segs = self._labels[key] = (Segment(" ", base), Segment(
+                text.ljust(note_w - 1)[: note_w - 1], self.style(style) if style else base), Segment(" ", base))
+        return segs
 
 
 class GilLane(LanePane):

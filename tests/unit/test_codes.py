@@ -1,0 +1,105 @@
+"""Frame.task_codes (what a task lane draws, computed where it is cheap) agrees with the plain
+per-column classification of Frame.task_cells (the fractions every figure is built from).
+
+task_codes works out only the columns where an interval begins or ends and gives the columns an
+interval covers wholly their code at once; these tests hold it to the straightforward answer,
+column by column, on random runs (fed in shuffled order, looked at mid-run and at the end) and on
+every recorded trace, over whole, zoomed and overhanging windows, for lanes 1 and 3 rows tall.
+"""
+
+from __future__ import annotations
+
+from math import ceil
+from pathlib import Path
+
+import pytest
+
+from concviz.engine.events import read_trace
+from concviz.engine.frame import CODE_BLANK, COL_CPU, COL_GIL, COL_QUEUED, COL_SLEEP, Frame
+from concviz.engine.timeline import Timeline
+
+from tests.unit.test_prefix import HEADER, random_run
+from tests.unit.test_timeline import finish, run, sleep, spawn, start, t
+
+FIXTURES = sorted((Path(__file__).parent.parent / "fixtures").glob("*.jsonl"))
+
+
+def reference_codes(frame: Frame, index: int, t0: int, t1: int, width: int, levels: int) -> list[list[int]]:
+    """The classification spelled out: per column, the running share (split between the rows
+    of a tall lane) over the state that took most of the rest of the column."""
+    cells = frame.task_cells(index, t0, t1, width)
+    rows = []
+    for level in range(levels):
+        row = []
+        for c in range(width):
+            others = [(cells.gil[c], COL_GIL), (cells.cpu[c], COL_CPU)]
+            best, state = others[0] if others[0][0] >= others[1][0] else others[1]
+            if cells.sleep[c] > best:
+                best, state = cells.sleep[c], COL_SLEEP
+            if cells.queued[c] > best:
+                best, state = cells.queued[c], COL_QUEUED
+            share = min(1.0, max(0.0, cells.run[c] * levels - level))
+            if share > 0.001:
+                eighths = min(8, ceil(share * 8 - 1e-9))
+                row.append(eighths * 5 + (state if best > 0.1 else CODE_BLANK))
+            else:
+                row.append(state if best > 0.05 else CODE_BLANK)
+        rows.append(row)
+    return rows
+
+
+def windows(frame: Frame) -> list[tuple[int, int]]:
+    a, b = frame.first_ns, frame.t_end
+    span = max(b - a, 1)
+    return [(a, b), (a + span // 3, a + span // 2), (a - span // 10, b + span // 5),
+            (a + span // 7, a + span // 7 + max(1, span // 500))]
+
+
+def assert_codes_match(frame: Frame) -> int:
+    checked = 0
+    for t0, t1 in windows(frame):
+        for width in (3, 17, 120, 333):
+            for levels in (1, 3):
+                for i in range(len(frame.tasks)):
+                    got = frame.task_codes(i, t0, t1, width, levels)
+                    want = reference_codes(frame, i, t0, t1, width, levels)
+                    assert got == want, (i, t0, t1, width, levels)
+                    checked += 1
+    return checked
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_codes_match_cells_on_random_runs(seed):
+    tl = Timeline(HEADER)
+    batches = random_run(seed)
+    for k, batch in enumerate(batches):
+        tl.feed(batch)
+        if k == len(batches) // 2:
+            assert_codes_match(tl.snapshot())  # mid-run: live lanes, unfinished tasks
+    tl.end("ok")
+    assert assert_codes_match(tl.snapshot()) > 0
+
+
+@pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
+def test_codes_match_cells_on_recorded_runs(path):
+    header, events = read_trace(path)
+    tl = Timeline(header)
+    tl.feed(events[: len(events) // 2])
+    assert_codes_match(tl.snapshot(now_ns=events[len(events) // 2][4]))
+    tl.feed(events[len(events) // 2:])
+    tl.end("ok")
+    assert assert_codes_match(tl.snapshot()) > 0
+
+
+def test_codes_say_what_the_lane_shows():
+    """A hand-made lane: queued, then running, waiting for the GIL while a sibling ran, asleep."""
+    tl = Timeline({"model": "threads", "spec": {"tasks": 2}, "machine": {"cpus": 2, "gil": True}})
+    tl.feed([spawn(0, 0), spawn(1, 0), start(0, 10, 10, 1), start(1, 10, 10, 2),
+             run(0, 10, 20, 10, 1), run(1, 20, 30, 10, 2), sleep(0, 30, 40, 10, 1),
+             finish(0, 40, 10, 1), run(1, 30, 40, 10, 2), finish(1, 40, 10, 2)])
+    frame = tl.snapshot()
+    [row] = frame.task_codes(0, t(0), t(40), 4)
+    # 10 ms columns: queued, ran all of it, waited for the GIL (task 1 ran), asleep
+    assert row == [COL_QUEUED, 8 * 5 + CODE_BLANK, COL_GIL, COL_SLEEP]
+    top, bottom = frame.task_codes(0, t(0), t(40), 4, 2)[::-1]
+    assert bottom[1] == top[1] == 8 * 5 + CODE_BLANK  # a full column fills both rows
