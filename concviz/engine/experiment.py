@@ -16,6 +16,7 @@ import multiprocessing
 import os
 import pickle
 import platform
+import select
 import signal
 import subprocess
 import sys
@@ -214,6 +215,10 @@ class Experiment:
         reader = self.reader
         loads = pickle.loads
         status = None
+        # one poll object for the whole run (Connection.poll builds a selector on every call,
+        # which was most of this thread's cost when messages are few)
+        poller = select.poll()
+        poller.register(reader.fileno(), select.POLLIN)
         while True:
             if stop is not None and stop.is_set():
                 self.cancel()
@@ -224,7 +229,7 @@ class Experiment:
                 status = "timeout"
                 break
             try:
-                if not reader.poll(0.05):
+                if not poller.poll(50):
                     if self.proc.poll() is None:
                         continue
                     # The experiment has exited but the pipe is still open: worker processes
@@ -232,7 +237,7 @@ class Experiment:
                     # so EOF would only come at the deadline. Everything the experiment wrote
                     # before it exited is readable now; kill the rest of its group, drain, stop.
                     self._kill_group_leftovers()
-                    if not reader.poll(0.2):
+                    if not poller.poll(200):
                         break
                 tag, payload = loads(reader.recv_bytes())
             except (EOFError, OSError):

@@ -413,6 +413,10 @@ class Frame:
         return cells
 
     def task_codes(self, index: int, t0: int, t1: int, width: int, levels: int = 1) -> list[list[int]]:
+        return self._task_codes(index, t0, t1, width, levels)[0]
+
+    def _task_codes(self, index: int, t0: int, t1: int, width: int, levels: int = 1, from_col: int = 0,
+                    prev: list[list[int]] | None = None) -> tuple[list[list[int]], bool]:
         """What task ``index``'s lane draws in each column of [t0, t1): one code per column
         (see CODE_BLANK) for each row of a lane ``levels`` rows tall (bottom row first), whose
         rows stack the running share. The panes ask for this once per lane per frame.
@@ -421,12 +425,17 @@ class Frame:
         computed where it is cheap: a column the task's intervals cover wholly gets its code
         at once (waiting, running, asleep, queued), and only the columns where something
         begins or ends, one or two per interval, are worked out from their fractions. So a
-        lane costs O(intervals in the window), not O(width) Python steps."""
+        lane costs O(intervals in the window), not O(width) Python steps.
+
+        With ``prev`` (this lane's rows over the same window in an earlier frame), columns
+        before ``from_col`` are taken from it and only the rest are worked out (LaneCodes).
+        Also returns whether the lane was dense (read from running sums)."""
         t = self.tasks[index]
         codes = [CODE_BLANK] * width
         if width <= 0 or t1 <= t0:
-            return [codes[:] for _ in range(levels)]
+            return [codes[:] for _ in range(levels)], False
         dt = (t1 - t0) / width
+        t_from = t0 + from_col * dt if from_col else t0  # intervals ending before it are skipped
         live_end = self.now_ns
         edges: set[int] = set()
         zero = [0.0] * width
@@ -453,11 +462,11 @@ class Frame:
                 _cover(sleep, t.open_sleep, live_end, t0, dt, width, edges, codes, COL_SLEEP)
             runs, n = t.runs, t.n_runs
             if t.run_cum is not None and count_in(runs, n, t0, t1) > width:
-                run = column_shares(runs, t.run_cum, n, t0, t1, width)
+                run = column_shares(runs, t.run_cum, n, t0, t1, width, first=from_col)
                 dense = True
             else:  # _cover, inlined: this is the loop a frame spends most of its time in
                 add = edges.add
-                for i in range(start_index(runs, n, t0), n):
+                for i in range(start_index(runs, n, t_from), n):
                     a, b, _ = runs[i]
                     if a >= t1:
                         break
@@ -489,10 +498,10 @@ class Frame:
                         codes[c0 + 1:c1] = [CODE_FULL] * (c1 - c0 - 1)
             sleeps, n = t.sleeps, t.n_sleeps
             if t.sleep_cum is not None and count_in(sleeps, n, t0, t1) > width:
-                sleep = [x + y for x, y in zip(sleep, column_shares(sleeps, t.sleep_cum, n, t0, t1, width))]
+                sleep = [x + y for x, y in zip(sleep, column_shares(sleeps, t.sleep_cum, n, t0, t1, width, first=from_col))]
                 dense = True
             else:
-                for i in range(start_index(sleeps, n, t0), n):
+                for i in range(start_index(sleeps, n, t_from), n):
                     a, b = sleeps[i]
                     if a >= t1:
                         break
@@ -503,7 +512,7 @@ class Frame:
             sibling = zero  # no sibling thread: a wait is for a CPU
         # a column wholly covered by one interval looks the same in every row of a tall lane
         rows = [codes] + [codes[:] for _ in range(levels - 1)]
-        for c in (range(width) if dense else edges):
+        for c in (range(from_col, width) if dense else (c for c in edges if c >= from_col) if from_col else edges):
             r = run[c]
             s = sleep[c]
             w = alive[c] - r - s
@@ -540,7 +549,10 @@ class Frame:
                     row[c] = (8 if e > 8 else e) * 5 + under
                 else:
                     row[c] = idle
-        return rows
+        if prev is not None and from_col:
+            for row, old in zip(rows, prev):
+                row[:from_col] = old[:from_col]
+        return rows, dense
 
     def _wait_codes(self, pid: int | None, t0: int, t1: int, width: int,
                     sibling: list[float] | None) -> list[int]:
@@ -638,3 +650,104 @@ class Frame:
     def open_runs(self) -> list[tuple[int, tuple]]:
         """(task, (t0, now, cpu)) of every RUN interval reported open by PROGRESS."""
         return [(t.id, t.open_run) for t in self.tasks if t.open_run is not None]
+
+
+_INF = float("inf")
+
+
+def _lane_end(t: _TaskView, now: int) -> int | None:
+    """Where a task lane's life ends (as Frame._task_codes draws it)."""
+    if t.start_ns is None:
+        return None
+    if t.end_ns is not None:
+        return t.end_ns
+    return now if t.open_sleep is not None else max(t.seen_ns, t.start_ns)
+
+
+def changed_from(old: _TaskView, new: _TaskView, old_now: int, new_now: int) -> float:
+    """The earliest instant at which the lane of ``new`` may differ from the lane of ``old``
+    (the same task in an earlier frame): +inf if nowhere, -inf if anywhere."""
+    if old.start_ns != new.start_ns or old.spawn_ns != new.spawn_ns or old.pid != new.pid \
+            or new.n_runs < old.n_runs or new.n_sleeps < old.n_sleeps:
+        return -_INF
+    at = _INF
+    if new.start_ns is None and new.spawn_ns is not None:
+        at = old_now  # queued until now
+    if new.n_runs > old.n_runs:
+        at = min(at, min(r[0] for r in new.runs[old.n_runs:new.n_runs]))
+    if new.n_sleeps > old.n_sleeps:
+        at = min(at, min(r[0] for r in new.sleeps[old.n_sleeps:new.n_sleeps]))
+    if old.open_run != new.open_run:
+        for o in (old.open_run, new.open_run):
+            if o is not None:
+                at = min(at, o[0])
+    if old.open_sleep != new.open_sleep:
+        for o in (old.open_sleep, new.open_sleep):
+            if o is not None:
+                at = min(at, o)
+    a, b = _lane_end(old, old_now), _lane_end(new, new_now)
+    if a != b:
+        at = min(at, a, b)
+    return at
+
+
+class LaneCodes:
+    """Task lane codes kept across frames. A lane's columns before the earliest instant its
+    data changed (for a thread sharing a GIL: its own data or a sibling thread's) are taken
+    from the last frame, and only the rest are worked out: a live run changes near its right
+    edge, so a frame costs a few columns per lane instead of the whole width, while a zoom or
+    a pan (a new window) computes every column. Same codes as Frame.task_codes (tested)."""
+
+    def __init__(self) -> None:
+        self._frame: Frame | None = None
+        self._gen = 0
+        self._pid_from: dict[int, float] = {}
+        # task id -> (generation, view, now, (t0, t1, width, levels), rows, dense, sibling)
+        self._memo: dict[int, tuple] = {}
+
+    def begin(self, frame: Frame) -> None:
+        """Take a new frame: where did the task threads of each GIL change since the last one?"""
+        if frame is self._frame:
+            return
+        prev, self._frame = self._frame, frame
+        self._gen += 1
+        self._pid_from = {}
+        if len(self._memo) > 4 * len(frame.tasks) + 1000:
+            self._memo.clear()
+        if prev is None or not frame.gil or not frame.thread_pids:
+            return
+        pids = frame.thread_pids
+        before = {t.id: t for t in prev.tasks if t.pid in pids}
+        for t in frame.tasks:
+            if t.pid in pids:
+                old = before.get(t.id)
+                at = -_INF if old is None else changed_from(old, t, prev.now_ns, frame.now_ns)
+                if at < self._pid_from.get(t.pid, _INF):
+                    self._pid_from[t.pid] = at
+        if set(before) - {t.id for t in frame.tasks if t.pid in pids}:
+            self._pid_from = dict.fromkeys(pids, -_INF)  # a thread left its process: redo all
+
+    def rows(self, frame: Frame, index: int, t0: int, t1: int, width: int, levels: int = 1) -> list[list[int]]:
+        self.begin(frame)
+        t = frame.tasks[index]
+        key = (t0, t1, width, levels)
+        sibling = frame.gil and t.pid in frame.thread_pids
+        m = self._memo.get(t.id)
+        if m is not None and m[3] == key and m[6] == sibling:
+            if m[0] == self._gen:
+                return m[4]
+            at = changed_from(m[1], t, m[2], frame.now_ns)
+            if sibling:
+                at = min(at, self._pid_from.get(t.pid, _INF)) if m[0] == self._gen - 1 else -_INF
+            if at == _INF:
+                self._memo[t.id] = (self._gen, t, frame.now_ns, key, m[4], m[5], sibling)
+                return m[4]
+            from_col = 0 if at <= t0 else min(width, int((at - t0) / ((t1 - t0) / width)))
+            if from_col > 0:
+                rows, dense = frame._task_codes(index, t0, t1, width, levels, from_col, m[4])
+                if dense == m[5]:  # else the columns kept were computed another way: redo all
+                    self._memo[t.id] = (self._gen, t, frame.now_ns, key, rows, dense, sibling)
+                    return rows
+        rows, dense = frame._task_codes(index, t0, t1, width, levels)
+        self._memo[t.id] = (self._gen, t, frame.now_ns, key, rows, dense, sibling)
+        return rows

@@ -85,11 +85,12 @@ def edges(t0: int, t1: int, width: int) -> list[int]:
 
 
 def column_shares(items: list, cum: array, n: int, t0: int, t1: int, width: int,
-                  key: Callable | None = None, end: int = 1) -> list[float]:
-    """Per column of ``[t0, t1)``, the fraction of it the lane's intervals cover."""
+                  key: Callable | None = None, end: int = 1, first: int = 0) -> list[float]:
+    """Per column of ``[t0, t1)``, the fraction of it the lane's intervals cover (only from
+    column ``first`` on: the ones before are left 0)."""
     dt = (t1 - t0) / width
-    at = [covered(items, cum, n, x, key, end) for x in edges(t0, t1, width)]
-    return [(at[c + 1] - at[c]) / dt for c in range(width)]
+    at = [covered(items, cum, n, x, key, end) for x in edges(t0, t1, width)[first:]]
+    return [0.0] * first + [(at[c + 1] - at[c]) / dt for c in range(width - first)]
 
 
 def column_owners(lane: list, n: int, t0: int, t1: int, width: int) -> list[int]:

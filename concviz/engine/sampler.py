@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 import psutil
 
 
+RESCAN_EVERY = 4  # samples between two searches for the experiment's processes (2 s)
+
+
 @dataclass(frozen=True)
 class Sample:
     """One reading: per-core % (whole machine) and the experiment tree's resources."""
@@ -32,6 +35,8 @@ class Sampler:
     latest: Sample = field(default_factory=Sample)
     peak_rss: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
+    _procs: list | None = None
+    _samples: int = 0
     _thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -46,16 +51,24 @@ class Sampler:
         while not self._stop.wait(self.interval_s):
             self.latest = self.sample()
 
+    def _tree(self) -> list[psutil.Process]:
+        """The experiment's processes. Finding children scans every process on the machine
+        (hundreds on a laptop), so the list is found again only every few samples; a process
+        started in between is counted from the next scan."""
+        self._samples += 1
+        if self._procs is None or self._samples % RESCAN_EVERY == 1:
+            try:
+                root = psutil.Process(self.root_pid)
+                self._procs = [root] + root.children(recursive=True)
+            except psutil.Error:
+                self._procs = []
+        return self._procs
+
     def sample(self) -> Sample:
         per_cpu = tuple(psutil.cpu_percent(percpu=True))
         rss = threads = procs = ctx = 0
         if self.root_pid is not None:
-            try:
-                root = psutil.Process(self.root_pid)
-                tree = [root] + root.children(recursive=True)
-            except psutil.Error:
-                tree = []
-            for p in tree:
+            for p in self._tree():
                 try:
                     with p.oneshot():
                         rss += p.memory_info().rss

@@ -17,7 +17,7 @@ from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from concviz.engine.frame import CODE_BLANK, CODE_FULL, Frame
+from concviz.engine.frame import CODE_BLANK, CODE_FULL, Frame, LaneCodes
 from concviz.view import BLOCKS, Window, axis_ticks, format_time
 
 STATES = ("run", "gil", "cpu", "sleep", "queued", "done", "failed")
@@ -239,6 +239,10 @@ class TaskLanes(LanePane):
     max_rows_per_lane = 3
     exact_width = True
 
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._codes = LaneCodes()  # lane columns kept across frames, redone where data changed
+
     def lane_count(self) -> int:
         return len(self.frame.tasks) if self.frame else 0
 
@@ -283,11 +287,7 @@ class TaskLanes(LanePane):
         frame, win = self.frame, self.window
         label_w, cells_w, note_w = self.columns(width)
         t = frame.tasks[index]
-        key = ("codes", index, win.t0, win.t1, cells_w, levels)
-        rows = frame._cache.get(key)
-        if rows is None:
-            rows = frame._cache[key] = frame.task_codes(index, win.t0, win.t1, cells_w, levels)
-        codes = rows[level]
+        codes = self._codes.rows(frame, index, win.t0, win.t1, cells_w, levels)[level]
         top = level == levels - 1
         segs = self._label(index, label_w, top)
         # codes -> glyphs and style keys, both in C (str.translate); one segment per run of a key

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from concviz.engine.events import read_trace
-from concviz.engine.frame import CODE_BLANK, COL_CPU, COL_GIL, COL_QUEUED, COL_SLEEP, Frame
+from concviz.engine.events import PROGRESS, RUN, SLEEP, SLEEP_OPEN, read_trace
+from concviz.engine.frame import (CODE_BLANK, COL_CPU, COL_GIL, COL_QUEUED, COL_SLEEP, Frame, LaneCodes,
+                                  changed_from)
 from concviz.engine.timeline import Timeline
 
 from tests.unit.test_prefix import HEADER, random_run
@@ -103,3 +104,67 @@ def test_codes_say_what_the_lane_shows():
     assert row == [COL_QUEUED, 8 * 5 + CODE_BLANK, COL_GIL, COL_SLEEP]
     top, bottom = frame.task_codes(0, t(0), t(40), 4, 2)[::-1]
     assert bottom[1] == top[1] == 8 * 5 + CODE_BLANK  # a full column fills both rows
+
+
+def live_batches(seed: int) -> list[list[tuple]]:
+    """random_run as a live UI sees it: before a batch that closes a RUN or a SLEEP, a report
+    that it is still open (PROGRESS halfway through the RUN, SLEEP_OPEN at the sleep's start)."""
+    out = []
+    for batch in random_run(seed):
+        last = batch[-1]
+        kind, task, pid, tid, a, b, cpu, _ = last
+        if kind == RUN:
+            out.append([(PROGRESS, task, pid, tid, a, a + (b - a) // 2, cpu, None)])
+        elif kind == SLEEP:
+            out.append([(SLEEP_OPEN, task, pid, tid, a, a, -1, None)])
+        out.append(batch)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_lane_codes_kept_across_frames_equal_codes_computed_afresh(seed):
+    """LaneCodes reuses the columns before the earliest change of a lane (or of a sibling
+    thread's lane); at every frame of a live run its codes equal a full computation."""
+    tl = Timeline(HEADER)
+    batches = live_batches(seed)
+    tl.feed(batches[0])
+    first = min(e[4] for b in batches for e in b)
+    last = max(e[5] for b in batches for e in b)
+    # a steady live axis (the quantised "fit" window), a zoomed one, and a tall-lane one
+    views = [(first, last + (last - first) // 4, 120, 1), (first + (last - first) // 3, last, 57, 1),
+             (first, last + 1, 90, 3)]
+    caches = [LaneCodes() for _ in views]
+    reused = 0
+    for k, batch in enumerate(batches[1:]):
+        tl.feed(batch)
+        if k % 3:
+            continue
+        now = max(e[5] for e in batch)
+        frame = tl.snapshot(now_ns=now)
+        for cache, (t0, t1, width, levels) in zip(caches, views):
+            for i in range(len(frame.tasks)):
+                if (k + i) % 5 == 0:
+                    continue  # lanes out of sight for a frame: they must catch up later
+                got = cache.rows(frame, i, t0, t1, width, levels)
+                assert got == frame.task_codes(i, t0, t1, width, levels), (k, i, width, levels)
+        reused += sum(1 for m in caches[0]._memo.values() if m[0] == caches[0]._gen)
+    tl.end("ok")
+    frame = tl.snapshot()
+    for cache, (t0, t1, width, levels) in zip(caches, views):
+        for i in range(len(frame.tasks)):
+            assert cache.rows(frame, i, t0, t1, width, levels) == frame.task_codes(i, t0, t1, width, levels)
+    assert reused > 0
+
+
+def test_changed_from_points_at_the_first_new_interval():
+    tl = Timeline({"model": "threads", "spec": {"tasks": 1}, "machine": {"cpus": 2, "gil": True}})
+    tl.feed([spawn(0, 0), start(0, 1, 10, 1), run(0, 1, 5, 10, 1)])
+    a = tl.snapshot(now_ns=t(6))
+    tl.feed([run(0, 7, 9, 10, 1)])
+    b = tl.snapshot(now_ns=t(10))
+    # the lane ended at its last report (5 ms), now at 9 ms; the new RUN starts at 7 ms
+    assert changed_from(a.tasks[0], b.tasks[0], a.now_ns, b.now_ns) == t(5)
+    assert changed_from(b.tasks[0], b.tasks[0], b.now_ns, t(20)) == float("inf")
+    tl.feed([finish(0, 12, 10, 1)])
+    c = tl.snapshot()
+    assert changed_from(b.tasks[0], c.tasks[0], b.now_ns, c.now_ns) == t(9)
