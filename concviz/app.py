@@ -174,6 +174,8 @@ class ConcvizApp(App[int]):
     # --- the frame tick --------------------------------------------------------------------
     def tick(self, force: bool = False) -> None:
         """Take one Frame from the session if anything moved, and hand it to every pane."""
+        if not self.is_running:
+            return  # shutting down: the timer can fire once more while the widgets are removed
         session = self.session
         if session is None:
             self._refresh_bars()

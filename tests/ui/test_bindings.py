@@ -208,3 +208,14 @@ async def test_built_in_themes_draw_the_lanes(theme):
         lanes = app.query_one("#tasks")
         styles = {seg.style.color for y in range(1, 6) for seg in lanes.render_line(y) if seg.style and seg.style.color}
         assert len(styles) >= 3  # task tag, running, waiting for the GIL at least
+
+
+async def test_a_tick_while_shutting_down_draws_nothing():
+    """The frame timer can fire once more after the app started closing (its widgets are being
+    removed); that tick must not fail (it did: NoMatches from a query, a traceback on quit)."""
+    app = replay("threads-cpu")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        drawn = app.frames_drawn
+    app.tick(force=True)  # the widgets are gone now
+    assert app.frames_drawn == drawn
