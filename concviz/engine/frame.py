@@ -79,15 +79,16 @@ def _spread(arr: list[float], a: int, b: int, t0: int, dt: float, width: int,
     arr[c0] += first
     last = x1 - c1
     arr[c1] += last
-    for c in range(c0 + 1, c1):
-        arr[c] += 1.0
+    if c1 > c0 + 1:  # whole columns, by slices (a wide interval is a loop in C, not Python)
+        arr[c0 + 1:c1] = [x + 1.0 for x in arr[c0 + 1:c1]]
+        if best is not None:
+            best[c0 + 1:c1] = [1.0] * (c1 - c0 - 1)
+            who[c0 + 1:c1] = [tag] * (c1 - c0 - 1)
     if best is not None:
         if first > best[c0]:
             best[c0], who[c0] = first, tag
         if last > best[c1]:
             best[c1], who[c1] = last, tag
-        for c in range(c0 + 1, c1):
-            best[c], who[c] = 1.0, tag
 
 
 def _cover(arr: list[float], a: int, b: int, t0: int, dt: float, width: int, edges: set[int],

@@ -24,6 +24,7 @@ STATES = ("run", "gil", "cpu", "sleep", "queued", "done", "failed")
 STATE_GLYPHS = {"gil": "▒", "cpu": "░", "sleep": "·", "queued": "-"}  # in COL_* order
 GLYPH_BY_STATE = tuple(STATE_GLYPHS.values())
 UPPER_GLYPH_BY_STATE = ("▒", "░", " ", " ")
+TASK_COLOURS = 8
 
 
 def _code_tables(waits: tuple[str, ...]) -> dict[int, str]:
@@ -40,7 +41,26 @@ UPPER_CODE_GLYPHS = _code_tables(UPPER_GLYPH_BY_STATE)
 CODE_STYLE_KEY = {c: chr(c if c <= CODE_BLANK else 5 + (c % 5 + 1) % 5) for c in range(CODE_FULL + 1)}
 SAME_RUN = re.compile(r"(.)\1*", re.S)  # a run of one character
 _segment = tuple.__new__  # Segment(text, style, None) without the Python-level NamedTuple __new__
-TASK_COLOURS = 8
+
+
+def code_segments(codes: list[int], glyphs: dict[int, str], keys: dict[int, str],
+                  styles: list[Style]) -> list[Segment]:
+    """Segments for a row of column codes (ints < 256): each code's glyph and style key come
+    from ``str.translate`` tables, in C; a run of one style key becomes one segment."""
+    text = bytes(codes).decode("latin-1")
+    shown = text.translate(glyphs)
+    keyed = text.translate(keys)
+    out = []
+    append = out.append
+    for m in SAME_RUN.finditer(keyed):
+        a, b = m.span()
+        append(_segment(Segment, (shown[a:b], styles[ord(keyed[a])], None)))
+    return out
+
+
+# a core lane's column: 0 idle, else 1 + 9 x (task colour) + eighths busy (0-8)
+CORE_GLYPHS = {c: " " if c == 0 else BLOCKS[(c - 1) % 9] for c in range(1 + 9 * TASK_COLOURS)}
+CORE_STYLE_KEY = {c: chr(0 if c == 0 else 1 + (c - 1) // 9) for c in range(1 + 9 * TASK_COLOURS)}
 
 
 class LanePane(ScrollView):
@@ -290,19 +310,12 @@ class TaskLanes(LanePane):
         codes = self._codes.rows(frame, index, win.t0, win.t1, cells_w, levels)[level]
         top = level == levels - 1
         segs = self._label(index, label_w, top)
-        # codes -> glyphs and style keys, both in C (str.translate); one segment per run of a key
-        text = bytes(codes).decode("latin-1")
-        glyphs = text.translate(CODE_GLYPHS if level == 0 else UPPER_CODE_GLYPHS)
-        keys = text.translate(CODE_STYLE_KEY)
-        styles = self._lane_styles()
-        append = segs.append
-        for m in SAME_RUN.finditer(keys):
-            a, b = m.span()
-            append(_segment(Segment, (glyphs[a:b], styles[ord(keys[a])], None)))
+        segs += code_segments(codes, CODE_GLYPHS if level == 0 else UPPER_CODE_GLYPHS, CODE_STYLE_KEY,
+                              self._lane_styles())
         if top and note_w:
             segs.extend(self.note_for(t, note_w))
         else:
-            append(Segment(" " * (note_w + 1), self._base))
+            segs.append(Segment(" " * (note_w + 1), self._base))
         return segs  # exactly label_w + cells_w + 1 + note_w == width cells
 
     def _label(self, index: int, label_w: int, top: bool) -> list[Segment]:
@@ -426,16 +439,15 @@ class CoreLanes(LanePane):
         if index == n:
             return self.render_total(width)
         cc = self._core(index, cells_w)
-        base = self._base
-        colours = [self.task_style(i) for i in range(TASK_COLOURS)]
-        cells = [(" ", base) if who < 0 else (BLOCKS[min(8, ceil(busy * 8 - 1e-9))] if busy > 0.001 else " ",
-                                             colours[who % TASK_COLOURS])
+        styles = [self._base] + [self.task_style(i) for i in range(TASK_COLOURS)]
+        codes = [0 if who < 0 else 1 + 9 * (who % TASK_COLOURS) + (min(8, ceil(busy * 8 - 1e-9)) if busy > 0.001 else 0)
                  for busy, who in zip(cc.busy, cc.task)]
         pct = f"{self.os_percent[index]:3.0f}%" if index < len(self.os_percent) else ""
         label = f" cpu{index}".ljust(label_w - 5) + pct.rjust(4) + " "
         busy_ns = sum(row["busy_s"] for row in frame.stats["per_core"] if row["cpu"] == index) * 1e9
         note = format_time(busy_ns) if busy_ns else "idle"
-        return ([Segment(label[:label_w], self.style("lane--label"))] + self.merge(cells)
+        return ([Segment(label[:label_w], self.style("lane--label"))]
+                + code_segments(codes, CORE_GLYPHS, CORE_STYLE_KEY, styles)
                 + [Segment(" " + note.rjust(note_w - 2)[: note_w - 2] + " " if note_w else "", self.style("lane--note"))])
 
     def render_total(self, width: int) -> list[Segment]:
@@ -444,11 +456,7 @@ class CoreLanes(LanePane):
         frame = self.frame
         label_w, cells_w, note_w = self.columns(width)
         n = frame.cpu_count
-        total = [0.0] * cells_w
-        for cpu in range(n):
-            busy = self._core(cpu, cells_w).busy
-            for i in range(cells_w):
-                total[i] += busy[i]
+        total = [sum(col) for col in zip(*(self._core(cpu, cells_w).busy for cpu in range(n)))] if n else [0.0] * cells_w
         single, multi = self.style("lane--run"), self.style("lane--parallel")
         cells = [(BLOCKS[min(8, ceil(v / n * 8 - 1e-9))], multi if v > 1.05 else single) if v > 0.001
                  else (" ", self._base) for v in total]
