@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
 import signal
 import threading
@@ -48,6 +49,7 @@ from concviz.widgets.code import CodePane
 from concviz.widgets.lanes import CoreLanes, GilLane, TaskLanes
 
 TICK_HZ = 10
+GC_GEN0_THRESHOLD = 10_000  # allocations between two young-generation collections (see on_mount)
 TASK_STEPS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 100, 200, 500, 1000, 2000, 5000, 10000)
 SCALE_STEPS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
 SWITCH_STEPS = (None, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
@@ -155,12 +157,21 @@ class ConcvizApp(App[int]):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
+        # A frame makes tens of thousands of short-lived containers (segments, strips); with the
+        # default threshold (700) the cyclic GC runs dozens of times a frame and walks the
+        # app's long-lived objects on its older passes. Collecting every 10,000 allocations
+        # instead made a 64-lane frame ~15% cheaper (tests/bench); the garbage is the same.
+        self._gc_threshold = gc.get_threshold()
+        gc.set_threshold(GC_GEN0_THRESHOLD, *self._gc_threshold[1:])
         self.query_one("#log", Log).border_title = "Events"
         self._timer = self.set_interval(1 / TICK_HZ, self.tick, pause=not self.live_ticks)
         self._apply_size()
         self.tick(force=True)
         if self.autorun:
             self.call_after_refresh(self.action_run)
+
+    def on_unmount(self) -> None:
+        gc.set_threshold(*self._gc_threshold)
 
     def on_resize(self, event: events.Resize) -> None:
         self._apply_size(event.size)

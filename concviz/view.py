@@ -139,14 +139,3 @@ def axis_ticks(win: Window, width: int) -> list[tuple[int, str]]:
         out.append((col, "0" if t == 0 else format_time(t, step)))
         t += step
     return out
-
-
-def block(fraction: float) -> str:
-    """The block glyph whose height is ``fraction`` of a cell (any non-zero value shows)."""
-    if fraction <= 0.001:
-        return " "
-    return BLOCKS[min(8, max(1, math.ceil(fraction * 8 - 1e-9)))]
-
-
-def task_char(task: int) -> str:
-    return TASK_CHARS[task % len(TASK_CHARS)]

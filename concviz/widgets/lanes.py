@@ -18,7 +18,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from concviz.engine.frame import CODE_BLANK, CODE_FULL, Frame, LaneCodes
-from concviz.view import BLOCKS, Window, axis_ticks, format_time
+from concviz.view import BLOCKS, TASK_CHARS, Window, axis_ticks, format_time
 
 STATES = ("run", "gil", "cpu", "sleep", "queued", "done", "failed")
 STATE_GLYPHS = {"gil": "▒", "cpu": "░", "sleep": "·", "queued": "-"}  # in COL_* order
@@ -39,7 +39,7 @@ def _code_tables(waits: tuple[str, ...]) -> dict[int, str]:
 CODE_GLYPHS = _code_tables(GLYPH_BY_STATE)
 UPPER_CODE_GLYPHS = _code_tables(UPPER_GLYPH_BY_STATE)
 CODE_STYLE_KEY = {c: chr(c if c <= CODE_BLANK else 5 + (c % 5 + 1) % 5) for c in range(CODE_FULL + 1)}
-SAME_RUN = re.compile(r"(.)\1*", re.S)  # a run of one character
+SAME_RUN = re.compile(r"((.)\2*)", re.S)  # a run of one character: (the run, the character)
 _segment = tuple.__new__  # Segment(text, style, None) without the Python-level NamedTuple __new__
 
 
@@ -48,15 +48,30 @@ def code_segments(codes: list[int], glyphs: dict[int, str], keys: dict[int, str]
     """Segments for a row of column codes (ints < 256): each code's glyph and style key come
     from ``str.translate`` tables, in C; a run of one style key becomes one segment."""
     text = bytes(codes).decode("latin-1")
-    shown = text.translate(glyphs)
-    keyed = text.translate(keys)
+    return keyed_segments(text.translate(glyphs), text.translate(keys), styles)
+
+
+def keyed_segments(shown: str, keyed: str, styles: list[Style]) -> list[Segment]:
+    """``shown`` cut into one segment per run of one character in ``keyed`` (the style key of
+    each column: its ord indexes ``styles``)."""
     out = []
     append = out.append
-    for m in SAME_RUN.finditer(keyed):
-        a, b = m.span()
-        append(_segment(Segment, (shown[a:b], styles[ord(keyed[a])], None)))
+    a = 0
+    for run, key in SAME_RUN.findall(keyed):
+        b = a + len(run)
+        append(_segment(Segment, (shown[a:b], styles[ord(key)], None)))
+        a = b
     return out
 
+
+# the "in parallel" row's column: 0 nothing ran, else eighths of all cores busy (1-8), plus 9
+# where more than one core's worth ran
+TOTAL_GLYPHS = {c: BLOCKS[c % 9] for c in range(18)}
+TOTAL_STYLE_KEY = {c: chr(0 if c == 0 else 1 if c < 9 else 2) for c in range(18)}
+
+# a GIL lane's column: the style key of idle, and of each task colour (plain, bold)
+GIL_IDLE = chr(0)
+GIL_KEYS = [(chr(1 + 2 * i), chr(2 + 2 * i)) for i in range(TASK_COLOURS)]
 
 # a core lane's column: 0 idle, else 1 + 9 x (task colour) + eighths busy (0-8)
 CORE_GLYPHS = {c: " " if c == 0 else BLOCKS[(c - 1) % 9] for c in range(1 + 9 * TASK_COLOURS)}
@@ -117,17 +132,26 @@ class LanePane(ScrollView):
         header, finished lanes and blank rows stay as they were. Textual's cost is per repainted
         row, so repainting only what changed roughly halves the UI's CPU during a run."""
         width = self.draw_width
-        geometry = (self.size, self.virtual_size, self.scroll_offset, self.rows_per_lane, width)
+        size = self.size
+        scroll = self.scroll_offset
+        geometry = (size, self.virtual_size, scroll, self.rows_per_lane, width)
+        top = int(scroll.y)
         if geometry != self._geometry:
             self._geometry = geometry
-            self._shown = {y: self._line(y, width) for y in range(self.size.height)}
+            self._shown = {y: self._line(y, width, top) for y in range(size.height)}
             self.refresh()
             return
-        for y in range(self.size.height):
-            strip = self._line(y, width)
-            if self._shown.get(y) != strip:
-                self._shown[y] = strip
-                self.refresh(Region(0, y, self.size.width, 1))
+        # rows below the last lane are blank, and stay so until the geometry changes
+        used = min(size.height, self.header_rows + self.lane_count() * self.rows_per_lane - top)
+        shown = self._shown
+        changed = []
+        for y in range(used):
+            strip = self._line(y, width, top)
+            if shown.get(y) != strip:
+                shown[y] = strip
+                changed.append(Region(0, y, size.width, 1))
+        if changed:
+            self.refresh(*changed)
 
     def lane_count(self) -> int:
         return 0
@@ -186,9 +210,9 @@ class LanePane(ScrollView):
         self._geometry = None
 
     def render_line(self, y: int) -> Strip:
-        return self._line(y, self.draw_width)
+        return self._line(y, self.draw_width, int(self.scroll_offset.y))
 
-    def _line(self, y: int, width: int) -> Strip:
+    def _line(self, y: int, width: int, top: int) -> Strip:
         """Visible row ``y``: the sticky header, or a row of a lane (cached per frame)."""
         if self.frame is None or self.window is None:
             return Strip.blank(width, self._base)
@@ -198,7 +222,7 @@ class LanePane(ScrollView):
             if strip is None:
                 strip = self._cache[key] = self.render_header(y, width).adjust_cell_length(width, self._base)
             return strip
-        line = y - self.header_rows + int(self.scroll_offset.y)
+        line = y - self.header_rows + top
         index, row = divmod(line, self.rows_per_lane)
         key = (index, row, width)
         strip = self._cache.get(key)
@@ -231,24 +255,6 @@ class LanePane(ScrollView):
     def render_lane(self, index: int, width: int, level: int = 0, levels: int = 1) -> list[Segment]:
         """Segments of row ``level`` (0 = bottom) of a lane drawn ``levels`` rows tall."""
         return []
-
-    @staticmethod
-    def merge(cells: list[tuple[str, Style]]) -> list[Segment]:
-        """Join neighbouring cells of one style into one Segment (styles come from the pane's
-        cache, one object per look, so identity is enough)."""
-        out: list[Segment] = []
-        text: list[str] = []
-        current: Style | None = None
-        for ch, st in cells:
-            if st is not current:
-                if text:
-                    out.append(Segment("".join(text), current))
-                text, current = [ch], st
-            else:
-                text.append(ch)
-        if text:
-            out.append(Segment("".join(text), current))
-        return out
 
 
 class TaskLanes(LanePane):
@@ -383,19 +389,20 @@ class GilLane(LanePane):
                 "sequential": "one thread: the GIL never changes hands",
             }.get(frame.model, "no threads sharing a GIL yet")
             return [title, Segment(why[: cells_w + note_w], self.style("lane--label"))]
-        from concviz.view import task_char
-
         g = frame.gil_cells(pids[index], win.t0, win.t1, cells_w)
-        cells = []
-        idle = self.style("lane--label")
-        for i in range(cells_w):
-            who = g.task[i]
-            if who < 0 or g.busy[i] < 0.05:
-                cells.append(("·" if who < 0 else " ", idle))
-            else:
-                cells.append((task_char(who), self.task_tag_style(who) if g.busy[i] > 0.5 else self.task_style(who)))
+        # per column: the holder's task character, bold in its colour where it held the GIL
+        # most of the column; a dot where nobody did
+        n = len(TASK_CHARS)
+        shown = "".join(["·" if who < 0 else (" " if b < 0.05 else TASK_CHARS[who % n])
+                         for who, b in zip(g.task, g.busy)])
+        keyed = "".join([GIL_IDLE if who < 0 or b < 0.05 else GIL_KEYS[who % TASK_COLOURS][b > 0.5]
+                         for who, b in zip(g.task, g.busy)])
+        styles = [self.style("lane--label")]
+        for i in range(TASK_COLOURS):
+            styles += [self.task_style(i), self.task_tag_style(i)]
         note = f"{frame.gil_switches} sw" if index == 0 else ""
-        return [title] + self.merge(cells) + [Segment(" " + note.ljust(note_w - 1)[: note_w - 1], self.style("lane--note"))]
+        return ([title] + keyed_segments(shown, keyed, styles)
+                + [Segment(" " + note.ljust(note_w - 1)[: note_w - 1], self.style("lane--note"))])
 
 
 class CoreLanes(LanePane):
@@ -457,11 +464,10 @@ class CoreLanes(LanePane):
         label_w, cells_w, note_w = self.columns(width)
         n = frame.cpu_count
         total = [sum(col) for col in zip(*(self._core(cpu, cells_w).busy for cpu in range(n)))] if n else [0.0] * cells_w
-        single, multi = self.style("lane--run"), self.style("lane--parallel")
-        cells = [(BLOCKS[min(8, ceil(v / n * 8 - 1e-9))], multi if v > 1.05 else single) if v > 0.001
-                 else (" ", self._base) for v in total]
+        styles = [self._base, self.style("lane--run"), self.style("lane--parallel")]
+        codes = [(min(8, ceil(v / n * 8 - 1e-9)) + (9 if v > 1.05 else 0)) if v > 0.001 else 0 for v in total]
         p = frame.stats["parallelism"]
         return ([Segment(" in parallel".ljust(label_w)[:label_w], self.style("lane--title"))]
-                + self.merge(cells)
+                + code_segments(codes, TOTAL_GLYPHS, TOTAL_STYLE_KEY, styles)
                 + [Segment(" " + f"×{p:.2f}".rjust(note_w - 2)[: note_w - 2] + " " if note_w else "",
                            self.style("lane--note"))])

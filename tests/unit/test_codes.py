@@ -104,6 +104,14 @@ def test_codes_say_what_the_lane_shows():
     assert row == [COL_QUEUED, 8 * 5 + CODE_BLANK, COL_GIL, COL_SLEEP]
     top, bottom = frame.task_codes(0, t(0), t(40), 4, 2)[::-1]
     assert bottom[1] == top[1] == 8 * 5 + CODE_BLANK  # a full column fills both rows
+    # any running share shows: 1% of a column is one eighth of a block, half is four
+    eighths = [code // 5 for code in frame.task_codes(1, t(20), t(20.4), 4)[0]]
+    assert eighths == [8, 8, 8, 8]
+    tl2 = Timeline({"model": "processes", "spec": {"tasks": 1}, "machine": {"cpus": 2, "gil": True}})
+    tl2.feed([spawn(0, 0, 20), start(0, 0, 20, 1), run(0, 1, 1.1, 20, 1), run(0, 20, 25, 20, 1),
+              finish(0, 40, 20, 1)])
+    eighths = [code // 5 for code in tl2.snapshot().task_codes(0, t(0), t(40), 4)[0]]
+    assert eighths == [1, 0, 4, 0]
 
 
 def live_batches(seed: int) -> list[list[tuple]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from concviz.engine.events import FINISH, RUN, SPAWN, START
 from concviz.engine.timeline import Timeline
-from concviz.view import Window, Zoom, axis_ticks, block, format_time, nice_ceil
+from concviz.view import Window, Zoom, axis_ticks, format_time, nice_ceil
 
 MS = 1_000_000
 
@@ -54,7 +54,6 @@ def test_axis_ticks_are_round_and_spaced():
     assert [label for _, label in axis_ticks(Window(0, 20 * MS, 0), 100)] == ["0", "5 ms", "10 ms", "15 ms"]
 
 
-def test_block_height_shows_any_running_share():
-    assert block(0) == " " and block(0.01) == "▁" and block(0.5) == "▄" and block(1) == "█"
+def test_nice_spans_and_times():
     assert nice_ceil(1) == 1 and nice_ceil(7_600) == 10_000
     assert format_time(1.5e9) == "1.50 s" and format_time(5.2e6) == "5.2 ms"
