@@ -135,6 +135,7 @@ class ConcvizApp(App[int]):
         self.frames_drawn = 0
         self._stats_at = 0.0
         self.frame_ms: list[float] = []
+        self.frame_at: list[float] = []  # when each was built (time.time(), for benchmarks)
 
     # --- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -202,6 +203,7 @@ class ConcvizApp(App[int]):
         self.frames_drawn += 1
         if len(self.frame_ms) < 100_000:
             self.frame_ms.append((time.perf_counter() - t0) * 1000)
+            self.frame_at.append(time.time())
         if not session.running and not force and self._timer is not None and session.live is False:
             self._timer.pause()
 
@@ -519,4 +521,4 @@ def _write_stats(app: ConcvizApp) -> None:
     import json
 
     with open(path, "w", encoding="utf-8") as out:
-        json.dump({"frames": app.frames_drawn, "frame_ms": app.frame_ms}, out)
+        json.dump({"frames": app.frames_drawn, "frame_ms": app.frame_ms, "frame_at": app.frame_at}, out)

@@ -21,6 +21,7 @@ from concviz.engine.timeline import (DONE, EVENT_T0, FAILED, QUEUED, RUNNING, _T
 
 
 COL_GIL, COL_CPU, COL_SLEEP, COL_QUEUED = range(4)  # the "other" state of a column
+_INF = float("inf")
 
 # What a task lane draws in one column, as one small int (Frame.task_codes):
 #   COL_GIL .. COL_QUEUED (0-3)  not running; waiting for the GIL, for a CPU, asleep, queued
@@ -626,34 +627,73 @@ class Frame:
 
     def core_cells(self, cpu: int, t0: int, t1: int, width: int) -> CoreCells:
         """Per column, how busy logical CPU ``cpu`` was with task work, and with which task."""
+        busy, best, who, _ = self._core_closed(cpu, t0, t1, width)
+        return self._with_open_runs(cpu, t0, t1, width, busy, best, who)
+
+    def _core_closed(self, cpu: int, t0: int, t1: int, width: int, first: int = 0,
+                     prev: tuple | None = None) -> tuple[list[float], list[float], list[int], bool]:
+        """(busy, best, who, dense) of the closed RUN intervals on ``cpu``; with ``prev`` (an
+        earlier result over the same window) the columns before ``first`` are taken from it."""
         busy = [0.0] * width
         best = [0.0] * width
         who = [-1] * width
         lane, n = self.cores.get(cpu, ([], 0))
         dt = (t1 - t0) / width
         cum = self._lane_cum("c", cpu)
-        if cum is not None and count_in(lane, n, t0, t1, EVENT_T0) > width:
-            busy = column_shares(lane, cum, n, t0, t1, width, EVENT_T0, 5)
-            who = column_owners(lane, n, t0, t1, width)
+        dense = cum is not None and count_in(lane, n, t0, t1, EVENT_T0) > width
+        if dense:
+            busy = column_shares(lane, cum, n, t0, t1, width, EVENT_T0, 5, first=first)
+            who = column_owners(lane, n, t0, t1, width, first=first)
             best = busy[:]
         else:
-            for i in range(start_index(lane, n, t0, EVENT_T0), n):
+            i = start_index(lane, n, t0, EVENT_T0)
+            t_from = t0
+            if first:
+                # A core lane's items can overlap a little (the CPU number is sampled once a
+                # millisecond), so an item well before t_from may still reach past it: start a
+                # few items back, and skip those that end before it.
+                t_from = t0 + first * dt
+                i = max(i, start_index(lane, n, t_from, EVENT_T0) - 64)
+            for i in range(i, n):
                 _, task, _, _, a, b, _, _ = lane[i]
                 if a >= t1:
                     break
-                _spread(busy, a, b, t0, dt, width, best, who, task)
-        for task, (a, b, on) in self.open_runs:  # running now, interval not closed yet
-            if on == cpu:
+                if b > t_from:
+                    _spread(busy, a, b, t0, dt, width, best, who, task)
+        if prev is not None and first:
+            busy[:first] = prev[0][:first]
+            best[:first] = prev[1][:first]
+            who[:first] = prev[2][:first]
+        return busy, best, who, dense
+
+    def _with_open_runs(self, cpu: int, t0: int, t1: int, width: int, busy: list[float],
+                        best: list[float], who: list[int]) -> CoreCells:
+        dt = (t1 - t0) / width
+        opened = [(task, a, b) for task, (a, b, on) in self.open_runs if on == cpu]
+        if opened:  # running now, interval not closed yet
+            busy, best, who = busy[:], best[:], who[:]
+            for task, a, b in opened:
                 _spread(busy, a, b, t0, dt, width, best, who, task)
         return CoreCells(busy, who)
+
+    def lane_changed_from(self, lane: tuple[str, int], serial: int) -> float:
+        """The earliest instant at which core or process ``lane`` ("c"/"p", key) may differ
+        from what it was in the frame of snapshot ``serial``: +inf nowhere, -inf anywhere."""
+        mine = self.agg.get("serial")
+        if mine is None or serial > mine or serial < self.agg["lane_log_floor"].get(lane, 0):
+            return -_INF
+        at = _INF
+        for s, t in reversed(self.agg["lane_log"].get(lane, ())):
+            if s <= serial:
+                break
+            if s <= mine and t < at:
+                at = t
+        return at
 
     @cached_property
     def open_runs(self) -> list[tuple[int, tuple]]:
         """(task, (t0, now, cpu)) of every RUN interval reported open by PROGRESS."""
         return [(t.id, t.open_run) for t in self.tasks if t.open_run is not None]
-
-
-_INF = float("inf")
 
 
 def _lane_end(t: _TaskView, now: int) -> int | None:
@@ -752,3 +792,33 @@ class LaneCodes:
         rows, dense = frame._task_codes(index, t0, t1, width, levels)
         self._memo[t.id] = (self._gen, t, frame.now_ns, key, rows, dense, sibling)
         return rows
+
+
+class CoreCellsCache:
+    """Core lane cells kept across frames: the columns before the earliest start among the
+    RUN intervals that reached the lane since the last frame are reused (the Timeline logs that
+    instant per lane), the rest worked out again; RUN intervals still open are laid on top each
+    frame. Same cells as Frame.core_cells (tested)."""
+
+    def __init__(self) -> None:
+        self._memo: dict[int, tuple] = {}  # cpu -> (serial, (t0, t1, width), busy, best, who, dense)
+
+    def cells(self, frame: Frame, cpu: int, t0: int, t1: int, width: int) -> CoreCells:
+        serial = frame.agg.get("serial")
+        key = (t0, t1, width)
+        m = self._memo.get(cpu)
+        first, prev = 0, None
+        if serial is not None and m is not None and m[1] == key:
+            at = frame.lane_changed_from(("c", cpu), m[0])
+            if at > t0:
+                first = width if at == _INF else min(width, int((at - t0) / ((t1 - t0) / width)))
+                prev = m[2:5]
+        if first == width:
+            busy, best, who, dense = m[2], m[3], m[4], m[5]
+        else:
+            busy, best, who, dense = frame._core_closed(cpu, t0, t1, width, first, prev)
+            if prev is not None and dense != m[5]:  # columns kept were computed another way
+                busy, best, who, dense = frame._core_closed(cpu, t0, t1, width)
+        if serial is not None:
+            self._memo[cpu] = (serial, key, busy, best, who, dense)
+        return frame._with_open_runs(cpu, t0, t1, width, busy, best, who)

@@ -93,14 +93,15 @@ def column_shares(items: list, cum: array, n: int, t0: int, t1: int, width: int,
     return [0.0] * first + [(at[c + 1] - at[c]) / dt for c in range(width - first)]
 
 
-def column_owners(lane: list, n: int, t0: int, t1: int, width: int) -> list[int]:
+def column_owners(lane: list, n: int, t0: int, t1: int, width: int, first: int = 0) -> list[int]:
     """Per column, the task of the lane item (event tuple) that covers most of the column near
     its middle: the item under the midpoint or the nearer neighbour overlapping the column;
-    -1 for an empty column. Used where a column holds many items (then "the task that ran
-    most" would cost every item; this costs one bisection)."""
+    -1 for an empty column (and for the columns before ``first``, left out). Used where a
+    column holds many items (then "the task that ran most" would cost every item; this costs
+    one bisection)."""
     who = [-1] * width
     xs = edges(t0, t1, width)
-    for c in range(width):
+    for c in range(first, width):
         a = xs[c]
         b = xs[c + 1]
         j = bisect_left(lane, (a + b) // 2, 0, n, key=EVENT_T0) - 1

@@ -87,6 +87,12 @@ class Timeline:
         # lanes appended to out of time order since the last snapshot -> index of the first
         # out-of-order item (everything before it is still sorted)
         self._dirty: dict[tuple[str, int], int] = {}
+        # per core / process lane: (snapshot serial, earliest start among the events that came
+        # in before that snapshot), so a pane can redo only the columns after it (frame.py)
+        self._serial = 0
+        self._lane_seen: dict[tuple[str, int], int] = {}  # lane -> its length at the last snapshot
+        self._lane_log: dict[tuple[str, int], list[tuple[int, int]]] = {}
+        self._lane_log_floor: dict[tuple[str, int], int] = {}  # serials up to this were dropped
         self._touched: set[int] = set()  # tasks with new events since the last snapshot
         self._views: dict[int, _TaskView] = {}  # the last snapshot's view of each task
         self._index = LaneIndex()  # running sums of the lanes, GIL hand-offs (see prefix.py)
@@ -279,6 +285,8 @@ class Timeline:
 
         with self._lock:
             index = self._index
+            self._serial += 1
+            self._log_lane_changes()
             for (what, key), first_bad in self._dirty.items():
                 j = _resort_tail((self.cores if what == "c" else self.proc_runs)[key], first_bad)
                 index.truncate((what, key), j)
@@ -308,8 +316,34 @@ class Timeline:
                     "run_count": self._lengths.count,
                     "core_ns": dict(self._core_ns),
                     "lane_cum": dict(index.cum),
+                    "serial": self._serial,
+                    "lane_log": self._lane_log,  # lists only appended to, or replaced
+                    "lane_log_floor": dict(self._lane_log_floor),
                 },
             )
+
+    LANE_LOG_KEEP = 64
+
+    def _log_lane_changes(self) -> None:
+        """Note, for each core and process lane that got events since the last snapshot, the
+        earliest start among them. Items a late arrival pushed along start after it, so the
+        lane is unchanged before that instant. Costs O(new events)."""
+        serial = self._serial
+        seen = self._lane_seen
+        log = self._lane_log
+        for what, lanes in (("c", self.cores), ("p", self.proc_runs)):
+            for key, lane in lanes.items():
+                k = (what, key)
+                n0 = seen.get(k, 0)
+                if len(lane) > n0:
+                    seen[k] = len(lane)
+                    entries = log.get(k)
+                    if entries is None:
+                        entries = log[k] = []
+                    entries.append((serial, min(map(EVENT_T0, lane[n0:]))))
+                    if len(entries) > 2 * self.LANE_LOG_KEEP:
+                        self._lane_log_floor[k] = entries[-self.LANE_LOG_KEEP - 1][0]
+                        log[k] = entries[-self.LANE_LOG_KEEP:]  # a new list: readers keep theirs
 
     def _task_views(self) -> tuple:
         """Every task's view, in id order; only tasks with new events get a new one."""

@@ -17,7 +17,7 @@ from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from concviz.engine.frame import CODE_BLANK, CODE_FULL, Frame, LaneCodes
+from concviz.engine.frame import CODE_BLANK, CODE_FULL, CoreCellsCache, Frame, LaneCodes
 from concviz.view import BLOCKS, TASK_CHARS, Window, axis_ticks, format_time
 
 STATES = ("run", "gil", "cpu", "sleep", "queued", "done", "failed")
@@ -414,6 +414,7 @@ class CoreLanes(LanePane):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.os_percent: tuple[float, ...] = ()
+        self._cells = CoreCellsCache()  # core columns kept across frames, redone where changed
 
     def lane_count(self) -> int:
         # one lane per CPU, plus "all": how many cores' worth of task work ran in each slice
@@ -433,10 +434,11 @@ class CoreLanes(LanePane):
         ])
 
     def _core(self, cpu: int, cells_w: int):
-        key = ("core", cpu, self.window, cells_w)
+        win = self.window
+        key = ("core", cpu, win.t0, win.t1, cells_w)
         cc = self.frame._cache.get(key)
         if cc is None:
-            cc = self.frame._cache[key] = self.frame.core_cells(cpu, self.window.t0, self.window.t1, cells_w)
+            cc = self.frame._cache[key] = self._cells.cells(self.frame, cpu, win.t0, win.t1, cells_w)
         return cc
 
     def render_lane(self, index: int, width: int, level: int = 0, levels: int = 1) -> list[Segment]:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from concviz.engine.events import PROGRESS, RUN, SLEEP, SLEEP_OPEN, read_trace
-from concviz.engine.frame import (CODE_BLANK, COL_CPU, COL_GIL, COL_QUEUED, COL_SLEEP, Frame, LaneCodes,
-                                  changed_from)
+from concviz.engine.frame import (CODE_BLANK, COL_CPU, COL_GIL, COL_QUEUED, COL_SLEEP, CoreCellsCache, Frame,
+                                  LaneCodes, changed_from)
 from concviz.engine.timeline import Timeline
 
 from tests.unit.test_prefix import HEADER, random_run
@@ -176,3 +176,55 @@ def test_changed_from_points_at_the_first_new_interval():
     tl.feed([finish(0, 12, 10, 1)])
     c = tl.snapshot()
     assert changed_from(b.tasks[0], c.tasks[0], b.now_ns, c.now_ns) == t(9)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("overlap", [False, True])
+def test_core_cells_kept_across_frames_equal_cells_computed_afresh(seed, overlap):
+    """CoreCellsCache reuses a core lane's columns before the earliest start among the RUN
+    intervals that reached it since the last frame (late ones included); at every frame its
+    cells equal a full computation. With ``overlap``, two processes' intervals share core 2
+    (a core lane can hold small overlaps: the CPU number is sampled once a millisecond)."""
+    batches = live_batches(seed)
+    if overlap:
+        batches = [[e[:6] + (2,) + e[7:] if e[0] in (RUN, PROGRESS) and e[6] == 3 else e for e in b]
+                   for b in batches]
+    tl = Timeline(HEADER)
+    first = min(e[4] for b in batches for e in b)
+    last = max(e[5] for b in batches for e in b)
+    views = [(first, last + (last - first) // 4, 120), (first + (last - first) // 3, last, 7)]
+    caches = [CoreCellsCache() for _ in views]
+    reused = 0
+    for k, batch in enumerate(batches):
+        tl.feed(batch)
+        if k % 2:
+            continue
+        frame = tl.snapshot(now_ns=max(e[5] for e in batch))
+        for cache, (t0, t1, width) in zip(caches, views):
+            for cpu in sorted(frame.cores):
+                if (k + cpu) % 7 == 0:
+                    continue  # a lane not drawn in this frame must catch up in the next
+                got = cache.cells(frame, cpu, t0, t1, width)
+                want = frame.core_cells(cpu, t0, t1, width)
+                assert got.busy == pytest.approx(want.busy, abs=1e-9), (k, cpu, width)
+                assert got.task == want.task, (k, cpu, width)
+        reused += sum(1 for cpu in frame.cores
+                      if frame.lane_changed_from(("c", cpu), frame.agg["serial"] - 1) > first)
+    assert reused > 0  # the log lets some lanes keep columns
+
+
+def test_lane_log_says_where_a_core_lane_changed():
+    tl = Timeline({"model": "threads", "spec": {"tasks": 2}, "machine": {"cpus": 2, "gil": True}})
+    tl.feed([spawn(0, 0), start(0, 0, 10, 1), spawn(1, 0), start(1, 0, 10, 2), run(0, 1, 5, 10, 1, cpu=0)])
+    a = tl.snapshot()
+    assert a.lane_changed_from(("c", 0), a.agg["serial"]) == float("inf")
+    tl.feed([run(1, 6, 9, 10, 2, cpu=0)])
+    tl.feed([run(0, 5, 6, 10, 1, cpu=0)])  # a late batch: an earlier interval
+    b = tl.snapshot()
+    assert b.lane_changed_from(("c", 0), a.agg["serial"]) == t(5)
+    assert b.lane_changed_from(("c", 1), a.agg["serial"]) == float("inf")  # nothing on cpu 1
+    assert b.lane_changed_from(("c", 0), b.agg["serial"]) == float("inf")
+    for _ in range(3 * Timeline.LANE_LOG_KEEP):  # a long history is trimmed: then "anywhere"
+        tl.feed([run(0, 10, 11, 10, 1, cpu=0)])
+        tl.snapshot()
+    assert tl.snapshot().lane_changed_from(("c", 0), a.agg["serial"]) == float("-inf")
