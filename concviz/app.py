@@ -131,6 +131,7 @@ class ConcvizApp(App[int]):
         self._old_sessions: list[LiveSession] = []
         self.machine = machine_info()
         self._welcome = ""
+        self.w: dict[str, Any] = {}  # widgets by id, once mounted
         # how many frames the tick built, and what each cost here (benchmarks read these)
         self.frames_drawn = 0
         self._stats_at = 0.0
@@ -164,7 +165,10 @@ class ConcvizApp(App[int]):
         # instead made a 64-lane frame ~15% cheaper (tests/bench); the garbage is the same.
         self._gc_threshold = gc.get_threshold()
         gc.set_threshold(GC_GEN0_THRESHOLD, *self._gc_threshold[1:])
-        self.query_one("#log", Log).border_title = "Events"
+        # the widgets a tick touches, found once (a query walks the DOM: ~10 of them a tick)
+        self.w = {name: self.query_one(f"#{name}") for name in
+                  ("title", "controls", "legend", "stats", "caption", "welcome", "tasks", "gil", "cores", "log")}
+        self.w["log"].border_title = "Events"
         self._timer = self.set_interval(1 / TICK_HZ, self.tick, pause=not self.live_ticks)
         self._apply_size()
         self.tick(force=True)
@@ -208,6 +212,8 @@ class ConcvizApp(App[int]):
             self._timer.pause()
 
     def redraw(self) -> None:
+        if not self.w:
+            return  # not mounted yet
         frame = self.frame
         with self.batch_update():
             self._refresh_bars()
@@ -216,25 +222,27 @@ class ConcvizApp(App[int]):
             win = self.zoom.window(frame)
             note = "fit" if self.zoom.span_ns is None else (
                 ("▶ " if self.zoom.follow else "") + format_time(self.zoom.span_ns))
-            self.query_one(TaskLanes).show(frame, win, note)
-            self.query_one(GilLane).show(frame, win)
-            cores = self.query_one(CoreLanes)
+            self.w["tasks"].show(frame, win, note)
+            self.w["gil"].show(frame, win)
+            cores = self.w["cores"]
             sample = self.session.sample() if self.session and self.session.running else None
             cores.os_percent = sample.per_cpu if sample else ()
             cores.show(frame, win)
             self._append_log(frame)
 
     def _refresh_bars(self) -> None:
+        if not self.w:
+            return  # not mounted yet
         frame = self.frame
         session = self.session
         running = bool(session and session.running)
         source = ""
         if isinstance(session, ReplaySession):
             source = f"replay ×{session.source.speed:g}"
-        title = self.query_one("#title", Bar)
+        title = self.w["title"]
         title.set_markup(title_markup(frame, self.spec, source, title.size.width - 2, self.machine))
-        self.query_one("#legend", Bar).set_markup(LEGEND if self.size.width >= 104 else LEGEND_SHORT)
-        controls = self.query_one("#controls", Bar)
+        self.w["legend"].set_markup(LEGEND if self.size.width >= 104 else LEGEND_SHORT)
+        controls = self.w["controls"]
         controls.set_markup(controls_markup(self.spec, running, not isinstance(session, ReplaySession),
                                             controls.size.width - 2))
         self.screen.set_class(frame is None, "no-run")
@@ -242,10 +250,10 @@ class ConcvizApp(App[int]):
             welcome = welcome_markup(self.spec)
             if welcome != self._welcome:  # re-laid out only when the choice changed
                 self._welcome = welcome
-                self.query_one("#welcome", Static).update(welcome)
-            self.query_one("#stats", Bar).set_markup("[dim]no run yet[/]")
+                self.w["welcome"].update(welcome)
+            self.w["stats"].set_markup("[dim]no run yet[/]")
             info = MODELS[self.spec.model]
-            self.query_one("#caption", Bar).set_markup(
+            self.w["caption"].set_markup(
                 f"[b]▶[/] Ready: [b]r[/] runs {self.spec.tasks} {self.spec.workload} tasks under {info.title}.",
                 layout=True)
             return
@@ -255,16 +263,16 @@ class ConcvizApp(App[int]):
         if running and now - self._stats_at < 0.25:
             return
         self._stats_at = now
-        stats = self.query_one("#stats", Bar)
+        stats = self.w["stats"]
         sample = session.sample() if session and session.running else None
         stats.set_markup(stats_markup(frame, sample, max(20, stats.size.width - 2)))
-        self.query_one("#caption", Bar).set_markup(caption_markup(frame), layout=True)
+        self.w["caption"].set_markup(caption_markup(frame), layout=True)
 
     def _append_log(self, frame: Frame) -> None:
         new = frame.log_total - self._log_seen
         if new <= 0:
             return
-        log = self.query_one("#log", Log)
+        log = self.w["log"]
         origin = frame.first_ns or 0
         log.write_lines(f"{(t - origin) / 1e9:7.3f} s  {text}" for t, _, text in frame.log[-new:])
         self._log_seen = frame.log_total
