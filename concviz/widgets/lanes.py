@@ -319,7 +319,7 @@ class TaskLanes(LanePane):
         segs += code_segments(codes, CODE_GLYPHS if level == 0 else UPPER_CODE_GLYPHS, CODE_STYLE_KEY,
                               self._lane_styles())
         if top and note_w:
-            segs.extend(self.note_for(t, note_w))
+            segs.append(self.note_for(t, note_w))
         else:
             segs.append(Segment(" " * (note_w + 1), self._base))
         return segs  # exactly label_w + cells_w + 1 + note_w == width cells
@@ -332,16 +332,18 @@ class TaskLanes(LanePane):
         if segs is None:
             if len(self._labels) > 50_000:  # labels of runs long gone, notes of past seconds
                 self._labels.clear()
-            tag = f"T{t.id}" if top else ""
-            worker = self.worker_label(index) if top else ""
-            segs = self._labels[key] = [
-                Segment(f" {tag}".ljust(5), self.task_tag_style(t.id)),
-                Segment(f"{worker}".ljust(label_w - 5)[: label_w - 5], self.style("lane--label"))]
+            if top:
+                segs = [Segment(f" T{t.id}".ljust(5), self.task_tag_style(t.id)),
+                        Segment(self.worker_label(index).ljust(label_w - 5)[: label_w - 5],
+                                self.style("lane--label"))]
+            else:  # the rows below: blank
+                segs = [Segment(" " * label_w, self._base)]
+            self._labels[key] = segs
         return segs[:]
 
-    def note_for(self, t, note_w: int) -> tuple[Segment, Segment, Segment]:
-        """How the task ended (or how long it has run), for the note column: the gap before
-        it, the note, the space after it."""
+    def note_for(self, t, note_w: int) -> Segment:
+        """How the task ended (or how long it has run), for the note column (with the gap
+        before it and the space after it)."""
         if t.status == "done":
             text, style = f"✓ {format_time(t.end_ns - t.start_ns)}", "lane--done"
         elif t.status == "failed":
@@ -353,12 +355,13 @@ class TaskLanes(LanePane):
         else:
             text, style = "", ""
         key = ("@note", text, style, note_w)
-        segs = self._labels.get(key)
-        if segs is None:
-            base = self._base
-            segs = self._labels[key] = (Segment(" ", base), Segment(
-                text.ljust(note_w - 1)[: note_w - 1], self.style(style) if style else base), Segment(" ", base))
-        return segs
+        seg = self._labels.get(key)
+        if seg is None:
+            # one segment: the gap and the trailing space are blanks on the pane's background in
+            # any style (a segment fewer per lane for the compositor to cut and encode)
+            seg = self._labels[key] = Segment(" " + text.ljust(note_w - 1)[: note_w - 1] + " ",
+                                              self.style(style) if style else self._base)
+        return seg
 
 
 class GilLane(LanePane):
