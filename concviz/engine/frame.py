@@ -681,7 +681,7 @@ class Frame:
         from what it was in the frame of snapshot ``serial``: +inf nowhere, -inf anywhere."""
         mine = self.agg.get("serial")
         if mine is None or serial > mine or serial < self.agg["lane_log_floor"].get(lane, 0):
-            return -_INF
+            return -_INF  # (a serial of another Timeline must not get here: see CoreCellsCache)
         at = _INF
         for s, t in reversed(self.agg["lane_log"].get(lane, ())):
             if s <= serial:
@@ -743,7 +743,7 @@ class LaneCodes:
         self._frame: Frame | None = None
         self._gen = 0
         self._pid_from: dict[int, float] = {}
-        # task id -> (generation, view, now, (t0, t1, width, levels), rows, dense, sibling)
+        # task id -> (generation, view, now, (timeline, t0, t1, width, levels), rows, dense, sibling)
         self._memo: dict[int, tuple] = {}
 
     def begin(self, frame: Frame) -> None:
@@ -771,7 +771,7 @@ class LaneCodes:
     def rows(self, frame: Frame, index: int, t0: int, t1: int, width: int, levels: int = 1) -> list[list[int]]:
         self.begin(frame)
         t = frame.tasks[index]
-        key = (t0, t1, width, levels)
+        key = (frame.agg.get("timeline"), t0, t1, width, levels)  # another run: start afresh
         sibling = frame.gil and t.pid in frame.thread_pids
         m = self._memo.get(t.id)
         if m is not None and m[3] == key and m[6] == sibling:
@@ -801,11 +801,11 @@ class CoreCellsCache:
     frame. Same cells as Frame.core_cells (tested)."""
 
     def __init__(self) -> None:
-        self._memo: dict[int, tuple] = {}  # cpu -> (serial, (t0, t1, width), busy, best, who, dense)
+        self._memo: dict[int, tuple] = {}  # cpu -> (serial, (timeline, t0, t1, width), busy, best, who, dense)
 
     def cells(self, frame: Frame, cpu: int, t0: int, t1: int, width: int) -> CoreCells:
         serial = frame.agg.get("serial")
-        key = (t0, t1, width)
+        key = (frame.agg.get("timeline"), t0, t1, width)  # serials count within one Timeline
         m = self._memo.get(cpu)
         first, prev = 0, None
         if serial is not None and m is not None and m[1] == key:

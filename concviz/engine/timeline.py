@@ -90,6 +90,7 @@ class Timeline:
         # per core / process lane: (snapshot serial, earliest start among the events that came
         # in before that snapshot), so a pane can redo only the columns after it (frame.py)
         self._serial = 0
+        self._token = object()  # this Timeline, for caches that span frames (not an id: reusable)
         self._lane_seen: dict[tuple[str, int], int] = {}  # lane -> its length at the last snapshot
         self._lane_log: dict[tuple[str, int], list[tuple[int, int]]] = {}
         self._lane_log_floor: dict[tuple[str, int], int] = {}  # serials up to this were dropped
@@ -317,6 +318,7 @@ class Timeline:
                     "core_ns": dict(self._core_ns),
                     "lane_cum": dict(index.cum),
                     "serial": self._serial,
+                    "timeline": self._token,
                     "lane_log": self._lane_log,  # lists only appended to, or replaced
                     "lane_log_floor": dict(self._lane_log_floor),
                 },

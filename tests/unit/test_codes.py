@@ -228,3 +228,30 @@ def test_lane_log_says_where_a_core_lane_changed():
         tl.feed([run(0, 10, 11, 10, 1, cpu=0)])
         tl.snapshot()
     assert tl.snapshot().lane_changed_from(("c", 0), a.agg["serial"]) == float("-inf")
+
+
+def test_caches_do_not_mix_runs():
+    """A second run over the same window (a trace replayed again: the same clock values) must
+    not reuse the first run's columns, however its snapshots are numbered."""
+    batches = random_run(5)
+    first = min(e[4] for b in batches for e in b)
+    last = max(e[5] for b in batches for e in b)
+    t0, t1, width = first, last, 120
+    cores, lanes = CoreCellsCache(), LaneCodes()
+    a = Timeline(HEADER)
+    for batch in batches:
+        a.feed(batch)
+    frame = a.snapshot()
+    for cpu in frame.cores:
+        cores.cells(frame, cpu, t0, t1, width)
+    for i in range(len(frame.tasks)):
+        lanes.rows(frame, i, t0, t1, width)
+    b = Timeline(HEADER)
+    for batch in batches[: len(batches) // 3]:
+        b.feed(batch)
+    for _ in range(5):
+        frame = b.snapshot()  # its serials pass the first run's
+    for cpu in frame.cores:
+        assert cores.cells(frame, cpu, t0, t1, width).busy == frame.core_cells(cpu, t0, t1, width).busy
+    for i in range(len(frame.tasks)):
+        assert lanes.rows(frame, i, t0, t1, width) == frame.task_codes(i, t0, t1, width)
