@@ -11,6 +11,7 @@ The child side (:func:`main`) never imports the UI.
 
 from __future__ import annotations
 
+import atexit
 import json
 import multiprocessing
 import os
@@ -182,6 +183,7 @@ class Experiment:
         # the writers' lock file: made (and removed, in close) by this side, which outlives them
         fd, self._lock_path = tempfile.mkstemp(prefix="concviz-", suffix=".lock")
         os.close(fd)
+        _LOCK_FILES.add(self._lock_path)
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "concviz.engine.experiment", json.dumps(self.spec.to_dict()), str(w),
@@ -330,7 +332,24 @@ class Experiment:
                 os.unlink(self._lock_path)
             except FileNotFoundError:
                 pass
+            _LOCK_FILES.discard(self._lock_path)
             self._lock_path = ""
+
+
+# Writers' lock files of experiments not closed yet. A parent that exits without closing one (an
+# unhandled error, or the pump's daemon thread stopped at interpreter exit after the experiment
+# had already ended, so its own watcher is gone) still removes them on its way out.
+_LOCK_FILES: set[str] = set()
+
+
+@atexit.register
+def _remove_lock_files() -> None:
+    for path in list(_LOCK_FILES):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    _LOCK_FILES.clear()
 
 
 if __name__ == "__main__":

@@ -197,3 +197,23 @@ def test_sigterm_during_compare_leaves_nothing():
     took = stop_and_check(proc, signal.SIGTERM, expected_workers("pool"))
     check_exit(proc, signal.SIGTERM)
     print(f"\n[SIGTERM compare] all gone after {took * 1000:.0f} ms")
+
+
+def test_a_parent_that_exits_without_closing_leaves_no_lock_file():
+    """The writers' lock file is the parent's to remove. A parent that exits without closing
+    its experiment (an unhandled error; the pump's daemon thread stopped at interpreter exit)
+    after the experiment already ended still removes it (before the fix: a file left in /tmp)."""
+    script = (
+        "from concviz.engine.experiment import Experiment\n"
+        "from concviz.engine.spec import RunSpec\n"
+        "e = Experiment(RunSpec(model='threads', workload='cpu', tasks=1, scale=0.01).validate())\n"
+        "e.start()\n"
+        "print(e._lock_path, flush=True)\n"
+        "e.proc.wait(20)\n"  # the run is over; its watcher is gone with it
+        "raise RuntimeError('the parent fails before close()')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert "RuntimeError" in out.stderr
+    path = out.stdout.strip()
+    assert path.endswith(".lock")
+    assert not os.path.exists(path)
