@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from math import ceil
+from operator import itemgetter
 from typing import Any
 
 from concviz.engine.prefix import column_owners, column_shares, count_in
@@ -22,6 +23,7 @@ from concviz.engine.timeline import (DONE, EVENT_T0, FAILED, QUEUED, RUNNING, _T
 
 COL_GIL, COL_CPU, COL_SLEEP, COL_QUEUED = range(4)  # the "other" state of a column
 _INF = float("inf")
+_FIRST = itemgetter(0)
 
 # What a task lane draws in one column, as one small int (Frame.task_codes):
 #   COL_GIL .. COL_QUEUED (0-3)  not running; waiting for the GIL, for a CPU, asleep, queued
@@ -715,9 +717,9 @@ def changed_from(old: _TaskView, new: _TaskView, old_now: int, new_now: int) -> 
     if new.start_ns is None and new.spawn_ns is not None:
         at = old_now  # queued until now
     if new.n_runs > old.n_runs:
-        at = min(at, min(r[0] for r in new.runs[old.n_runs:new.n_runs]))
+        at = min(at, min(map(_FIRST, new.runs[old.n_runs:new.n_runs])))
     if new.n_sleeps > old.n_sleeps:
-        at = min(at, min(r[0] for r in new.sleeps[old.n_sleeps:new.n_sleeps]))
+        at = min(at, min(map(_FIRST, new.sleeps[old.n_sleeps:new.n_sleeps])))
     if old.open_run != new.open_run:
         for o in (old.open_run, new.open_run):
             if o is not None:

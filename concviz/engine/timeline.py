@@ -287,11 +287,7 @@ class Timeline:
         with self._lock:
             index = self._index
             self._serial += 1
-            self._log_lane_changes()
-            for (what, key), first_bad in self._dirty.items():
-                j = _resort_tail((self.cores if what == "c" else self.proc_runs)[key], first_bad)
-                index.truncate((what, key), j)
-            self._dirty.clear()
+            self._fold_lanes()
             thread_pids = frozenset(p for p, tids in self._pid_tids.items() if len(tids) > 1)
             index.update(self.cores, self.proc_runs, thread_pids)
             self._lengths.fold()
@@ -326,26 +322,42 @@ class Timeline:
 
     LANE_LOG_KEEP = 64
 
-    def _log_lane_changes(self) -> None:
-        """Note, for each core and process lane that got events since the last snapshot, the
-        earliest start among them. Items a late arrival pushed along start after it, so the
-        lane is unchanged before that instant. Costs O(new events)."""
+    def _fold_lanes(self) -> None:
+        """Put back in time order the core and process lanes that late batches disordered,
+        and note, for each lane that got events since the last snapshot, the earliest start
+        among them: the lane is unchanged before that instant (items a late arrival pushed
+        along start after it). O(new events)."""
         serial = self._serial
         seen = self._lane_seen
         log = self._lane_log
+        dirty = self._dirty
+        index = self._index
         for what, lanes in (("c", self.cores), ("p", self.proc_runs)):
             for key, lane in lanes.items():
                 k = (what, key)
                 n0 = seen.get(k, 0)
-                if len(lane) > n0:
-                    seen[k] = len(lane)
-                    entries = log.get(k)
-                    if entries is None:
-                        entries = log[k] = []
-                    entries.append((serial, min(map(EVENT_T0, lane[n0:]))))
-                    if len(entries) > 2 * self.LANE_LOG_KEEP:
-                        self._lane_log_floor[k] = entries[-self.LANE_LOG_KEEP - 1][0]
-                        log[k] = entries[-self.LANE_LOG_KEEP:]  # a new list: readers keep theirs
+                if len(lane) <= n0:
+                    continue
+                # new items before the first one out of order came in order: this is their earliest
+                at = lane[n0][4]
+                first_bad = dirty.pop(k, None)
+                if first_bad is not None:
+                    j, earliest = _resort_tail(lane, first_bad)
+                    index.truncate(k, j)
+                    if earliest is not None and earliest < at:
+                        at = earliest
+                seen[k] = len(lane)
+                entries = log.get(k)
+                if entries is None:
+                    entries = log[k] = []
+                entries.append((serial, at))
+                if len(entries) > 2 * self.LANE_LOG_KEEP:
+                    self._lane_log_floor[k] = entries[-self.LANE_LOG_KEEP - 1][0]
+                    log[k] = entries[-self.LANE_LOG_KEEP:]  # a new list: readers keep theirs
+        for (what, key), first_bad in dirty.items():  # (a lane that got no new item: none)
+            j, _ = _resort_tail((self.cores if what == "c" else self.proc_runs)[key], first_bad)
+            index.truncate((what, key), j)
+        dirty.clear()
 
     def _task_views(self) -> tuple:
         """Every task's view, in id order; only tasks with new events get a new one."""
@@ -418,17 +430,17 @@ def start_index(intervals: list, n: int, t0: int, key: Callable[[tuple], int] | 
     return max(0, i - 1)
 
 
-def _resort_tail(lane: list, first_bad: int) -> int:
+def _resort_tail(lane: list, first_bad: int) -> tuple[int, int | None]:
     """Restore time order in a lane whose items from ``first_bad`` on arrived out of order.
 
     Only the tail that can have moved is sorted: from the first in-order item that starts after
     the earliest late arrival. Late arrivals are recent (one flush interval, or one sleep of a
     worker that had not flushed), so this costs O(tail), not O(lane), per snapshot. Returns the
-    index from which items may have moved.
+    index from which items may have moved, and the earliest start among the late arrivals.
     """
     earliest = min(map(EVENT_T0, lane[first_bad:]), default=None)
     if earliest is None:
-        return len(lane)
+        return len(lane), None
     j = bisect_left(lane, earliest, 0, first_bad, key=EVENT_T0)
     lane[j:] = sorted(lane[j:], key=EVENT_T0)
-    return j
+    return j, earliest

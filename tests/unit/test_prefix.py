@@ -109,8 +109,9 @@ def test_resort_tail_equals_a_full_sort():
     lane = [(2, 0, 1, 1, t, t + 1, 0, None) for t in range(0, 1000, 10)]
     late = [(2, 1, 1, 2, t, t + 1, 0, None) for t in sorted(rnd.sample(range(700, 1000), 20))]
     lane += late
-    _resort_tail(lane, 100)
+    j, earliest = _resort_tail(lane, 100)
     assert lane == sorted(lane, key=lambda e: e[4])
+    assert earliest == late[0][4] and lane[j][4] == earliest
 
 
 def test_run_length_median_exact_then_to_the_microsecond():
