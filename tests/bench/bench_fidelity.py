@@ -160,13 +160,17 @@ def spawn_latency(quick: bool = False) -> dict:
     QUICK = quick
     repeats = 1 if quick else 7
     scale = 0.1  # io tasks of 10-90 ms: alive while the next ones start
-    # a thread starts in ~0.1 ms: 16 of them per run, for a median that a 30 us hiccup cannot move
-    count = {"thread": 16}
+    # A thread starts in ~0.1 ms, and one run's median moves by 20-40 us from run to run (either
+    # side): 32 threads a run and 3x the runs, so that the comparison is not of two noises.
+    count = {"thread": 32}
+    runs_of = {"thread": 3 * repeats}
     methods = ["thread"] + [m for m in ("fork", "forkserver", "spawn") if m in multiprocessing.get_all_start_methods()]
     rows: dict[str, dict[str, list[float]]] = {m: {"concviz": [], "direct": [], "background_cores": []}
                                                for m in methods}
-    for i in range(repeats):
+    for i in range(max(runs_of.get(m, repeats) for m in methods)):
         for m in methods:
+            if i >= runs_of.get(m, repeats):
+                continue
             tasks = count.get(m, 4)
             spec = (RunSpec(model="threads", workload="io", tasks=tasks, scale=scale) if m == "thread"
                     else RunSpec(model="processes", workload="io", tasks=tasks, scale=scale, start_method=m))
@@ -182,7 +186,8 @@ def spawn_latency(quick: bool = False) -> dict:
     return {
         "figures": {"spawn_latency_error_max": err[worst]},
         "notes": {"spawn_latency_error_max": (
-            f"io tasks (16 threads, 4 processes), median of {repeats}, each when the machine was quiet; "
+            f"io tasks (32 threads, 4 processes), median of {runs_of['thread']} runs (threads), {repeats} "
+            f"(processes), each when the machine was quiet; "
             f"concviz vs direct (ms): "
             + ", ".join(f"{m} {median(v['concviz']):.2f} vs {median(v['direct']):.2f}" for m, v in rows.items()))},
         "details": {"spawn_latency": rows},
