@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from concviz.engine.events import PROGRESS, RUN, SLEEP, SLEEP_OPEN
-from concviz.engine.probe import CPU_CHECK_NS, FLUSH_NS, GAP_NS, Recorder, current_cpu
+from concviz.engine.probe import CPU_CHECK_NS, GAP_NS, Recorder, current_cpu
 
 WORKLOADS = ("io", "cpu", "mixed")
 WORKLOAD_TITLES = {
@@ -32,6 +32,7 @@ MIXED_ROUNDS = 5
 MIXED_BURST_UNITS = 4_000  # about 40 ms
 MIXED_SLEEP_S = (0.02, 0.08)
 PROGRESS_NS = 50_000_000  # report an interval still open after 50 ms (see burn)
+PROGRESS_EVERY_NS = 50_000_000  # and again every 50 ms: twice a frame of the UI's 10 Hz
 
 _perf = time.perf_counter_ns
 
@@ -74,8 +75,8 @@ def burn(rec: Recorder | None, task: int, units: int) -> int:
     getcpu = current_cpu
     gap_ns = GAP_NS
     check_ns = CPU_CHECK_NS
-    flush_ns = FLUSH_NS
     progress_ns = PROGRESS_NS
+    progress_every_ns = PROGRESS_EVERY_NS
     x = task + 1
     start = last = perf()
     cpu = getcpu()
@@ -102,7 +103,7 @@ def burn(rec: Recorder | None, task: int, units: int) -> int:
                 after = perf()
                 start = now if after - now <= gap_ns else after
                 now = after
-            elif now - start > progress_ns and now - rec.last_flush > flush_ns:
+            elif now - start > progress_ns and now - rec.last_flush > progress_every_ns:
                 # a long open interval: report it so far (add() flushes it). Only past
                 # PROGRESS_NS: a GIL turn (switch interval <= 50 ms) closes before that, so the
                 # report never lands inside the turns the GIL figures are measured from.

@@ -156,3 +156,27 @@ def test_process_models_work_with_each_start_method(model, method):
     # the tasks ran in worker processes, not in the experiment process itself
     assert frame.header["experiment_pid"] not in {t.pid for t in frame.tasks}, why
     assert all(t.run_ns > 0 and t.sleep_ns > 0 for t in frame.tasks), why
+
+
+def test_a_long_running_interval_is_reported_while_it_is_open():
+    """A CPU-bound worker that runs without a break reports its open interval (PROGRESS) before
+    it ends, so a live view shows it running, not silent; and no more often than every
+    PROGRESS_EVERY_NS, so the reports cost the worker and the UI little."""
+    from concviz.engine.events import FINISH, PROGRESS
+    from concviz.engine.experiment import Experiment
+    from concviz.engine.spec import RunSpec
+    from concviz.engine.workloads import PROGRESS_EVERY_NS
+
+    exp = Experiment(RunSpec(model="processes", workload="cpu", tasks=1, scale=1.0).validate())
+    exp.start()
+    seen: list[tuple] = []
+    status, _, _ = exp.pump_to_end(lambda tag, payload: seen.extend(payload) if tag == "E" else None)
+    assert status == "ok"
+    kinds = [e[0] for e in seen]
+    assert FINISH in kinds and PROGRESS in kinds
+    reports = [e for e in seen[: kinds.index(FINISH)] if e[0] == PROGRESS]
+    assert len(reports) >= 2, f"{len(reports)} PROGRESS before the task finished"
+    # a report, then the next no sooner than PROGRESS_EVERY_NS later (it was 10 ms: 5x the
+    # messages for the UI to read, and a flush of the worker's each time)
+    gaps = [b[5] - a[5] for a, b in zip(reports, reports[1:])]
+    assert min(gaps) >= PROGRESS_EVERY_NS, [g / 1e6 for g in gaps]
