@@ -327,15 +327,15 @@ class TaskLanes(LanePane):
     def _label(self, index: int, label_w: int, top: bool) -> list[Segment]:
         """The tag and worker of a lane's top row (blank below it), kept while they stay."""
         t = self.frame.tasks[index]
-        key = ("@label", t.id, t.pid, t.tid, t.label, label_w, top)
+        worker = self.worker_label(index) if top else ""
+        key = ("@label", t.id, worker, label_w, top)
         segs = self._labels.get(key)
         if segs is None:
             if len(self._labels) > 50_000:  # labels of runs long gone, notes of past seconds
                 self._labels.clear()
             if top:
                 segs = [Segment(f" T{t.id}".ljust(5), self.task_tag_style(t.id)),
-                        Segment(self.worker_label(index).ljust(label_w - 5)[: label_w - 5],
-                                self.style("lane--label"))]
+                        Segment(worker.ljust(label_w - 5)[: label_w - 5], self.style("lane--label"))]
             else:  # the rows below: blank
                 segs = [Segment(" " * label_w, self._base)]
             self._labels[key] = segs
