@@ -6,6 +6,7 @@ No widgets here, so it is unit-testable without a terminal.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from concviz.engine.frame import Frame
@@ -139,3 +140,18 @@ def axis_ticks(win: Window, width: int) -> list[tuple[int, str]]:
         out.append((col, "0" if t == 0 else format_time(t, step)))
         t += step
     return out
+
+
+_TRAILING_NUMBER = re.compile(r"^(.*?)(\d+)$")
+
+
+def short_label(text: str, room: int) -> str:
+    """``text`` in at most ``room`` cells. A trailing number (a thread id, a pid) keeps its last
+    digits, which tell neighbours apart (threads 18198 and 18199 -> "thr 198", "thr 199"),
+    not its first (which would make them "thr 181" twice)."""
+    if len(text) <= room:
+        return text
+    m = _TRAILING_NUMBER.match(text)
+    if m and len(m.group(1)) < room:
+        return m.group(1) + m.group(2)[len(m.group(1)) - room:]
+    return text[:room]

@@ -18,7 +18,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from concviz.engine.frame import CODE_BLANK, CODE_FULL, CoreCellsCache, Frame, LaneCodes
-from concviz.view import BLOCKS, TASK_CHARS, Window, axis_ticks, format_time
+from concviz.view import BLOCKS, TASK_CHARS, Window, axis_ticks, format_time, short_label
 
 STATES = ("run", "gil", "cpu", "sleep", "queued", "done", "failed")
 STATE_GLYPHS = {"gil": "▒", "cpu": "░", "sleep": "·", "queued": "-"}  # in COL_* order
@@ -333,9 +333,9 @@ class TaskLanes(LanePane):
         if segs is None:
             if len(self._labels) > 50_000:  # labels of runs long gone, notes of past seconds
                 self._labels.clear()
-            if top:
+            if top:  # the worker, shortened to leave a blank before the cells
                 segs = [Segment(f" T{t.id}".ljust(5), self.task_tag_style(t.id)),
-                        Segment(worker.ljust(label_w - 5)[: label_w - 5], self.style("lane--label"))]
+                        Segment(short_label(worker, label_w - 6).ljust(label_w - 5), self.style("lane--label"))]
             else:  # the rows below: blank
                 segs = [Segment(" " * label_w, self._base)]
             self._labels[key] = segs

@@ -57,3 +57,13 @@ def test_axis_ticks_are_round_and_spaced():
 def test_nice_spans_and_times():
     assert nice_ceil(1) == 1 and nice_ceil(7_600) == 10_000
     assert format_time(1.5e9) == "1.50 s" and format_time(5.2e6) == "5.2 ms"
+
+
+def test_short_labels_keep_the_digits_that_differ():
+    from concviz.view import short_label
+
+    assert short_label("thr 18198", 10) == "thr 18198"  # fits: as is
+    assert [short_label(f"thr {tid}", 7) for tid in (18198, 18199, 18200)] == ["thr 198", "thr 199", "thr 200"]
+    assert short_label("w1 4242424", 7) == "w1 2424" and short_label("pid 123456", 8) == "pid 3456"
+    assert short_label("Task-10007", 7) == "Task-07"
+    assert short_label("a-long-name", 4) == "a-lo"  # no number: cut
