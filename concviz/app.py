@@ -49,7 +49,7 @@ from concviz.widgets.code import CodePane
 from concviz.widgets.lanes import CoreLanes, GilLane, TaskLanes
 
 TICK_HZ = 10
-GC_GEN0_THRESHOLD = 10_000  # allocations between two young-generation collections (see on_mount)
+GC_THRESHOLDS = (10_000, 10, 100)  # the cyclic GC's, while the app runs (see on_mount)
 TASK_STEPS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 100, 200, 500, 1000, 2000, 5000, 10000)
 SCALE_STEPS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
 SWITCH_STEPS = (None, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
@@ -160,11 +160,13 @@ class ConcvizApp(App[int]):
 
     def on_mount(self) -> None:
         # A frame makes tens of thousands of short-lived containers (segments, strips); with the
-        # default threshold (700) the cyclic GC runs dozens of times a frame and walks the
-        # app's long-lived objects on its older passes. Collecting every 10,000 allocations
-        # instead made a 64-lane frame ~15% cheaper (tests/bench); the garbage is the same.
+        # default thresholds (700, 10, 10) the cyclic GC ran dozens of times a frame, and its
+        # full passes walk every event the run has recorded: under a flood of 1.5 M events those
+        # stalled the UI for 150-235 ms, a frame or two lost each time. Young collections every
+        # 10,000 allocations made a 64-lane frame ~15% cheaper, and full ones 10x rarer took the
+        # stalls away (tests/bench); the garbage collected is the same, a little later.
         self._gc_threshold = gc.get_threshold()
-        gc.set_threshold(GC_GEN0_THRESHOLD, *self._gc_threshold[1:])
+        gc.set_threshold(*GC_THRESHOLDS)
         # the widgets a tick touches, found once (a query walks the DOM: ~10 of them a tick)
         self.w = {name: self.query_one(f"#{name}") for name in
                   ("title", "controls", "legend", "stats", "caption", "welcome", "tasks", "gil", "cores", "log")}

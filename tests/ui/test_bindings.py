@@ -219,3 +219,18 @@ async def test_a_tick_while_shutting_down_draws_nothing():
         drawn = app.frames_drawn
     app.tick(force=True)  # the widgets are gone now
     assert app.frames_drawn == drawn
+
+
+async def test_gc_thresholds_while_running_and_restored_after():
+    """The app collects cyclic garbage less often while it runs (a full pass walks every event
+    recorded: it stalled frames under a flood) and gives the process its thresholds back."""
+    import gc
+
+    from concviz.app import GC_THRESHOLDS
+
+    before = gc.get_threshold()
+    app = replay("threads-cpu")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        assert gc.get_threshold() == GC_THRESHOLDS
+    assert gc.get_threshold() == before
