@@ -743,32 +743,39 @@ class LaneCodes:
 
     def __init__(self) -> None:
         self._frame: Frame | None = None
+        self._prev: Frame | None = None
         self._gen = 0
-        self._pid_from: dict[int, float] = {}
+        self._pid_from: dict[int, float] | None = None  # pid -> where its threads changed
         # task id -> (generation, view, now, (timeline, t0, t1, width, levels), rows, dense, sibling)
         self._memo: dict[int, tuple] = {}
 
     def begin(self, frame: Frame) -> None:
-        """Take a new frame: where did the task threads of each GIL change since the last one?"""
+        """Take a new frame (where its GILs' threads changed is worked out when first asked)."""
         if frame is self._frame:
             return
-        prev, self._frame = self._frame, frame
+        self._prev, self._frame = self._frame, frame
         self._gen += 1
-        self._pid_from = {}
+        self._pid_from = None
         if len(self._memo) > 4 * len(frame.tasks) + 1000:
             self._memo.clear()
-        if prev is None or not frame.gil or not frame.thread_pids:
-            return
-        pids = frame.thread_pids
-        before = {t.id: t for t in prev.tasks if t.pid in pids}
-        for t in frame.tasks:
-            if t.pid in pids:
-                old = before.get(t.id)
-                at = -_INF if old is None else changed_from(old, t, prev.now_ns, frame.now_ns)
-                if at < self._pid_from.get(t.pid, _INF):
-                    self._pid_from[t.pid] = at
-        if set(before) - {t.id for t in frame.tasks if t.pid in pids}:
-            self._pid_from = dict.fromkeys(pids, -_INF)  # a thread left its process: redo all
+
+    def _sibling_change(self, pid: int) -> float:
+        """Where the task threads of ``pid`` changed since the last frame (-inf: anywhere)."""
+        if self._pid_from is None:
+            self._pid_from = {}
+            frame, prev = self._frame, self._prev
+            if prev is not None:
+                pids = frame.thread_pids
+                before = {t.id: t for t in prev.tasks if t.pid in pids}
+                for t in frame.tasks:
+                    if t.pid in pids:
+                        old = before.get(t.id)
+                        at = -_INF if old is None else changed_from(old, t, prev.now_ns, frame.now_ns)
+                        if at < self._pid_from.get(t.pid, _INF):
+                            self._pid_from[t.pid] = at
+                if set(before) - {t.id for t in frame.tasks if t.pid in pids}:
+                    self._pid_from = dict.fromkeys(pids, -_INF)  # a thread left its process: redo all
+        return self._pid_from.get(pid, _INF) if self._prev is not None else -_INF
 
     def rows(self, frame: Frame, index: int, t0: int, t1: int, width: int, levels: int = 1) -> list[list[int]]:
         self.begin(frame)
@@ -781,7 +788,7 @@ class LaneCodes:
                 return m[4]
             at = changed_from(m[1], t, m[2], frame.now_ns)
             if sibling:
-                at = min(at, self._pid_from.get(t.pid, _INF)) if m[0] == self._gen - 1 else -_INF
+                at = min(at, self._sibling_change(t.pid)) if m[0] == self._gen - 1 else -_INF
             if at == _INF:
                 self._memo[t.id] = (self._gen, t, frame.now_ns, key, m[4], m[5], sibling)
                 return m[4]
