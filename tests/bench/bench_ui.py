@@ -195,11 +195,15 @@ def idle_and_busy(quick: bool) -> dict:
                         "busy_screen_has_both_cores": "cpu1" in screen}}
 
 
+BLOCKS = 4  # of frames, ours and the reference's in turn
+
+
 def _frame_cost(trace: tuple[dict, list], size: tuple[int, int], frames: int) -> dict[str, Any]:
     """Frames of concviz panning across a finished run (a new window each frame: every lane is
     worked out again and every changed row repainted), built and rendered as Textual does it:
     snapshot, redraw, compositor update, the update encoded for the terminal. Next to them, the
-    same for the plain Textual screen of 64 lanes (plain_textual.py) with as many segments."""
+    same for the plain Textual screen of 64 lanes (plain_textual.py) with as many segments,
+    ``frames`` of each in each of BLOCKS turns."""
     from concviz.app import ConcvizApp
     from concviz.widgets.lanes import TaskLanes
     from plain_textual import PlainApp
@@ -207,7 +211,7 @@ def _frame_cost(trace: tuple[dict, list], size: tuple[int, int], frames: int) ->
     def encode(app, compositor) -> None:
         compositor.render_update(full=True).render_segments(app.console)
 
-    async def ours() -> tuple[list[float], float]:
+    async def ours(block: int) -> tuple[list[float], float]:
         app = ConcvizApp(replay=trace, instant=True, live_ticks=False)
         out = []
         async with app.run_test(size=size) as pilot:
@@ -217,7 +221,7 @@ def _frame_cost(trace: tuple[dict, list], size: tuple[int, int], frames: int) ->
             full = first.t_end - first.first_ns
             span = full * 9 // 10
             zoom = app.zoom
-            for k in range(frames):
+            for k in range(block * frames, (block + 1) * frames):
                 zoom.span_ns, zoom.follow = span, False
                 zoom.offset_ns = (k * 7919 * (full // 1000)) % (full - span)  # about a column a frame
                 t0 = time.perf_counter()
@@ -242,8 +246,14 @@ def _frame_cost(trace: tuple[dict, list], size: tuple[int, int], frames: int) ->
                 out.append((time.perf_counter() - t0) * 1000)
         return out
 
-    ms, segments = asyncio.run(ours())
-    return {"ours": ms, "segments": segments, "plain": asyncio.run(plain(int(segments)))}
+    # in alternating blocks, so that a slow spell of a shared machine weighs on both sides
+    ms: list[float] = []
+    plain_ms: list[float] = []
+    for block in range(BLOCKS):
+        got, segments = asyncio.run(ours(block))
+        ms += got
+        plain_ms += asyncio.run(plain(int(segments)))
+    return {"ours": ms, "segments": segments, "plain": plain_ms}
 
 
 def frame(quick: bool) -> dict:
@@ -256,7 +266,7 @@ def frame(quick: bool) -> dict:
 
         trace = read_trace(path)
     # 120 columns of cells: label 16 + cells 120 + gap 1 + note 10
-    r = _frame_cost(trace, (147, 80), 10 if quick else 40)
+    r = _frame_cost(trace, (147, 80), 5 if quick else 10)
     ms, plain = r["ours"], r["plain"]
     return {"figures": {"frame_ms_median": median(ms), "frame_ms_plain_textual": median(plain)},
             "notes": {"frame_ms_median": f"64 threads' real CPU-bound run ({len(trace[1])} events), panned a "
