@@ -6,6 +6,10 @@ ran half of shows "half", not a winner: the picture does not lie at coarse zoom.
 at most ``width`` intervals in the window is computed interval by interval; a denser one from
 the running sums the Timeline keeps (see prefix.py), so a lane costs O(width x log n) however
 long the run: only visible lanes are asked for, and the per-tick cost does not grow with history.
+
+What a task lane draws is one code per column (:meth:`Frame.task_codes`, the same
+classification as :meth:`Frame.task_cells`, worked out only where an interval begins or ends);
+LaneCodes and CoreCellsCache keep lanes' columns across frames up to where their data changed.
 """
 
 from __future__ import annotations
