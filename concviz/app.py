@@ -132,11 +132,13 @@ class ConcvizApp(App[int]):
         self.machine = machine_info()
         self._welcome = ""
         self.w: dict[str, Any] = {}  # widgets by id, once mounted
-        # how many frames the tick built, and what each cost here (benchmarks read these)
+        # how many frames the tick built; with CONCVIZ_STATS_FILE set (benchmarks), what each
+        # cost and when it was built (time.time()), written there on exit
         self.frames_drawn = 0
         self._stats_at = 0.0
+        self._record_frames = bool(os.environ.get("CONCVIZ_STATS_FILE"))
         self.frame_ms: list[float] = []
-        self.frame_at: list[float] = []  # when each was built (time.time(), for benchmarks)
+        self.frame_at: list[float] = []
 
     # --- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -207,7 +209,7 @@ class ConcvizApp(App[int]):
         self.frame = session.snapshot()
         self.redraw()
         self.frames_drawn += 1
-        if len(self.frame_ms) < 100_000:
+        if self._record_frames and len(self.frame_ms) < 100_000:
             self.frame_ms.append((time.perf_counter() - t0) * 1000)
             self.frame_at.append(time.time())
         if not session.running and not force and self._timer is not None and session.live is False:

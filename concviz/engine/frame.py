@@ -60,23 +60,31 @@ class CoreCells:
     task: list[int]  # -1 where idle
 
 
-def _spread(arr: list[float], a: int, b: int, t0: int, dt: float, width: int,
-            best: list[float] | None = None, who: list[int] | None = None, tag: int = -1) -> None:
-    """Add the overlap of [a, b) with each column to ``arr`` (in column fractions)."""
+def _span(a: int, b: int, t0: int, dt: float, width: int) -> tuple[float, float, int, int] | None:
+    """[a, b) in columns of width ``dt`` from ``t0``, clipped to the ``width`` columns: (x0,
+    x1, first column, last column it touches), or None if it misses them. (Frame._task_codes
+    inlines this in its loop over RUN intervals, the hottest of a frame.)"""
     if b <= a:
-        return
+        return None
     x0 = (a - t0) / dt
     x1 = (b - t0) / dt
     if x1 <= 0 or x0 >= width:
-        return
+        return None
     if x0 < 0:
         x0 = 0.0
     if x1 > width:
         x1 = float(width)
-    c0 = int(x0)
     c1 = int(x1)
-    if c1 >= width:
-        c1 = width - 1
+    return x0, x1, int(x0), width - 1 if c1 >= width else c1
+
+
+def _spread(arr: list[float], a: int, b: int, t0: int, dt: float, width: int,
+            best: list[float] | None = None, who: list[int] | None = None, tag: int = -1) -> None:
+    """Add the overlap of [a, b) with each column to ``arr`` (in column fractions)."""
+    span = _span(a, b, t0, dt, width)
+    if span is None:
+        return
+    x0, x1, c0, c1 = span
     if c0 == c1:
         arr[c0] += x1 - x0
         if best is not None and x1 - x0 > best[c0]:
@@ -103,20 +111,10 @@ def _cover(arr: list[float], a: int, b: int, t0: int, dt: float, width: int, edg
     """Add [a, b) to ``arr`` (column fractions), for a lane whose intervals do not overlap:
     the columns it covers wholly are set to 1.0 (and to ``code`` in ``codes``), the one or two
     it covers partly are added to ``edges``."""
-    if b <= a:
+    span = _span(a, b, t0, dt, width)
+    if span is None:
         return
-    x0 = (a - t0) / dt
-    x1 = (b - t0) / dt
-    if x1 <= 0 or x0 >= width:
-        return
-    if x0 < 0:
-        x0 = 0.0
-    if x1 > width:
-        x1 = float(width)
-    c0 = int(x0)
-    c1 = int(x1)
-    if c1 >= width:
-        c1 = width - 1
+    x0, x1, c0, c1 = span
     if c0 == c1:
         arr[c0] += x1 - x0
         edges.add(c0)
@@ -375,16 +373,9 @@ class Frame:
             _spread(queued, t.spawn_ns, t.start_ns if t.start_ns is not None else live_end, t0, dt, width)
         if t.start_ns is None:
             return cells
-        if t.end_ns is not None:
-            end = t.end_ns
-        elif t.open_sleep is not None:
-            end = live_end  # known to be asleep right now
-            _spread(sleep, t.open_sleep, live_end, t0, dt, width)
-        else:
-            # A live lane ends where the task's own reports end: after that it may be running
-            # (reported when it next flushes) or waiting (known once it runs again). Drawing
-            # that stretch as "waiting" would be a guess, so it stays blank until it is known.
-            end = max(t.seen_ns, t.start_ns)
+        end = _lane_end(t, live_end)
+        if t.end_ns is None and t.open_sleep is not None:
+            _spread(sleep, t.open_sleep, live_end, t0, dt, width)  # known to be asleep right now
         _spread(alive, t.start_ns, end, t0, dt, width)
         runs = t.runs
         if t.run_cum is not None and count_in(runs, t.n_runs, t0, t1) > width:
@@ -454,12 +445,7 @@ class Frame:
                    t0, dt, width, edges, codes, COL_QUEUED)
         sibling = self.process_cells(t.pid, t0, t1, width) if t.pid in self.thread_pids and self.gil else None
         if t.start_ns is not None:
-            if t.end_ns is not None:
-                end = t.end_ns
-            elif t.open_sleep is not None:
-                end = live_end  # known to be asleep right now
-            else:
-                end = max(t.seen_ns, t.start_ns)  # a live lane ends where its reports end
+            end = _lane_end(t, live_end)
             # alive and nothing else in the column: waiting, for the GIL if a sibling thread
             # ran most of the column, else for a CPU
             _cover(alive, t.start_ns, end, t0, dt, width, edges)
@@ -472,7 +458,7 @@ class Frame:
             if t.run_cum is not None and count_in(runs, n, t0, t1) > width:
                 run = column_shares(runs, t.run_cum, n, t0, t1, width, first=from_col)
                 dense = True
-            else:  # _cover, inlined: this is the loop a frame spends most of its time in
+            else:  # _span and _cover, inlined: this is the loop a frame spends most of its time in
                 add = edges.add
                 for i in range(start_index(runs, n, t_from), n):
                     a, b, _ = runs[i]
@@ -703,12 +689,25 @@ class Frame:
 
 
 def _lane_end(t: _TaskView, now: int) -> int | None:
-    """Where a task lane's life ends (as Frame._task_codes draws it)."""
+    """Where a task lane's life ends: at its end, or now while it is known to be asleep, or
+    else (live) where the task's own reports end. After that it may be running (reported when
+    it next flushes) or waiting (known once it runs again): drawing that stretch as "waiting"
+    would be a guess, so it stays blank until it is known."""
     if t.start_ns is None:
         return None
     if t.end_ns is not None:
         return t.end_ns
     return now if t.open_sleep is not None else max(t.seen_ns, t.start_ns)
+
+
+def _first_changed_column(at: float, t0: int, t1: int, width: int) -> int:
+    """The column of [t0, t1) split ``width`` ways that holds instant ``at`` (0 before t0,
+    ``width`` after t1 or for +inf): the first one a change at ``at`` can reach."""
+    if at <= t0:
+        return 0
+    if at >= t1:
+        return width
+    return min(width, int((at - t0) / ((t1 - t0) / width)))
 
 
 def changed_from(old: _TaskView, new: _TaskView, old_now: int, new_now: int) -> float:
@@ -796,7 +795,7 @@ class LaneCodes:
             if at == _INF:
                 self._memo[t.id] = (self._gen, t, frame.now_ns, key, m[4], m[5], sibling)
                 return m[4]
-            from_col = 0 if at <= t0 else min(width, int((at - t0) / ((t1 - t0) / width)))
+            from_col = _first_changed_column(at, t0, t1, width)
             if from_col > 0:
                 rows, dense = frame._task_codes(index, t0, t1, width, levels, from_col, m[4])
                 if dense == m[5]:  # else the columns kept were computed another way: redo all
@@ -822,9 +821,8 @@ class CoreCellsCache:
         m = self._memo.get(cpu)
         first, prev = 0, None
         if serial is not None and m is not None and m[1] == key:
-            at = frame.lane_changed_from(("c", cpu), m[0])
-            if at > t0:
-                first = width if at == _INF else min(width, int((at - t0) / ((t1 - t0) / width)))
+            first = _first_changed_column(frame.lane_changed_from(("c", cpu), m[0]), t0, t1, width)
+            if first:
                 prev = m[2:5]
         if first == width:
             busy, best, who, dense = m[2], m[3], m[4], m[5]

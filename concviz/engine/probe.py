@@ -26,20 +26,28 @@ CPU_CHECK_NS = 1_000_000  # look up the current CPU about once a millisecond
 _perf = time.perf_counter_ns
 
 
+def _gil_holding(name: str, restype: Any, *argtypes: Any) -> Callable | None:
+    """libc's ``name``, called without releasing the GIL; None where there is no such function.
+
+    PyDLL, not CDLL: a CDLL call releases and retakes the GIL, and a thread that does so (every
+    millisecond, or at every flush) hands the GIL to a waiting sibling or resets its rivals' 5 ms
+    switch timer, so the probe would change the very GIL hand-offs it is there to show. The
+    calls made this way are short and do not block (a vDSO read, a pipe write, a lock taken
+    only when free)."""
+    try:
+        function = getattr(ctypes.PyDLL(None, use_errno=True), name)
+    except (OSError, AttributeError):
+        return None
+    function.restype = restype
+    function.argtypes = list(argtypes)
+    return function
+
+
 def _cpu_getter() -> Callable[[], int]:
     """Return the cheapest available way to ask which logical CPU this thread is on."""
-    try:
-        # PyDLL, not CDLL: a CDLL call releases and retakes the GIL, and a thread that does so
-        # every millisecond resets its rivals' 5 ms switch timer, so the probe would change the
-        # very GIL hand-offs it is there to show. sched_getcpu is a vDSO read: no need to release.
-        libc = ctypes.PyDLL(None)
-        getcpu = libc.sched_getcpu
-        getcpu.restype = ctypes.c_int
-        getcpu.argtypes = []
-        if getcpu() >= 0:
-            return getcpu
-    except (OSError, AttributeError):
-        pass
+    getcpu = _gil_holding("sched_getcpu", ctypes.c_int)
+    if getcpu is not None and getcpu() >= 0:
+        return getcpu
     if os.path.exists("/proc/thread-self/stat"):
 
         def from_proc() -> int:
@@ -112,17 +120,7 @@ class WriterLock:
 _F_ULOCK, _F_TLOCK = 0, 2  # lockf(3) commands
 
 
-def _gil_holding_lockf() -> Callable[[int, int, int], int] | None:
-    try:
-        lockf = ctypes.PyDLL(None, use_errno=True).lockf
-        lockf.restype = ctypes.c_int
-        lockf.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long]
-        return lockf
-    except (OSError, AttributeError):
-        return None
-
-
-_libc_lockf = _gil_holding_lockf()
+_libc_lockf = _gil_holding("lockf", ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long)
 
 
 class Sink:
@@ -150,18 +148,7 @@ class Sink:
 _HEADER = struct.Struct("!i").pack
 
 
-def _gil_holding_write() -> Callable[[int, bytes], int] | None:
-    try:
-        libc = ctypes.PyDLL(None, use_errno=True)
-        write = libc.write
-        write.restype = ctypes.c_ssize_t
-        write.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t]
-        return write
-    except (OSError, AttributeError):
-        return None
-
-
-_libc_write = _gil_holding_write()
+_libc_write = _gil_holding("write", ctypes.c_ssize_t, ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t)
 
 
 def _write_holding_gil(fd: int, frame: bytes) -> bool:

@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from concviz.engine.events import ERROR, FINISH, PROGRESS, RUN, SLEEP, SLEEP_OPEN, SPAWN, START
+from concviz.engine.prefix import EVENT_T0, LaneIndex, RunLengths, new_cum
 
 if TYPE_CHECKING:  # frame.py imports this module
     from concviz.engine.frame import Frame
-from concviz.engine.prefix import EVENT_T0, LaneIndex, RunLengths, new_cum
 
 END_REASONS = {
     "timeout": "timed out: the run hit its time limit and was stopped",
@@ -354,10 +354,8 @@ class Timeline:
                 if len(entries) > 2 * self.LANE_LOG_KEEP:
                     self._lane_log_floor[k] = entries[-self.LANE_LOG_KEEP - 1][0]
                     log[k] = entries[-self.LANE_LOG_KEEP:]  # a new list: readers keep theirs
-        for (what, key), first_bad in dirty.items():  # (a lane that got no new item: none)
-            j, _ = _resort_tail((self.cores if what == "c" else self.proc_runs)[key], first_bad)
-            index.truncate((what, key), j)
-        dirty.clear()
+        # (a lane is only marked disordered when an item is appended to it, so every marked
+        # lane grew since the last snapshot and was put back in order above)
 
     def _task_views(self) -> tuple:
         """Every task's view, in id order; only tasks with new events get a new one."""

@@ -39,7 +39,7 @@ def _code_tables(waits: tuple[str, ...]) -> dict[int, str]:
 
 # what a code looks like: its glyph (the bottom row of a lane, and the rows above it, which show
 # waits but not sleep dots or queue dashes), and its style key (an index into
-# TaskLanes._lane_styles: the 4 states, blank, running, running over each of the 4 states)
+# LanePane.palette("task"): the 4 states, blank, running, running over each of the 4 states)
 CODE_GLYPHS = _code_tables(GLYPH_BY_STATE)
 UPPER_CODE_GLYPHS = _code_tables(UPPER_GLYPH_BY_STATE)
 CODE_STYLE_KEY = {c: chr(c if c <= CODE_BLANK else 5 + (c % 5 + 1) % 5) for c in range(CODE_FULL + 1)}
@@ -190,6 +190,28 @@ class LanePane(ScrollView):
             s = self._styles[key] = self.task_style(task) + Style(bold=True)
         return s
 
+    def palette(self, kind: str) -> list[Style]:
+        """The styles a kind of row's style keys index (see the *_STYLE_KEY tables and
+        GIL_KEYS), made once per theme: one object per look, so a row's columns are joined into
+        segments by key, without comparing styles."""
+        key = f"@palette-{kind}"
+        styles = self._styles.get(key)
+        if styles is None:
+            if kind == "task":  # the 4 states, blank, running, running over each of the 4 states
+                run = self.style("lane--run")
+                styles = [*(self.style(f"lane--{name}") for name in STATE_GLYPHS), self._base, run,
+                          *(run + self.shade(name) for name in STATE_GLYPHS)]
+            elif kind == "core":  # idle, then each task colour
+                styles = [self._base, *(self.task_style(i) for i in range(TASK_COLOURS))]
+            elif kind == "total":  # nothing ran, one core's worth, more (parallel)
+                styles = [self._base, self.style("lane--run"), self.style("lane--parallel")]
+            else:  # "gil": idle, then each task colour plain and bold
+                styles = [self.style("lane--label")]
+                for i in range(TASK_COLOURS):
+                    styles += [self.task_style(i), self.task_tag_style(i)]
+            self._styles[key] = styles
+        return styles
+
     def shade(self, name: str, amount: float = 0.55) -> Style:
         """A background made from a state's colour, faded towards the pane's background."""
         key = f"{name}@bg"
@@ -302,17 +324,6 @@ class TaskLanes(LanePane):
             self.frame._cache[key] = order
         return order.get(pid, 0)
 
-    def _lane_styles(self) -> list[Style]:
-        """The style of each style key (see CODE_STYLE_KEY): one object per look, so a row's
-        columns can be joined into segments by key, without comparing styles."""
-        cached = self._styles.get("@lane")
-        if cached is None:
-            run = self.style("lane--run")
-            state = [self.style(f"lane--{name}") for name in STATE_GLYPHS]
-            under = [run + self.shade(name) for name in STATE_GLYPHS]
-            cached = self._styles["@lane"] = [*state, self._base, run, *under]
-        return cached
-
     def render_lane(self, index: int, width: int, level: int = 0, levels: int = 1) -> list[Segment]:
         frame, win = self.frame, self.window
         label_w, cells_w, note_w = self.columns(width)
@@ -321,7 +332,7 @@ class TaskLanes(LanePane):
         top = level == levels - 1
         segs = self._label(index, label_w, top)
         segs += code_segments(codes, CODE_GLYPHS if level == 0 else UPPER_CODE_GLYPHS, CODE_STYLE_KEY,
-                              self._lane_styles())
+                              self.palette("task"))
         if top and note_w:
             segs.append(self.note_for(t, note_w))
         else:
@@ -404,11 +415,8 @@ class GilLane(LanePane):
                          for who, b in zip(g.task, g.busy)])
         keyed = "".join([GIL_IDLE if who < 0 or b < 0.05 else GIL_KEYS[who % TASK_COLOURS][b > 0.5]
                          for who, b in zip(g.task, g.busy)])
-        styles = [self.style("lane--label")]
-        for i in range(TASK_COLOURS):
-            styles += [self.task_style(i), self.task_tag_style(i)]
         note = f"{frame.gil_switches} sw" if index == 0 else ""
-        return ([title] + keyed_segments(shown, keyed, styles)
+        return ([title] + keyed_segments(shown, keyed, self.palette("gil"))
                 + [Segment(" " + note.ljust(note_w - 1)[: note_w - 1], self.style("lane--note"))])
 
 
@@ -455,7 +463,6 @@ class CoreLanes(LanePane):
         if index == n:
             return self.render_total(width)
         cc = self._core(index, cells_w)
-        styles = [self._base] + [self.task_style(i) for i in range(TASK_COLOURS)]
         codes = [0 if who < 0 else 1 + 9 * (who % TASK_COLOURS) + (min(8, ceil(busy * 8 - 1e-9)) if busy > 0.001 else 0)
                  for busy, who in zip(cc.busy, cc.task)]
         pct = f"{self.os_percent[index]:3.0f}%" if index < len(self.os_percent) else ""
@@ -463,7 +470,7 @@ class CoreLanes(LanePane):
         busy_ns = sum(row["busy_s"] for row in frame.stats["per_core"] if row["cpu"] == index) * 1e9
         note = format_time(busy_ns) if busy_ns else "idle"
         return ([Segment(label[:label_w], self.style("lane--label"))]
-                + code_segments(codes, CORE_GLYPHS, CORE_STYLE_KEY, styles)
+                + code_segments(codes, CORE_GLYPHS, CORE_STYLE_KEY, self.palette("core"))
                 + [Segment(" " + note.rjust(note_w - 2)[: note_w - 2] + " " if note_w else "", self.style("lane--note"))])
 
     def render_total(self, width: int) -> list[Segment]:
@@ -473,10 +480,9 @@ class CoreLanes(LanePane):
         label_w, cells_w, note_w = self.columns(width)
         n = frame.cpu_count
         total = [sum(col) for col in zip(*(self._core(cpu, cells_w).busy for cpu in range(n)))] if n else [0.0] * cells_w
-        styles = [self._base, self.style("lane--run"), self.style("lane--parallel")]
         codes = [(min(8, ceil(v / n * 8 - 1e-9)) + (9 if v > 1.05 else 0)) if v > 0.001 else 0 for v in total]
         p = frame.stats["parallelism"]
         return ([Segment(" in parallel".ljust(label_w)[:label_w], self.style("lane--title"))]
-                + code_segments(codes, TOTAL_GLYPHS, TOTAL_STYLE_KEY, styles)
+                + code_segments(codes, TOTAL_GLYPHS, TOTAL_STYLE_KEY, self.palette("total"))
                 + [Segment(" " + f"×{p:.2f}".rjust(note_w - 2)[: note_w - 2] + " " if note_w else "",
                            self.style("lane--note"))])

@@ -138,14 +138,13 @@ def startup(quick: bool) -> dict:
             "details": {"startup_s_runs": ours, "textual_hello_s_runs": hello}}
 
 
-def busy_cpu(cmd: list[str], size: tuple[int, int], seconds: float, env: dict | None = None,
-             ready: str = "● running") -> tuple[float, float, float, str]:
-    """CPU of the process ``cmd`` runs as, over ``seconds`` while 2 CPU-bound processes keep
-    both cores of a 2-core laptop busy (for concviz: its own run; for the reference: two
-    loops); returns (share of one core, start, end of the window (time.time()), other load)."""
-    burners = []
-    if ready != "● running":
-        burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+def busy_cpu(cmd: list[str], size: tuple[int, int], seconds: float, ready: str, burn: bool = False,
+             env: dict | None = None) -> dict[str, Any]:
+    """CPU of the process ``cmd`` runs as, over ``seconds`` once ``ready`` is on its screen,
+    while both cores of a 2-core laptop are busy: by its own run (concviz), or with ``burn``
+    by two CPU-bound loops started here (the reference). Returns the share of one core, the
+    window (time.time()), the other processes' load meanwhile (cores) and the screen."""
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2 if burn else 0)]
     try:
         with Terminal(cmd, size=size, env=env) as term:
             term.wait(lambda s: ready in s, 10)
@@ -160,7 +159,7 @@ def busy_cpu(cmd: list[str], size: tuple[int, int], seconds: float, env: dict | 
         for b in burners:
             b.kill()
             b.wait()
-    return share, t0, t1, f"{bg.cores:.2f}|{screen}"
+    return {"share": share, "t0": t0, "t1": t1, "others": bg.cores, "screen": screen}
 
 
 def idle_and_busy(quick: bool) -> dict:
@@ -172,27 +171,27 @@ def idle_and_busy(quick: bool) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         stats = os.path.join(tmp, "stats.json")
         cmd = CONCVIZ + ["-m", "processes", "-w", "cpu", "-n", "2", "--scale", "20", "--run"]
-        busy, t0, t1, other = busy_cpu(cmd, (120, 36), seconds, env={"CONCVIZ_STATS_FILE": stats})
+        run = busy_cpu(cmd, (120, 36), seconds, "● running", env={"CONCVIZ_STATS_FILE": stats})
         with open(stats) as f:
             drawn = json.load(f)
-    cores, screen = other.split("|", 1)
+    busy, t0, t1 = run["share"], run["t0"], run["t1"]
     # the frames the app built inside the measured window, and what each cost it
     inside = [ms for ms, at in zip(drawn["frame_ms"], drawn["frame_at"]) if t0 <= at <= t1]
     fps = len(inside) / (t1 - t0)
     # the reference: a plain Textual screen of 64 lanes x 120 columns redrawn at 10 Hz, in a
     # terminal big enough to show them all, under the same load
     plain_cmd = [sys.executable, str(Path(__file__).with_name("plain_textual.py")), "64", "24"]
-    plain, _, _, _ = busy_cpu(plain_cmd, (124, 70), seconds, ready="^p")
+    plain = busy_cpu(plain_cmd, (124, 70), seconds, "^p", burn=True)["share"]
     return {"figures": {"ui_cpu_fraction_idle": idle, "ui_cpu_fraction_busy": busy,
                         "ui_cpu_fraction_plain_textual": plain},
             "notes": {"ui_cpu_fraction_busy": f"{fps:.1f} frames/s in the window, {median(inside):.2f} ms each "
                                               f"(median); {busy / plain:.2f}x the plain Textual screen; other "
-                                              f"processes used {cores} cores meanwhile",
+                                              f"processes used {run['others']:.2f} cores meanwhile",
                       "ui_cpu_fraction_plain_textual": "reference: a plain Textual screen redrawing 64 lanes x 120 "
                                                        "columns (24 segments each) at 10 Hz, nothing computed, "
                                                        "2 CPU-bound loops running"},
             "details": {"busy_fps": fps, "busy_frame_ms_median": median(inside),
-                        "busy_screen_has_both_cores": "cpu1" in screen}}
+                        "busy_screen_has_both_cores": "cpu1" in run["screen"]}}
 
 
 BLOCKS = 4  # of frames, ours and the reference's in turn
