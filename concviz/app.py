@@ -142,8 +142,12 @@ class ConcvizApp(App[int]):
 
     # --- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield Bar(id="title")
-        yield Bar(id="controls")
+        # The bars sit in containers of their own: Textual repaints every widget whose clip
+        # meets the changed rows, and a bar's clip is its container, so a tick that changes only
+        # lanes leaves the bars alone (on the screen, their clip was the whole screen).
+        with Vertical(id="head"):
+            yield Bar(id="title")
+            yield Bar(id="controls")
         with Horizontal(id="top"):
             with Vertical(id="left"):
                 yield Static(id="welcome")
@@ -154,9 +158,10 @@ class ConcvizApp(App[int]):
             with Vertical(id="side"):
                 yield CodePane(id="code")
                 yield Log(id="log", max_lines=500)
-        yield Bar(id="stats")
-        yield Bar(id="caption")
-        yield Bar(id="legend")
+        with Vertical(id="foot"):
+            yield Bar(id="stats")
+            yield Bar(id="caption")
+            yield Bar(id="legend")
         yield Static("Terminal too small for concviz: make it at least 60x16.", id="too-small")
         yield Footer(compact=True, show_command_palette=False)
 

@@ -42,7 +42,11 @@ def _code_tables(waits: tuple[str, ...]) -> dict[int, str]:
 # LanePane.palette("task"): the 4 states, blank, running, running over each of the 4 states)
 CODE_GLYPHS = _code_tables(GLYPH_BY_STATE)
 UPPER_CODE_GLYPHS = _code_tables(UPPER_GLYPH_BY_STATE)
-CODE_STYLE_KEY = {c: chr(c if c <= CODE_BLANK else 5 + (c % 5 + 1) % 5) for c in range(CODE_FULL + 1)}
+# A full block (8 eighths) hides its cell's background, so whatever the state under it, it
+# takes the plain running style: a run of full blocks is one segment, not one per change of
+# the hidden state (the upper rows of a tall lane are mostly full blocks).
+CODE_STYLE_KEY = {c: chr(c if c <= CODE_BLANK else 5 if c // 5 == 8 else 5 + (c % 5 + 1) % 5)
+                  for c in range(CODE_FULL + 1)}
 SAME_RUN = re.compile(r"((.)\2*)", re.S)  # a run of one character: (the run, the character)
 _segment = tuple.__new__  # Segment(text, style, None) without the Python-level NamedTuple __new__
 
