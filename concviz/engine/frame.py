@@ -14,6 +14,7 @@ LaneCodes and CoreCellsCache keep lanes' columns across frames up to where their
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from functools import cached_property
 from math import ceil
@@ -460,15 +461,17 @@ class Frame:
                 dense = True
             else:  # _span and _cover, inlined: this is the loop a frame spends most of its time in
                 add = edges.add
-                for i in range(start_index(runs, n, t_from), n):
-                    a, b, _ = runs[i]
-                    if a >= t1:
-                        break
-                    if b <= a:
-                        continue
+                i0 = start_index(runs, n, t_from)
+                for a, b, _ in runs[i0:bisect_left(runs, (t1,), i0, n)]:  # those starting before t1
                     x0 = (a - t0) / dt
                     x1 = (b - t0) / dt
-                    if x1 <= 0:
+                    c0 = int(x0)
+                    if c0 == int(x1) and x0 >= 0.0 and c0 < width and b > a:
+                        # most intervals (GIL turns, runs between preemptions) lie within a column
+                        run[c0] += x1 - x0
+                        add(c0)
+                        continue
+                    if b <= a or x1 <= 0:
                         continue
                     if x0 < 0:
                         x0 = 0.0
@@ -608,8 +611,9 @@ class Frame:
         dt = (t1 - t0) / width
         cum = self._lane_cum("p", pid)
         if cum is not None and count_in(runs, n, t0, t1, EVENT_T0) > width:
-            return CoreCells(column_shares(runs, cum, n, t0, t1, width, EVENT_T0, 5),
-                             column_owners(runs, n, t0, t1, width))
+            # busy is the process's running share, which the task lanes of its threads have
+            # asked for already (the same running sums: one computation, cached)
+            return CoreCells(self.process_cells(pid, t0, t1, width)[:], column_owners(runs, n, t0, t1, width))
         for i in range(start_index(runs, n, t0, EVENT_T0), n):
             _, task, _, _, a, b, _, _ = runs[i]
             if a >= t1:

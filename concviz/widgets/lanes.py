@@ -429,6 +429,7 @@ class CoreLanes(LanePane):
     task (colour), as recorded by the probe; the label shows the OS's live utilisation."""
 
     title = "Cores"
+    exact_width = True
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -475,7 +476,7 @@ class CoreLanes(LanePane):
         note = format_time(busy_ns) if busy_ns else "idle"
         return ([Segment(label[:label_w], self.style("lane--label"))]
                 + code_segments(codes, CORE_GLYPHS, CORE_STYLE_KEY, self.palette("core"))
-                + [Segment(" " + note.rjust(note_w - 2)[: note_w - 2] + " " if note_w else "", self.style("lane--note"))])
+                + [Segment(" " + note.rjust(note_w - 2)[: note_w - 2] + "  " if note_w else " ", self.style("lane--note"))])
 
     def render_total(self, width: int) -> list[Segment]:
         """Cores busy at once in each slice: the block's height is the share of all cores, the
@@ -488,5 +489,5 @@ class CoreLanes(LanePane):
         p = frame.stats["parallelism"]
         return ([Segment(" in parallel".ljust(label_w)[:label_w], self.style("lane--title"))]
                 + code_segments(codes, TOTAL_GLYPHS, TOTAL_STYLE_KEY, self.palette("total"))
-                + [Segment(" " + f"×{p:.2f}".rjust(note_w - 2)[: note_w - 2] + " " if note_w else "",
+                + [Segment(" " + f"×{p:.2f}".rjust(note_w - 2)[: note_w - 2] + "  " if note_w else " ",
                            self.style("lane--note"))])
