@@ -127,7 +127,7 @@ def probe_overhead(budget_s: float) -> float:
     from concviz.engine import workloads
     from concviz.engine.probe import ListSink, Recorder
 
-    units = 2_000  # ~20 ms a side
+    units = 1_000  # ~20 ms a side
     ratios = []
     deadline = time.perf_counter() + budget_s
     i = 0

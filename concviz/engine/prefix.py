@@ -132,7 +132,7 @@ class RunLengths:
     """The lengths of all RUN intervals, for their median: exact (a sorted list merged with each
     snapshot's new lengths, in C) up to ``EXACT_MAX``; past that, counts per microsecond, so a
     long flood costs O(distinct lengths), and the median is exact to 1 us (the probe itself
-    reads the clock every ~10 us)."""
+    reads the clock every ~20 us)."""
 
     EXACT_MAX = 100_000
 

@@ -25,11 +25,14 @@ WORKLOAD_TITLES = {
     "mixed": "Mixed: CPU bursts between waits, like a request handler",
 }
 
-ITERATIONS_PER_UNIT = 128  # about 10 us of arithmetic on a 2020s laptop core
-CPU_UNITS = 50_000  # about 0.5 s of work for one task running alone (calibrated here)
+# The probe reads the clock once per unit: ~20 us of arithmetic keeps that read ~1% of the work
+# (at ~10 us it was ~2%, and the overhead target is 3%), and still finds every pause longer
+# than GAP_NS (0.1 ms) and places a RUN interval's ends to within a unit.
+ITERATIONS_PER_UNIT = 256  # about 20 us of arithmetic on a 2020s laptop core
+CPU_UNITS = 25_000  # about 0.5 s of work for one task running alone (calibrated here)
 IO_MIN_S, IO_MAX_S = 0.1, 0.9
 MIXED_ROUNDS = 5
-MIXED_BURST_UNITS = 4_000  # about 40 ms
+MIXED_BURST_UNITS = 2_000  # about 40 ms
 MIXED_SLEEP_S = (0.02, 0.08)
 PROGRESS_NS = 50_000_000  # report an interval still open after 50 ms (see burn)
 PROGRESS_EVERY_NS = 50_000_000  # and again every 50 ms: twice a frame of the UI's 10 Hz

@@ -35,7 +35,7 @@ def _drain(read_fd: int, write_fd: int) -> None:
 def probe_overhead(quick: bool = False) -> dict:
     from multiprocessing.connection import Connection
 
-    units = 3_000  # ~30 ms a side: short pairs are less often hit by other processes
+    units = 1_500  # ~30 ms a side: short pairs are less often hit by other processes
     pairs = 9 if quick else 41
     r, w = os.pipe()
     ctx = multiprocessing.get_context("fork")
