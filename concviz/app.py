@@ -254,7 +254,9 @@ class ConcvizApp(App[int]):
         controls = self.w["controls"]
         controls.set_markup(controls_markup(self.spec, running, not isinstance(session, ReplaySession),
                                             controls.size.width - 2))
-        self.screen.set_class(frame is None, "no-run")
+        # the start screen is the default look: a class set at start-up would restyle every
+        # widget once more before the first screen (~20 ms)
+        self.screen.set_class(frame is not None, "has-run")
         if frame is None:
             welcome = welcome_markup(self.spec)
             if welcome != self._welcome:  # re-laid out only when the choice changed
