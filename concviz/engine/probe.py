@@ -12,6 +12,7 @@ import fcntl
 import os
 import pickle
 import struct
+import sys
 import threading
 import time
 from typing import Any, Callable
@@ -20,10 +21,24 @@ from concviz.engine.events import ERROR, FINISH, SLEEP, SLEEP_OPEN, START
 
 FLUSH_EVENTS = 512
 FLUSH_NS = 10_000_000  # 10 ms
-GAP_NS = 100_000  # a pause longer than 0.1 ms between two checks ends a RUN interval
+# A pause between two clock reads longer than the gap ends a RUN interval: the thread did not
+# run (another thread had the GIL, or another process the CPU). Shorter pauses are the machine's
+# own noise: a lone CPU-bound loop on a 2-vCPU VM here is paused 50-100 times a second for
+# 110-120 us (interrupts, VM exits the guest OS counts as the thread's CPU time), which at a
+# 0.1 ms gap cut RUN intervals to a fraction of the GIL turns they belong to. GIL hand-offs
+# leave gaps of a switch interval or more, OS time slices of ~1 ms or more.
+GAP_MIN_NS = 100_000
+GAP_MAX_NS = 250_000
 CPU_CHECK_NS = 1_000_000  # look up the current CPU about once a millisecond
 
 _perf = time.perf_counter_ns
+
+
+def gap_ns() -> int:
+    """The gap for this process: 0.25 ms, or half the switch interval where that is shorter
+    (so that a hand-off at a tiny switch interval is still a gap), never under 0.1 ms."""
+    half = int(sys.getswitchinterval() * 1e9) // 2
+    return max(GAP_MIN_NS, min(GAP_MAX_NS, half))
 
 
 def _gil_holding(name: str, restype: Any, *argtypes: Any) -> Callable | None:

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from concviz.engine.events import PROGRESS, RUN, SLEEP, SLEEP_OPEN
-from concviz.engine.probe import CPU_CHECK_NS, GAP_NS, Recorder, current_cpu
+from concviz.engine.probe import CPU_CHECK_NS, Recorder, current_cpu, gap_ns
 
 WORKLOADS = ("io", "cpu", "mixed")
 WORKLOAD_TITLES = {
@@ -27,7 +27,7 @@ WORKLOAD_TITLES = {
 
 # The probe reads the clock once per unit: ~20 us of arithmetic keeps that read ~1% of the work
 # (at ~10 us it was ~2%, and the overhead target is 3%), and still finds every pause longer
-# than GAP_NS (0.1 ms) and places a RUN interval's ends to within a unit.
+# than the probe's gap (0.1-0.25 ms) and places a RUN interval's ends to within a unit.
 ITERATIONS_PER_UNIT = 256  # about 20 us of arithmetic on a 2020s laptop core
 CPU_UNITS = 25_000  # about 0.5 s of work for one task running alone (calibrated here)
 IO_MIN_S, IO_MAX_S = 0.1, 0.9
@@ -67,16 +67,16 @@ class WorkParams:
 def burn(rec: Recorder | None, task: int, units: int) -> int:
     """Do ``units`` of arithmetic, recording RUN intervals on ``rec``.
 
-    After every unit the loop reads the clock. A gap longer than GAP_NS between two reads means
-    the thread did not run (it waited for the GIL or for a CPU): the RUN interval ends at the
-    last read and a new one starts now. The CPU is looked up at each new interval and about
+    After every unit the loop reads the clock. A gap between two reads longer than the probe's
+    ``gap_ns()`` means the thread did not run (it waited for the GIL or for a CPU): the RUN
+    interval ends at the last read and a new one starts now. The CPU is looked up at each new interval and about
     once a millisecond; a change of CPU also splits the interval.
     """
     if rec is None:
         return burn_plain(task, units)
     perf = _perf  # locals, not globals, in the hot loop
     getcpu = current_cpu
-    gap_ns = GAP_NS
+    gap = gap_ns()
     check_ns = CPU_CHECK_NS
     progress_ns = PROGRESS_NS
     progress_every_ns = PROGRESS_EVERY_NS
@@ -88,14 +88,14 @@ def burn(rec: Recorder | None, task: int, units: int) -> int:
         for _ in range(ITERATIONS_PER_UNIT):
             x = (x * 1103515245 + 12345) & 0xFFFFFFFF
         now = perf()
-        if now - last > gap_ns:
+        if now - last > gap:
             rec.add(RUN, task, start, last, cpu)
             cpu = getcpu()
             # rec.add may have flushed a batch: tens of microseconds of this thread running,
             # which belong to the new interval rather than make a false gap. A flush that took
             # longer (a full pipe) was waiting, so the interval starts after it.
             after = perf()
-            start = now if after - now <= gap_ns else after
+            start = now if after - now <= gap else after
             now = after
             next_check = now + check_ns
         elif now > next_check:
@@ -104,7 +104,7 @@ def burn(rec: Recorder | None, task: int, units: int) -> int:
                 rec.add(RUN, task, start, now, cpu)
                 cpu = c
                 after = perf()
-                start = now if after - now <= gap_ns else after
+                start = now if after - now <= gap else after
                 now = after
             elif now - start > progress_ns and now - rec.last_flush > progress_every_ns:
                 # a long open interval: report it so far (add() flushes it). Only past
@@ -112,7 +112,7 @@ def burn(rec: Recorder | None, task: int, units: int) -> int:
                 # report never lands inside the turns the GIL figures are measured from.
                 rec.add(PROGRESS, task, start, now, cpu)
                 after = perf()
-                if after - now > gap_ns:
+                if after - now > gap:
                     # the flush waited (the shared lock, a full pipe, or the OS preempted us on
                     # the way out of the write): that was not running, so the interval ends here
                     rec.add(RUN, task, start, now, cpu)
