@@ -22,10 +22,17 @@ class Bar(Static):
 
     def set_markup(self, markup: str, layout: bool = False) -> None:
         """Show ``markup``; ``layout`` only for a bar whose height can change (a layout pass
-        costs as much as drawing the whole screen, so the per-tick bars skip it)."""
+        costs as much as drawing the whole screen, so the per-tick bars skip it), and then only
+        when the text goes from one line to more or back (a caption whose figures change as
+        tasks finish keeps its height)."""
         if markup != getattr(self, "_last", None):
             self._last = markup
-            self.update(Content.from_markup(markup), layout=layout)
+            content = Content.from_markup(markup)
+            if layout:
+                lines = 1 if content.cell_length <= self.content_region.width else 2
+                layout = lines != getattr(self, "_lines", None) or not self.content_region.width
+                self._lines = lines
+            self.update(content, layout=layout)
 
 
 def title_markup(frame: Frame | None, spec: RunSpec, source: str, width: int = 200,
