@@ -260,15 +260,17 @@ def _frame_cost(trace: tuple[dict, list], size: tuple[int, int], frames: int) ->
     return {"ours": ms, "segments": segments, "plain": plain_ms}
 
 
+TRACE_64 = Path(__file__).with_name("traces") / "threads-64-cpu.jsonl"
+
+
 def frame(quick: bool) -> dict:
-    from concviz.engine.experiment import run_to_frame
+    # A recorded run (threads, cpu, 64 tasks, scale 0.2: 7.5 s, 1,364 GIL hand-offs), the same
+    # in every run of the benchmark: a live recording varied from 1,970 to 3,715 events, and
+    # the frame's cost with it. To record it again: RunSpec(model="threads", workload="cpu",
+    # tasks=64, scale=0.2) through run_to_frame(spec, record=...).
+    from concviz.engine.events import read_trace
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "t.jsonl")
-        run_to_frame(RunSpec(model="threads", workload="cpu", tasks=64, scale=0.2).validate(), record=path)
-        from concviz.engine.events import read_trace
-
-        trace = read_trace(path)
+    trace = read_trace(TRACE_64)
     # 120 columns of cells: label 16 + cells 120 + gap 1 + note 10
     r = _frame_cost(trace, (147, 80), 5 if quick else 10)
     ms, plain = r["ours"], r["plain"]
