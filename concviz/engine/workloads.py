@@ -69,8 +69,8 @@ def burn(rec: Recorder | None, task: int, units: int) -> int:
 
     After every unit the loop reads the clock. A gap between two reads longer than the probe's
     ``gap_ns()`` means the thread did not run (it waited for the GIL or for a CPU): the RUN
-    interval ends at the last read and a new one starts now. The CPU is looked up at each new interval and about
-    once a millisecond; a change of CPU also splits the interval.
+    interval ends at the last read and a new one starts now. The CPU is looked up at each new
+    interval and about once a millisecond; a change of CPU also splits the interval.
     """
     if rec is None:
         return burn_plain(task, units)
