@@ -86,6 +86,16 @@ CORE_GLYPHS = {c: " " if c == 0 else BLOCKS[(c - 1) % 9] for c in range(1 + 9 * 
 CORE_STYLE_KEY = {c: chr(0 if c == 0 else 1 + (c - 1) // 9) for c in range(1 + 9 * TASK_COLOURS)}
 
 
+def gil_columns_seen(now_ns: int | None, t0: int, t1: int, width: int) -> int:
+    """How many of ``width`` columns of [t0, t1) begin before ``now_ns`` (the frame's latest
+    instant): the GIL lane draws only those."""
+    if now_ns is None or now_ns >= t1:
+        return width
+    if now_ns <= t0:
+        return 0
+    return min(width, ceil((now_ns - t0) * width / (t1 - t0)))
+
+
 class LanePane(ScrollView):
     """Base class: a sticky header row (optional), then lanes of label | cells | note."""
 
@@ -413,12 +423,15 @@ class GilLane(LanePane):
             return [title, Segment(why[: cells_w + note_w], self.style("lane--label"))]
         g = frame.gil_cells(pids[index], win.t0, win.t1, cells_w)
         # per column: the holder's task character, bold in its colour where it held the GIL
-        # most of the column; a dot where nobody did
+        # most of the column; a dot where nobody did; blank past the last instant recorded (a
+        # live run's future, or after the run), as in the other lanes
         n = len(TASK_CHARS)
+        past = gil_columns_seen(frame.now_ns, win.t0, win.t1, cells_w)
+        cols = list(zip(g.task[:past], g.busy[:past]))
         shown = "".join(["·" if who < 0 else (" " if b < 0.05 else TASK_CHARS[who % n])
-                         for who, b in zip(g.task, g.busy)])
+                         for who, b in cols]) + " " * (cells_w - past)
         keyed = "".join([GIL_IDLE if who < 0 or b < 0.05 else GIL_KEYS[who % TASK_COLOURS][b > 0.5]
-                         for who, b in zip(g.task, g.busy)])
+                         for who, b in cols]) + GIL_IDLE * (cells_w - past)
         note = f"{frame.gil_switches} sw" if index == 0 else ""
         return ([title] + keyed_segments(shown, keyed, self.palette("gil"))
                 + [Segment(" " + note.ljust(note_w - 1)[: note_w - 1], self.style("lane--note"))])
