@@ -151,8 +151,10 @@ def test_sigkill_of_the_ui_leaves_nothing(session):
 def test_stop_then_run_again(session):
     name, pane_pid = session
     procs = started_run(name, pane_pid)
-    tmux("send-keys", "-t", name, "s")
+    # found before the stop: a process that has exited has no command line to read
     experiment = [p for p in procs if "concviz.engine.experiment" in " ".join(_cmd(p))]
+    assert experiment
+    tmux("send-keys", "-t", name, "s")
     assert_all_gone(experiment)
     screen = wait_for(lambda: (s := tmux("capture-pane", "-p", "-t", name)) and "idle" in s and s, 5)
     assert "idle" in screen
