@@ -19,18 +19,20 @@ class Bar(Static):
     """A Static that skips the update when its text did not change (the tick calls it often)."""
 
     DEFAULT_CSS = "Bar { height: 1; width: 1fr; }"
+    _last: str | None = None  # the markup shown
+    _lines: int | None = None  # its height when last laid out (1, or 2 and more)
 
     def set_markup(self, markup: str, layout: bool = False) -> None:
         """Show ``markup``; ``layout`` only for a bar whose height can change (a layout pass
         costs as much as drawing the whole screen, so the per-tick bars skip it), and then only
         when the text goes from one line to more or back (a caption whose figures change as
         tasks finish keeps its height)."""
-        if markup != getattr(self, "_last", None):
+        if markup != self._last:
             self._last = markup
             content = Content.from_markup(markup)
             if layout:
                 lines = 1 if content.cell_length <= self.content_region.width else 2
-                layout = lines != getattr(self, "_lines", None) or not self.content_region.width
+                layout = lines != self._lines or not self.content_region.width
                 self._lines = lines
             self.update(content, layout=layout)
 
