@@ -124,6 +124,8 @@ class LanePane(ScrollView):
         self._base = Style()
         self._geometry: tuple | None = None  # what the rows in _shown were drawn for
         self._shown: dict[int, Strip] = {}  # visible row -> the strip on screen
+        self._paint = (0, 0)  # (draw width, top row) while Textual paints (render_lines)
+        self._headers: dict[tuple, Strip] = {}  # header rows, kept while window and note stay
 
     # --- data in ---------------------------------------------------------------------------
     def show(self, frame: Frame, window: Window, note: str = "") -> None:
@@ -135,24 +137,26 @@ class LanePane(ScrollView):
         if not self._styles:
             self._base = self.rich_style  # computing rich_style is costly: once per frame
         lanes = self.lane_count()
-        room = self.size.height - self.header_rows
+        # (Textual works out a widget's size from the screen's map on every read: once here)
+        size = self.size
+        room = size.height - self.header_rows
         # Few lanes in a tall pane: make each lane taller, so a room can read it from the back.
         self.rows_per_lane = max(1, min(self.max_rows_per_lane, room // lanes if lanes else 1))
         height = lanes * self.rows_per_lane + self.header_rows
-        if self.virtual_size.height != height or self.virtual_size.width != self.size.width:
-            self.virtual_size = Size(self.size.width, height)
-        self._refresh_changed()
+        virtual = self.virtual_size
+        if virtual.height != height or virtual.width != size.width:
+            virtual = self.virtual_size = Size(size.width, height)
+        self._refresh_changed(size, virtual)
 
-    def _refresh_changed(self) -> None:
+    def _refresh_changed(self, size: Size, virtual: Size) -> None:
         """Repaint only the visible rows whose content changed since the last frame.
 
         A live run changes a few rows per tick (the running lanes' right edge, their notes); the
         header, finished lanes and blank rows stay as they were. Textual's cost is per repainted
         row, so repainting only what changed roughly halves the UI's CPU during a run."""
         width = self.draw_width
-        size = self.size
         scroll = self.scroll_offset
-        geometry = (size, self.virtual_size, scroll, self.rows_per_lane, width)
+        geometry = (size, virtual, scroll, self.rows_per_lane, width)
         top = int(scroll.y)
         if geometry != self._geometry:
             self._geometry = geometry
@@ -162,14 +166,17 @@ class LanePane(ScrollView):
         # rows below the last lane are blank, and stay so until the geometry changes
         used = min(size.height, self.header_rows + self.lane_count() * self.rows_per_lane - top)
         shown = self._shown
-        changed = []
+        changed = []  # runs of changed rows, [first, last + 1): one region each
         for y in range(used):
             strip = self._line(y, width, top)
             if shown.get(y) != strip:
                 shown[y] = strip
-                changed.append(Region(0, y, size.width, 1))
+                if changed and changed[-1][1] == y:
+                    changed[-1][1] = y + 1
+                else:
+                    changed.append([y, y + 1])
         if changed:
-            self.refresh(*changed)
+            self.refresh(*(Region(0, a, size.width, b - a) for a, b in changed))
 
     def lane_count(self) -> int:
         return 0
@@ -247,20 +254,31 @@ class LanePane(ScrollView):
         self._styles.clear()
         self._labels.clear()
         self._cache.clear()
+        self._headers.clear()
         self._geometry = None
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # the width and scroll position are read once per paint, not once per row
+        self._paint = (self.draw_width, int(self.scroll_offset.y))
+        return super().render_lines(crop)
+
     def render_line(self, y: int) -> Strip:
-        return self._line(y, self.draw_width, int(self.scroll_offset.y))
+        width, top = self._paint
+        return self._line(y, width, top)
 
     def _line(self, y: int, width: int, top: int) -> Strip:
         """Visible row ``y``: the sticky header, or a row of a lane (cached per frame)."""
         if self.frame is None or self.window is None:
             return Strip.blank(width, self._base)
         if y < self.header_rows:
-            key = (-1 - y, 0, width)
-            strip = self._cache.get(key)
+            # the header changes with the window and the note only: kept across frames (a live
+            # run's window stays put between the round steps it grows in)
+            key = (y, width, self.header_key())
+            strip = self._headers.get(key)
             if strip is None:
-                strip = self._cache[key] = self.render_header(y, width).adjust_cell_length(width, self._base)
+                if len(self._headers) > 64:
+                    self._headers.clear()
+                strip = self._headers[key] = self.render_header(y, width).adjust_cell_length(width, self._base)
             return strip
         line = y - self.header_rows + top
         index, row = divmod(line, self.rows_per_lane)
@@ -277,6 +295,10 @@ class LanePane(ScrollView):
                 strip = Strip.blank(width, self._base)
             self._cache[key] = strip
         return strip
+
+    def header_key(self) -> tuple:
+        """What the header row shows depends on (render_header)."""
+        return self.window, self.note
 
     def render_header(self, y: int, width: int) -> Strip:
         """The title in the label column, time ticks over the cells, the zoom in the note."""
@@ -452,6 +474,9 @@ class CoreLanes(LanePane):
     def lane_count(self) -> int:
         # one lane per CPU, plus "all": how many cores' worth of task work ran in each slice
         return self.frame.cpu_count + 1 if self.frame else 0
+
+    def header_key(self) -> tuple:
+        return self.window, bool(self.os_percent)
 
     def render_header(self, y: int, width: int) -> Strip:
         label_w, cells_w, note_w = self.columns(width)
