@@ -17,7 +17,7 @@ from textual.containers import Horizontal, Vertical
 from textual.geometry import Size
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Log, Static
+from textual.widgets import Log, Static
 
 from concviz.engine.experiment import machine_info
 from concviz.engine.frame import Frame
@@ -39,6 +39,7 @@ from concviz.widgets.bars import (
     LEGEND,
     LEGEND_SHORT,
     Bar,
+    KeyFooter,
     caption_markup,
     controls_markup,
     stats_markup,
@@ -163,7 +164,7 @@ class ConcvizApp(App[int]):
             yield Bar(id="caption")
             yield Bar(id="legend")
         yield Static("Terminal too small for concviz: make it at least 60x16.", id="too-small")
-        yield Footer(compact=True, show_command_palette=False)
+        yield KeyFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         # A frame makes tens of thousands of short-lived containers (segments, strips); with the

@@ -1,10 +1,13 @@
-"""The bars: a caption is laid out again only when its height can change."""
+"""The bars: a caption is laid out again only when its height can change; the footer of keys
+is rebuilt once for a burst of binding changes, and again for a later one."""
 
 from __future__ import annotations
 
 from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets._footer import FooterKey
 
-from concviz.widgets.bars import Bar
+from concviz.widgets.bars import Bar, KeyFooter
 
 
 class OneBar(App):
@@ -35,3 +38,34 @@ async def test_caption_layout_only_when_its_height_changes():
         await pilot.pause()
         assert bar.size.height == 1
         assert layouts == [True, False, True, False, True]
+
+
+class Keys(App):
+    BINDINGS = [Binding("r", "bell", "Run"), Binding("q", "quit", "Quit"), Binding("x", "bell", "Hidden", show=False)]
+
+    def compose(self) -> ComposeResult:
+        yield KeyFooter(compact=True, show_command_palette=False)
+
+
+async def test_footer_rebuilds_once_for_a_burst_of_binding_changes():
+    app = Keys()
+    async with app.run_test(size=(60, 5)) as pilot:
+        await pilot.pause()
+        footer = app.query_one(KeyFooter)
+        assert [key.description for key in footer.query(FooterKey)] == ["Run", "Quit"]
+        rebuilds = []
+        recompose = footer.recompose
+
+        async def counted() -> None:
+            rebuilds.append(1)
+            await recompose()
+
+        footer.recompose = counted
+        for _ in range(3):  # as at start-up: focus, the terminal's focus report, the screen stack
+            app.screen.refresh_bindings()
+        await pilot.pause()
+        assert len(rebuilds) == 1
+        app.screen.refresh_bindings()  # a later change is not lost
+        await pilot.pause()
+        assert len(rebuilds) == 2
+        assert [key.description for key in footer.query(FooterKey)] == ["Run", "Quit"]
