@@ -34,7 +34,8 @@ class KeyFooter(Footer):
             self.call_after_refresh(self._rebuild)
 
     async def _rebuild(self) -> None:
-        self._rebuild_queued = False  # this rebuild reads the bindings as they are now; a later change queues another
+        # this rebuild reads the bindings as they are now; a change from here on queues another
+        self._rebuild_queued = False
         await self.recompose()
 
 
