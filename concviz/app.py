@@ -134,7 +134,8 @@ class ConcvizApp(App[int]):
         self._welcome = ""
         self.w: dict[str, Any] = {}  # widgets by id, once mounted
         # how many frames the tick built; with CONCVIZ_STATS_FILE set (benchmarks), what each
-        # cost and when it was built (time.time()), written there on exit
+        # cost and when it was begun (time.time(): the tick's rate, whatever each frame cost),
+        # written there on exit
         self.frames_drawn = 0
         self._stats_at = 0.0
         self._record_frames = bool(os.environ.get("CONCVIZ_STATS_FILE"))
@@ -212,12 +213,13 @@ class ConcvizApp(App[int]):
             return
         self._seen_version = version
         t0 = time.perf_counter()
+        started = time.time() if self._record_frames else 0.0
         self.frame = session.snapshot()
         self.redraw()
         self.frames_drawn += 1
         if self._record_frames and len(self.frame_ms) < 100_000:
             self.frame_ms.append((time.perf_counter() - t0) * 1000)
-            self.frame_at.append(time.time())
+            self.frame_at.append(started)
         if not session.running and not force and self._timer is not None and session.live is False:
             self._timer.pause()
 
