@@ -436,9 +436,9 @@ class ConcvizApp(App[int]):
             self.redraw()
 
     def action_follow(self) -> None:
-        if self.zoom.span_ns is None and self.frame is not None:
-            self.zoom.span_ns = 500_000_000
-        self.zoom.follow = not self.zoom.follow if self.zoom.span_ns else True
+        if self.frame is None:
+            return  # no run yet: no edge to follow
+        self.zoom.toggle_follow(self.frame)
         self.notify("following the live edge" if self.zoom.follow else "view fixed; ←/→ to pan")
         self.redraw()
 

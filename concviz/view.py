@@ -13,6 +13,7 @@ from concviz.engine.frame import Frame
 
 MIN_SPAN_NS = 10_000_000  # 10 ms: at 100 columns, 0.1 ms per column
 FIT_MIN_SPAN_NS = 200_000_000  # a fresh live run starts with a 0.2 s axis, not a zoomed-in blur
+FOLLOW_SPAN_NS = 500_000_000  # following the live edge from a view of the whole run: the last 0.5 s
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 TASK_CHARS = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -80,6 +81,17 @@ class Zoom:
         self.follow = False
         middle = (win.t0 + win.t1) // 2
         self.offset_ns = max(0, middle - span // 2 - win.origin)
+
+    def toggle_follow(self, frame: Frame) -> None:
+        """Follow the live edge (from a view of the whole run: its last FOLLOW_SPAN_NS), or stop
+        following and keep the view where it is, to look at it while the run goes on."""
+        if self.span_ns is None:
+            self.span_ns, self.follow = FOLLOW_SPAN_NS, True
+            return
+        if self.follow:
+            win = self.window(frame)
+            self.offset_ns = max(0, win.t0 - win.origin)
+        self.follow = not self.follow
 
     def pan(self, frame: Frame, direction: int) -> None:
         if self.span_ns is None:

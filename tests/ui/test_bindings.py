@@ -115,6 +115,11 @@ async def test_zoom_follow_and_fit():
         assert not app.zoom.follow
         await pilot.press("0")
         assert app.zoom.span_ns is None
+        await pilot.press("f")  # from the whole run: follow its edge, the last 0.5 s
+        win = app.zoom.window(app.frame)
+        assert app.zoom.follow and win.span == 500_000_000 and win.t1 == max(app.frame.t_end, win.origin + win.span)
+        await pilot.press("f")  # stop following: the view stays where it is
+        assert not app.zoom.follow and app.zoom.window(app.frame) == win
 
 
 async def test_help_opens_and_closes():

@@ -67,3 +67,17 @@ def test_short_labels_keep_the_digits_that_differ():
     assert short_label("w1 4242424", 7) == "w1 2424" and short_label("pid 123456", 8) == "pid 3456"
     assert short_label("Task-10007", 7) == "Task-07"
     assert short_label("a-long-name", 4) == "a-lo"  # no number: cut
+
+
+def test_follow_starts_at_the_live_edge_and_stops_where_the_view_is():
+    zoom = Zoom()
+    zoom.toggle_follow(frame_of(2000, running=True))  # from the whole run: its last 0.5 s, followed
+    assert zoom.follow and zoom.window(frame_of(2000, running=True)).t1 == 2000 * MS
+    assert zoom.window(frame_of(2000, running=True)).span == 500 * MS
+    assert zoom.window(frame_of(2600, running=True)).t1 == 2600 * MS  # it moves with the run
+    zoom.toggle_follow(frame_of(2600, running=True))  # stop: the view stays where it was
+    assert not zoom.follow
+    assert (zoom.window(frame_of(3500, running=True)).t0, zoom.window(frame_of(3500, running=True)).t1) \
+        == (2100 * MS, 2600 * MS)
+    zoom.toggle_follow(frame_of(3500, running=True))  # and back to the edge
+    assert zoom.follow and zoom.window(frame_of(3500, running=True)).t1 == 3500 * MS
