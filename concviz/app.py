@@ -6,6 +6,7 @@ import dataclasses
 import gc
 import os
 import signal
+import sys
 import threading
 import time
 from typing import Any, Iterable
@@ -53,7 +54,7 @@ TICK_HZ = 10
 GC_THRESHOLDS = (10_000, 10, 100)  # the cyclic GC's, while the app runs (see on_mount)
 TASK_STEPS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 100, 200, 500, 1000, 2000, 5000, 10000)
 SCALE_STEPS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
-SWITCH_STEPS = (None, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)
+SWITCH_STEPS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)  # ms, for i / I
 NARROW = 110
 HANG_TIMEOUT_S = 10.0
 
@@ -419,9 +420,15 @@ class ConcvizApp(App[int]):
                          "hang": f"task {task} will hang; the run stops after {HANG_TIMEOUT_S:g} s"}[following])
 
     def action_switch(self, direction: int) -> None:
-        current = self.spec.switch_interval_ms
-        i = SWITCH_STEPS.index(current) if current in SWITCH_STEPS else 0
-        self._set_spec(switch_interval_ms=SWITCH_STEPS[max(0, min(len(SWITCH_STEPS) - 1, i + direction))])
+        """The next longer (shorter) switch interval than the one the next run would use; the
+        interpreter's own (5 ms unless changed) is shown, and passed on, as the default."""
+        default = round(sys.getswitchinterval() * 1000, 6)
+        current = self.spec.switch_interval_ms or default
+        if direction > 0:
+            new = next((ms for ms in SWITCH_STEPS if ms > current + 1e-9), SWITCH_STEPS[-1])
+        else:
+            new = next((ms for ms in reversed(SWITCH_STEPS) if ms < current - 1e-9), SWITCH_STEPS[0])
+        self._set_spec(switch_interval_ms=None if abs(new - default) < 1e-9 else new)
 
     # --- view ------------------------------------------------------------------------------
     def action_zoom(self, direction: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import psutil
@@ -63,13 +64,18 @@ async def test_workers_only_for_pool_models():
         assert app.spec.model == "asyncio" and app.spec.workers is None
 
 
-async def test_switch_interval_and_scale_controls():
+async def test_switch_interval_and_scale_controls(monkeypatch):
+    monkeypatch.setattr(sys, "getswitchinterval", lambda: 0.005)  # the interpreter's own: 5 ms
     app = ConcvizApp(RunSpec().validate(), live_ticks=False)
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.press("i")
+        await pilot.press("i")  # longer than the default
+        assert app.spec.switch_interval_ms == 10.0
+        await pilot.press("i", "i", "i")  # up to the longest step, and no further
+        assert app.spec.switch_interval_ms == 50.0
+        await pilot.press("I", "I", "I")  # back down onto the interpreter's own: the default
+        assert app.spec.switch_interval_ms is None
+        await pilot.press("I", "I", "I", "I")
         assert app.spec.switch_interval_ms == 0.5
-        await pilot.press("i", "i", "i")
-        assert app.spec.switch_interval_ms == 5.0
         await pilot.press("right_square_bracket")
         assert app.spec.scale == 2.0
         await pilot.press("left_square_bracket", "left_square_bracket")
