@@ -320,10 +320,13 @@ class ConcvizApp(App[int]):
             return
         self.tick(force=True)
         frame = self.frame
-        if message.status not in ("ok", "cancelled") or (frame and frame.stats["failed"]):
+        stopped = frame.stats["stopped"] if frame else 0
+        failed = frame.stats["failed"] - stopped if frame else 0
+        if message.status not in ("ok", "cancelled") or failed:
             detail = frame.end_message if frame and frame.end_message else ""
-            self.notify(f"run ended: {message.status}; {frame.stats['failed'] if frame else 0} failed "
-                        f"{detail}".strip(), severity="warning")
+            self.notify(f"run ended: {message.status}; {failed} failed {detail}".strip(), severity="warning")
+        elif stopped:
+            self.notify(f"run stopped: {stopped} task{'s' if stopped != 1 else ''} cut short")
         if self._timer is not None:
             self._timer.pause()
 

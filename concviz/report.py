@@ -19,8 +19,10 @@ def caption(frame: Frame) -> str:
             "processes": "processes", "pool": "pool tasks", "process-pool": "pool tasks",
             "asyncio": "asyncio tasks"}.get(frame.model, "tasks")
     head = f"{n} {what}, {kind}: parallelism {p:.2f}, concurrency up to {s['concurrency_max']}"
-    if s["failed"]:
-        head += f", {s['failed']} failed"
+    if s["failed"] > s["stopped"]:
+        head += f", {s['failed'] - s['stopped']} failed"
+    if s["stopped"]:
+        head += f", {s['stopped']} stopped"
     if frame.workload == "io" or (frame.workload == "mixed" and p < 0.5):
         if s["concurrency_max"] > 1:
             return head + ". The waits overlapped: concurrency without needing parallelism."
@@ -68,6 +70,7 @@ def format_run(frame: Frame) -> str:
         f"  GIL switches  {s['gil_switches']:8d}     (median run slice {s['run_interval_ms_median']:.2f} ms)",
         f"  spawn latency {s['spawn_ms_median']:8.2f} ms  median (max {s['spawn_ms_max']:.2f} ms)",
         f"  tasks         {s['done']} done, {s['failed']} failed"
+        + (f" ({s['stopped']} of them stopped by the cancel)" if s["stopped"] else "")
         + (" (the run itself completed; the failures are listed below)"
            if s["failed"] and frame.ended == "ok" else ""),
     ]

@@ -37,6 +37,9 @@ END_REASONS = {
     "cancelled": "stopped: the run was cancelled",
     "crashed": "lost: the experiment process died",
 }
+# a task cut short by the user stopping the run: it did not finish (it counts as failed), but
+# nothing went wrong with it, and the panes say so
+STOPPED_REASON = END_REASONS["cancelled"]
 
 # task status
 PENDING, QUEUED, RUNNING, DONE, FAILED = "pending", "queued", "running", "done", "failed"
@@ -230,7 +233,8 @@ class Timeline:
                         t.pid = t.pid or pid
                     if kind == ERROR:
                         t.failed, t.error = True, info
-                        self._log(t0, ERROR, f"task {task} FAILED: {info}")
+                        self._log(t0, ERROR, f"task {task} {info}" if info == STOPPED_REASON
+                                  else f"task {task} FAILED: {info}")
                     else:
                         self._log(t0, FINISH, self._finish_text(t))
                 if t1 > t.seen_ns:

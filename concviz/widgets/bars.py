@@ -129,7 +129,9 @@ def stats_markup(frame: Frame, sample: Sample | None, width: int = 200) -> str:
         f"concurrency [b]{s['concurrency_now']}/{s['concurrency_max']}[/]",
         f"busy [b]{format_time(s['busy_s'] * 1e9)}[/]",
         f"GIL switches [b]{s['gil_switches']}[/]",
-        f"done [b $success]{s['done']}[/]" + (f" failed [b $error]{s['failed']}[/]" if s["failed"] else ""),
+        f"done [b $success]{s['done']}[/]"
+        + (f" failed [b $error]{s['failed'] - s['stopped']}[/]" if s["failed"] > s["stopped"] else "")
+        + (f" stopped [b]{s['stopped']}[/]" if s["stopped"] else ""),
         f"spawn [b]{s['spawn_ms_median']:.1f} ms[/]",
     ]
     if sample is not None and sample.processes:

@@ -321,6 +321,7 @@ def test_end_marks_unfinished_tasks_failed():
     assert [x.status for x in frame.tasks] == [DONE, FAILED, FAILED]
     assert "cancelled" in frame.tasks[1].error
     assert frame.stats["failed"] == 2 and frame.stats["done"] == 1
+    assert frame.stats["stopped"] == 2  # cut short by the stop, not by a fault
     # the figures stop at the last event, not at whenever the frame is looked at
     assert frame.stats["wall_s"] == pytest.approx(0.009)
     # a second end adds nothing
@@ -335,6 +336,7 @@ def test_end_reasons_say_what_happened():
         tl.end(status, "boom" if status == "error" else "")
         err = tl.snapshot().tasks[0].error
         assert words in err, (status, err)
+        assert tl.snapshot().stats["stopped"] == 0  # only a stop the user asked for is "stopped"
 
 
 def test_error_event_marks_a_task_failed_with_its_message():
