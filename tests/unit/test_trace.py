@@ -105,7 +105,7 @@ def test_chrome_export_is_valid_json_without_overlaps(recorded):
     running_us = sum(e["dur"] for e in slices if e["name"] == "running")
     assert running_us / 1e6 == pytest.approx(live.stats["busy_s"], rel=1e-6)
     if live.stats["failed"]:
-        marks = [e for e in trace["traceEvents"] if e["ph"] == "i" and e["name"] == "failed"]
+        marks = [e for e in trace["traceEvents"] if e["ph"] == "i" and e["name"] in ("failed", "stopped")]
         assert len(marks) == live.stats["failed"]
         errors = {t.id: t.error for t in live.tasks if t.error}
         assert sorted(m["args"]["error"] for m in marks) == sorted(errors.values())
@@ -193,3 +193,17 @@ def test_cli_export_of_a_broken_trace_is_one_line(tmp_path):
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out.json").exists()
+
+
+def test_export_marks_tasks_a_stop_cut_short_as_stopped():
+    from concviz.engine.events import ERROR, RUN, SPAWN, START
+
+    ms = 1_000_000
+    header = {"model": "synthetic", "workload": "cpu", "spec": {"tasks": 2}, "machine": {},
+              "ended": "cancelled"}
+    events = [(SPAWN, 0, 1, 1, 0, 0, -1, None), (SPAWN, 1, 1, 1, 0, 0, -1, None),
+              (START, 0, 9, 9, ms, ms, 0, None), (START, 1, 9, 10, ms, ms, 0, None),
+              (ERROR, 0, 9, 9, 2 * ms, 2 * ms, -1, "ValueError: boom"),
+              (RUN, 1, 9, 10, ms, 5 * ms, 0, None)]
+    marks = {e["tid"]: e["name"] for e in to_chrome_trace(header, events)["traceEvents"] if e["ph"] == "i"}
+    assert marks == {0: "failed", 1: "stopped"}
