@@ -250,7 +250,7 @@ class Frame:
         """(GIL wait, CPU wait) of one task in ns, from its measured intervals."""
         if t.start_ns is None:
             return 0, 0
-        end = t.end_ns if t.end_ns is not None else self.now_ns
+        end = _lane_end(t, self.now_ns) if t.end_ns is not None else self.now_ns
         ran = t.run_ns + t.open_ns
         wait = max(0, (end - t.start_ns) - ran - t.sleep_ns)
         if not wait or t.pid not in self.thread_pids or not self.gil:
@@ -702,7 +702,9 @@ def _lane_end(t: _TaskView, now: int) -> int | None:
     if t.start_ns is None:
         return None
     if t.end_ns is not None:
-        return t.end_ns
+        # an end the task did not report itself (found dead, stopped, timed out): what it did
+        # between its last report and then is not known, and is left blank
+        return t.end_ns if t.end_own else max(t.seen_ns, t.start_ns)
     return now if t.open_sleep is not None else max(t.seen_ns, t.start_ns)
 
 

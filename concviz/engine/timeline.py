@@ -23,11 +23,14 @@ import statistics
 import threading
 import time
 from bisect import bisect_left
+from operator import itemgetter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from concviz.engine.events import ERROR, FINISH, PROGRESS, RUN, SLEEP, SLEEP_OPEN, SPAWN, START
 from concviz.engine.prefix import EVENT_T0, LaneIndex, RunLengths, new_cum
+
+_KIND = itemgetter(0)
 
 if TYPE_CHECKING:  # frame.py imports this module
     from concviz.engine.frame import Frame
@@ -66,6 +69,10 @@ class Task:
     open_run: tuple | None = None  # (t0, now, cpu) of a RUN interval not closed yet (PROGRESS)
     open_sleep: int | None = None  # start of a sleep still going on (SLEEP_OPEN)
     seen_ns: int = 0  # the latest instant this task reported about (for the live edge)
+    # False when the end was not the task's own report but its parent's (a worker process found
+    # dead) or the run's (stopped, timed out, crashed): what it did after its last report is
+    # not known
+    end_own: bool = True
     run_cum: Any = field(default_factory=new_cum)  # run_cum[i] = run time of runs[0..i]
     sleep_cum: Any = field(default_factory=new_cum)  # the same for sleeps
 
@@ -135,6 +142,8 @@ class Timeline:
         if not isinstance(events, (list, tuple)):
             events = list(events)
         with self._lock:
+            if ERROR in map(_KIND, events):  # rare: a task failed, was found dead, or the run ended
+                events = self._close_open_runs(events)
             tasks = self.tasks
             cores = self.cores
             proc_runs = self.proc_runs
@@ -235,6 +244,11 @@ class Timeline:
                         t.failed, t.error = True, info
                         self._log(t0, ERROR, f"task {task} {info}" if info == STOPPED_REASON
                                   else f"task {task} FAILED: {info}")
+                        if pid != t.pid or tid != t.tid:  # its parent's word, or the run's
+                            t.end_own = False
+                            if t1 > hi:
+                                hi = t1
+                            continue  # not a report of the task's own: its reports end before
                     else:
                         self._log(t0, FINISH, self._finish_text(t))
                 if t1 > t.seen_ns:
@@ -281,6 +295,38 @@ class Timeline:
             self.end_message = message
             self.version += 1
         return events
+
+    def _close_open_runs(self, events: list | tuple) -> list:
+        """``events`` with a RUN event before each ERROR that is not the task's own report, for
+        the RUN interval PROGRESS last reported open: the task was measured running until then
+        (a worker killed mid-interval never sends the RUN that would have closed it), and the
+        lanes, cores and figures should show it so."""
+        out = []
+        open_: dict[int, tuple | None] = {}  # task -> (t0, t1, cpu, pid, tid) open in this batch
+        ids: dict[int, tuple] = {}  # task -> (pid, tid) from a START in this batch
+        for e in events:
+            kind, task = e[0], e[1]
+            if kind == PROGRESS:
+                open_[task] = (e[4], e[5], e[6], e[2], e[3])
+            elif kind == RUN:
+                o = open_.get(task)
+                if o is not None and e[4] >= o[0]:
+                    open_[task] = None  # closed
+            elif kind == START:
+                ids[task] = (e[2], e[3])
+            elif kind == ERROR:
+                t = self.tasks.get(task)
+                pid, tid = ids.get(task) or ((t.pid, t.tid) if t is not None else (None, None))
+                if t is not None and t.end_ns is None and (e[2] != pid or e[3] != tid):
+                    if task in open_:
+                        o = open_[task]
+                    else:
+                        o = None if t.open_run is None else (*t.open_run, t.pid, t.tid)
+                    if o is not None and o[1] > o[0]:
+                        out.append((RUN, task, o[3], o[4], o[0], o[1], o[2], None))
+                    open_[task] = None
+            out.append(e)
+        return out
 
     # --- reading ---------------------------------------------------------------------------
     def snapshot(self, now_ns: int | None = None) -> "Frame":
@@ -405,13 +451,14 @@ class _TaskView:
     open_run: tuple | None = None  # (t0, now, cpu): running, not yet closed by a RUN
     open_sleep: int | None = None  # start of a sleep still going on
     seen_ns: int = 0  # the latest instant the task reported about
+    end_own: bool = True  # the end was the task's own report (see Task.end_own)
 
     @classmethod
     def of(cls, t: Task) -> "_TaskView":
         return cls(t.id, t.spawn_ns, t.start_ns, t.end_ns, t.pid, t.tid, t.label, t.status,
                    t.error, t.runs, len(t.runs), t.sleeps, len(t.sleeps), t.run_ns, t.sleep_ns,
                    tuple(sorted(t.cpus)), t.run_cum, t.sleep_cum, t.open_run, t.open_sleep,
-                   t.seen_ns)
+                   t.seen_ns, t.end_own)
 
     @property
     def open_ns(self) -> int:

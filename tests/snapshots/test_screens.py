@@ -54,6 +54,13 @@ def test_failed_task(snap_compare, replay, size):
 
 
 @pytest.mark.parametrize("size", SIZES)
+def test_stopped_run(snap_compare, replay, size):
+    """A mixed run of 4 processes stopped after 0.6 s (the s key): every lane ends there with
+    ■ stopped in the note, not ✗ failed; the stats say stopped 4 and the caption "4 stopped"."""
+    assert snap_compare(replay("processes-stopped"), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_code_pane(snap_compare, replay, size):
     """The code pane (c): the threads snippet, highlighted, beside the lanes (120 wide) or in
     place of the cores pane (80 wide)."""

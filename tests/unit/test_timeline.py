@@ -389,3 +389,32 @@ def test_live_edge_open_intervals():
     assert frame.tasks[0].open_run is None and frame.tasks[1].open_sleep is None
     assert frame.stats["busy_s"] == pytest.approx(0.007 + 0.003)  # counted once, not twice
     assert frame.task_cells(2, t(0), t(10), 10).cpu == pytest.approx([0, 0, 1, 1, 1, 1, 1, 1, 0, 0])
+
+
+def test_an_end_the_task_did_not_report_leaves_the_unknown_blank_and_keeps_its_open_run():
+    """A worker killed mid-run (its parent reports it), or a run stopped: the RUN interval that
+    PROGRESS last reported open counts as run up to its last report, and the lane ends where
+    the task's own reports end, not with a stretch of "waiting" up to the end nobody measured.
+    A task that reports its own failure ends where it said."""
+    from concviz.engine.events import PROGRESS
+
+    tl = Timeline(header(3, gil=False))
+    tl.feed([spawn(0, 0), spawn(1, 0), spawn(2, 0),
+             start(0, 0, 100, 1), start(1, 0, 200, 2), start(2, 0, 300, 3),
+             run(0, 0, 4, 100, 1), (PROGRESS, 0, 100, 1, t(5), t(9), 1, None),  # running 5-9 ms
+             run(1, 0, 4, 200, 2), (PROGRESS, 1, 200, 2, t(5), t(8), 0, None),
+             run(2, 0, 4, 300, 3), error(2, 6, 300, 3, "ValueError: boom")])  # its own report
+    tl.feed([error(0, 20, 10, 1, "process 100 was killed by SIGKILL")])  # the parent's word, at 20 ms
+    tl.end("cancelled", t_ns=t(30))  # task 1: stopped at 30 ms
+    frame = tl.snapshot()
+    t0, t1, t2 = frame.tasks
+    assert [x.status for x in frame.tasks] == [FAILED] * 3 and frame.stats["stopped"] == 1
+    assert t0.runs[-1][:2] == (t(5), t(9)) and t1.runs[-1][:2] == (t(5), t(8))
+    assert frame.stats["busy_s"] == pytest.approx((4 + 4 + 4 + 3 + 4) / 1000)
+    assert 1 in frame.cores and any(e[4] == t(5) for e in frame.cores[1][0])  # the core saw it too
+    # 40 columns of 1 ms: task 0 known to 9 ms, task 1 to 8 ms, task 2 ended itself at 6 ms
+    for task, known in ((0, 9), (1, 8), (2, 6)):
+        cells = frame.task_cells(task, t(0), t(40), 40)
+        assert sum(cells.alive[known:]) == 0, (task, cells.alive)  # after: blank, not waiting
+        assert sum(cells.cpu) + sum(cells.gil) == pytest.approx(1 if task < 2 else 2), (task, cells.cpu)
+    assert frame.task_wait(t0) == (0, 1 * MS)  # 4-5 ms; the unknown 9-20 ms is not a wait
