@@ -17,7 +17,9 @@ the core from `sched_getcpu`), never simulated.
 **Tasks**: one lane per task, time left to right. A block's height is the share of that
 slice of time the task was *running* Python code. `▒` waiting for the GIL (another thread of
 the same process ran meanwhile), `░` waiting for a CPU (the OS ran something else), `·` sleeping
-on I/O, `-` queued (spawned, not yet picked up by a pool worker). The note says how it ended.
+on I/O, `-` queued (spawned, not yet picked up by a pool worker). The note says how it ended:
+`✓` done, `✗` failed (raised, or its process died), `■` stopped (cut short by `s`). A lane ends
+where the task's own reports end: what a task did after its last report is left blank.
 
 **GIL holder**: for threads of one process, which task's thread held the GIL in each slice
 (its character, in its colour). Each change is a hand-off; the switch interval
