@@ -163,9 +163,12 @@ def spawn_latency(quick: bool = False) -> dict:
     # A thread starts in ~0.1 ms, and one run's median moves by 20-40 us from run to run (either
     # side): 32 threads a run and 3x the runs, so that the comparison is not of two noises. A
     # fork takes ~2-3 ms and one run's median moved by 0.3-0.9 ms (the figure read 11-30% over
-    # 7 runs): 3x the runs too (they are cheap; forkserver and spawn runs are not).
+    # 7 runs): 3x the runs too (they are cheap). A spawn or forkserver start (90-270 ms) moved
+    # by 15% either way from run to run, concviz's and the direct one alike (over 7 runs their
+    # medians differed by 3-20%, either way round): 11 runs.
     count = {"thread": 32}
-    runs_of = {"thread": 3 * repeats, "fork": 3 * repeats}
+    runs_of = {"thread": 3 * repeats, "fork": 3 * repeats,
+               "forkserver": repeats + repeats // 2 + 1, "spawn": repeats + repeats // 2 + 1}
     methods = ["thread"] + [m for m in ("fork", "forkserver", "spawn") if m in multiprocessing.get_all_start_methods()]
     rows: dict[str, dict[str, list[float]]] = {m: {"concviz": [], "direct": [], "background_cores": []}
                                                for m in methods}
@@ -189,7 +192,7 @@ def spawn_latency(quick: bool = False) -> dict:
         "figures": {"spawn_latency_error_max": err[worst]},
         "notes": {"spawn_latency_error_max": (
             f"io tasks (32 threads, 4 processes), median of {runs_of['thread']} runs (threads, fork), "
-            f"{repeats} (forkserver, spawn), each when the machine was quiet; "
+            f"{runs_of['spawn']} (forkserver, spawn), each when the machine was quiet; "
             f"concviz vs direct (ms): "
             + ", ".join(f"{m} {median(v['concviz']):.2f} vs {median(v['direct']):.2f}" for m, v in rows.items()))},
         "details": {"spawn_latency": rows},
