@@ -64,9 +64,17 @@ class Terminal:
 
     def __enter__(self) -> "Terminal":
         w, h = self.size
-        self.t0 = time.perf_counter()
-        subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", str(w), "-y", str(h),
-                        self.cmd], check=True, env=self.env)
+        for attempt in range(3):
+            self.t0 = time.perf_counter()
+            # (when the previous terminal's session was the last, the tmux server is exiting just
+            # then, and a new session can fail to reach it: once in a full run, so try again)
+            done = subprocess.run(["tmux", "new-session", "-d", "-s", self.name, "-x", str(w), "-y", str(h),
+                                   self.cmd], env=self.env, capture_output=True, text=True)
+            if done.returncode == 0:
+                break
+            time.sleep(0.3)
+        else:
+            raise RuntimeError(f"tmux new-session failed: {done.stderr.strip()}")
         self.pid = int(self.tmux("display-message", "-p", "-t", self.name, "#{pane_pid}").strip())
         return self
 
