@@ -1,6 +1,7 @@
 """processes: one multiprocessing.Process per task."""
 
 import signal
+import time
 
 from concviz.engine.models.base import ModelInfo, RunContext, process_main
 
@@ -38,8 +39,9 @@ def run(rc: RunContext) -> None:
     procs = []
     for task in range(rc.params.tasks):
         p = rc.mp.Process(target=process_main, args=(rc.sink, rc.params, task), daemon=True)
-        rc.spawn(task)
+        at = time.perf_counter_ns()
         p.start()
+        rc.spawn(task, at)
         procs.append(p)
     rc.rec.flush()
     for task, p in enumerate(procs):

@@ -1,6 +1,7 @@
 """threads: one threading.Thread per task."""
 
 import threading
+import time
 
 from concviz.engine.models.base import ModelInfo, RunContext, thread_task
 
@@ -34,8 +35,9 @@ def run(rc: RunContext) -> None:
     for task in range(rc.params.tasks):
         t = threading.Thread(target=thread_task, args=(rc.sink, rc.params, task),
                              name=f"Thread-{task}", daemon=True)
-        rc.spawn(task)
+        at = time.perf_counter_ns()
         t.start()
+        rc.spawn(task, at)
         threads.append(t)
     rc.rec.flush()
     for t in threads:
