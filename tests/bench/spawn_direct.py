@@ -25,16 +25,16 @@ def measure(method: str, n: int, linger_s: float) -> list[float]:
 
     t_start: dict[int, int] = {}
     if method == "thread":
-        out: list = []
+        r, w = multiprocessing.Pipe(duplex=False)
         threads = []
         for i in range(n):
-            th = threading.Thread(target=spawn_target.thread_first_line, args=(out, i, linger_s), daemon=True)
+            th = threading.Thread(target=spawn_target.thread_first_line, args=(w, i, linger_s), daemon=True)
             t_start[i] = time.perf_counter_ns()
             th.start()
             threads.append(th)
+        firsts = dict(r.recv() for _ in range(n))
         for th in threads:
             th.join()
-        firsts = dict(out)
     else:
         ctx = multiprocessing.get_context(method)
         r, w = ctx.Pipe(duplex=False)

@@ -19,7 +19,10 @@ def first_line(conn, index: int, linger_s: float) -> None:
     time.sleep(linger_s)  # stay alive like an I/O task, so the next starts see the same load
 
 
-def thread_first_line(out: list, index: int, linger_s: float) -> None:
+def thread_first_line(conn, index: int, linger_s: float) -> None:
+    """As first_line, from a thread: the first line goes through a pipe as a process child's
+    does, and as a concviz task's START does (its probe writes it out before the task's first
+    sleep), so that the next threads start under the same load."""
     t = time.perf_counter_ns()
-    out.append((index, t))
+    conn.send((index, t))
     time.sleep(linger_s)
