@@ -9,6 +9,7 @@ METHOD is ``thread`` or a multiprocessing start method.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import sys
 import threading
@@ -22,6 +23,8 @@ import concviz.engine.experiment  # noqa: F401
 def measure(method: str, n: int, linger_s: float) -> list[float]:
     import concviz.engine.models  # noqa: F401  (the experiment imports every model before a run)
     import spawn_target
+
+    gc.freeze()  # as the experiment process does before a run (a forked child's GC then skips it all)
 
     t_start: dict[int, int] = {}
     if method == "thread":
