@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from concviz.engine.timeline import STOPPED_REASON, Timeline
+from concviz.engine.timeline import Timeline
 
 
 def to_chrome_trace(header: dict[str, Any], events: list[tuple]) -> dict[str, Any]:
@@ -54,7 +54,7 @@ def to_chrome_trace(header: dict[str, Any], events: list[tuple]) -> dict[str, An
             out.append({"ph": "X", "name": name, "cat": name, "pid": pid, "tid": track,
                         "ts": us(a), "dur": (b - a) / 1000.0})
         if t.end_ns is not None:
-            end = "finished" if t.status != "failed" else "stopped" if t.error == STOPPED_REASON else "failed"
+            end = "finished" if t.status != "failed" else "stopped" if t.stopped else "failed"
             out.append({"ph": "i", "name": end,
                         "s": "t", "pid": pid, "tid": track, "ts": us(t.end_ns),
                         "args": {"error": t.error} if t.error else {}})

@@ -22,7 +22,7 @@ from operator import itemgetter
 from typing import Any
 
 from concviz.engine.prefix import column_owners, column_shares, count_in
-from concviz.engine.timeline import (DONE, EVENT_T0, FAILED, QUEUED, RUNNING, STOPPED_REASON, _TaskView, median,
+from concviz.engine.timeline import (DONE, EVENT_T0, FAILED, QUEUED, RUNNING, _TaskView, median,
                                      start_index)
 
 
@@ -326,7 +326,7 @@ class Frame:
             "done": sum(1 for t in tasks if t.status == DONE),
             "failed": sum(1 for t in tasks if t.status == FAILED),
             # of those, cut short by a stop (the user's, not a fault)
-            "stopped": sum(1 for t in tasks if t.status == FAILED and t.error == STOPPED_REASON),
+            "stopped": sum(1 for t in tasks if t.stopped),
             "queued": sum(1 for t in tasks if t.status == QUEUED),
             "running": now_conc,
             "per_core": [{"cpu": c, "busy_s": ns / 1e9} for c, ns in sorted(per_core.items())],

@@ -465,6 +465,11 @@ class _TaskView:
         """Running time reported so far by PROGRESS and not yet in a closed RUN interval."""
         return self.open_run[1] - self.open_run[0] if self.open_run else 0
 
+    @property
+    def stopped(self) -> bool:
+        """Failed because the user stopped the run (see STOPPED_REASON), not by a fault."""
+        return self.status == FAILED and self.error == STOPPED_REASON
+
 
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0

@@ -22,7 +22,6 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from concviz.engine.frame import CODE_BLANK, CODE_FULL, CoreCellsCache, Frame, LaneCodes
-from concviz.engine.timeline import STOPPED_REASON
 from concviz.view import BLOCKS, TASK_CHARS, Window, axis_ticks, format_time, short_label
 
 STATES = ("run", "gil", "cpu", "sleep", "queued", "done", "failed")
@@ -398,7 +397,7 @@ class TaskLanes(LanePane):
         before it and the space after it)."""
         if t.status == "done":
             text, style = f"✓ {format_time(t.end_ns - t.start_ns)}", "lane--done"
-        elif t.status == "failed" and t.error == STOPPED_REASON:
+        elif t.stopped:
             text, style = "■ stopped", "lane--note"  # cut short by the user: not a fault
         elif t.status == "failed":
             text, style = "✗ failed", "lane--failed"
