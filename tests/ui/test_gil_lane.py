@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from textual.app import App, ComposeResult
-
-from concviz.engine.events import read_trace
-from concviz.engine.timeline import Timeline
 from concviz.view import Window
 from concviz.widgets.lanes import GilLane, gil_columns_seen
 
-FIXTURES = Path(__file__).parent.parent / "fixtures"
+from .helpers import PaneApp, Recorded
 
 
 def test_columns_seen():
@@ -22,22 +16,12 @@ def test_columns_seen():
     assert gil_columns_seen(30, 0, 100, 10) == 3
 
 
-class OneLane(App):
-    def compose(self) -> ComposeResult:
-        yield GilLane(id="gil")
-
-
 async def test_gil_lane_is_blank_past_now():
-    header, events = read_trace(FIXTURES / "threads-cpu.jsonl")
-    first = min(e[4] for e in events)
-    last = max(e[5] for e in events)
-    mid = first + (last - first) // 2
-    # the run as a live view saw it half-way: the events that had ended by then
-    timeline = Timeline(header)
-    timeline.feed([e for e in events if e[5] <= mid])
-    frame = timeline.snapshot(now_ns=mid)
+    run = Recorded("threads-cpu")
+    first, last, mid = run.first, run.last, run.at(0.5)
+    frame = run.frame_at(mid)  # the run as a live view saw it half-way
     window = Window(first, last, first)
-    app = OneLane()
+    app = PaneApp(GilLane, "gil")
     async with app.run_test(size=(120, 4)) as pilot:
         lane = app.query_one(GilLane)
         lane.show(frame, window)

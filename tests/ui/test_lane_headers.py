@@ -4,17 +4,12 @@ that changed are handed to Textual, a run of adjacent rows as one region."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from textual.app import App, ComposeResult
-
 from concviz.app import ConcvizApp
 from concviz.engine.events import read_trace
-from concviz.engine.timeline import Timeline
 from concviz.view import Window
 from concviz.widgets.lanes import CoreLanes, TaskLanes
 
-FIXTURES = Path(__file__).parent.parent / "fixtures"
+from .helpers import FIXTURES, PaneApp, Recorded
 
 
 def header(pane) -> str:
@@ -41,32 +36,19 @@ async def test_headers_follow_the_window_the_note_and_the_os_column():
         assert "OS%" in header(cores) and "50%" in cores._shown[1].text
 
 
-class TasksOnly(App):
-    def compose(self) -> ComposeResult:
-        yield TaskLanes(id="tasks")
-
-
 async def test_a_new_frame_repaints_only_the_rows_that_changed():
-    header_, events = read_trace(FIXTURES / "sequential-cpu.jsonl")
-    first = min(e[4] for e in events)
-    last = max(e[5] for e in events)
-    window = Window(first, last, first)
-
-    def frame_at(t: int):
-        timeline = Timeline(header_)
-        timeline.feed([e for e in events if e[5] <= t])
-        return timeline.snapshot(now_ns=t)
-
-    app = TasksOnly()
+    run = Recorded("sequential-cpu")
+    window = Window(run.first, run.last, run.first)
+    app = PaneApp(TaskLanes, "tasks")
     async with app.run_test(size=(120, 20)) as pilot:
         lanes = app.query_one(TaskLanes)
-        lanes.show(frame_at(first + (last - first) // 3), window)
+        lanes.show(run.frame_at(run.at(1 / 3)), window)
         await pilot.pause()  # laid out: the pane has the height its lanes need
         lanes.show(lanes.frame, window)
         before = dict(lanes._shown)
         asked = []
         lanes.refresh = lambda *regions, **kw: asked.extend(regions)  # what a tick asks Textual to repaint
-        lanes.show(frame_at(first + 2 * (last - first) // 3), window)
+        lanes.show(run.frame_at(run.at(2 / 3)), window)
         changed = {y for y, strip in lanes._shown.items() if strip != before.get(y)}
         assert changed and len(changed) < len(before)  # the header and the finished lanes stay
         rows = [y for r in asked for y in range(r.y, r.y + r.height)]

@@ -3,32 +3,20 @@ wrong with them), while a task that failed on its own before the stop still says
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from textual.app import App, ComposeResult
-
-from concviz.engine.events import ERROR, read_trace
-from concviz.engine.timeline import Timeline
+from concviz.engine.events import ERROR
 from concviz.report import caption
 from concviz.view import Window
 from concviz.widgets.bars import stats_markup
 from concviz.widgets.lanes import TaskLanes
 
-FIXTURES = Path(__file__).parent.parent / "fixtures"
-
-
-class TasksOnly(App):
-    def compose(self) -> ComposeResult:
-        yield TaskLanes(id="tasks")
+from .helpers import PaneApp, Recorded
 
 
 def stopped_half_way():
     """threads-cpu as it stood half-way, with task 0 failed on its own, then stopped."""
-    header, events = read_trace(FIXTURES / "threads-cpu.jsonl")
-    first = min(e[4] for e in events)
-    mid = first + (max(e[5] for e in events) - first) // 2
-    timeline = Timeline(header)
-    timeline.feed([e for e in events if e[5] <= mid and not (e[1] == 0 and e[4] > first)])
+    run = Recorded("threads-cpu")
+    first, mid = run.first, run.at(0.5)
+    timeline = run.timeline_at(mid, keep=lambda e: not (e[1] == 0 and e[4] > first))
     timeline.feed([(ERROR, 0, 0, 0, first + 1, first + 1, -1, "InjectedFault: task 0 failed on purpose")])
     timeline.end("cancelled", t_ns=mid)
     return timeline.snapshot(), Window(first, mid, first)
@@ -43,7 +31,7 @@ async def test_tasks_cut_short_by_a_stop_say_stopped():
     assert ", 1 failed, 3 stopped" in caption(frame)
     texts = [text for _, _, text in frame.log]
     assert "task 1 stopped: the run was cancelled" in texts and "task 0 FAILED: InjectedFault: task 0 failed on purpose" in texts
-    app = TasksOnly()
+    app = PaneApp(TaskLanes, "tasks")
     async with app.run_test(size=(120, 20)) as pilot:
         lanes = app.query_one(TaskLanes)
         lanes.show(frame, window)
