@@ -57,6 +57,9 @@ SCALE_STEPS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
 SWITCH_STEPS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)  # ms, for i / I
 NARROW = 110
 HANG_TIMEOUT_S = 10.0
+# keys the footer leaves out first when it is too narrow for all of them (80 columns: the first
+# two); they still work, and "?" lists them
+FOOTER_DROP_FIRST = ("follow", "zoom(1)", "export", "toggle_log", "toggle_code")
 
 
 class RunEnded(Message):
@@ -166,7 +169,7 @@ class ConcvizApp(App[int]):
             yield Bar(id="caption")
             yield Bar(id="legend")
         yield Static("Terminal too small for concviz: make it at least 60x16.", id="too-small")
-        yield KeyFooter(compact=True, show_command_palette=False)
+        yield KeyFooter(compact=True, show_command_palette=False, drop_first=FOOTER_DROP_FIRST)
 
     def on_mount(self) -> None:
         # A frame makes tens of thousands of short-lived containers (segments, strips); with the

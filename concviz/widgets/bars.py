@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import re
 
+from rich.cells import cell_len
+from textual import events
 from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Static
+from textual.widgets._footer import FooterKey
 
 from concviz.engine.frame import Frame
 from concviz.engine.sampler import Sample
@@ -25,6 +28,12 @@ class KeyFooter(Footer):
 
     _rebuild_queued = False
 
+    def __init__(self, *, drop_first: tuple[str, ...] = (), **kwargs) -> None:
+        super().__init__(**kwargs)
+        # actions whose keys leave the footer, in this order, while the footer is too narrow
+        # for all of them (their keys still work, and the help lists every key)
+        self.drop_first = drop_first
+
     def bindings_changed(self, screen: Screen) -> None:
         self._bindings_ready = True
         if not screen.app.app_focus:
@@ -37,6 +46,30 @@ class KeyFooter(Footer):
         # this rebuild reads the bindings as they are now; a change from here on queues another
         self._rebuild_queued = False
         await self.recompose()
+        self.fit(self.size.width)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.fit(event.size.width)
+
+    def fit(self, width: int) -> None:
+        """Show as many keys as fit in ``width`` cells, leaving out the ``drop_first`` ones
+        first: a key cut in half ("f" without "Follow") says nothing, and one past the edge is
+        not seen at all."""
+        keys = list(self.query(FooterKey))
+        # a compact key: its key, a space, its description; then a margin of one
+        cells = {key: cell_len(key.key_display) + (cell_len(key.description) + 1 if key.description else 0) + 1
+                 for key in keys}
+        need = sum(cells.values())
+        hidden = set()
+        for action in self.drop_first:
+            if need <= width:
+                break
+            for key in keys:
+                if key.action == action and key not in hidden:
+                    hidden.add(key)
+                    need -= cells[key]
+        for key in keys:
+            key.display = key not in hidden
 
 
 class Bar(Static):

@@ -417,6 +417,32 @@ class TaskLanes(LanePane):
         return seg
 
 
+# what the GIL lane says when no GIL is shared, longest first (the longest that fits is shown)
+GIL_OFF = ("GIL off (free-threaded build): threads can run in parallel", "GIL off: threads run in parallel")
+NO_GIL_SHARED = {
+    "processes": ("each process has its own GIL: nothing is shared, nothing to hand off",
+                  "each process has its own GIL: nothing to hand off"),
+    "pool": ("each worker process has its own GIL: nothing to hand off",
+             "each worker has its own GIL: nothing to hand off"),
+    "process-pool": ("each worker process has its own GIL: nothing to hand off",
+                     "each worker has its own GIL: nothing to hand off"),
+    "asyncio": ("one thread runs every task: the GIL never changes hands",
+                "one thread runs every task: no GIL hand-off"),
+    "sequential": ("one thread: the GIL never changes hands",),
+}
+
+
+def fit_words(texts: tuple[str, ...], room: int) -> str:
+    """The first of ``texts`` that fits in ``room`` cells, else the last one cut at a word
+    boundary with an ellipsis (never mid-word)."""
+    for text in texts:
+        if len(text) <= room:
+            return text
+    text = texts[-1]
+    cut = text.rfind(" ", 0, room)
+    return (text[:cut] if cut > 0 else text[:room - 1]) + "…" if room > 0 else ""
+
+
 class GilLane(LanePane):
     """The GIL holder over time: for each process whose threads share a GIL, which task's thread
     ran in each column (its task character, in its colour)."""
@@ -434,17 +460,11 @@ class GilLane(LanePane):
         pids = sorted(frame.thread_pids)
         title = Segment(" GIL holder".ljust(label_w)[:label_w], self.style("lane--title"))
         if not frame.gil:
-            return [title, Segment("GIL off (free-threaded build): threads can run in parallel",
-                                   self.style("lane--label"))]
-        if not pids:
-            why = {
-                "processes": "each process has its own GIL: nothing is shared, nothing to hand off",
-                "pool": "each worker process has its own GIL: nothing to hand off",
-                "process-pool": "each worker process has its own GIL: nothing to hand off",
-                "asyncio": "one thread runs every task: the GIL never changes hands",
-                "sequential": "one thread: the GIL never changes hands",
-            }.get(frame.model, "no threads sharing a GIL yet")
-            return [title, Segment(why[: cells_w + note_w], self.style("lane--label"))]
+            why = GIL_OFF
+        elif not pids:
+            why = NO_GIL_SHARED.get(frame.model, ("no threads sharing a GIL yet",))
+        if not frame.gil or not pids:
+            return [title, Segment(fit_words(why, cells_w + note_w), self.style("lane--label"))]
         g = frame.gil_cells(pids[index], win.t0, win.t1, cells_w)
         # per column: the holder's task character, bold in its colour where it held the GIL
         # most of the column; a dot where nobody did; blank past the last instant recorded (a

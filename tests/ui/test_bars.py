@@ -69,3 +69,43 @@ async def test_footer_rebuilds_once_for_a_burst_of_binding_changes():
         await pilot.pause()
         assert len(rebuilds) == 2
         assert [key.description for key in footer.query(FooterKey)] == ["Run", "Quit"]
+
+
+class ManyKeys(App):
+    BINDINGS = [Binding("r", "ring('run')", "Run"), Binding("q", "quit", "Quit"),
+                Binding("f", "ring('follow')", "Follow"), Binding("z", "ring('zoom')", "Zoom"),
+                Binding("e", "ring('export')", "Export")]
+    rung: list[str] = []
+
+    def action_ring(self, what: str) -> None:
+        self.rung.append(what)
+
+    def compose(self) -> ComposeResult:
+        yield KeyFooter(compact=True, show_command_palette=False, drop_first=("ring('follow')", "ring('zoom')"))
+
+
+def shown_keys(footer: KeyFooter) -> list[str]:
+    return [key.description for key in footer.query(FooterKey) if key.display]
+
+
+async def test_a_narrow_footer_leaves_out_whole_keys_in_the_order_given():
+    # all five need 6 + 7 + 9 + 7 + 9 = 38 cells
+    app = ManyKeys()
+    async with app.run_test(size=(38, 5)) as pilot:
+        await pilot.pause()
+        footer = app.query_one(KeyFooter)
+        assert shown_keys(footer) == ["Run", "Quit", "Follow", "Zoom", "Export"]
+        await pilot.resize_terminal(37, 5)  # one cell short: the first to drop goes
+        await pilot.pause()
+        assert shown_keys(footer) == ["Run", "Quit", "Zoom", "Export"]
+        await pilot.resize_terminal(24, 5)  # the next goes, and no more than needed
+        await pilot.pause()
+        assert shown_keys(footer) == ["Run", "Quit", "Export"]
+        # what is shown lies wholly on screen
+        assert all(key.region.right <= 24 for key in footer.query(FooterKey) if key.display)
+        app.rung = []
+        await pilot.press("z")  # a key left out of the footer still works
+        assert app.rung == ["zoom"]
+        await pilot.resize_terminal(60, 5)
+        await pilot.pause()
+        assert shown_keys(footer) == ["Run", "Quit", "Follow", "Zoom", "Export"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concviz.view import Window
-from concviz.widgets.lanes import GilLane, gil_columns_seen
+from concviz.widgets.lanes import GilLane, fit_words, gil_columns_seen
 
 from .helpers import PaneApp, Recorded
 
@@ -33,3 +33,24 @@ async def test_gil_lane_is_blank_past_now():
         assert cells[seen:].strip() == ""  # the future: blank, not "nobody held the GIL"
         holders = set(cells[:seen]) - {" ", "·"}
         assert len(holders) >= 2, cells  # threads took turns, and the lane shows it
+
+
+def test_fit_words_never_cuts_a_word():
+    texts = ("each process has its own GIL: nothing is shared", "each process: no GIL shared")
+    assert fit_words(texts, 60) == texts[0]
+    assert fit_words(texts, 40) == texts[1]  # the longest that fits
+    assert fit_words(texts, 20) == "each process: no…"  # none fits: the last, at a word boundary
+    assert fit_words(("abcdefgh",), 5) == "abcd…"  # one long word: cut, but marked as cut
+
+
+async def test_gil_lane_message_fits_an_80_column_screen():
+    run = Recorded("processes-cpu")
+    frame = run.frame_at(run.last)
+    app = PaneApp(GilLane, "gil")
+    async with app.run_test(size=(80, 4)) as pilot:
+        lane = app.query_one(GilLane)
+        lane.show(frame, Window(run.first, run.last, run.first))
+        await pilot.pause()
+        text = lane._line(0, lane.draw_width, 0).text.rstrip()
+        assert text.endswith("nothing to hand off"), text
+        assert len(text) <= lane.draw_width
