@@ -421,13 +421,13 @@ class TaskLanes(LanePane):
 GIL_OFF = ("GIL off (free-threaded build): threads can run in parallel", "GIL off: threads run in parallel")
 NO_GIL_SHARED = {
     "processes": ("each process has its own GIL: nothing is shared, nothing to hand off",
-                  "each process has its own GIL: nothing to hand off"),
+                  "each process has its own GIL: nothing to hand off", "a GIL per process: none shared"),
     "pool": ("each worker process has its own GIL: nothing to hand off",
-             "each worker has its own GIL: nothing to hand off"),
+             "each worker has its own GIL: nothing to hand off", "a GIL per worker: none shared"),
     "process-pool": ("each worker process has its own GIL: nothing to hand off",
-                     "each worker has its own GIL: nothing to hand off"),
+                     "each worker has its own GIL: nothing to hand off", "a GIL per worker: none shared"),
     "asyncio": ("one thread runs every task: the GIL never changes hands",
-                "one thread runs every task: no GIL hand-off"),
+                "one thread runs every task: no GIL hand-off", "one thread: no GIL hand-off"),
     "sequential": ("one thread: the GIL never changes hands",),
 }
 
