@@ -126,6 +126,9 @@ def build_parsers() -> tuple[Parser, Parser]:
     cmp_ = sub.add_parser("compare", help="run every model on the same workload and rank them")
     add_run_flags(cmp_, with_model=False)
     cmp_.add_argument("--models", help="comma-separated subset of models")
+    cmp_.add_argument("--rounds", type=_number(int, "rounds"), metavar="N",
+                      help="run every model N times and rank the medians (default 3, or 1 if a round "
+                           "takes over 20 s)")
     cmp_.add_argument("--json", action="store_true", help="print one JSON object")
     exp = sub.add_parser("export", help="convert a trace to Chrome trace-event JSON (Perfetto)")
     exp.add_argument("trace", metavar="FILE.jsonl")
@@ -263,10 +266,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 skipped[m] = str(exc)
                 continue
             raise
+    if args.rounds is not None and not 1 <= args.rounds <= 100:
+        raise SpecError(f"rounds must be 1 to 100, got {args.rounds}")
+    progress = _progress_line if sys.stderr.isatty() else None
     with SignalStop() as stop:
-        code = compare(specs, skipped, as_json=args.json, stop=stop.event)
+        try:
+            code = compare(specs, skipped, as_json=args.json, stop=stop.event, rounds=args.rounds,
+                           progress=progress)
+        finally:
+            if progress is not None:
+                progress("")
     stop.check()
     return code
+
+
+def _progress_line(text: str) -> None:
+    """What runs now, on one line of the terminal (stderr), overwritten by the next."""
+    sys.stderr.write("\r\x1b[2K" + (f"  {text}..." if text else ""))
+    sys.stderr.flush()
 
 
 def cmd_export(args: argparse.Namespace) -> int:

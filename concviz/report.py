@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
+import textwrap
+import time
+from statistics import median
 from typing import Any
 
 from concviz.engine.frame import Frame
@@ -107,71 +111,157 @@ RULES = {
 }
 
 
-def compare(specs: dict[str, RunSpec], skipped: dict[str, str], as_json: bool = False,
-            stop: Any = None) -> int:
-    """Run each spec in turn, then print a table ranked by wall time and the rule of thumb.
+DEFAULT_ROUNDS = 3
+LONG_ROUND_S = 20.0  # a first round longer than this is not repeated unless --rounds asks
 
-    ``stop`` (a threading.Event) cancels the run in progress; nothing is printed then and the
-    caller says why.
+
+def compare(specs: dict[str, RunSpec], skipped: dict[str, str], as_json: bool = False,
+            stop: Any = None, rounds: int | None = None, progress: Any = None) -> int:
+    """Run each spec ``rounds`` times, then print a table ranked by median wall time, with each
+    model's spread, and the rule of thumb.
+
+    One run of a short workload moves by tens of percent with the machine's load and clock (the
+    same seeded CPU work took 0.46-0.66 s in three runs on a 2-core laptop), which is enough to
+    rank asyncio above sequential on CPU-bound work. So every model runs in every round, each
+    round starting one model later (a slow spell falls on different models), and models whose
+    ranges of wall time overlap share a rank: the measurement cannot tell them apart.
+
+    ``rounds`` None: DEFAULT_ROUNDS, or one where the first round took over LONG_ROUND_S.
+    ``progress(text)`` is told what runs now. ``stop`` (a threading.Event) cancels the run in
+    progress; nothing is printed then and the caller says why.
     """
     from concviz.engine.experiment import run_to_frame
 
-    rows: list[dict[str, Any]] = []
-    frames = {}
-    for name, spec in specs.items():
-        frame = run_to_frame(spec, stop=stop)
-        if stop is not None and stop.is_set():
-            return 1
-        frames[name] = frame
-        s = frame.stats
-        rows.append({"model": name, "wall_s": s["wall_s"], "busy_s": s["busy_s"],
-                     "parallelism": s["parallelism"], "concurrency_max": s["concurrency_max"],
-                     "concurrency_mean": s["concurrency_mean"], "gil_switches": s["gil_switches"],
-                     "spawn_ms_median": s["spawn_ms_median"], "failed": s["failed"]})
-    base = next((r["wall_s"] for r in rows if r["model"] == "sequential"), None)
-    for r in rows:
-        r["speedup"] = (base / r["wall_s"]) if base and r["wall_s"] else None
-    rows.sort(key=lambda r: r["wall_s"])
+    names = list(specs)
+    frames: dict[str, list[Frame]] = {name: [] for name in names}
+    target = rounds or DEFAULT_ROUNDS
+    began = time.monotonic()
+    done = 0
+    while done < target and names:
+        shift = done % len(names)
+        for name in names[shift:] + names[:shift]:
+            if progress is not None:
+                progress(f"round {done + 1}/{target}: {name}")
+            frame = run_to_frame(specs[name], stop=stop)
+            if stop is not None and stop.is_set():
+                return 1
+            frames[name].append(frame)
+        done += 1
+        if rounds is None and done == 1 and time.monotonic() - began > LONG_ROUND_S:
+            target = 1
+    rows = rank_runs({name: [f.stats for f in runs] for name, runs in frames.items()})
     any_spec = next(iter(specs.values()))
     workload = any_spec.workload
     best = rows[0]["model"] if rows else None
     verdict = _verdict(workload, rows)
     if as_json:
         print(json.dumps({"workload": workload, "tasks": any_spec.tasks, "scale": any_spec.scale,
-                          "rows": rows, "skipped": skipped, "fastest": best,
+                          "rounds": done, "rows": rows, "skipped": skipped, "fastest": best,
                           "rule_of_thumb": RULES[workload], "measured": verdict}, indent=2))
         return 0
-    machine = next(iter(frames.values())).machine if frames else {}
-    print(f"concviz compare: {workload} workload, {any_spec.tasks} tasks, scale {any_spec.scale:g}  "
-          f"(Python {machine.get('python')}, {machine.get('cpus')} CPUs)")
+    machine = next(iter(frames.values()))[0].machine if frames else {}
+    print(f"concviz compare: {workload} workload, {any_spec.tasks} tasks, scale {any_spec.scale:g}, "
+          f"{done} round{'s' if done != 1 else ''}  (Python {machine.get('python')}, {machine.get('cpus')} CPUs)")
     print()
-    print(f"  {'rank':<5}{'model':<14}{'wall s':>8}{'busy s':>8}{'parallel':>10}{'conc max':>10}"
-          f"{'speedup':>9}{'failed':>8}")
-    for i, r in enumerate(rows, 1):
+    # 74 columns: fits an 80-column terminal
+    print(f"  {'rank':<5}{'model':<13}{'wall s':>7}{'spread':>7}{'busy s':>7}{'parallel':>9}{'conc max':>9}"
+          f"{'speedup':>8}{'failed':>7}")
+    for r in rows:
         sp = f"{r['speedup']:.2f}x" if r["speedup"] else "-"
-        print(f"  {i:<5}{r['model']:<14}{r['wall_s']:>8.3f}{r['busy_s']:>8.3f}{r['parallelism']:>10.2f}"
-              f"{r['concurrency_max']:>10d}{sp:>9}{r['failed']:>8d}")
+        spread = f"±{r['spread']:.0%}" if done > 1 else "-"
+        print(f"  {r['rank_text']:<5}{r['model']:<13}{r['wall_s']:>7.3f}{spread:>7}{r['busy_s']:>7.3f}"
+              f"{r['parallelism']:>9.2f}{r['concurrency_max']:>9d}{sp:>8}{r['failed']:>7d}")
     for name, why in skipped.items():
-        print(f"  -    {name:<14}skipped: {why}")
+        print(f"  -    {name:<13}skipped: {why}")
     print()
-    print(f"  Rule of thumb: {RULES[workload]}")
-    print(f"  Measured here: {verdict}")
+    if done > 1:
+        _say(f"wall s: the median of {done} rounds; spread: half their range. A shared rank (1=) "
+             "means the ranges overlap: no measured difference.")
+    elif rounds is None and rows:
+        _say(f"One round (it took over {LONG_ROUND_S:g} s): no spread measured; --rounds 3 repeats it.")
+    _say(f"Rule of thumb: {RULES[workload]}")
+    _say(f"Measured here: {verdict}")
     return 0
+
+
+def _say(text: str) -> None:
+    """A paragraph under the table, wrapped to the terminal (60-100 columns)."""
+    width = max(60, min(100, shutil.get_terminal_size((100, 24)).columns - 1))
+    print(textwrap.fill(text, width, initial_indent="  ", subsequent_indent="    "))
+
+
+def rank_runs(runs: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Rows of a comparison, fastest first: for each model (``runs``: its runs' Frame.stats),
+    the median of its runs, the range of its wall time, its speed-up over sequential (where
+    sequential ran) and its rank, shared with models whose ranges overlap (see compare)."""
+    rows = [_compare_row(name, stats) for name, stats in runs.items() if stats]
+    base = next((r["wall_s"] for r in rows if r["model"] == "sequential"), None)
+    for r in rows:
+        r["speedup"] = (base / r["wall_s"]) if base and r["wall_s"] else None
+    rows.sort(key=lambda r: r["wall_s"])
+    _rank(rows)
+    return rows
+
+
+def _compare_row(name: str, stats: list[dict[str, Any]]) -> dict[str, Any]:
+    """One model's row: medians over its runs, the range of its wall time, the worst failure."""
+    walls = [s["wall_s"] for s in stats]
+    wall = median(walls)
+    spawns = [s["spawn_ms_median"] for s in stats if s["spawn_ms_median"] is not None]
+    return {"model": name, "wall_s": wall, "wall_min_s": min(walls), "wall_max_s": max(walls),
+            "spread": (max(walls) - min(walls)) / 2 / wall if wall else 0.0, "rounds": len(stats),
+            "busy_s": median([s["busy_s"] for s in stats]),
+            "parallelism": median([s["parallelism"] for s in stats]),
+            "concurrency_max": max(s["concurrency_max"] for s in stats),
+            "concurrency_mean": median([s["concurrency_mean"] for s in stats]),
+            "gil_switches": round(median([s["gil_switches"] for s in stats])),
+            "spawn_ms_median": median(spawns) if spawns else None,
+            "failed": max(s["failed"] for s in stats)}
+
+
+def _rank(rows: list[dict[str, Any]]) -> None:
+    """Competition ranks over ``rows`` (sorted by median wall): a row whose range of wall time
+    overlaps that of the first row of the rank above shares its rank ("2=")."""
+    lead = None
+    for i, r in enumerate(rows):
+        if lead is None or r["wall_min_s"] > lead["wall_max_s"]:
+            lead = r
+            r["rank"] = i + 1
+        else:
+            r["rank"] = lead["rank"]
+    for r in rows:
+        shared = sum(1 for o in rows if o["rank"] == r["rank"]) > 1
+        r["rank_text"] = f"{r['rank']}=" if shared else str(r["rank"])
+
+
+def _tied(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """The ranges of wall time of two rows overlap: no measured difference between them."""
+    return a["wall_min_s"] <= b["wall_max_s"] and b["wall_min_s"] <= a["wall_max_s"]
 
 
 def _verdict(workload: str, rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "nothing ran."
     best = rows[0]
-    parts = [f"fastest was {best['model']} ({best['wall_s']:.3f} s"]
+    tops = [r["model"] for r in rows if r["rank"] == best["rank"]]
+    if len(tops) > 1:
+        head = f"fastest were {_words(tops)}, with no measured difference between them ({best['model']} {best['wall_s']:.3f} s"
+    else:
+        head = f"fastest was {best['model']} ({best['wall_s']:.3f} s"
     if best.get("speedup"):
-        parts[0] += f", {best['speedup']:.2f}x sequential"
-    parts[0] += f", parallelism {best['parallelism']:.2f})"
+        head += f", {best['speedup']:.2f}x sequential"
+    parts = [head + f", parallelism {best['parallelism']:.2f})"]
     by = {r["model"]: r for r in rows}
     if workload == "cpu" and "threads" in by and "sequential" in by:
-        parts.append(f"threads reached parallelism {by['threads']['parallelism']:.2f} "
-                     f"({by['threads']['wall_s'] / by['sequential']['wall_s']:.2f}x the sequential time)")
+        threads, seq = by["threads"], by["sequential"]
+        parts.append(f"threads reached parallelism {threads['parallelism']:.2f} "
+                     f"({threads['wall_s'] / seq['wall_s']:.2f}x the sequential time"
+                     + (", no measured difference)" if threads["rounds"] > 1 and _tied(threads, seq) else ")"))
     if workload == "io" and "asyncio" in by and "threads" in by:
         parts.append(f"asyncio {by['asyncio']['wall_s']:.3f} s vs threads {by['threads']['wall_s']:.3f} s "
                      f"with {by['asyncio']['concurrency_max']} tasks in flight")
     return "; ".join(parts) + "."
+
+
+def _words(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]

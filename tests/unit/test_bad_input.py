@@ -56,6 +56,8 @@ BAD = [
     (["run", "-w", ""], "workload is empty"),
     (["compare", "--models", "threads,asyncoi"], "did you mean 'asyncio'"),
     (["compare", "--models", ""], "model is empty"),
+    (["compare", "--rounds", "0"], "rounds must be 1 to 100"),
+    (["compare", "--rounds", "two"], "rounds must be a whole number"),
     (["-m", "procesess"], "did you mean 'processes'"),  # the TUI's flags are checked the same way
     # counts, scales, intervals: <= 0, over the limits, not numbers
     (["run", "-n", "0"], "tasks must be at least 1"),

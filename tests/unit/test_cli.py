@@ -76,13 +76,15 @@ def test_run_prints_a_readable_summary():
 
 
 def test_compare_ranks_every_model_by_wall_time():
-    done = concviz("compare", "-w", "io", "-n", "4", "--scale", "0.1", "--json")
+    done = concviz("compare", "-w", "io", "-n", "4", "--scale", "0.1", "--rounds", "2", "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     rows = result["rows"]
     assert sorted(r["model"] for r in rows) == sorted(MODELS)
+    assert result["rounds"] == 2 and all(r["rounds"] == 2 for r in rows)
     walls = [r["wall_s"] for r in rows]
     assert walls == sorted(walls)
+    assert all(r["wall_min_s"] <= r["wall_s"] <= r["wall_max_s"] for r in rows)
     assert result["fastest"] == rows[0]["model"]
     assert result["workload"] == "io" and result["tasks"] == 4
     assert all(r["failed"] == 0 for r in rows)
