@@ -34,6 +34,7 @@ from concviz.engine.spec import (
     SpecError,
 )
 from concviz.engine.workloads import WORKLOADS
+from concviz.results import Results
 from concviz.session import LiveSession, ReplaySession
 from concviz.view import Zoom, format_time
 from concviz.widgets.bars import (
@@ -49,6 +50,7 @@ from concviz.widgets.bars import (
 )
 from concviz.widgets.code import CodePane
 from concviz.widgets.lanes import CoreLanes, GilLane, TaskLanes
+from concviz.widgets.results import ResultsPane
 
 TICK_HZ = 10
 GC_THRESHOLDS = (10_000, 10, 100)  # the cyclic GC's, while the app runs (see on_mount)
@@ -59,7 +61,7 @@ NARROW = 110
 HANG_TIMEOUT_S = 10.0
 # keys the footer leaves out first when it is too narrow for all of them (80 columns: the first
 # two); they still work, and "?" lists them
-FOOTER_DROP_FIRST = ("follow", "zoom(1)", "export", "toggle_log", "toggle_code")
+FOOTER_DROP_FIRST = ("follow", "zoom(1)", "export", "toggle_log", "toggle_code", "toggle_results")
 
 
 class RunEnded(Message):
@@ -88,6 +90,7 @@ class ConcvizApp(App[int]):
     TITLE = "concviz"
     BINDINGS = [
         Binding("r", "run", "Run"),
+        Binding("a", "run_all", "All"),
         Binding("s", "stop", "Stop"),
         Binding("m", "model(1)", "Model"),
         Binding("M", "model(-1)", "Previous model", show=False),
@@ -104,6 +107,7 @@ class ConcvizApp(App[int]):
         Binding("I", "switch(-1)", "Shorter switch interval", show=False),
         Binding("c", "toggle_code", "Code"),
         Binding("l", "toggle_log", "Log"),
+        Binding("t", "toggle_results", "Results"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
         Binding("greater_than_sign,full_stop", "zoom(1)", "Zoom", key_display="</>"),
@@ -134,6 +138,8 @@ class ConcvizApp(App[int]):
         self._log_seen = 0
         self._timer = None
         self._old_sessions: list[LiveSession] = []
+        self.results = Results()  # this session's complete runs, for the results pane
+        self._run_queue: list[str] = []  # models still to run after this one ("a": every model)
         self.machine = machine_info()
         self._welcome = ""
         self.w: dict[str, Any] = {}  # widgets by id, once mounted
@@ -164,6 +170,7 @@ class ConcvizApp(App[int]):
             with Vertical(id="side"):
                 yield CodePane(id="code")
                 yield Log(id="log", max_lines=500)
+                yield ResultsPane(id="results")
         with Vertical(id="foot"):
             yield Bar(id="stats")
             yield Bar(id="caption")
@@ -298,6 +305,35 @@ class ConcvizApp(App[int]):
     # --- runs ------------------------------------------------------------------------------
     def action_run(self) -> None:
         """Start a fresh live run with the settings shown (stopping any run in progress)."""
+        self._run_queue = []
+        self._start_run()
+
+    def action_run_all(self) -> None:
+        """Run every model in turn with the settings shown, sequential first (the baseline of
+        the speed-ups), and open the results pane that ranks them."""
+        spec = self.spec
+        runnable = [m for m in MODEL_NAMES if spec.tasks <= MAX_TASKS[m]]
+        skipped = [m for m in MODEL_NAMES if m not in runnable]
+        if spec.faults:
+            self.notify("a fault is set (x): runs with a fault are not ranked; x clears it first",
+                        severity="warning")
+            return
+        if skipped:
+            self.notify(f"{spec.tasks} tasks is over the limit of {', '.join(skipped)}: skipped", severity="warning")
+        if not self.query_one("#results").display:
+            self.action_toggle_results()
+        self._run_queue = runnable
+        self._run_next()
+
+    def _run_next(self) -> None:
+        """Start the next model of the queue ("a"), with the settings it was queued with."""
+        queue = self._run_queue
+        model = queue.pop(0)
+        self._set_spec(model=model)  # (a change of settings empties the queue: kept here)
+        self._run_queue = queue
+        self._start_run()
+
+    def _start_run(self) -> None:
         self._retire_session()
         session = LiveSession(dataclasses.replace(self.spec), on_end=self._on_session_end)
         self.session = session
@@ -332,6 +368,27 @@ class ConcvizApp(App[int]):
             self.notify(f"run stopped: {stopped} task{'s' if stopped != 1 else ''} cut short")
         if self._timer is not None:
             self._timer.pause()
+        session = message.session
+        if isinstance(session, LiveSession) and frame is not None and message.status == "ok":
+            self.results.add(session.spec, frame.stats)
+        self._update_results()
+        if self._run_queue:
+            if message.status == "cancelled":
+                self._run_queue = []
+            else:
+                self.call_later(self._run_next)
+        elif isinstance(session, LiveSession) and len(self.results.rows(session.spec)) > 1:
+            self.notify(self.results.verdict(session.spec), timeout=6)
+
+    def _update_results(self) -> None:
+        """Fill the results pane for the settings shown, when it is open."""
+        pane = self.query_one("#results", ResultsPane)
+        if pane.display:
+            pane.show(self.spec, self.results.rows(self.spec), self.results.not_run(self.spec))
+
+    def action_toggle_results(self) -> None:
+        self._toggle("results")
+        self._update_results()
 
     def _retire_session(self) -> None:
         old = self.session
@@ -341,6 +398,7 @@ class ConcvizApp(App[int]):
             self._old_sessions.append(old)
 
     def action_stop(self) -> None:
+        self._run_queue = []
         if self.session is not None and self.session.running:
             self.session.cancel(0.0)  # the pump thread reaps in the background
             self.notify("stopping the run")
@@ -377,7 +435,9 @@ class ConcvizApp(App[int]):
             self.notify(str(exc), severity="error")
             return
         self.spec = spec
+        self._run_queue = []  # "a" runs every model with the settings it began with
         self._update_code()
+        self._update_results()
         self._refresh_bars()
 
     def action_model(self, direction: int) -> None:
@@ -462,7 +522,8 @@ class ConcvizApp(App[int]):
     def _toggle(self, wid: str) -> None:
         pane = self.query_one(f"#{wid}")
         pane.display = not pane.display
-        self.screen.set_class(self.query_one("#code").display or self.query_one("#log").display, "side-open")
+        self.screen.set_class(any(self.query_one(f"#{side}").display for side in ("code", "log", "results")),
+                              "side-open")
         self.call_after_refresh(self.redraw)
 
     def action_toggle_code(self) -> None:

@@ -203,8 +203,8 @@ def welcome_markup(spec: RunSpec) -> str:
         f"Press [b $success]r[/] to run {spec.tasks} tasks and watch them; [b]m[/] and [b]w[/] "
         f"choose another model or workload, [b]c[/] shows the code, [b]?[/] explains the screen.\n\n"
         "[dim]Rule of thumb: CPU-bound work wants processes; I/O with few connections, threads; "
-        "slow I/O with many connections, asyncio. Run the same workload under each model and "
-        "compare the figures, measured on this machine.[/]"
+        "slow I/O with many connections, asyncio.[/] Press [b $success]a[/] to run every model on "
+        "this workload and rank them by the time measured on this machine."
     )
 
 

@@ -37,6 +37,7 @@ async code has many tasks in flight, with or without parallelism.
 | key | action | key | action |
 |---|---|---|---|
 | r | run with the settings shown | s | stop the run |
+| a | run every model in turn, ranked in the results | t | results: this session's runs, ranked |
 | m / M | next / previous model | w / W | next / previous workload |
 | + / - | more / fewer tasks | k / K | more / fewer pool workers |
 | \\] / \\[ | scale up / down | i / I | switch interval up / down |

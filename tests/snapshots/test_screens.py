@@ -5,8 +5,11 @@ Each docstring says what a reviewer should see in the SVG.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+FIXTURES = Path(__file__).parent.parent / "fixtures"
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
 
 
@@ -72,6 +75,22 @@ def test_event_log(snap_compare, replay, size):
     """The event log (l): one line per start / finish / failure, with times from the run's
     start, including task 2's failure message."""
     assert snap_compare(replay("threads-failed"), press=["l"], terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_results_pane(snap_compare, replay, size):
+    """The results pane (t) after two rounds of every model (recorded, cpu, 4 tasks, scale 0.3):
+    the three process models share rank 1= at about 2x sequential; the four single-GIL models
+    share the next rank, near 1.00x; each row says 2 runs and the spread of its wall time."""
+    import json
+
+    from concviz.engine.spec import RunSpec
+
+    app = replay("sequential-cpu")
+    recorded = json.loads((FIXTURES / "results-cpu.json").read_text())
+    for model, stats in recorded["runs"]:
+        app.results.add(RunSpec(model=model, **recorded["spec"]).validate(), stats)
+    assert snap_compare(app, press=["t"], terminal_size=size)
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -1,0 +1,57 @@
+"""This session's results: every complete run, grouped by the settings that make runs
+comparable, so the TUI can rank the models on this machine as ``concviz compare`` does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from concviz.engine.spec import MODEL_NAMES, RunSpec
+from concviz.report import rank_runs
+from concviz.view import format_time
+
+
+def settings_key(spec: RunSpec) -> tuple:
+    """What two runs must share to be compared: the work, and the interpreter's settings."""
+    return (spec.workload, spec.tasks, float(spec.scale), spec.seed, spec.switch_interval_ms, spec.start_method)
+
+
+def model_label(spec: RunSpec) -> str:
+    """A model, with its pool size where the user chose one (a pool of 8 is not a pool of 2)."""
+    return spec.model if spec.workers is None else f"{spec.model} ×{spec.workers}"
+
+
+class Results:
+    """Per settings key, per model label: the Frame.stats of each complete run."""
+
+    def __init__(self) -> None:
+        self._runs: dict[tuple, dict[str, list[dict[str, Any]]]] = {}
+
+    def add(self, spec: RunSpec, stats: dict[str, Any]) -> bool:
+        """Keep a run that measured the model as it is: one with a fault injected, or in which a
+        task failed or was cut short, is not kept (its time says nothing about the model)."""
+        if spec.faults or stats["failed"] or stats["done"] != stats["tasks"]:
+            return False
+        self._runs.setdefault(settings_key(spec), {}).setdefault(model_label(spec), []).append(stats)
+        return True
+
+    def rows(self, spec: RunSpec) -> list[dict[str, Any]]:
+        """The runs with ``spec``'s settings, ranked (report.rank_runs)."""
+        return rank_runs(self._runs.get(settings_key(spec), {}))
+
+    def not_run(self, spec: RunSpec) -> list[str]:
+        """Models with no complete run under ``spec``'s settings yet."""
+        done = {label.split(" ")[0] for label in self._runs.get(settings_key(spec), {})}
+        return [m for m in MODEL_NAMES if m not in done]
+
+    def verdict(self, spec: RunSpec) -> str:
+        """One line on the run of ``spec`` just ended, among the others with its settings."""
+        rows = self.rows(spec)
+        label = model_label(spec)
+        me = next((r for r in rows if r["model"] == label), None)
+        if me is None or not rows:
+            return ""
+        tops = [r["model"] for r in rows if r["rank"] == 1]
+        fastest = (f"fastest: {', '.join(tops)}" if len(tops) > 1 or tops[0] != label
+                   else "the fastest")
+        return (f"{label}: {format_time(me['wall_s'] * 1e9)}, rank {me['rank_text']} of the "
+                f"{len(rows)} models run with these settings ({fastest}); t shows the table")

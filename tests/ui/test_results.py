@@ -1,0 +1,103 @@
+"""The results pane: this session's complete runs with the settings shown, ranked; "a" runs
+every model in turn to fill it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import psutil
+import pytest
+
+from concviz.app import ConcvizApp
+from concviz.engine.spec import MODEL_NAMES, RunSpec
+from concviz.results import Results
+from concviz.widgets.results import ResultsPane, results_text
+
+
+def stats(wall: float, failed: int = 0, tasks: int = 4) -> dict:
+    return {"wall_s": wall, "busy_s": wall, "parallelism": 1.0, "concurrency_max": tasks,
+            "concurrency_mean": 1.0, "gil_switches": 0, "spawn_ms_median": 0.1, "failed": failed,
+            "done": tasks - failed, "tasks": tasks}
+
+
+def spec(model: str, **changes) -> RunSpec:
+    return dataclasses.replace(RunSpec(model=model, workload="cpu", tasks=4), **changes).validate()
+
+
+def test_results_rank_the_runs_of_the_settings_shown():
+    results = Results()
+    assert results.add(spec("sequential"), stats(2.0))
+    assert results.add(spec("threads"), stats(2.2))
+    assert results.add(spec("threads"), stats(1.9))
+    assert results.add(spec("processes"), stats(1.0))
+    assert results.add(spec("processes", tasks=8), stats(5.0))  # other settings: another table
+    rows = results.rows(spec("asyncio"))
+    assert [r["model"] for r in rows] == ["processes", "sequential", "threads"]
+    threads = rows[2]
+    assert threads["rounds"] == 2 and threads["wall_s"] == pytest.approx(2.05)  # the median
+    assert rows[1]["rank"] == 2 and threads["rank"] == 2  # 1.9-2.2 overlaps 2.0: shared rank
+    assert rows[0]["speedup"] == pytest.approx(2.0)
+    assert results.not_run(spec("asyncio")) == ["pool", "thread-pool", "process-pool", "asyncio"]
+    assert [r["model"] for r in results.rows(spec("threads", tasks=8))] == ["processes"]
+
+
+def test_results_keep_only_runs_that_measured_the_model():
+    results = Results()
+    assert not results.add(spec("threads"), stats(1.0, failed=1))  # a task failed
+    assert not results.add(spec("threads", fail_task=1), stats(1.0))  # a fault was injected
+    assert not results.add(spec("threads"), {**stats(1.0), "done": 3})  # a task never finished
+    assert results.rows(spec("threads")) == []
+    results.add(spec("pool", workers=3), stats(1.0))  # a pool of 3 is not the default pool
+    assert [r["model"] for r in results.rows(spec("pool"))] == ["pool ×3"]
+
+
+def test_results_text_and_verdict():
+    results = Results()
+    assert "No complete run" in results_text(spec("threads"), [], list(MODEL_NAMES))
+    results.add(spec("sequential"), stats(2.0))
+    results.add(spec("processes"), stats(1.0))
+    rows = results.rows(spec("threads"))
+    text = results_text(spec("threads"), rows, results.not_run(spec("threads")))
+    assert "processes" in text and "1.00 s" in text and "2.00" in text  # wall and speed-up
+    assert "Not run yet: threads, pool" in text
+    assert "Rule of thumb: CPU-bound" in text
+    assert "processes: 1.00 s, rank 1 of the 2 models" in results.verdict(spec("processes"))
+    assert "fastest: processes" in results.verdict(spec("sequential"))
+
+
+@pytest.mark.slow
+async def test_a_runs_every_model_in_turn_and_s_ends_the_sequence():
+    me = psutil.Process()
+    before = {p.pid for p in me.children(recursive=True)}
+    app = ConcvizApp(RunSpec(model="threads", workload="io", tasks=2, scale=0.05).validate())
+    started: list[str] = []
+    start = app._start_run
+    app._start_run = lambda: (started.append(app.spec.model), start())
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("a")
+        assert app.query_one("#results", ResultsPane).display
+        for _ in range(300):
+            await pilot.pause(0.1)
+            if len(app.results.rows(app.spec)) == len(MODEL_NAMES) and not app.session.running:
+                break
+        rows = app.results.rows(app.spec)
+        assert sorted(r["model"] for r in rows) == sorted(MODEL_NAMES)
+        assert all(r["rounds"] == 1 for r in rows)
+        assert started == list(MODEL_NAMES)  # in turn, sequential (the baseline) first
+        assert app.spec.model == MODEL_NAMES[-1] and app._run_queue == []
+        shown = str(app.query_one("#results-text").render())
+        assert all(m in shown for m in MODEL_NAMES)
+        # again, stopped during its first run: the sequence ends there
+        await pilot.press("a")
+        await pilot.pause(0.05)
+        await pilot.press("s")
+        for _ in range(50):
+            await pilot.pause(0.1)
+            if not app.session.running:
+                break
+        await pilot.pause(0.5)
+        assert not app.session.running and app._run_queue == []
+        assert len(started) < 2 * len(MODEL_NAMES)  # the second sequence did not run to its end
+        await pilot.press("q")
+    ours = [p for p in me.children(recursive=True) if p.pid not in before]
+    assert not psutil.wait_procs(ours, timeout=3)[1]
