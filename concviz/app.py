@@ -378,7 +378,8 @@ class ConcvizApp(App[int]):
             else:
                 self.call_later(self._run_next)
         elif isinstance(session, LiveSession) and len(self.results.rows(session.spec)) > 1:
-            self.notify(self.results.verdict(session.spec), timeout=6)
+            hint = "" if self.query_one("#results").display else "; t shows the table"
+            self.notify(self.results.verdict(session.spec) + hint, timeout=6)
 
     def _update_results(self) -> None:
         """Fill the results pane for the settings shown, when it is open."""

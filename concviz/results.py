@@ -54,4 +54,4 @@ class Results:
         fastest = (f"fastest: {', '.join(tops)}" if len(tops) > 1 or tops[0] != label
                    else "the fastest")
         return (f"{label}: {format_time(me['wall_s'] * 1e9)}, rank {me['rank_text']} of the "
-                f"{len(rows)} models run with these settings ({fastest}); t shows the table")
+                f"{len(rows)} models run with these settings ({fastest})")
