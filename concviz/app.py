@@ -59,8 +59,8 @@ SCALE_STEPS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
 SWITCH_STEPS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)  # ms, for i / I
 NARROW = 110
 HANG_TIMEOUT_S = 10.0
-# keys the footer leaves out first when it is too narrow for all of them (80 columns: the first
-# two); they still work, and "?" lists them
+# keys the footer leaves out first when it is too narrow for all of them (at 80 columns, the
+# first four); they still work, and "?" lists them
 FOOTER_DROP_FIRST = ("follow", "zoom(1)", "export", "toggle_log", "toggle_code", "toggle_results")
 
 
