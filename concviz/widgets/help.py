@@ -34,6 +34,10 @@ where more than one core's worth ran at the same instant (true parallelism).
 *concurrency* = tasks started and not finished (now / max). Sync code has concurrency 1;
 async code has many tasks in flight, with or without parallelism.
 
+**Results** (`t`): this session's complete runs with the settings shown, one row per model,
+ranked by the median of its wall times; `±` is half their range. Models whose ranges overlap
+share a rank (`1=`): the measurement cannot tell them apart. `a` runs every model in turn.
+
 | key | action | key | action |
 |---|---|---|---|
 | r | run with the settings shown | s | stop the run |
