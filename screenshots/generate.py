@@ -15,10 +15,11 @@ sys.path.insert(0, str(ROOT))
 
 from concviz.app import ConcvizApp  # noqa: E402
 from concviz.engine.events import read_trace  # noqa: E402
+from tests.fixtures.record import load_results  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
 OUT = ROOT / "screenshots"
-# screenshot name -> (trace, keys to press first)
+# screenshot name -> (trace, keys to press first[, recorded results to load first])
 SHOTS = {
     "sequential-cpu": ("sequential-cpu", []),
     "sequential-io": ("sequential-io", []),
@@ -34,12 +35,16 @@ SHOTS = {
     "asyncio-io": ("asyncio-io", []),
     "failed-task": ("threads-failed", ["l"]),
     "code-pane": ("processes-cpu", ["c"]),
+    "results": ("sequential-cpu", ["t"], "results-cpu"),
 }
 
 
-async def shoot(name: str, trace: str, keys: list[str], size: tuple[int, int] = (120, 36)) -> Path:
+async def shoot(name: str, trace: str, keys: list[str], results: str | None = None,
+                size: tuple[int, int] = (120, 36)) -> Path:
     header, events = read_trace(FIXTURES / f"{trace}.jsonl")
     app = ConcvizApp(replay=(header, events), instant=True, live_ticks=False)
+    if results:
+        load_results(app.results, results)
     async with app.run_test(size=size) as pilot:
         for key in keys:
             await pilot.press(key)
@@ -49,10 +54,10 @@ async def shoot(name: str, trace: str, keys: list[str], size: tuple[int, int] = 
 
 
 def main(names: list[str]) -> int:
-    for name, (trace, keys) in SHOTS.items():
+    for name, (trace, keys, *results) in SHOTS.items():
         if names and name not in names:
             continue
-        print("wrote", asyncio.run(shoot(name, trace, keys)).relative_to(ROOT))
+        print("wrote", asyncio.run(shoot(name, trace, keys, *results)).relative_to(ROOT))
     return 0
 
 

@@ -5,11 +5,8 @@ Each docstring says what a reviewer should see in the SVG.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-FIXTURES = Path(__file__).parent.parent / "fixtures"
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
 
 
@@ -82,14 +79,10 @@ def test_results_pane(snap_compare, replay, size):
     """The results pane (t) after two rounds of every model (recorded, cpu, 4 tasks, scale 0.3):
     the three process models share rank 1= at about 2x sequential; the four single-GIL models
     share the next rank, near 1.00x; each row says 2 runs and the spread of its wall time."""
-    import json
-
-    from concviz.engine.spec import RunSpec
+    from tests.fixtures.record import load_results
 
     app = replay("sequential-cpu")
-    recorded = json.loads((FIXTURES / "results-cpu.json").read_text())
-    for model, stats in recorded["runs"]:
-        app.results.add(RunSpec(model=model, **recorded["spec"]).validate(), stats)
+    load_results(app.results, "results-cpu")
     assert snap_compare(app, press=["t"], terminal_size=size)
 
 
