@@ -309,10 +309,14 @@ class ConcvizApp(App[int]):
         self._start_run()
 
     def action_run_all(self) -> None:
-        """Run every model in turn with the settings shown, sequential first (the baseline of
-        the speed-ups), and open the results pane that ranks them."""
+        """Run every model in turn with the settings shown, and open the results pane that
+        ranks them. The first round starts with sequential (the baseline of the speed-ups);
+        each later one a model further on, as compare's rounds do, so that a slow spell of the
+        machine falls on different models."""
         spec = self.spec
         runnable = [m for m in MODEL_NAMES if spec.tasks <= MAX_TASKS[m]]
+        shift = self.results.begin_round(spec) % len(runnable) if runnable else 0
+        runnable = runnable[shift:] + runnable[:shift]
         skipped = [m for m in MODEL_NAMES if m not in runnable]
         if spec.faults:
             self.notify("a fault is set (x): runs with a fault are not ranked; x clears it first",

@@ -25,6 +25,15 @@ class Results:
 
     def __init__(self) -> None:
         self._runs: dict[tuple, dict[str, list[dict[str, Any]]]] = {}
+        self._rounds: dict[tuple, int] = {}  # rounds of every model ("a") begun, per settings
+
+    def begin_round(self, spec: RunSpec) -> int:
+        """Count a round of every model ("a") begun with ``spec``'s settings, and say how many
+        were begun before it."""
+        key = settings_key(spec)
+        begun = self._rounds.get(key, 0)
+        self._rounds[key] = begun + 1
+        return begun
 
     def add(self, spec: RunSpec, stats: dict[str, Any]) -> bool:
         """Keep a run that measured the model as it is: one with a fault injected, or in which a

@@ -98,6 +98,8 @@ async def test_a_runs_every_model_in_turn_and_s_ends_the_sequence():
         await pilot.pause(0.5)
         assert not app.session.running and app._run_queue == []
         assert len(started) < 2 * len(MODEL_NAMES)  # the second sequence did not run to its end
+        # and it began a model later than the first, as compare's rounds do
+        assert started[len(MODEL_NAMES)] == MODEL_NAMES[1]
         await pilot.press("q")
     ours = [p for p in me.children(recursive=True) if p.pid not in before]
     assert not psutil.wait_procs(ours, timeout=3)[1]
