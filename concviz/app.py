@@ -314,14 +314,14 @@ class ConcvizApp(App[int]):
         each later one a model further on, as compare's rounds do, so that a slow spell of the
         machine falls on different models."""
         spec = self.spec
-        runnable = [m for m in MODEL_NAMES if spec.tasks <= MAX_TASKS[m]]
-        shift = self.results.begin_round(spec) % len(runnable) if runnable else 0
-        runnable = runnable[shift:] + runnable[:shift]
-        skipped = [m for m in MODEL_NAMES if m not in runnable]
         if spec.faults:
             self.notify("a fault is set (x): runs with a fault are not ranked; x clears it first",
                         severity="warning")
             return
+        runnable = [m for m in MODEL_NAMES if spec.tasks <= MAX_TASKS[m]]
+        skipped = [m for m in MODEL_NAMES if m not in runnable]
+        shift = self.results.begin_round(spec) % len(runnable)  # (asyncio takes any count)
+        runnable = runnable[shift:] + runnable[:shift]
         if skipped:
             self.notify(f"{spec.tasks} tasks is over the limit of {', '.join(skipped)}: skipped", severity="warning")
         if not self.query_one("#results").display:

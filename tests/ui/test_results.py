@@ -103,3 +103,17 @@ async def test_a_runs_every_model_in_turn_and_s_ends_the_sequence():
         await pilot.press("q")
     ours = [p for p in me.children(recursive=True) if p.pid not in before]
     assert not psutil.wait_procs(ours, timeout=3)[1]
+
+
+async def test_a_with_a_fault_set_or_too_many_tasks():
+    app = ConcvizApp(RunSpec(model="threads", workload="io", tasks=4, fail_task=2).validate(), live_ticks=False)
+    started: list[str] = []
+    app._start_run = lambda: started.append(app.spec.model)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("a")
+        assert started == []  # a fault run says nothing about a model's speed: not ranked, not run
+        assert any("fault is set" in n.message for n in app._notifications)
+        app._set_spec(fail_task=None, tasks=100)  # over the 64 processes allowed
+        await pilot.press("a")
+        assert started == ["sequential"]  # the first; the others follow as each run ends
+        assert app._run_queue == [m for m in MODEL_NAMES if m not in ("sequential", "processes")]
