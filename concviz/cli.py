@@ -266,6 +266,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
                 skipped[m] = str(exc)
                 continue
             raise
+    if not specs:
+        raise SpecError("nothing to compare: " + "; ".join(f"{m} skipped ({why})" for m, why in skipped.items()))
     if args.rounds is not None and not 1 <= args.rounds <= 100:
         raise SpecError(f"rounds must be 1 to 100, got {args.rounds}")
     progress = _progress_line if sys.stderr.isatty() else None

@@ -57,6 +57,8 @@ BAD = [
     (["compare", "--models", "threads,asyncoi"], "did you mean 'asyncio'"),
     (["compare", "--models", ""], "model is empty"),
     (["compare", "--rounds", "0"], "rounds must be 1 to 100"),
+    (["compare", "--models", "processes", "-n", "100"], "nothing to compare: processes skipped"),
+    (["compare", "--models", "threads", "--kill-task", "1"], "nothing to compare: threads skipped"),
     (["compare", "--rounds", "two"], "rounds must be a whole number"),
     (["-m", "procesess"], "did you mean 'processes'"),  # the TUI's flags are checked the same way
     # counts, scales, intervals: <= 0, over the limits, not numbers
