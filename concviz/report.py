@@ -250,7 +250,10 @@ def _verdict(workload: str, rows: list[dict[str, Any]]) -> str:
         head = f"fastest was {best['model']} ({best['wall_s']:.3f} s"
     if best.get("speedup"):
         head += f", {best['speedup']:.2f}x sequential"
-    parts = [head + f", parallelism {best['parallelism']:.2f})"]
+    head += f", parallelism {best['parallelism']:.2f}"
+    if best["failed"]:  # a run cut short is quick for the wrong reason
+        head += f"; but {best['failed']} of its tasks failed"
+    parts = [head + ")"]
     by = {r["model"]: r for r in rows}
     if workload == "cpu" and "threads" in by and "sequential" in by:
         threads, seq = by["threads"], by["sequential"]

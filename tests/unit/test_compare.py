@@ -15,9 +15,9 @@ from concviz.engine.spec import RunSpec
 class FakeFrame:
     machine = {"python": "3.x", "cpus": 2}
 
-    def __init__(self, wall: float) -> None:
+    def __init__(self, wall: float, failed: int = 0) -> None:
         self.stats = {"wall_s": wall, "busy_s": wall, "parallelism": 1.0, "concurrency_max": 4,
-                      "concurrency_mean": 2.0, "gil_switches": 10, "spawn_ms_median": None, "failed": 0}
+                      "concurrency_mean": 2.0, "gil_switches": 10, "spawn_ms_median": None, "failed": failed}
 
 
 def fake_runs(monkeypatch, walls: dict[str, list[float]], calls: list[str]) -> None:
@@ -26,7 +26,8 @@ def fake_runs(monkeypatch, walls: dict[str, list[float]], calls: list[str]) -> N
 
     def run_to_frame(spec, stop=None):
         calls.append(spec.model)
-        return FakeFrame(left[spec.model].pop(0))
+        wall = left[spec.model].pop(0)
+        return FakeFrame(abs(wall), failed=int(wall < 0))  # a negative time: a run with a failure
 
     monkeypatch.setattr(experiment, "run_to_frame", run_to_frame)
 
@@ -87,3 +88,10 @@ def test_progress_says_what_runs(monkeypatch, capsys):
     said: list[str] = []
     report.compare(specs("threads"), {}, rounds=2, progress=said.append)
     assert said == ["round 1/2: threads", "round 2/2: threads"]
+
+
+def test_a_fastest_model_whose_tasks_failed_is_called_out(monkeypatch, capsys):
+    fake_runs(monkeypatch, {"threads": [-0.4], "sequential": [2.0]}, [])  # threads: cut short
+    report.compare(specs("threads", "sequential"), {}, as_json=True, rounds=1)
+    out = json.loads(capsys.readouterr().out)
+    assert out["fastest"] == "threads" and "but 1 of its tasks failed" in out["measured"]
