@@ -279,7 +279,8 @@ class ConcvizApp(App[int]):
             self.w["stats"].set_markup("[dim]no run yet[/]")
             info = MODELS[self.spec.model]
             self.w["caption"].set_markup(
-                f"[b]▶[/] Ready: [b]r[/] runs {self.spec.tasks} {self.spec.workload} tasks under {info.title}.",
+                f"[b]▶[/] Ready: [b]r[/] runs {self.spec.tasks} {self.spec.workload} tasks under {info.title}; "
+                "[b]a[/] runs every model.",
                 layout=True)
             return
         # figures change every tick while running, but nobody reads them at 10 Hz: 4 Hz is
