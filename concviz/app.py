@@ -90,7 +90,7 @@ class ConcvizApp(App[int]):
     TITLE = "concviz"
     BINDINGS = [
         Binding("r", "run", "Run"),
-        Binding("a", "run_all", "All"),
+        Binding("a", "run_all", "All", tooltip="Run every model in turn and rank them"),
         Binding("s", "stop", "Stop"),
         Binding("m", "model(1)", "Model"),
         Binding("M", "model(-1)", "Previous model", show=False),
@@ -107,7 +107,7 @@ class ConcvizApp(App[int]):
         Binding("I", "switch(-1)", "Shorter switch interval", show=False),
         Binding("c", "toggle_code", "Code"),
         Binding("l", "toggle_log", "Log"),
-        Binding("t", "toggle_results", "Results"),
+        Binding("t", "toggle_results", "Results", tooltip="Results: this session's runs, ranked"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
         Binding("greater_than_sign,full_stop", "zoom(1)", "Zoom", key_display="</>"),
@@ -582,7 +582,8 @@ class ConcvizApp(App[int]):
             if binding.action in seen or binding.action == "quit":
                 continue
             seen.add(binding.action)
-            yield SystemCommand(binding.description, f"key: {binding.key_display or binding.key}",
+            # (a footer's short word, "All", says less than its tooltip in a list of commands)
+            yield SystemCommand(binding.tooltip or binding.description, f"key: {binding.key_display or binding.key}",
                                 lambda a=binding.action: self.run_action(a))
 
 

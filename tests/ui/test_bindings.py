@@ -245,3 +245,13 @@ async def test_gc_thresholds_while_running_and_restored_after():
         await pilot.pause()
         assert gc.get_threshold() == GC_THRESHOLDS
     assert gc.get_threshold() == before
+
+
+async def test_every_key_is_a_command_in_the_palette():
+    app = ConcvizApp(RunSpec().validate(), live_ticks=False)
+    async with app.run_test(size=(120, 36)):
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Run every model in turn and rank them" in titles  # the tooltip, not "All"
+        assert "Results: this session's runs, ranked" in titles
+        ours = {b.action for b in app.BINDINGS if b.action != "quit"}
+        assert len([t for t in titles if t in {b.tooltip or b.description for b in app.BINDINGS}]) >= len(ours)
