@@ -316,8 +316,8 @@ class ConcvizApp(App[int]):
         machine falls on different models."""
         spec = self.spec
         if spec.faults:
-            self.notify("a fault is set (x): runs with a fault are not ranked; x clears it first",
-                        severity="warning")
+            self.notify("a fault is set: runs with a fault are not ranked; press x until Fault "
+                        "shows none", severity="warning")
             return
         runnable = [m for m in MODEL_NAMES if spec.tasks <= MAX_TASKS[m]]
         skipped = [m for m in MODEL_NAMES if m not in runnable]
