@@ -294,13 +294,19 @@ class ConcvizApp(App[int]):
         stats.set_markup(stats_markup(frame, sample, max(20, stats.size.width - 2)))
         self.w["caption"].set_markup(caption_markup(frame), layout=True)
 
-    def _append_log(self, frame: Frame) -> None:
-        new = frame.log_total - self._log_seen
+    def _append_log(self, frame: Frame, final: bool = False) -> None:
+        """Write the log entries that arrived since the last tick, in time order. Workers'
+        batches arrive out of order (a thread's FINISH after another's later START), so at the
+        end of a run (``final``) the whole log is written again in time order."""
+        new = len(frame.log) if final else frame.log_total - self._log_seen
         if new <= 0:
             return
         log = self.w["log"]
+        if final:
+            log.clear()
         origin = frame.first_ns or 0
-        log.write_lines(f"{(t - origin) / 1e9:7.3f} s  {text}" for t, _, text in frame.log[-new:])
+        log.write_lines(f"{(t - origin) / 1e9:7.3f} s  {text}"
+                        for t, _, text in sorted(frame.log[-new:], key=lambda entry: entry[0]))
         self._log_seen = frame.log_total
 
     # --- runs ------------------------------------------------------------------------------
@@ -364,6 +370,8 @@ class ConcvizApp(App[int]):
             return
         self.tick(force=True)
         frame = self.frame
+        if frame is not None:
+            self._append_log(frame, final=True)
         stopped = frame.stats["stopped"] if frame else 0
         failed = frame.stats["failed"] - stopped if frame else 0
         if message.status not in ("ok", "cancelled") or failed:

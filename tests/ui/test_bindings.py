@@ -255,3 +255,28 @@ async def test_every_key_is_a_command_in_the_palette():
         assert "Results: this session's runs, ranked" in titles
         ours = {b.action for b in app.BINDINGS if b.action != "quit"}
         assert len([t for t in titles if t in {b.tooltip or b.description for b in app.BINDINGS}]) >= len(ours)
+
+
+async def test_event_log_is_in_time_order():
+    from types import SimpleNamespace
+
+    from textual.widgets import Log
+
+    app = ConcvizApp(RunSpec().validate(), live_ticks=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        log = app.query_one("#log", Log)
+        # a tick's batch from two threads: task 0's finish arrived before task 1's earlier start
+        first = SimpleNamespace(log=[(0, 0, "a"), (3_000_000, 0, "d"), (1_000_000, 0, "b")], log_total=3, first_ns=0)
+        app._append_log(first)
+        await pilot.pause()
+        assert [line[-1] for line in log.lines] == ["a", "b", "d"]
+        # the next tick brings one from before the last line: at the end of the run, the whole
+        # log is written again in time order
+        last = SimpleNamespace(log=first.log + [(2_000_000, 0, "c")], log_total=4, first_ns=0)
+        app._append_log(last)
+        await pilot.pause()
+        assert [line[-1] for line in log.lines] == ["a", "b", "d", "c"]
+        app._append_log(last, final=True)
+        await pilot.pause()
+        assert [line[-1] for line in log.lines] == ["a", "b", "c", "d"]
+        assert log.lines[2] == "  0.002 s  c"

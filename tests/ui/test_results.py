@@ -87,6 +87,8 @@ async def test_a_runs_every_model_in_turn_and_s_ends_the_sequence():
         assert app.spec.model == MODEL_NAMES[-1] and app._run_queue == []
         shown = str(app.query_one("#results-text").render())
         assert all(m in shown for m in MODEL_NAMES)
+        times = [float(line.split()[0]) for line in app.query_one("#log").lines]
+        assert times and times == sorted(times)  # the last run's event log, in time order
         # again, stopped during its first run: the sequence ends there
         await pilot.press("a")
         await pilot.pause(0.05)
