@@ -140,6 +140,7 @@ class ConcvizApp(App[int]):
         self._old_sessions: list[LiveSession] = []
         self.results = Results()  # this session's complete runs, for the results pane
         self._run_queue: list[str] = []  # models still to run after this one ("a": every model)
+        self._run_workers: int | None = None  # the pool size they run with
         self.machine = machine_info()
         self._welcome = ""
         self.w: dict[str, Any] = {}  # widgets by id, once mounted
@@ -334,13 +335,16 @@ class ConcvizApp(App[int]):
         if not self.query_one("#results").display:
             self.action_toggle_results()
         self._run_queue = runnable
+        self._run_workers = spec.workers  # a pool size chosen (k/K) holds for every pool model
         self._run_next()
 
     def _run_next(self) -> None:
         """Start the next model of the queue ("a"), with the settings it was queued with."""
         queue = self._run_queue
         model = queue.pop(0)
-        self._set_spec(model=model)  # (a change of settings empties the queue: kept here)
+        # (a change of settings empties the queue: kept here; workers is dropped for models
+        # without a pool)
+        self._set_spec(model=model, workers=self._run_workers)
         self._run_queue = queue
         self._start_run()
 

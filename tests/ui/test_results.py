@@ -115,7 +115,12 @@ async def test_a_with_a_fault_set_or_too_many_tasks():
         await pilot.press("a")
         assert started == []  # a fault run says nothing about a model's speed: not ranked, not run
         assert any("fault is set" in n.message for n in app._notifications)
-        app._set_spec(fail_task=None, tasks=100)  # over the 64 processes allowed
+        app._set_spec(model="pool", fail_task=None, tasks=100, workers=3)  # over the 64 processes allowed
         await pilot.press("a")
         assert started == ["sequential"]  # the first; the others follow as each run ends
         assert app._run_queue == [m for m in MODEL_NAMES if m not in ("sequential", "processes")]
+        assert app.spec.workers is None  # sequential has no pool...
+        app._run_next()
+        assert started[-1] == "threads" and app.spec.workers is None
+        app._run_next()
+        assert started[-1] == "pool" and app.spec.workers == 3  # ...but the pools keep the size chosen
