@@ -64,6 +64,21 @@ HANG_TIMEOUT_S = 10.0
 FOOTER_DROP_FIRST = ("follow", "zoom(1)", "export", "toggle_log", "toggle_code", "toggle_results")
 
 
+class Band(Vertical):
+    """A container that only holds its children (no border, no content of its own), which tells
+    Textual so (BLANK): whenever anything on the screen changes, Textual asks every widget whose
+    clip meets the changed rows for its lines, and the screen-wide containers' clip always does.
+    Rendered as blank lines of its background, a band costs ~10 us a tick instead of 40-140."""
+
+    BLANK = True
+
+
+class Row(Horizontal):
+    """A Band laid out left to right."""
+
+    BLANK = True
+
+
 class RunEnded(Message):
     """Posted (from the pump thread) when a live run is over."""
 
@@ -158,21 +173,21 @@ class ConcvizApp(App[int]):
         # The bars sit in containers of their own: Textual repaints every widget whose clip
         # meets the changed rows, and a bar's clip is its container, so a tick that changes only
         # lanes leaves the bars alone (on the screen, their clip was the whole screen).
-        with Vertical(id="head"):
+        with Band(id="head"):
             yield Bar(id="title")
             yield Bar(id="controls")
-        with Horizontal(id="top"):
-            with Vertical(id="left"):
+        with Row(id="top"):
+            with Band(id="left"):
                 yield Static(id="welcome")
                 yield TaskLanes(id="tasks")
                 yield GilLane(id="gil")
                 # inside #left, so its columns line up with the task lanes' time axis
                 yield CoreLanes(id="cores")
-            with Vertical(id="side"):
+            with Band(id="side"):
                 yield CodePane(id="code")
                 yield Log(id="log", max_lines=500)
                 yield ResultsPane(id="results")
-        with Vertical(id="foot"):
+        with Band(id="foot"):
             yield Bar(id="stats")
             yield Bar(id="caption")
             yield Bar(id="legend")

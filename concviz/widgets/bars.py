@@ -27,6 +27,7 @@ class KeyFooter(Footer):
     cost ~15 ms of the time to the first complete screen (tests/bench: start-up)."""
 
     _rebuild_queued = False
+    BLANK = True  # only its keys draw (see app.Band): ~100 us a tick less
 
     def __init__(self, *, drop_first: tuple[str, ...] = (), **kwargs) -> None:
         super().__init__(**kwargs)
