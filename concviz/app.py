@@ -79,6 +79,12 @@ class Row(Horizontal):
     BLANK = True
 
 
+class MainScreen(Screen):
+    """The default screen, BLANK as a Band is: its children draw everything on it."""
+
+    BLANK = True
+
+
 class RunEnded(Message):
     """Posted (from the pump thread) when a live run is over."""
 
@@ -169,6 +175,9 @@ class ConcvizApp(App[int]):
         self.frame_at: list[float] = []
 
     # --- layout ----------------------------------------------------------------------------
+    def get_default_screen(self) -> Screen:
+        return MainScreen(id="_default")
+
     def compose(self) -> ComposeResult:
         # The bars sit in containers of their own: Textual repaints every widget whose clip
         # meets the changed rows, and a bar's clip is its container, so a tick that changes only

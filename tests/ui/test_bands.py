@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from textual.geometry import Region
 
-from concviz.app import Band, ConcvizApp, Row
+from concviz.app import Band, ConcvizApp, MainScreen, Row
 from concviz.engine.events import read_trace
 from concviz.widgets.bars import KeyFooter
 
@@ -28,8 +28,10 @@ async def test_blank_containers_render_as_textual_would(size, keys):
         for key in keys:
             await pilot.press(key)
         await pilot.pause()
-        blanks = [w for w in app.screen.walk_children() if isinstance(w, (Band, Row, KeyFooter)) and w.display]
-        assert len(blanks) >= 5
+        assert isinstance(app.screen, MainScreen)
+        blanks = [app.screen] + [w for w in app.screen.walk_children()
+                                 if isinstance(w, (Band, Row, KeyFooter)) and w.display]
+        assert len(blanks) >= 6
         for widget in blanks:
             assert widget.BLANK
             width, height = widget.size
