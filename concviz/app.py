@@ -364,12 +364,8 @@ class ConcvizApp(App[int]):
 
     def _run_next(self) -> None:
         """Start the next model of the queue ("a"), with the settings it was queued with."""
-        queue = self._run_queue
-        model = queue.pop(0)
-        # (a change of settings empties the queue: kept here; workers is dropped for models
-        # without a pool)
-        self._set_spec(model=model, workers=self._run_workers)
-        self._run_queue = queue
+        # (workers is dropped for models without a pool)
+        self._apply_spec(model=self._run_queue.pop(0), workers=self._run_workers)
         self._start_run()
 
     def _start_run(self) -> None:
@@ -418,9 +414,9 @@ class ConcvizApp(App[int]):
                 self._run_queue = []
             else:
                 self.call_later(self._run_next)
-        elif isinstance(session, LiveSession) and len(self.results.rows(session.spec)) > 1:
+        elif isinstance(session, LiveSession) and (verdict := self.results.verdict(session.spec)):
             hint = "" if self.query_one("#results").display else "; t shows the table"
-            self.notify(self.results.verdict(session.spec) + hint, timeout=6)
+            self.notify(verdict + hint, timeout=6)
 
     def _update_results(self) -> None:
         """Fill the results pane for the settings shown, when it is open."""
@@ -462,6 +458,12 @@ class ConcvizApp(App[int]):
 
     # --- settings for the next run ---------------------------------------------------------
     def _set_spec(self, **changes: Any) -> None:
+        """The user changed a setting: "a" runs every model with the settings it began with, so
+        a sequence in progress ends here (its current run goes on)."""
+        self._run_queue = []
+        self._apply_spec(**changes)
+
+    def _apply_spec(self, **changes: Any) -> None:
         spec = dataclasses.replace(self.spec, **changes)
         spec.tasks = min(spec.tasks, MAX_TASKS[spec.model])
         if not spec.has_pool:
@@ -477,7 +479,6 @@ class ConcvizApp(App[int]):
             self.notify(str(exc), severity="error")
             return
         self.spec = spec
-        self._run_queue = []  # "a" runs every model with the settings it began with
         self._update_code()
         self._update_results()
         self._refresh_bars()

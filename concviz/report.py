@@ -234,6 +234,11 @@ def _rank(rows: list[dict[str, Any]]) -> None:
         r["rank_text"] = f"{r['rank']}=" if shared else str(r["rank"])
 
 
+def fastest(rows: list[dict[str, Any]]) -> list[str]:
+    """The models sharing the first rank of ``rows`` (rank_runs): no measured difference."""
+    return [r["model"] for r in rows if r["rank"] == 1]
+
+
 def _tied(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """The ranges of wall time of two rows overlap: no measured difference between them."""
     return a["wall_min_s"] <= b["wall_max_s"] and b["wall_min_s"] <= a["wall_max_s"]
@@ -243,7 +248,7 @@ def _verdict(workload: str, rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "nothing ran."
     best = rows[0]
-    tops = [r["model"] for r in rows if r["rank"] == best["rank"]]
+    tops = fastest(rows)
     if len(tops) > 1:
         head = f"fastest were {_words(tops)}, with no measured difference between them ({best['model']} {best['wall_s']:.3f} s"
     else:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from concviz.engine.spec import MODEL_NAMES, RunSpec
-from concviz.report import rank_runs
+from concviz.report import fastest, rank_runs
 from concviz.view import format_time
 
 
@@ -15,16 +15,16 @@ def settings_key(spec: RunSpec) -> tuple:
     return (spec.workload, spec.tasks, float(spec.scale), spec.seed, spec.switch_interval_ms, spec.start_method)
 
 
-def model_label(spec: RunSpec) -> str:
+def model_label(model: str, workers: int | None) -> str:
     """A model, with its pool size where the user chose one (a pool of 8 is not a pool of 2)."""
-    return spec.model if spec.workers is None else f"{spec.model} ×{spec.workers}"
+    return model if workers is None else f"{model} ×{workers}"
 
 
 class Results:
-    """Per settings key, per model label: the Frame.stats of each complete run."""
+    """Per settings key, per (model, pool size chosen): the Frame.stats of each complete run."""
 
     def __init__(self) -> None:
-        self._runs: dict[tuple, dict[str, list[dict[str, Any]]]] = {}
+        self._runs: dict[tuple, dict[tuple[str, int | None], list[dict[str, Any]]]] = {}
         self._rounds: dict[tuple, int] = {}  # rounds of every model ("a") begun, per settings
 
     def begin_round(self, spec: RunSpec) -> int:
@@ -40,27 +40,28 @@ class Results:
         task failed or was cut short, is not kept (its time says nothing about the model)."""
         if spec.faults or stats["failed"] or stats["done"] != stats["tasks"]:
             return False
-        self._runs.setdefault(settings_key(spec), {}).setdefault(model_label(spec), []).append(stats)
+        self._runs.setdefault(settings_key(spec), {}).setdefault((spec.model, spec.workers), []).append(stats)
         return True
 
     def rows(self, spec: RunSpec) -> list[dict[str, Any]]:
-        """The runs with ``spec``'s settings, ranked (report.rank_runs)."""
-        return rank_runs(self._runs.get(settings_key(spec), {}))
+        """The runs with ``spec``'s settings, ranked (report.rank_runs), by model label."""
+        runs = self._runs.get(settings_key(spec), {})
+        return rank_runs({model_label(*model): stats for model, stats in runs.items()})
 
     def not_run(self, spec: RunSpec) -> list[str]:
         """Models with no complete run under ``spec``'s settings yet."""
-        done = {label.split(" ")[0] for label in self._runs.get(settings_key(spec), {})}
+        done = {model for model, _ in self._runs.get(settings_key(spec), {})}
         return [m for m in MODEL_NAMES if m not in done]
 
     def verdict(self, spec: RunSpec) -> str:
-        """One line on the run of ``spec`` just ended, among the others with its settings."""
+        """One line on the run of ``spec`` just ended, among the others with its settings ("" if
+        it is the only model run with them)."""
         rows = self.rows(spec)
-        label = model_label(spec)
+        label = model_label(spec.model, spec.workers)
         me = next((r for r in rows if r["model"] == label), None)
-        if me is None or not rows:
+        if me is None or len(rows) < 2:
             return ""
-        tops = [r["model"] for r in rows if r["rank"] == 1]
-        fastest = (f"fastest: {', '.join(tops)}" if len(tops) > 1 or tops[0] != label
-                   else "the fastest")
+        tops = fastest(rows)
+        best = f"fastest: {', '.join(tops)}" if len(tops) > 1 or tops[0] != label else "the fastest"
         return (f"{label}: {format_time(me['wall_s'] * 1e9)}, rank {me['rank_text']} of the "
-                f"{len(rows)} models run with these settings ({fastest})")
+                f"{len(rows)} models run with these settings ({best})")

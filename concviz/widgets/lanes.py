@@ -469,11 +469,9 @@ class GilLane(LanePane):
         label_w, cells_w, note_w = self.columns(width)
         pids = sorted(frame.thread_pids)
         title = Segment(" GIL holder".ljust(label_w)[:label_w], self.style("lane--title"))
-        if not frame.gil:
-            why = GIL_OFF
-        elif not pids:
-            why = NO_GIL_SHARED.get(frame.model, ("no threads sharing a GIL yet",))
-        if not frame.gil or not pids:
+        why = GIL_OFF if not frame.gil else None if pids else NO_GIL_SHARED.get(
+            frame.model, ("no threads sharing a GIL yet",))
+        if why:  # no GIL hand-offs to draw: say why
             return [title, Segment(fit_words(why, cells_w + note_w), self.style("lane--label"))]
         g = frame.gil_cells(pids[index], win.t0, win.t1, cells_w)
         # per column: the holder's task character, bold in its colour where it held the GIL

@@ -10,7 +10,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from concviz.engine.spec import RunSpec
-from concviz.report import RULES
+from concviz.report import RULES, fastest
 from concviz.view import format_time
 
 
@@ -29,7 +29,7 @@ def results_text(spec: RunSpec, rows: list[dict[str, Any]], not_run: list[str]) 
                 f"{r['parallelism']:>6.2f}{r['concurrency_max']:>5d}{speedup:>7}{r['rounds']:>5d}")
         lines.append(f"[b $success]{line}[/]" if r["rank"] == 1 else line)
     lines.append("")
-    tops = [r["model"] for r in rows if r["rank"] == 1]
+    tops = fastest(rows)
     if len(rows) > 1:
         lines.append(f"Fastest here: [b]{', '.join(tops)}[/]"
                      + (" (no measured difference between them)" if len(tops) > 1 else ""))
