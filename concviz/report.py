@@ -249,7 +249,9 @@ def _verdict(workload: str, rows: list[dict[str, Any]]) -> str:
         return "nothing ran."
     best = rows[0]
     tops = fastest(rows)
-    if len(tops) > 1:
+    if len(rows) == 1:  # nothing to be faster than
+        head = f"only {best['model']} ran ({best['wall_s']:.3f} s"
+    elif len(tops) > 1:
         head = f"fastest were {_words(tops)}, with no measured difference between them ({best['model']} {best['wall_s']:.3f} s"
     else:
         head = f"fastest was {best['model']} ({best['wall_s']:.3f} s"

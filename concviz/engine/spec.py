@@ -55,9 +55,9 @@ def check_choice(kind: str, value: str | None, choices: tuple[str, ...]) -> str:
 
 
 def check_number(name: str, value: float | int, low: float, high: float, *, integer: bool = False,
-                 exclusive: bool = False) -> None:
+                 exclusive: bool = False, why_high: str = "") -> None:
     """Refuse non-numbers, NaN, infinities, values below ``low`` (or equal, if ``exclusive``)
-    and values above ``high``."""
+    and values above ``high`` (``why_high``: what that ceiling depends on, said after it)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SpecError(f"{name} must be a number, got {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
@@ -68,7 +68,7 @@ def check_number(name: str, value: float | int, low: float, high: float, *, inte
         bound = f"more than {low:g}" if exclusive else f"at least {low:g}"
         raise SpecError(f"{name} must be {bound}, got {value:g}")
     if value > high:
-        raise SpecError(f"{name} must be at most {high:g}, got {value:g}")
+        raise SpecError(f"{name} must be at most {high:g}{why_high}, got {value:g}")
 
 
 @dataclass
@@ -103,7 +103,7 @@ class RunSpec:
         """Check every field; return self; raise SpecError with one clear line otherwise."""
         self.model = check_choice("model", self.model, MODEL_NAMES)
         self.workload = check_choice("workload", self.workload, WORKLOADS)
-        check_number("tasks", self.tasks, 1, MAX_TASKS[self.model], integer=True)
+        check_number("tasks", self.tasks, 1, MAX_TASKS[self.model], integer=True, why_high=f" under {self.model}")
         self.tasks = int(self.tasks)
         if self.workers is not None:
             if not self.has_pool:

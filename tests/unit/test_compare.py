@@ -95,3 +95,12 @@ def test_a_fastest_model_whose_tasks_failed_is_called_out(monkeypatch, capsys):
     report.compare(specs("threads", "sequential"), {}, as_json=True, rounds=1)
     out = json.loads(capsys.readouterr().out)
     assert out["fastest"] == "threads" and "but 1 of its tasks failed" in out["measured"]
+
+
+def test_a_model_alone_is_not_called_the_fastest(monkeypatch, capsys):
+    # e.g. compare --models processes,threads -n 100: processes is skipped, threads runs alone
+    fake_runs(monkeypatch, {"threads": [1.5]}, [])
+    report.compare(specs("threads"), {"processes": "tasks must be at most 64 under processes, got 100"},
+                   as_json=True, rounds=1)
+    out = json.loads(capsys.readouterr().out)
+    assert out["measured"].startswith("only threads ran (1.500 s") and "fastest" not in out["measured"]
