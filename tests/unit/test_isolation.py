@@ -203,3 +203,39 @@ def test_cancelled_before_it_started():
     frame = run(stop=stop, model="processes", workload="io", tasks=3, scale=0.5)
     assert frame.ended == "cancelled"
     assert [t.status for t in frame.tasks] == ["failed"] * 3
+
+
+WORKER_UNDER_A_PARENT = textwrap.dedent("""
+    import os, time
+    from concviz.engine.models.base import die_with_parent
+    pid = os.fork()  # as a worker is forked from the experiment: die_with_parent was looked up before
+    if pid == 0:
+        die_with_parent()
+        print("worker", os.getpid(), flush=True)
+        time.sleep(30)
+        os._exit(0)
+    time.sleep(30)
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_forked_worker_dies_with_its_parent():
+    parent = subprocess.Popen([sys.executable, "-c", WORKER_UNDER_A_PARENT], stdout=subprocess.PIPE, text=True)
+    worker = None
+    try:
+        line = parent.stdout.readline().split()
+        assert line[:1] == ["worker"], line
+        worker = int(line[1])
+        assert not gone(worker)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(5)
+        deadline = time.monotonic() + 3
+        while not gone(worker) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert gone(worker), "the worker outlived its parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(5)
+        if worker is not None and not gone(worker):
+            kill_all({"worker": [worker]})
