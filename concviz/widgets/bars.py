@@ -66,7 +66,7 @@ class KeyFooter(Footer):
             if need <= width:
                 break
             for key in keys:
-                if key.action == action and key not in hidden:
+                if key.action == action:
                     hidden.add(key)
                     need -= cells[key]
         for key in keys:

@@ -280,13 +280,13 @@ class LanePane(ScrollView):
         line = self._line
         strips = [line(y, width, top) for y in crop.line_range]
         full = self.region.width
-        if full > width:  # the columns under the scrollbar, as Textual pads them (hidden by it)
+        filters = self.get_line_filters()
+        if full > width or filters:  # (background_colors walks the ancestors: read it once)
             base, background = self.background_colors
+        if full > width:  # the columns under the scrollbar, as Textual pads them (hidden by it)
             pad = TextualStyle(background=base + background).rich_style
             strips = [strip.adjust_cell_length(full, pad) for strip in strips]
-        filters = self.get_line_filters()
         if filters:
-            background = self.background_colors[1]
             for line_filter in filters:
                 strips = [strip.apply_filter(line_filter, background) for strip in strips]
         if crop.column_span != (0, full):
@@ -460,13 +460,13 @@ class TaskLanes(LanePane):
 
 # what the GIL lane says when no GIL is shared, longest first (the longest that fits is shown)
 GIL_OFF = ("GIL off (free-threaded build): threads can run in parallel", "GIL off: threads run in parallel")
+_PER_WORKER = ("each worker process has its own GIL: nothing to hand off",
+               "each worker has its own GIL: nothing to hand off", "a GIL per worker: none shared")
 NO_GIL_SHARED = {
     "processes": ("each process has its own GIL: nothing is shared, nothing to hand off",
                   "each process has its own GIL: nothing to hand off", "a GIL per process: none shared"),
-    "pool": ("each worker process has its own GIL: nothing to hand off",
-             "each worker has its own GIL: nothing to hand off", "a GIL per worker: none shared"),
-    "process-pool": ("each worker process has its own GIL: nothing to hand off",
-                     "each worker has its own GIL: nothing to hand off", "a GIL per worker: none shared"),
+    "pool": _PER_WORKER,
+    "process-pool": _PER_WORKER,
     "asyncio": ("one thread runs every task: the GIL never changes hands",
                 "one thread runs every task: no GIL hand-off", "one thread: no GIL hand-off"),
     "sequential": ("one thread: the GIL never changes hands",),
