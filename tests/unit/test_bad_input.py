@@ -1,5 +1,5 @@
-"""Bad input (issue 5): every malformed input exits 2 with one line naming the problem, never a
-traceback, and nothing is run.
+"""Bad input (issues 5 and 13): every malformed input, and every trace holding values no run
+records, exits 2 with one line naming the problem, never a traceback, and nothing is run.
 
 The table runs ``concviz.cli.main`` in-process (fast); a few cases go through the real
 ``python -m concviz`` too. As a guard, a run that should have been refused fails the test instead
@@ -37,11 +37,17 @@ TRACES = {
     "no-header.jsonl": lines({"model": "threads"}, *GOOD_EVENTS),
     "v99.jsonl": lines({**GOOD_HEADER, "concviz_trace": 99}, *GOOD_EVENTS),
     "v-string.jsonl": lines({**GOOD_HEADER, "concviz_trace": "1"}, *GOOD_EVENTS),
+    "v-true.jsonl": lines({**GOOD_HEADER, "concviz_trace": True}, *GOOD_EVENTS),
     "header-only.jsonl": lines(GOOD_HEADER),
     "truncated.jsonl": lines(GOOD_HEADER, *GOOD_EVENTS[:2]) + json.dumps(GOOD_EVENTS[2])[:9],
     "bad-event.jsonl": lines(GOOD_HEADER, [0, "task", 1, 1, 100, 100, -1, None]),
     "short-event.jsonl": lines(GOOD_HEADER, [0, 0, 1]),
     "bad-kind.jsonl": lines(GOOD_HEADER, [42, 0, 1, 1, 100, 100, -1, None]),
+    # well-formed, but no recorded run holds these values (issue 13)
+    "no-cpus.jsonl": lines({**GOOD_HEADER, "machine": {"cpus": 0}}, *GOOD_EVENTS),
+    "huge-run.jsonl": lines({**GOOD_HEADER, "spec": {**GOOD_HEADER["spec"], "tasks": 10**6}}, *GOOD_EVENTS),
+    "task-9.jsonl": lines(GOOD_HEADER, *GOOD_EVENTS[:2], [4, 9, 1, 1, 900, 900, -1, None]),
+    "backwards.jsonl": lines(GOOD_HEADER, [3, 0, 1, 1, 500, 400, -1, None]),
 }
 
 # (argv, words the one line must contain); {d} is a folder holding the files above
@@ -116,17 +122,24 @@ BAD = [
     (["replay", "{d}/no-header.jsonl"], "not a concviz trace"),
     (["replay", "{d}/v99.jsonl"], "trace version 99 is not supported"),
     (["replay", "{d}/v-string.jsonl"], "trace version '1' is not supported"),
+    (["replay", "{d}/v-true.jsonl"], "trace version True is not supported"),
     (["replay", "{d}/header-only.jsonl"], "header but no events"),
     (["replay", "{d}/truncated.jsonl"], "truncated or corrupt at line 4"),
     (["replay", "{d}/bad-event.jsonl"], "malformed event at line 2"),
     (["replay", "{d}/bad-kind.jsonl"], "malformed event at line 2"),
     (["replay", "{d}"], "cannot read trace"),  # a folder
+    (["replay", "{d}/no-cpus.jsonl"], "impossible header at line 1 (machine.cpus must be a whole number"),
+    (["replay", "{d}/huge-run.jsonl"], "impossible header at line 1 (spec: tasks must be at most 1000"),
+    (["replay", "{d}/task-9.jsonl"], "impossible event at line 4 (task 9 is outside the run"),
+    (["replay", "{d}/backwards.jsonl"], "impossible event at line 2 (it ends before it starts"),
     (["export", "{d}/missing.jsonl", "-o", "{d}/out.json"], "trace not found"),
     (["export", "{d}/empty.jsonl", "-o", "{d}/out.json"], "trace is empty"),
     (["export", "{d}/truncated.jsonl", "-o", "{d}/out.json"], "truncated or corrupt"),
     (["export", "{d}/text.jsonl", "-o", "{d}/out.json"], "not JSON"),
     (["export", "{d}/v99.jsonl", "-o", "{d}/out.json"], "not supported"),
     (["export", "{d}/short-event.jsonl", "-o", "{d}/out.json"], "malformed event"),
+    (["export", "{d}/no-cpus.jsonl", "-o", "{d}/out.json"], "impossible header at line 1"),
+    (["export", "{d}/task-9.jsonl", "-o", "{d}/out.json"], "impossible event at line 4"),
     # unwritable output paths
     (["export", "{d}/good.jsonl", "-o", "{d}/no/such/folder/out.json"], "does not exist"),
     (["export", "{d}/good.jsonl", "-o", "{d}"], "it is a directory"),
@@ -207,3 +220,17 @@ def test_the_real_command_line(argv, words):
     done = subprocess.run([sys.executable, "-m", "concviz", *argv], capture_output=True, text=True,
                           timeout=60, stdin=subprocess.DEVNULL)
     assert_one_line(done.returncode, done.stdout, done.stderr, words)
+
+
+@pytest.mark.parametrize("command", ["replay", "export"])
+def test_the_real_command_line_refuses_an_impossible_trace(command, folder):
+    """An impossible value (not a malformed line) stops ``python -m concviz`` with one line and
+    exit 2, and naming the file and line; export writes nothing."""
+    trace = folder / "task-9.jsonl"
+    out = folder / "out.json"
+    argv = [command, str(trace)] + (["-o", str(out)] if command == "export" else [])
+    done = subprocess.run([sys.executable, "-m", "concviz", *argv], capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+    assert_one_line(done.returncode, done.stdout, done.stderr,
+                    f"impossible event at line 4 (task 9 is outside the run (tasks are 0..0, -1 for the run itself)): {trace}")
+    assert not out.exists()
