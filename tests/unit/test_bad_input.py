@@ -8,6 +8,7 @@ of running, and a replay that should have been refused fails instead of opening 
 
 from __future__ import annotations
 
+import argparse
 import json
 import multiprocessing
 import subprocess
@@ -187,8 +188,24 @@ def assert_one_line(code: int, out: str, err: str, words: str) -> None:
     assert words in got[0], f"{words!r} not in {got[0]!r}"
 
 
-def test_the_table_is_long_enough():
-    assert len(BAD) >= 25
+def test_every_option_that_takes_a_value_has_a_bad_case():
+    """A new option joins the table: every option of the TUI and of each command that takes a
+    value (not a switch such as --json) is given a bad value in BAD at least once. The run flags
+    are one function shared by the TUI, run and compare: a case under run serves all three."""
+    tui, main_parser = cli.build_parsers()
+    commands = next(a for a in main_parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    parsers = {"concviz": tui, **commands}
+    tried = {(argv[0] if argv[0] in commands else "concviz", arg.split("=")[0]) for argv, _ in BAD for arg in argv}
+    run_flags = {o for a in commands["run"]._actions for o in a.option_strings}
+    missing = []
+    for name, parser in parsers.items():
+        for action in parser._actions:
+            if not action.option_strings or action.nargs == 0:
+                continue
+            where = {name, "run"} if run_flags & set(action.option_strings) else {name}
+            if not any((w, o) in tried for w in where for o in action.option_strings):
+                missing.append(f"{name} {action.option_strings[-1]}")
+    assert not missing, f"no bad-value case for: {', '.join(missing)}"
 
 
 @pytest.mark.parametrize("argv,words", BAD, ids=[" ".join(a) or "-" for a, _ in BAD])
