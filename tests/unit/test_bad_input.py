@@ -221,10 +221,21 @@ def test_a_start_method_this_platform_lacks(monkeypatch, nothing_runs, capsys):
 
 
 def test_refused_output_leaves_no_file(folder, nothing_runs, capsys):
-    # the writability check opens the file; a refused run must not leave it behind either
+    # a refused run is refused before its output path is tried: no file appears
     target = folder / "new.jsonl"
     code, out, err = call(["run", "-n", "0", "--record", str(target)], capsys)
     assert code == 2 and not target.exists()
+
+
+def test_the_writability_check_leaves_no_file(folder):
+    """The check opens the path to know it can write there (the only way on read-only and
+    virtual file systems); a path that was new is gone again, a file that was there is as it was."""
+    new, old = folder / "new.jsonl", folder / "good.jsonl"
+    before = old.read_bytes()
+    cli.check_writable(str(new))
+    cli.check_writable(str(old))
+    assert not new.exists()
+    assert old.read_bytes() == before
 
 
 @pytest.mark.parametrize("argv,words", [
