@@ -15,13 +15,18 @@ events from different processes line up on one time axis without any correction.
 Messages on the wire are pickled tuples ``(tag, payload)``: ``("E", [event, ...])`` for a batch,
 ``("H", header)`` once at the start, ``("D", summary)`` once at the end, ``("X", text)`` if the
 experiment itself failed.
+
+A trace file is that header, the events, and a trailer saying how the run ended. Reading one
+checks it against what a recorded run can hold (the spec is one ``RunSpec.validate`` accepts, the
+machine facts have their types and ranges, every event's task, CPU and times fit the header), so
+that a file no run could have written is refused with one line instead of drawn wrong or slowly.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 SPAWN, START, RUN, SLEEP, FINISH, ERROR, PROGRESS, SLEEP_OPEN = range(8)
 KIND_NAMES = ("spawn", "start", "run", "sleep", "finish", "error", "progress", "sleep-open")
@@ -31,13 +36,23 @@ KIND_NAMES = ("spawn", "start", "run", "sleep", "finish", "error", "progress", "
 # SLEEP_OPEN: a sleep (I/O wait) began at t0 and is still going on; its SLEEP closes it. Without
 # it a live view could not tell a task asleep from one it has not heard from yet.
 
+# events that happen at one instant: the recorder writes them with t0 == t1
+INSTANTS = frozenset((SPAWN, START, FINISH, ERROR, SLEEP_OPEN))
+# how a run ended: the trailer's "ended" (see Experiment.pump)
+RUN_ENDINGS = ("ok", "error", "timeout", "cancelled", "crashed")
+
 TRACE_VERSION = 1
+# perf_counter_ns() is a signed 64-bit count of nanoseconds on every platform
+MAX_NS = 2**63
+# os.cpu_count() of the largest machines Linux is built for (NR_CPUS with CONFIG_MAXSMP)
+MAX_CPUS = 8192
 
 Event = tuple  # (kind, task, pid, tid, t0, t1, cpu, info)
 
 
 class TraceError(ValueError):
-    """A trace file that cannot be read: missing, empty, truncated, not JSON, wrong version."""
+    """A trace file that cannot be read: missing, empty, truncated, not JSON, wrong version, or
+    holding values no recorded run has."""
 
 
 def write_trace(path: str | Path, header: dict[str, Any], events: Iterable[Event],
@@ -66,10 +81,10 @@ class TraceWriter:
 
 
 def read_trace(path: str | Path) -> tuple[dict[str, Any], list[Event]]:
-    """Read a trace written by :func:`write_trace`.
+    """Read a trace written by :func:`write_trace`, refusing what no recorded run can hold.
 
     Raises:
-        TraceError: with a one-line explanation of what is wrong with the file.
+        TraceError: with a one-line explanation naming the file, and the line for a bad line.
     """
     try:
         with open(path, encoding="utf-8") as src:
@@ -86,11 +101,15 @@ def read_trace(path: str | Path) -> tuple[dict[str, Any], list[Event]]:
         raise TraceError(f"not a concviz trace (first line is not JSON): {path}") from None
     if not isinstance(header, dict) or "concviz_trace" not in header:
         raise TraceError(f"not a concviz trace (no header line): {path}")
-    if header["concviz_trace"] != TRACE_VERSION:
+    if type(header["concviz_trace"]) is not int or header["concviz_trace"] != TRACE_VERSION:
         raise TraceError(
             f"trace version {header['concviz_trace']!r} is not supported "
             f"(this concviz reads version {TRACE_VERSION}): {path}"
         )
+    problem = header_problem(header)
+    if problem:
+        raise TraceError(f"impossible header at line 1 ({problem}): {path}")
+    bounds = TraceBounds.of(header)
     events: list[Event] = []
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
@@ -100,11 +119,17 @@ def read_trace(path: str | Path) -> tuple[dict[str, Any], list[Event]]:
         except json.JSONDecodeError:
             raise TraceError(f"trace is truncated or corrupt at line {number}: {path}") from None
         if isinstance(row, dict) and "ended" in row:
+            problem = _ending_problem(row.get("ended"), row.get("message", ""))
+            if problem:
+                raise TraceError(f"impossible trailer at line {number} ({problem}): {path}")
             header["ended"] = row["ended"]
             header["end_message"] = row.get("message", "")
             continue
         if not _valid_event(row):
             raise TraceError(f"malformed event at line {number}: {path}")
+        problem = event_problem(row, bounds)
+        if problem:
+            raise TraceError(f"impossible event at line {number} ({problem}): {path}")
         events.append(tuple(row))
     if not events:
         raise TraceError(f"trace has a header but no events: {path}")
@@ -118,3 +143,146 @@ def _valid_event(row: Any) -> bool:
     return (isinstance(row, list) and len(row) == 8
             and all(type(v) is int for v in row[:7]) and 0 <= row[0] < len(KIND_NAMES)
             and (row[7] is None or isinstance(row[7], str)))
+
+
+# --- what a recorded run can hold --------------------------------------------------------------
+class TraceBounds(NamedTuple):
+    """What a trace's header allows its events: task ids below ``tasks``, CPU numbers below
+    ``cpus``, times from ``t0_ns`` (when the experiment started) on."""
+
+    tasks: int
+    cpus: int
+    t0_ns: int
+
+    @classmethod
+    def of(cls, header: dict[str, Any]) -> "TraceBounds":
+        """The bounds of a header that :func:`header_problem` accepted."""
+        return cls(header["spec"]["tasks"], header["machine"]["cpus"], header.get("t0_ns", 0))
+
+
+def event_problem(row: list | tuple, bounds: TraceBounds) -> str | None:
+    """What no recorded run can hold in this well-formed event (see :func:`_valid_event`), or
+    None: a task outside the run, a CPU outside the machine, negative OS ids, an interval that
+    ends before it starts, an instant that lasts, a time before the run or past the clock."""
+    kind, task, pid, tid, t0, t1, cpu, _ = row
+    if not -1 <= task < bounds.tasks:
+        return f"task {task} is outside the run (tasks are 0..{bounds.tasks - 1}, -1 for the run itself)"
+    if not -1 <= cpu < bounds.cpus:
+        return f"cpu {cpu} is outside the machine (cpus are 0..{bounds.cpus - 1}, -1 when not known)"
+    if pid < 0 or tid < 0:
+        return f"pid {pid} and tid {tid}: an OS id is never negative"
+    if t1 < t0:
+        return f"it ends before it starts (t1 {t1} < t0 {t0})"
+    if t0 < bounds.t0_ns:
+        return (f"it starts before the run did (t0 {t0} < {bounds.t0_ns})" if bounds.t0_ns
+                else f"time t0 {t0} is negative")
+    if t1 >= MAX_NS:
+        return f"time t1 {t1} is past the end of a 64-bit nanosecond clock"
+    if kind in INSTANTS and t0 != t1:
+        return f"a {KIND_NAMES[kind]} is an instant, but t0 {t0} != t1 {t1}"
+    return None
+
+
+def header_problem(header: dict[str, Any]) -> str | None:
+    """What no recorded run can have in this trace header, or None.
+
+    The run's spec must be one :meth:`RunSpec.validate` accepts as it stands, and name the
+    header's model and workload; the machine facts must have their types and ranges (``cpus``
+    is required: the core lanes and the events' CPU numbers are checked against it). Other
+    facts are checked when present; keys this version does not know are left alone.
+    """
+    spec = header.get("spec")
+    problem = _spec_problem(spec)
+    if problem:
+        return problem
+    for key in ("model", "workload"):
+        if header.get(key) != spec[key]:
+            return f"{key} {_short(header.get(key))} is not the spec's {spec[key]!r}"
+    problem = _machine_problem(header.get("machine"))
+    if problem:
+        return problem
+    method = header["machine"].get("start_method")
+    if spec.get("start_method") is not None and method != spec["start_method"]:
+        return f"machine.start_method {method!r} is not the spec's {spec['start_method']!r}"
+    pid = header.get("experiment_pid", 1)
+    if type(pid) is not int or pid < 1:
+        return f"experiment_pid must be a positive whole number, got {_short(pid)}"
+    t0 = header.get("t0_ns", 0)
+    if type(t0) is not int or not 0 <= t0 < MAX_NS:
+        return f"t0_ns must be a whole number of nanoseconds from 0 to 2**63, got {_short(t0)}"
+    if "ended" in header:  # a trace written back by a replay carries the trailer's facts too
+        return _ending_problem(header["ended"], header.get("end_message", ""))
+    return None
+
+
+SPEC_INTEGERS = ("tasks", "workers", "seed", "fail_task", "kill_task", "hang_task")
+
+
+def _spec_problem(spec: Any) -> str | None:
+    """The spec must be a fixed point of RunSpec.validate: accepted, and unchanged by it (no
+    whole number written as 4.0, no name with spaces around it). The start method is checked
+    against every platform's: a trace is replayed on other machines than the one that ran it."""
+    from concviz.engine.spec import ALL_START_METHODS, RunSpec, SpecError, suggest
+
+    if not isinstance(spec, dict):
+        return f"spec must be an object, got {_short(spec)}"
+    for key in ("model", "workload", "tasks"):
+        if key not in spec:
+            return f"spec has no {key}"
+    fields = {k: v for k, v in spec.items() if k in RunSpec.__dataclass_fields__ and k != "faults"}
+    for key in SPEC_INTEGERS:
+        value = fields.get(key)
+        if value is not None and type(value) is not int:
+            return f"spec.{key} must be a whole number, got {_short(value)}"
+    method = fields.pop("start_method", None)
+    if method is not None and method not in ALL_START_METHODS:
+        return f"spec: unknown start method {_short(method)}{suggest(str(method), ALL_START_METHODS)}"
+    try:
+        checked = RunSpec(**fields).validate()
+    except SpecError as exc:
+        return f"spec: {exc}"
+    for key, value in fields.items():
+        if getattr(checked, key) != value:
+            return f"spec.{key} {value!r} is not a value a run records (it would be {getattr(checked, key)!r})"
+    return None
+
+
+def _machine_problem(machine: Any) -> str | None:
+    from concviz.engine.spec import ALL_START_METHODS, MAX_SWITCH_MS, SpecError, check_number
+
+    if not isinstance(machine, dict):
+        return f"machine must be an object, got {_short(machine)}"
+    cpus = machine.get("cpus")
+    if type(cpus) is not int or not 1 <= cpus <= MAX_CPUS:
+        return f"machine.cpus must be a whole number from 1 to {MAX_CPUS}, got {_short(cpus)}"
+    for key in ("gil", "free_threaded_build"):
+        if key in machine and type(machine[key]) is not bool:
+            return f"machine.{key} must be true or false, got {_short(machine[key])}"
+    if machine.get("gil") is False and machine.get("free_threaded_build") is False:
+        return "machine.gil is off on a build that is not free-threaded"
+    for key in ("python", "implementation", "platform"):
+        value = machine.get(key, "-")
+        if not (isinstance(value, str) and 0 < len(value) <= 64 and value.isprintable()):
+            return f"machine.{key} must be a short line of text, got {_short(value)}"
+    if "start_method" in machine and machine["start_method"] not in ALL_START_METHODS:
+        return f"machine.start_method must be one of {', '.join(ALL_START_METHODS)}, got {_short(machine['start_method'])}"
+    if "switch_interval_ms" in machine:
+        try:
+            check_number("switch interval (ms)", machine["switch_interval_ms"], 0, MAX_SWITCH_MS, exclusive=True)
+        except SpecError as exc:
+            return f"machine: {exc}"
+    return None
+
+
+def _ending_problem(ended: Any, message: Any) -> str | None:
+    if ended not in RUN_ENDINGS:
+        return f"ended must be one of {', '.join(RUN_ENDINGS)}, got {_short(ended)}"
+    if not isinstance(message, str):
+        return f"the end message must be text, got {_short(message)}"
+    return None
+
+
+def _short(value: Any) -> str:
+    """``repr(value)`` cut to a length that keeps the error on one line."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -15,11 +15,12 @@ from typing import Iterable
 import psutil
 
 from concviz.engine.frame import Frame
+from concviz.engine.spec import MODEL_NAMES, PROCESS_MODELS
 from tests.unit.helpers import describe_pid, gone, in_group  # noqa: F401 - gone is part of this module's API
 
-ALL_MODELS = ("sequential", "threads", "processes", "pool", "thread-pool", "process-pool", "asyncio")
-PROCESS_MODELS = ("processes", "pool", "process-pool")
-THREAD_MODELS = ("threads", "thread-pool", "asyncio", "sequential")
+ALL_MODELS = MODEL_NAMES
+# the models whose tasks all run in the experiment process itself: no worker process to kill
+IN_PROCESS_MODELS = tuple(m for m in MODEL_NAMES if m not in PROCESS_MODELS)
 GONE_WITHIN_S = 3.0
 
 

@@ -22,7 +22,7 @@ import pytest
 from concviz.engine.experiment import run_to_frame
 from concviz.engine.spec import RunSpec, SpecError
 
-from .procs import ALL_MODELS, THREAD_MODELS, assert_nothing_left, concviz
+from .procs import ALL_MODELS, IN_PROCESS_MODELS, assert_nothing_left, concviz
 
 DETECT_WITHIN_S = 5.0
 
@@ -107,7 +107,7 @@ def test_pool_lost_last_task_ends_the_run_at_once():
     assert took < 10, w
 
 
-@pytest.mark.parametrize("model", THREAD_MODELS)
+@pytest.mark.parametrize("model", IN_PROCESS_MODELS)
 def test_kill_task_is_refused_without_worker_processes(model):
     with pytest.raises(SpecError, match="--kill-task needs a process model"):
         RunSpec(model=model, tasks=4, kill_task=1).validate()

@@ -8,9 +8,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from concviz.app import ConcvizApp
+from concviz.app import HANG_TIMEOUT_S, ConcvizApp
 from concviz.engine.events import read_trace
-from concviz.engine.spec import MODEL_NAMES, RunSpec
+from concviz.engine.spec import DEFAULT_TIMEOUT_S, MAX_TASKS, MAX_WORKERS, MODEL_NAMES, RunSpec
 from concviz.widgets.code import CodePane
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -45,22 +45,35 @@ async def test_task_count_and_limits():
         assert app.spec.tasks == 3
         for _ in range(30):
             await pilot.press("plus")
-        assert app.spec.tasks == 64  # processes are capped at 64 tasks
+        assert app.spec.tasks == MAX_TASKS["processes"]
         for _ in range(30):
             await pilot.press("minus")
         assert app.spec.tasks == 1
 
 
 async def test_workers_only_for_pool_models():
+    """k / K size the pool one worker at a time, within 1..MAX_WORKERS; a model without a pool
+    has no size, and the size chosen follows the pool models."""
     app = ConcvizApp(RunSpec(model="threads").validate(), live_ticks=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("k")
         assert app.spec.workers is None
-        app.spec = RunSpec(model="pool").validate()
+        app.spec = RunSpec(model="pool", workers=3).validate()
         await pilot.press("k")
-        assert app.spec.workers == (app.spec.pool_size or 0) and app.spec.workers >= 2
-        await pilot.press("m")  # to thread-pool: keeps a pool
-        await pilot.press("m", "m")  # process-pool, asyncio: no pool any more
+        assert app.spec.workers == 4
+        await pilot.press("K", "K")
+        assert app.spec.workers == 2
+        app.spec = RunSpec(model="pool", workers=MAX_WORKERS).validate()
+        await pilot.press("k")
+        assert app.spec.workers == MAX_WORKERS
+        app.spec = RunSpec(model="pool", workers=1).validate()
+        await pilot.press("K", "k", "k")
+        assert app.spec.workers == 3
+        await pilot.press("m")
+        assert app.spec.model == "thread-pool" and app.spec.workers == 3
+        await pilot.press("m")
+        assert app.spec.model == "process-pool" and app.spec.workers == 3
+        await pilot.press("m")
         assert app.spec.model == "asyncio" and app.spec.workers is None
 
 
@@ -196,9 +209,9 @@ async def test_fault_cycle_follows_the_model():
         await pilot.press("x")
         assert app.spec.faults == {2: "kill"}
         await pilot.press("x")
-        assert app.spec.faults == {2: "hang"} and app.spec.timeout_s == 10
+        assert app.spec.faults == {2: "hang"} and app.spec.timeout_s == HANG_TIMEOUT_S != DEFAULT_TIMEOUT_S
         await pilot.press("x")
-        assert app.spec.faults == {} and app.spec.timeout_s == 60
+        assert app.spec.faults == {} and app.spec.timeout_s == DEFAULT_TIMEOUT_S
         await pilot.press("x", "x")  # kill again, then switch to a thread model: no kill there
         await pilot.press("m", "m", "m", "m", "m")  # processes -> ... -> sequential
         assert app.spec.model == "sequential" and app.spec.kill_task is None

@@ -18,11 +18,9 @@ import psutil
 from concviz.engine.experiment import run_to_frame
 from concviz.engine.frame import Frame
 from concviz.engine.models import MODELS
-from concviz.engine.spec import RunSpec
+from concviz.engine.spec import PROCESS_MODELS, THREAD_MODELS, RunSpec  # noqa: F401 - for the tests
 
 ALL_MODELS = tuple(MODELS)
-THREAD_MODELS = ("threads", "thread-pool")
-PROCESS_MODELS = ("processes", "pool", "process-pool")
 CPUS = os.cpu_count() or 1
 
 # Scales: small enough for a fast suite, large enough that the effect measured is not drowned

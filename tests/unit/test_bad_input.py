@@ -1,5 +1,5 @@
-"""Bad input (issue 5): every malformed input exits 2 with one line naming the problem, never a
-traceback, and nothing is run.
+"""Bad input (issues 5 and 13): every malformed input, and every trace holding values no run
+records, exits 2 with one line naming the problem, never a traceback, and nothing is run.
 
 The table runs ``concviz.cli.main`` in-process (fast); a few cases go through the real
 ``python -m concviz`` too. As a guard, a run that should have been refused fails the test instead
@@ -8,6 +8,7 @@ of running, and a replay that should have been refused fails instead of opening 
 
 from __future__ import annotations
 
+import argparse
 import json
 import multiprocessing
 import subprocess
@@ -37,11 +38,17 @@ TRACES = {
     "no-header.jsonl": lines({"model": "threads"}, *GOOD_EVENTS),
     "v99.jsonl": lines({**GOOD_HEADER, "concviz_trace": 99}, *GOOD_EVENTS),
     "v-string.jsonl": lines({**GOOD_HEADER, "concviz_trace": "1"}, *GOOD_EVENTS),
+    "v-true.jsonl": lines({**GOOD_HEADER, "concviz_trace": True}, *GOOD_EVENTS),
     "header-only.jsonl": lines(GOOD_HEADER),
     "truncated.jsonl": lines(GOOD_HEADER, *GOOD_EVENTS[:2]) + json.dumps(GOOD_EVENTS[2])[:9],
     "bad-event.jsonl": lines(GOOD_HEADER, [0, "task", 1, 1, 100, 100, -1, None]),
     "short-event.jsonl": lines(GOOD_HEADER, [0, 0, 1]),
     "bad-kind.jsonl": lines(GOOD_HEADER, [42, 0, 1, 1, 100, 100, -1, None]),
+    # well-formed, but no recorded run holds these values (issue 13)
+    "no-cpus.jsonl": lines({**GOOD_HEADER, "machine": {"cpus": 0}}, *GOOD_EVENTS),
+    "huge-run.jsonl": lines({**GOOD_HEADER, "spec": {**GOOD_HEADER["spec"], "tasks": 10**6}}, *GOOD_EVENTS),
+    "task-9.jsonl": lines(GOOD_HEADER, *GOOD_EVENTS[:2], [4, 9, 1, 1, 900, 900, -1, None]),
+    "backwards.jsonl": lines(GOOD_HEADER, [3, 0, 1, 1, 500, 400, -1, None]),
 }
 
 # (argv, words the one line must contain); {d} is a folder holding the files above
@@ -116,17 +123,24 @@ BAD = [
     (["replay", "{d}/no-header.jsonl"], "not a concviz trace"),
     (["replay", "{d}/v99.jsonl"], "trace version 99 is not supported"),
     (["replay", "{d}/v-string.jsonl"], "trace version '1' is not supported"),
+    (["replay", "{d}/v-true.jsonl"], "trace version True is not supported"),
     (["replay", "{d}/header-only.jsonl"], "header but no events"),
     (["replay", "{d}/truncated.jsonl"], "truncated or corrupt at line 4"),
     (["replay", "{d}/bad-event.jsonl"], "malformed event at line 2"),
     (["replay", "{d}/bad-kind.jsonl"], "malformed event at line 2"),
     (["replay", "{d}"], "cannot read trace"),  # a folder
+    (["replay", "{d}/no-cpus.jsonl"], "impossible header at line 1 (machine.cpus must be a whole number"),
+    (["replay", "{d}/huge-run.jsonl"], "impossible header at line 1 (spec: tasks must be at most 1000"),
+    (["replay", "{d}/task-9.jsonl"], "impossible event at line 4 (task 9 is outside the run"),
+    (["replay", "{d}/backwards.jsonl"], "impossible event at line 2 (it ends before it starts"),
     (["export", "{d}/missing.jsonl", "-o", "{d}/out.json"], "trace not found"),
     (["export", "{d}/empty.jsonl", "-o", "{d}/out.json"], "trace is empty"),
     (["export", "{d}/truncated.jsonl", "-o", "{d}/out.json"], "truncated or corrupt"),
     (["export", "{d}/text.jsonl", "-o", "{d}/out.json"], "not JSON"),
     (["export", "{d}/v99.jsonl", "-o", "{d}/out.json"], "not supported"),
     (["export", "{d}/short-event.jsonl", "-o", "{d}/out.json"], "malformed event"),
+    (["export", "{d}/no-cpus.jsonl", "-o", "{d}/out.json"], "impossible header at line 1"),
+    (["export", "{d}/task-9.jsonl", "-o", "{d}/out.json"], "impossible event at line 4"),
     # unwritable output paths
     (["export", "{d}/good.jsonl", "-o", "{d}/no/such/folder/out.json"], "does not exist"),
     (["export", "{d}/good.jsonl", "-o", "{d}"], "it is a directory"),
@@ -174,8 +188,24 @@ def assert_one_line(code: int, out: str, err: str, words: str) -> None:
     assert words in got[0], f"{words!r} not in {got[0]!r}"
 
 
-def test_the_table_is_long_enough():
-    assert len(BAD) >= 25
+def test_every_option_that_takes_a_value_has_a_bad_case():
+    """A new option joins the table: every option of the TUI and of each command that takes a
+    value (not a switch such as --json) is given a bad value in BAD at least once. The run flags
+    are one function shared by the TUI, run and compare: a case under run serves all three."""
+    tui, main_parser = cli.build_parsers()
+    commands = next(a for a in main_parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    parsers = {"concviz": tui, **commands}
+    tried = {(argv[0] if argv[0] in commands else "concviz", arg.split("=")[0]) for argv, _ in BAD for arg in argv}
+    run_flags = {o for a in commands["run"]._actions for o in a.option_strings}
+    missing = []
+    for name, parser in parsers.items():
+        for action in parser._actions:
+            if not action.option_strings or action.nargs == 0:
+                continue
+            where = {name, "run"} if run_flags & set(action.option_strings) else {name}
+            if not any((w, o) in tried for w in where for o in action.option_strings):
+                missing.append(f"{name} {action.option_strings[-1]}")
+    assert not missing, f"no bad-value case for: {', '.join(missing)}"
 
 
 @pytest.mark.parametrize("argv,words", BAD, ids=[" ".join(a) or "-" for a, _ in BAD])
@@ -191,10 +221,21 @@ def test_a_start_method_this_platform_lacks(monkeypatch, nothing_runs, capsys):
 
 
 def test_refused_output_leaves_no_file(folder, nothing_runs, capsys):
-    # the writability check opens the file; a refused run must not leave it behind either
+    # a refused run is refused before its output path is tried: no file appears
     target = folder / "new.jsonl"
     code, out, err = call(["run", "-n", "0", "--record", str(target)], capsys)
     assert code == 2 and not target.exists()
+
+
+def test_the_writability_check_leaves_no_file(folder):
+    """The check opens the path to know it can write there (the only way on read-only and
+    virtual file systems); a path that was new is gone again, a file that was there is as it was."""
+    new, old = folder / "new.jsonl", folder / "good.jsonl"
+    before = old.read_bytes()
+    cli.check_writable(str(new))
+    cli.check_writable(str(old))
+    assert not new.exists()
+    assert old.read_bytes() == before
 
 
 @pytest.mark.parametrize("argv,words", [
@@ -207,3 +248,17 @@ def test_the_real_command_line(argv, words):
     done = subprocess.run([sys.executable, "-m", "concviz", *argv], capture_output=True, text=True,
                           timeout=60, stdin=subprocess.DEVNULL)
     assert_one_line(done.returncode, done.stdout, done.stderr, words)
+
+
+@pytest.mark.parametrize("command", ["replay", "export"])
+def test_the_real_command_line_refuses_an_impossible_trace(command, folder):
+    """An impossible value (not a malformed line) stops ``python -m concviz`` with one line and
+    exit 2, and naming the file and line; export writes nothing."""
+    trace = folder / "task-9.jsonl"
+    out = folder / "out.json"
+    argv = [command, str(trace)] + (["-o", str(out)] if command == "export" else [])
+    done = subprocess.run([sys.executable, "-m", "concviz", *argv], capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+    assert_one_line(done.returncode, done.stdout, done.stderr,
+                    f"impossible event at line 4 (task 9 is outside the run (tasks are 0..0, -1 for the run itself)): {trace}")
+    assert not out.exists()

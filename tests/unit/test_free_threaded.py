@@ -1,8 +1,10 @@
 """Free-threaded builds (issue 5): where ``sys._is_gil_enabled()`` returns False, concviz says the
 GIL is off (machine_info, ``run --json``, the ``run`` summary) and draws no GIL hand-offs.
 
-No free-threaded interpreter is needed: ``sys._is_gil_enabled`` is monkeypatched, and the Frame
-is built from a Timeline fed the events two threads of one process would record.
+No free-threaded interpreter is needed: ``sys._is_gil_enabled`` and the ``Py_GIL_DISABLED`` config
+var are monkeypatched (the build and the GIL's state apart, so that each fact is seen to come from
+its own source), and the Frame is built from a Timeline fed the events two threads of one process
+would record.
 """
 
 from __future__ import annotations
@@ -21,9 +23,23 @@ MS = 1_000_000
 PID = 4242
 
 
+def interpreter(monkeypatch, build: bool | None, gil: bool | None) -> None:
+    """Make this interpreter look like another: ``build`` is its Py_GIL_DISABLED config var
+    (None: a Python that has none), ``gil`` what ``sys._is_gil_enabled()`` returns (None: a
+    Python before 3.13, which has no such function)."""
+    real = sysconfig.get_config_var
+    monkeypatch.setattr(sysconfig, "get_config_var",
+                        lambda name: (int(build) if build is not None else None) if name == "Py_GIL_DISABLED" else real(name))
+    if gil is None:
+        monkeypatch.delattr(sys, "_is_gil_enabled", raising=False)
+    else:
+        monkeypatch.setattr(sys, "_is_gil_enabled", lambda: gil, raising=False)
+
+
 @pytest.fixture
 def no_gil(monkeypatch):
-    monkeypatch.setattr(sys, "_is_gil_enabled", lambda: False, raising=False)
+    """A free-threaded build running without the GIL (3.13t's default)."""
+    interpreter(monkeypatch, build=True, gil=False)
 
 
 def two_threads_taking_turns(machine: dict) -> Timeline:
@@ -43,11 +59,19 @@ def two_threads_taking_turns(machine: dict) -> Timeline:
     return tl
 
 
-def test_machine_info_without_the_gil(no_gil):
+@pytest.mark.parametrize("build,gil,says_gil,says_free_threaded", [
+    (None, None, True, False),  # before 3.13: no free-threaded builds, no GIL switch
+    (False, True, True, False),  # a standard 3.13 build
+    (True, False, False, True),  # 3.13t without the GIL
+    (True, True, True, True),  # 3.13t with the GIL back on (PYTHON_GIL=1): the build is still free-threaded
+    (None, False, False, True),  # the GIL off where the config var is missing: only such a build does that
+], ids=["before 3.13", "standard build", "free-threaded", "free-threaded with the GIL on", "GIL off, no config var"])
+def test_machine_info_tells_the_build_from_the_gil(monkeypatch, build, gil, says_gil, says_free_threaded):
+    """machine_info reports two facts: whether the GIL is on now (the run's state) and whether
+    the build is free-threaded; neither may be read from the other."""
+    interpreter(monkeypatch, build, gil)
     info = experiment.machine_info()
-    assert experiment.gil_enabled() is False
-    assert info["gil"] is False
-    assert info["free_threaded_build"] is True
+    assert (info["gil"], info["free_threaded_build"]) == (says_gil, says_free_threaded)
 
 
 @pytest.mark.skipif(bool(sysconfig.get_config_var("Py_GIL_DISABLED")), reason="a free-threaded build")

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from concviz.engine.models import MODELS
+from concviz.engine.spec import POOL_MODELS
 
 TIMEOUT_S = 30
 
@@ -58,6 +59,6 @@ def test_registry_entry_is_complete(name):
     assert info.title and info.explanation and info.snippet
     assert info.kind in ("sync", "thread", "process", "async")
     assert callable(info.runner)
-    assert info.has_pool == (name in ("pool", "thread-pool", "process-pool"))
+    assert info.has_pool == (name in POOL_MODELS)  # the registry and RunSpec.has_pool agree
     lines = len(info.snippet.splitlines())
     assert lines <= 30, f"{name} snippet is {lines} lines: too long for a slide"
