@@ -28,6 +28,7 @@ from typing import Callable, Iterable
 USS, RSS, MIXED = "uss", "rss", "uss+rss"
 RESCAN_EVERY = 5  # readings between two searches for the tree's processes
 STARTUP_INTERVAL_S = 0.005  # before the first task: the baseline must be close to its start
+BUDGET = 20  # sampling takes at most 1/BUDGET of the time (a reading of 1 ms: 20 ms apart)
 HISTORY = 2000  # readings kept until the start is known (10 s of start-up at 5 ms)
 _PRIVATE = (b"Private_Clean:", b"Private_Dirty:", b"Private_Hugetlb:")
 _HAS_ROLLUP = os.path.exists(f"/proc/{os.getpid()}/smaps_rollup")
@@ -241,7 +242,8 @@ class MemorySampler:
 
     Until :meth:`mark_start` says when the first task was spawned it samples every
     ``startup_interval_s`` (a tree of one starting process is cheap to read), so that the
-    baseline is a reading taken just before the tasks began.
+    baseline is a reading taken just before the tasks began. A tree so large that one reading
+    takes more than 1/BUDGET of the interval is read less often.
 
     Args:
         root_pid: the experiment's pid (its workers are its descendants).
@@ -289,9 +291,13 @@ class MemorySampler:
 
     def _loop(self) -> None:
         while True:
+            t0 = time.perf_counter()
             self.sample()
+            took = time.perf_counter() - t0
             wait = self.startup_interval_s if self._start_ns is None else self.interval_s
-            if self._stop.wait(wait):
+            # a large tree is read less often rather than cost this process more than 1/BUDGET
+            # of a core
+            if self._stop.wait(max(wait, took * (BUDGET - 1))):
                 break
         self.sample()
 
