@@ -1,8 +1,9 @@
 """A bench and test stand-in for a net run: N connections under plain threads or asyncio tasks.
 
 Run as ``python net_child.py MODEL HOST PORT CONNECTIONS REQUESTS [EVENTS_FD]``, MODEL being
-``threads`` (one ``threading.Thread`` per connection, blocking sockets) or ``asyncio`` (one task
-per connection on one loop, asyncio streams). Each task runs concviz's own net body with START
+``threads`` (one ``threading.Thread`` per connection, blocking sockets), ``processes`` (one
+forked process per connection, blocking sockets) or ``asyncio`` (one task per connection on one
+loop, asyncio streams). Each task runs concviz's own net body with START
 and FINISH/ERROR around it, through a real Recorder: with EVENTS_FD, batches go down that pipe
 as the experiment's do (the parent must drain it); without, they are pickled and dropped, so
 the probe costs what it costs in a run and its events do not pile up in this process's memory.
@@ -86,6 +87,28 @@ def run_threads(sink, net: NetParams, n: int, outcome: Outcome) -> None:
         t.join()
 
 
+def process_task(sink, net: NetParams, task: int) -> None:
+    from concviz.engine.models.base import die_with_parent
+
+    die_with_parent()
+    ok = Outcome()
+    sync_task(sink, net, task, ok)
+    os._exit(0 if ok.done else 1)
+
+
+def run_processes(sink, net: NetParams, n: int, outcome: Outcome) -> None:
+    """One forked process per connection, as the processes model starts them."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=process_task, args=(sink, net, t)) for t in range(n)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+        outcome.add(p.exitcode == 0, f"worker exited with {p.exitcode}")
+
+
 async def async_task(rec: Recorder, net: NetParams, task: int, outcome: Outcome) -> None:
     rec.start(task, f"Task-{task}")
     try:
@@ -120,11 +143,17 @@ def run_asyncio(sink, net: NetParams, n: int, outcome: Outcome) -> None:
 def main(argv: list[str]) -> int:
     model, host, port, n, requests = argv[0], argv[1], int(argv[2]), int(argv[3]), int(argv[4])
     if len(argv) > 5:
-        sink = Sink(Connection(int(argv[5]), readable=False), threading.Lock())
+        if model == "processes":
+            import multiprocessing
+
+            lock = multiprocessing.get_context("fork").Lock()
+        else:
+            lock = threading.Lock()
+        sink = Sink(Connection(int(argv[5]), readable=False), lock)
     else:
         sink = DroppingSink()
     net = NetParams(host, port, requests)
-    runner = {"threads": run_threads, "asyncio": run_asyncio}[model]
+    runner = {"threads": run_threads, "asyncio": run_asyncio, "processes": run_processes}[model]
     outcome = Outcome()
     time.sleep(SETTLE_S)
     t0 = time.perf_counter_ns()
