@@ -3,8 +3,9 @@
 :class:`LoopbackServer` starts ``python -m concviz.engine.net`` as a child of the calling process
 (the experiment, in phase 2), in the caller's process group: a ``killpg`` of the run takes it
 along. It listens on 127.0.0.1, on an ephemeral port it reports back, and answers each request
-line with one reply line ``latency_ms`` later (a timer, not a coroutine or a thread per
-connection, so one process holds 10,000 slow connections). Its CPU is its own: it never
+line with one reply line ``latency_ms`` later, plus the event loop's timer lag (a fraction of a
+millisecond when it is idle). A timer per request, not a coroutine or a thread per connection,
+so one process holds 10,000 slow connections. Its CPU is its own: it never
 competes with the measured workers for their GIL, and its CPU time is reported apart.
 
 The parent talks to it over the child's stdin and stdout, one line each way:

@@ -10,7 +10,8 @@ concviz's net bodies through a real Recorder and Sink, the pipe drained here) ag
   The concurrency the events show (started, not ended) is set against the server's count of
   connections open at once.
 * net_10k: 10,000 connections x 1 request x 1 s under threads and under asyncio: wall time from
-  the first task's start to the last one's end (the server's 1 s is in it).
+  the first task's start to the last one's end (the server's 1 s is in it); and the largest
+  difference between the concurrency the events show and the server's connections open at once.
 * mem_per_task: memory per task by MemorySampler vs a reference taken here by other code:
   every 50 ms, psutil's ``memory_full_info().uss`` summed over the child and every descendant
   psutil finds, with the same baseline rule (last reading before the first task). Worst model.
@@ -259,6 +260,10 @@ def net_10k(quick: bool = False) -> dict:
     connections, latency_ms = 10_000, 1000
     runs = {m: run_child(m, connections, 1, latency_ms) for m in ("threads", "asyncio")}
     figures = {f"net_10k_{m}_s": (r.wall_s if r.done == connections else None) for m, r in runs.items()}
+    # tasks started and not ended (from the events) against connections open at once (the
+    # server's count): a task is open a little longer than its connection, so equal at the peak
+    diffs = {m: abs(r.concurrency_max - r.server.max_open) for m, r in runs.items() if r.server}
+    figures["net_concurrency_vs_server_diff"] = max(diffs.values()) if diffs else None
     notes = {f"net_10k_{m}_s": (
         f"{connections} connections x 1 request x {latency_ms} ms under {m}: done {r.done}, failed "
         f"{r.failed}, server max open {r.server.max_open if r.server else '?'}, connect median "
@@ -266,6 +271,9 @@ def net_10k(quick: bool = False) -> dict:
         f"listen overflows {r.details['listen_overflows']}, memory per task "
         f"{r.memory.per_task_bytes / 1024:.1f} KB" + (f"; {r.first_error}" if r.failed else ""))
         for m, r in runs.items()}
+    notes["net_concurrency_vs_server_diff"] = ", ".join(
+        f"{m}: concurrency {r.concurrency_max}, server max open {r.server.max_open if r.server else '?'}"
+        for m, r in runs.items())
     return {"figures": figures, "notes": notes, "details": {"net_10k": {m: r.summary() for m, r in runs.items()}}}
 
 
