@@ -28,7 +28,8 @@ from typing import Callable, Iterable
 USS, RSS, MIXED = "uss", "rss", "uss+rss"
 RESCAN_EVERY = 5  # readings between two searches for the tree's processes
 STARTUP_INTERVAL_S = 0.005  # before the first task: the baseline must be close to its start
-BUDGET = 20  # sampling takes at most 1/BUDGET of the time (a reading of 1 ms: 20 ms apart)
+BUDGET = 20  # sampling costs at most 1/BUDGET of a core (a reading of 1 ms CPU: 20 ms apart)
+MAX_WAIT_S = 0.5
 HISTORY = 2000  # readings kept until the start is known (10 s of start-up at 5 ms)
 _PRIVATE = (b"Private_Clean:", b"Private_Dirty:", b"Private_Hugetlb:")
 _HAS_ROLLUP = os.path.exists(f"/proc/{os.getpid()}/smaps_rollup")
@@ -184,6 +185,16 @@ class ProcessTree:
         return TreeReading(_perf(), total, count, _one(sources), threads)
 
 
+def next_wait(interval_s: float, cost_s: float) -> float:
+    """How long to wait after a reading that cost ``cost_s`` of CPU.
+
+    A large tree is read less often rather than cost the sampling process more than 1/BUDGET
+    of a core, but at least every MAX_WAIT_S. CPU time, not wall time: on a loaded machine a
+    reading also waits for a core, and a wall-time rule would stop sampling when it matters.
+    """
+    return min(max(interval_s, cost_s * (BUDGET - 1)), max(interval_s, MAX_WAIT_S))
+
+
 @dataclass(frozen=True)
 class MemoryFigures:
     """A run's memory: the baseline before the first task, the peak, and the cost per task.
@@ -197,6 +208,8 @@ class MemoryFigures:
         samples: readings taken from the baseline on.
         baseline_before_start: False when no reading completed before the first task (then the
             baseline already holds some of the tasks' memory, and per task is an underestimate).
+        baseline_lead_ms: how long before the first task the baseline reading completed (a
+            long lead may miss memory the run's own start-up added before its tasks).
         baseline_threads: the tree's threads at the baseline.
         peak_threads: the most threads seen from the baseline on.
         kernel_stack_bytes: the kernel's stack per thread (None where unknown).
@@ -208,6 +221,7 @@ class MemoryFigures:
     source: str
     samples: int
     baseline_before_start: bool
+    baseline_lead_ms: float | None = None
     baseline_threads: int = 0
     peak_threads: int = 0
     kernel_stack_bytes: int | None = None
@@ -233,6 +247,7 @@ class MemoryFigures:
                 "mem_per_task_kb": round(self.per_task_bytes / 1024, 3),
                 "mem_source": self.source, "mem_samples": self.samples,
                 "mem_baseline_before_start": self.baseline_before_start,
+                "mem_baseline_lead_ms": self.baseline_lead_ms,
                 "mem_threads_peak": self.peak_threads,
                 "mem_kernel_stacks_per_task_kb": None if kernel is None else round(kernel / 1024, 3)}
 
@@ -291,13 +306,11 @@ class MemorySampler:
 
     def _loop(self) -> None:
         while True:
-            t0 = time.perf_counter()
+            cpu0 = time.thread_time()
             self.sample()
-            took = time.perf_counter() - t0
+            cost = time.thread_time() - cpu0
             wait = self.startup_interval_s if self._start_ns is None else self.interval_s
-            # a large tree is read less often rather than cost this process more than 1/BUDGET
-            # of a core
-            if self._stop.wait(max(wait, took * (BUDGET - 1))):
+            if self._stop.wait(next_wait(wait, cost)):
                 break
         self.sample()
 
@@ -360,12 +373,13 @@ class MemorySampler:
                     return None
                 sources = {r.source for r in self._history}
                 return MemoryFigures(self._first.bytes, self._top.bytes, tasks, _one(sources),
-                                     self._readings, False, self._first.threads,
+                                     self._readings, False, None, self._first.threads,
                                      self._top_threads, self.kernel_stack_bytes)
             if self._baseline is None or self._peak is None:
                 return None
+            lead = round((self._start_ns - self._baseline.t_ns) / 1e6, 3) if self._before_start else None
             return MemoryFigures(self._baseline.bytes, self._peak.bytes, tasks, _one(self._sources),
-                                 self._samples, self._before_start, self._baseline.threads,
+                                 self._samples, self._before_start, lead, self._baseline.threads,
                                  self._peak_threads, self.kernel_stack_bytes)
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from concviz.engine.memory import (MIXED, RSS, USS, MemorySampler, ProcessTree, TreeReading,
-                                   process_memory, process_threads)
+from concviz.engine.memory import (BUDGET, MAX_WAIT_S, MIXED, RSS, USS, MemorySampler, ProcessTree,
+                                   TreeReading, next_wait, process_memory, process_threads)
 from concviz.engine.net import HOST, LoopbackServer
 
 from .helpers import gone
@@ -83,8 +83,11 @@ class ScriptedTree:
         return self.readings.pop(0)
 
 
-def reading(t_ns: int, mb: int, threads: int = 1, source: str = USS) -> TreeReading:
-    return TreeReading(t_ns, mb * MB, 1, source, threads)
+MS = 1_000_000
+
+
+def reading(t_ms: int, mb: int, threads: int = 1, source: str = USS) -> TreeReading:
+    return TreeReading(t_ms * MS, mb * MB, 1, source, threads)
 
 
 def test_the_baseline_is_the_last_reading_before_the_first_task():
@@ -96,13 +99,14 @@ def test_the_baseline_is_the_last_reading_before_the_first_task():
         sampler.sample()
     # the start is known late (the pump sees the first SPAWN after its batch arrives):
     # readings after it are the run's, the last one before it its baseline
-    sampler.mark_start(25)
+    sampler.mark_start(25 * MS)
     sampler.sample()
     sampler.sample()
     fig = sampler.figures(4)
     assert (fig.baseline_bytes, fig.peak_bytes) == (8 * MB, 20 * MB)
     assert fig.per_task_bytes == 3 * MB
     assert fig.baseline_before_start and fig.samples == 5
+    assert fig.baseline_lead_ms == 5.0
     assert (fig.baseline_threads, fig.peak_threads) == (1, 11)
     assert fig.source == MIXED  # some readings were RSS only: said so
     if fig.kernel_stack_bytes is not None:
@@ -115,7 +119,7 @@ def test_without_a_reading_before_the_start_the_baseline_says_so():
     tree = ScriptedTree([reading(30, 9), reading(40, 20)])
     sampler = MemorySampler(0, tree=tree)
     sampler.sample()
-    sampler.mark_start(25)
+    sampler.mark_start(25 * MS)
     sampler.sample()
     fig = sampler.figures(1)
     assert not fig.baseline_before_start
@@ -130,6 +134,13 @@ def test_a_start_never_marked_counts_from_the_first_reading():
     fig = sampler.figures(2)
     assert (fig.baseline_bytes, fig.peak_bytes, fig.samples) == (5 * MB, 9 * MB, 3)
     assert not fig.baseline_before_start
+
+
+def test_a_costly_tree_is_read_less_often_but_still_read():
+    assert next_wait(0.05, 0.0001) == 0.05  # a cheap reading keeps the interval
+    assert next_wait(0.05, 0.005) == pytest.approx(0.005 * (BUDGET - 1))  # 1/BUDGET of a core
+    assert next_wait(0.05, 10.0) == MAX_WAIT_S  # never sampled less often than this
+    assert next_wait(2.0, 10.0) == 2.0  # nor more often than asked
 
 
 GROWER = textwrap.dedent("""
@@ -161,7 +172,7 @@ def test_the_sampler_finds_the_memory_each_task_added():
         child.wait()
         child.stdout.close()
     fig = sampler.figures(tasks)
-    assert fig.baseline_before_start
+    assert fig.baseline_before_start and fig.baseline_lead_ms < 250, fig.to_dict()
     assert 3.2 * MB <= fig.per_task_bytes <= 4.8 * MB, fig.to_dict()
 
 
