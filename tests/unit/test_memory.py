@@ -9,13 +9,14 @@ import select
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-from concviz.engine.memory import (BUDGET, MAX_WAIT_S, MIXED, RSS, USS, MemorySampler, ProcessTree,
-                                   TreeReading, next_wait, process_memory, process_threads)
+from concviz.engine.memory import MIXED, RSS, USS, ProcessTree, TreeReading, process_memory, process_threads
+from concviz.engine.memory_sampler import BUDGET, MAX_WAIT_S, MemorySampler, next_wait
 from concviz.engine.net import HOST, LoopbackServer
 
 from .helpers import gone
@@ -71,6 +72,39 @@ def test_a_tree_sums_its_processes_and_leaves_out_the_excluded():
     assert whole.bytes - alone.bytes >= 60 * MB, (whole, alone)
     assert whole.threads > alone.threads >= 1
     assert whole.source == alone.source
+
+
+FORKER = textwrap.dedent("""
+    import os, sys, time
+    for _ in range(int(sys.argv[1])):
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+    print("ready", flush=True)
+    time.sleep(30)
+""")
+
+
+def test_a_run_that_leads_its_own_session_is_read_as_its_process_group():
+    # as the experiment: a session leader whose workers are its group
+    root = subprocess.Popen([sys.executable, "-c", FORKER, "6"], stdout=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        assert root.stdout.readline() == b"ready\n"
+        kids = [c.pid for c in psutil.Process(root.pid).children()]
+        tree = ProcessTree(root.pid, exclude=kids[:1])
+        assert tree.by_group
+        assert sorted(tree.pids()) == sorted([root.pid] + kids[1:])
+        assert tree.read().processes == 6
+        os.kill(kids[1], 9)
+        deadline = time.monotonic() + 5
+        while not gone(kids[1]) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert tree.read().processes == 5  # a process that died (a zombie here) is not counted
+    finally:
+        os.killpg(root.pid, 9)
+        root.wait()
+        root.stdout.close()
 
 
 class ScriptedTree:
@@ -180,7 +214,7 @@ def hold_connections(model: str, n: int, port: int) -> dict:
     """Memory of ``n`` connections held at once by plain threads or asyncio tasks (net_child.py,
     in a child process), sampled from here."""
     child = subprocess.Popen([sys.executable, str(NET_CHILD), model, HOST, str(port), str(n), "1"],
-                             stdout=subprocess.PIPE, text=True)
+                             stdout=subprocess.PIPE, text=True, start_new_session=True)
     sampler = MemorySampler(child.pid, interval_s=0.05)
     sampler.start()
     try:
