@@ -34,7 +34,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any
 
 import common
 from common import median, rel_error
