@@ -1,0 +1,151 @@
+"""The net task bodies: one connection, ``requests`` request lines one after another, then close.
+
+A blocking-socket body (threads, processes, pools, sequential) and an asyncio-streams body (the
+asyncio model) do the same thing and record it the same way:
+
+* the connect and every wait for a reply are SLEEP intervals (time blocked on the socket). A
+  SLEEP_OPEN goes first so that a live view shows the task waiting; the blocking body flushes
+  it before it blocks, as :meth:`Recorder.sleep` does, and the asyncio body leaves the flush to
+  the loop's idle flusher, as the io workload does;
+* the Python work between two waits (checking the reply, writing the next request, closing) is
+  a RUN interval.
+
+A task's first SLEEP is its connect; the ones after it are its requests, each from just
+before the request was written to the reply's arrival: the latency the task saw
+(:func:`request_waits`). A refused or reset connection raises the OS's error (its type and
+errno, and the address), so the task fails with the OS's reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from concviz.engine.events import RUN, SLEEP, SLEEP_OPEN
+from concviz.engine.probe import Recorder, current_cpu
+
+REQUEST = b"req\n"
+READ_SIZE = 256
+
+_perf = time.perf_counter_ns
+
+
+@dataclass(frozen=True)
+class NetParams:
+    """Where a net task connects and how many requests it sends; small and picklable."""
+
+    host: str
+    port: int
+    requests: int = 1
+
+    @property
+    def where(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class ServerClosed(ConnectionError):
+    """The server closed the connection before it replied to every request."""
+
+
+def _with_address(exc: OSError, net: NetParams, doing: str) -> OSError:
+    """The same OS error, its message the OS's own words for the errno and where it happened
+    (asyncio says "Connect call failed" where the OS says "Connection refused")."""
+    if exc.errno is None:
+        return exc
+    return type(exc)(exc.errno, f"{os.strerror(exc.errno)} ({doing} {net.where})")
+
+
+def _closed(net: NetParams, done: int) -> ServerClosed:
+    return ServerClosed(f"the server at {net.where} closed the connection after {done} of "
+                        f"{net.requests} replies")
+
+
+def run_net_sync(rec: Recorder, task: int, net: NetParams) -> None:
+    """One net task on blocking sockets, recorded on ``rec`` (threads, processes, sequential)."""
+    perf = _perf
+    t0 = perf()
+    rec.add(SLEEP_OPEN, task, t0, t0)
+    rec.flush()
+    try:
+        sock = socket.create_connection((net.host, net.port))
+    except OSError as exc:
+        raise _with_address(exc, net, "connecting to") from None
+    start = perf()
+    rec.add(SLEEP, task, t0, start)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for done in range(net.requests):
+            t = perf()
+            rec.add(RUN, task, start, t, current_cpu())
+            rec.add(SLEEP_OPEN, task, t, t)
+            rec.flush()  # the wait may be long: a live view must see it begin
+            try:
+                sock.sendall(REQUEST)
+                reply = sock.recv(READ_SIZE)
+                while reply and not reply.endswith(b"\n"):
+                    more = sock.recv(READ_SIZE)
+                    reply = reply + more if more else b""  # EOF mid-line: no reply
+            except OSError as exc:
+                raise _with_address(exc, net, "talking to") from None
+            if not reply:
+                raise _closed(net, done)
+            start = perf()
+            rec.add(SLEEP, task, t, start)
+    finally:
+        sock.close()
+    rec.add(RUN, task, start, perf(), current_cpu())
+
+
+async def run_net_async(rec: Recorder, task: int, net: NetParams) -> None:
+    """One net task on asyncio streams, recorded on the loop's recorder ``rec``."""
+    perf = _perf
+    t0 = perf()
+    rec.add(SLEEP_OPEN, task, t0, t0)  # the loop's recorder is flushed while the loop is idle
+    try:
+        reader, writer = await asyncio.open_connection(net.host, net.port)
+    except OSError as exc:
+        raise _with_address(exc, net, "connecting to") from None
+    start = perf()
+    rec.add(SLEEP, task, t0, start)
+    try:
+        for done in range(net.requests):
+            t = perf()
+            rec.add(RUN, task, start, t, current_cpu())
+            rec.add(SLEEP_OPEN, task, t, t)
+            try:
+                writer.write(REQUEST)
+                reply = await reader.readline()
+            except OSError as exc:
+                raise _with_address(exc, net, "talking to") from None
+            if not reply.endswith(b"\n"):
+                raise _closed(net, done)
+            start = perf()
+            rec.add(SLEEP, task, t, start)
+    finally:
+        # the transport closes its socket on the loop's next turn; waiting for that
+        # (wait_closed) would put a wait on the loop inside this task's last RUN
+        writer.close()
+    rec.add(RUN, task, start, perf(), current_cpu())
+
+
+def request_waits(events: Iterable[tuple[Any, ...]]) -> dict[int, list[int]]:
+    """Per task, how long each request waited for its reply (ns), in order.
+
+    Args:
+        events: a run's events, each task's in the order it recorded them (as batches arrive).
+
+    A task's first SLEEP is its connect and is left out.
+    """
+    waits: dict[int, list[int]] = {}
+    for kind, task, _pid, _tid, t0, t1, *_ in events:
+        if kind == SLEEP:
+            seen = waits.get(task)
+            if seen is None:
+                waits[task] = []  # the connect
+            else:
+                seen.append(t1 - t0)
+    return waits
