@@ -97,11 +97,15 @@ async def assert_gone(procs: list[psutil.Process], within: float) -> float:
 class Served:
     """``python -m concviz.serve`` on a free port, in its own folder."""
 
-    def __init__(self, cwd: Path, app_args: list[str] = APP_ARGS) -> None:
+    def __init__(self, cwd: Path, app_args: list[str] = APP_ARGS, command: str | None = None) -> None:
+        """``command``: serve that shell command (as textual-serve runs it) instead of concviz."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([sys.executable, "-m", "concviz.serve", "--port", str(self.port), "--", *app_args],
-                                     cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        argv = [sys.executable, "-m", "concviz.serve", "--port", str(self.port), "--", *app_args]
+        if command is not None:
+            argv = [sys.executable, "-c", f"from concviz.serve import server_class; "
+                    f"server_class()({command!r}, host='127.0.0.1', port={self.port}).serve()"]
+        self.proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.server = psutil.Process(self.proc.pid)
 
     async def ready(self) -> None:
@@ -158,8 +162,8 @@ def _cmdline(p: psutil.Process) -> list[str]:
 def served(tmp_path):
     made = []
 
-    def start(app_args: list[str] = APP_ARGS) -> Served:
-        made.append(Served(tmp_path, app_args))
+    def start(app_args: list[str] = APP_ARGS, command: str | None = None) -> Served:
+        made.append(Served(tmp_path, app_args, command))
         return made[-1]
 
     yield start
@@ -278,9 +282,53 @@ def test_two_tabs_get_two_apps_and_closing_one_leaves_the_other(served):
     asyncio.run(session())
 
 
+HUNG_APP = ("import signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            "sys.stdout.write('__GANGLION__\\n'); sys.stdout.flush(); time.sleep(120)")
+
+
+def test_an_app_that_ignores_quit_and_sigterm_is_killed_when_its_tab_closes(served):
+    """textual-serve alone would wait for such an app forever; here it is gone within the quit
+    and SIGTERM graces."""
+    server = served(command=f'exec {sys.executable} -c "{HUNG_APP}"')
+
+    async def session() -> None:
+        await server.ready()
+        async with aiohttp.ClientSession() as http:
+            ws = await http.ws_connect(f"{server.url}/ws")
+            apps = await wait_for(server.apps, 10)
+            assert apps, "the app did not start"
+            await asyncio.sleep(0.5)  # past its prelude: textual-serve now waits for its packets
+            t0 = time.monotonic()
+            await ws.close()
+            took = await assert_gone(apps, within=serve.QUIT_GRACE_S + serve.TERM_GRACE_S + 5)
+            print(f"hung app gone {took:.2f} s after its tab closed")
+            assert took >= serve.QUIT_GRACE_S * 0.9  # it was not leaving by itself
+            assert time.monotonic() - t0 >= took
+
+    asyncio.run(session())
+    assert server.stop() == 0
+
+
+@pytest.mark.parametrize("ignores_term, status", [(False, -signal.SIGTERM), (True, -signal.SIGKILL)])
+def test_end_process_escalates_from_waiting_to_sigterm_to_sigkill(monkeypatch, ignores_term, status):
+    monkeypatch.setattr(serve, "TERM_GRACE_S", 0.5)
+    body = ("import signal, time; "
+            + ("signal.signal(signal.SIGTERM, signal.SIG_IGN); " if ignores_term else "")
+            + "print('up', flush=True); time.sleep(60)")
+
+    async def run() -> int:
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-c", body, stdout=asyncio.subprocess.PIPE)
+        await proc.stdout.readline()  # its signal handler is set
+        await serve.end_process(proc, grace_s=0.2)
+        return proc.returncode
+
+    assert asyncio.run(run()) == status
+
+
 # --- without a browser or a server --------------------------------------------------------------
 def test_without_textual_serve_serve_says_what_to_install(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "textual_serve.server", None)
+    for name in ("textual_serve", "textual_serve.server", "textual_serve.app_service"):
+        monkeypatch.setitem(sys.modules, name, None)  # as if it were not installed
     serve.server_class.cache_clear()
     try:
         assert serve.serve(port=free_port()) == 1
