@@ -74,6 +74,7 @@ class Locator:
             self.sections.append(Section(name, scene if name.startswith("scene") else None, start, end))
 
     def line_of(self, offset: int) -> int:
+        """The line holding the character at ``offset``."""
         return bisect_right(self._newlines, offset - 1) + 1
 
     def section(self, scene: int | None, name: str, nth: int = 0) -> Section | None:
@@ -82,6 +83,7 @@ class Locator:
         return found[nth] if nth < len(found) else None
 
     def scene_line(self, scene: int) -> int:
+        """The line of the ``scene``-th ``[[scene]]`` header (1 if there is none)."""
         found = self.section(scene, "scene")
         return self.line_of(found.start) if found else 1
 
