@@ -26,12 +26,12 @@ from concviz.engine.models import MODELS
 from concviz.engine.spec import (
     DEFAULT_TIMEOUT_S,
     MAX_SCALE,
-    MAX_TASKS,
     MAX_WORKERS,
     MODEL_NAMES,
     PROCESS_MODELS,
     RunSpec,
     SpecError,
+    task_limit,
 )
 from concviz.engine.workloads import WORKLOADS
 from concviz.results import Results
@@ -350,7 +350,7 @@ class ConcvizApp(App[int]):
             self.notify("a fault is set: runs with a fault are not ranked; press x until Fault "
                         "shows none", severity="warning")
             return
-        runnable = [m for m in MODEL_NAMES if spec.tasks <= MAX_TASKS[m]]
+        runnable = [m for m in MODEL_NAMES if spec.tasks <= task_limit(m, spec.workload)]
         skipped = [m for m in MODEL_NAMES if m not in runnable]
         shift = self.results.begin_round(spec) % len(runnable)  # (asyncio takes any count)
         runnable = runnable[shift:] + runnable[:shift]
@@ -465,7 +465,7 @@ class ConcvizApp(App[int]):
 
     def _apply_spec(self, **changes: Any) -> None:
         spec = dataclasses.replace(self.spec, **changes)
-        spec.tasks = min(spec.tasks, MAX_TASKS[spec.model])
+        spec.tasks = min(spec.tasks, task_limit(spec.model, spec.workload))
         if not spec.has_pool:
             spec.workers = None
         for flag in ("fail_task", "kill_task", "hang_task"):
@@ -492,7 +492,7 @@ class ConcvizApp(App[int]):
         self._set_spec(workload=WORKLOADS[i])
 
     def action_tasks(self, direction: int) -> None:
-        limit = MAX_TASKS[self.spec.model]
+        limit = task_limit(self.spec.model, self.spec.workload)
         value = _step(TASK_STEPS, self.spec.tasks, direction)
         if value > limit:
             self.notify(f"{self.spec.model} is limited to {limit} tasks", severity="warning")
