@@ -593,15 +593,12 @@ class ConcvizApp(App[int]):
             self.notify("nothing to export yet: press r to run", severity="warning")
             return
         from concviz.engine.events import read_trace
-        from concviz.engine.export import to_chrome_trace
-        import json
+        from concviz.engine.export import write_chrome_trace
 
         stem = f"concviz-{self.frame.model}-{self.frame.workload}-{time.strftime('%H%M%S')}"
         try:
             self.session.export(stem + ".jsonl")
-            header, events = read_trace(stem + ".jsonl")
-            with open(stem + ".json", "w", encoding="utf-8") as out:
-                json.dump(to_chrome_trace(header, events), out)
+            write_chrome_trace(*read_trace(stem + ".jsonl"), stem + ".json")
         except (OSError, ValueError) as exc:
             self.notify(f"export failed: {exc}", severity="error")
             return

@@ -284,14 +284,12 @@ def _progress_line(text: str) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from concviz.engine.events import read_trace
-    from concviz.engine.export import to_chrome_trace
+    from concviz.engine.export import write_chrome_trace
 
     header, events = read_trace(args.trace)
     check_writable(args.output)
-    chrome = to_chrome_trace(header, events)
     try:
-        with open(args.output, "w", encoding="utf-8") as out:
-            json.dump(chrome, out)
+        write_chrome_trace(header, events, args.output)
     except OSError as exc:  # e.g. the disk filled up while writing
         raise SpecError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     print(f"wrote {args.output}: open it in https://ui.perfetto.dev or chrome://tracing")

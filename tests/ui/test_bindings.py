@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -147,6 +148,10 @@ async def test_export_writes_replayable_trace(tmp_path, monkeypatch):
     assert len(traces) == 1 and len(perfetto) == 1
     header, events = read_trace(traces[0])
     assert header["model"] == "threads" and len(events) > 20
+    # the Perfetto file is the export of that trace, as `concviz export` writes it
+    from concviz.engine.export import to_chrome_trace
+
+    assert json.loads(perfetto[0].read_text()) == json.loads(json.dumps(to_chrome_trace(header, events)))
 
 
 async def test_too_small_terminal_shows_message():
