@@ -34,6 +34,7 @@ from concviz.engine.spec import (
     task_limit,
 )
 from concviz.engine.workloads import WORKLOADS
+from concviz.report import round_order
 from concviz.results import Results
 from concviz.session import LiveSession, ReplaySession
 from concviz.view import Zoom, format_time
@@ -342,9 +343,7 @@ class ConcvizApp(App[int]):
 
     def action_run_all(self) -> None:
         """Run every model in turn with the settings shown, and open the results pane that
-        ranks them. The first round starts with sequential (the baseline of the speed-ups);
-        each later one a model further on, as compare's rounds do, so that a slow spell of the
-        machine falls on different models."""
+        ranks them; each round in the order compare's rounds run (report.round_order)."""
         spec = self.spec
         if spec.faults:
             self.notify("a fault is set: runs with a fault are not ranked; press x until Fault "
@@ -352,8 +351,7 @@ class ConcvizApp(App[int]):
             return
         runnable = [m for m in MODEL_NAMES if spec.tasks <= task_limit(m, spec.workload)]
         skipped = [m for m in MODEL_NAMES if m not in runnable]
-        shift = self.results.begin_round(spec) % len(runnable)  # (asyncio takes any count)
-        runnable = runnable[shift:] + runnable[:shift]
+        runnable = round_order(runnable, self.results.begin_round(spec))
         if skipped:
             self.notify(f"{spec.tasks} tasks is over the limit of {', '.join(skipped)}: skipped", severity="warning")
         if not self.query_one("#results").display:

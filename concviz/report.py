@@ -7,7 +7,7 @@ import shutil
 import textwrap
 import time
 from statistics import median
-from typing import Any
+from typing import Any, Sequence
 
 from concviz.engine.frame import Frame
 from concviz.engine.spec import RunSpec
@@ -138,8 +138,7 @@ def compare(specs: dict[str, RunSpec], skipped: dict[str, str], as_json: bool = 
     began = time.monotonic()
     done = 0
     while done < target and names:
-        shift = done % len(names)
-        for name in names[shift:] + names[:shift]:
+        for name in round_order(names, done):
             if progress is not None:
                 progress(f"round {done + 1}/{target}: {name}")
             frame = run_to_frame(specs[name], stop=stop)
@@ -182,6 +181,15 @@ def compare(specs: dict[str, RunSpec], skipped: dict[str, str], as_json: bool = 
     _say(f"Rule of thumb: {RULES[workload]}")
     _say(f"Measured here: {verdict}")
     return 0
+
+
+def round_order(models: Sequence[str], round_no: int) -> list[str]:
+    """The order in which ``models`` run in round ``round_no`` (from 0) of a comparison: the
+    first round in the order given (sequential, the baseline of the speed-ups, first), each
+    later one starting a model further on, so that a slow spell of the machine falls on
+    different models."""
+    shift = round_no % len(models) if models else 0
+    return [*models[shift:], *models[:shift]]
 
 
 def _say(text: str) -> None:

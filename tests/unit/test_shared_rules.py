@@ -1,5 +1,6 @@
-"""The rules spec.py keeps one copy of: the per-model task ceiling (task_limit), and the typed
-errors that let callers tell "not for this model" from a mistake."""
+"""Rules kept in one place and used by the app and the CLI alike: the per-model task ceiling
+(spec.task_limit), the typed errors that tell "not for this model" from a mistake, and the order
+of a comparison's rounds (report.round_order)."""
 
 from __future__ import annotations
 
@@ -78,3 +79,12 @@ def test_compare_skips_by_the_type_of_the_error(monkeypatch, capsys):
 def test_compare_refuses_a_mistake_instead_of_skipping_every_model(capsys):
     assert cli.main(["compare", "-n", "2", "--kill-task", "7"]) == 2
     assert capsys.readouterr().err == "concviz: error: --kill-task 7 is outside the run (tasks are 0..1)\n"
+
+
+def test_each_round_starts_a_model_later():
+    models = ("sequential", "threads", "asyncio")
+    assert report.round_order(models, 0) == ["sequential", "threads", "asyncio"]
+    assert report.round_order(models, 1) == ["threads", "asyncio", "sequential"]
+    assert report.round_order(models, 2) == ["asyncio", "sequential", "threads"]
+    assert report.round_order(models, 3) == report.round_order(models, 0)
+    assert report.round_order((), 5) == []
