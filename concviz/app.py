@@ -50,7 +50,9 @@ from concviz.widgets.bars import (
     welcome_markup,
 )
 from concviz.widgets.code import CodePane
-from concviz.widgets.lanes import CoreLanes, GilLane, TaskLanes
+from concviz.widgets.core_lanes import CoreLanes
+from concviz.widgets.gil_lane import GilLane
+from concviz.widgets.task_lanes import TaskLanes
 from concviz.widgets.results import ResultsPane
 
 TICK_HZ = 10

@@ -242,7 +242,7 @@ def _frame_cost(trace: tuple[dict, list], size: tuple[int, int], frames: int, bl
     same for the plain Textual screen of 64 lanes (plain_textual.py) with as many segments,
     ``frames`` of each in each of ``blocks`` turns."""
     from concviz.app import ConcvizApp
-    from concviz.widgets.lanes import TaskLanes
+    from concviz.widgets.task_lanes import TaskLanes
     from plain_textual import PlainApp
 
     def encode(app, compositor) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concviz.view import Window
-from concviz.widgets.lanes import GilLane, fit_words, gil_columns_seen
+from concviz.widgets.gil_lane import GilLane, fit_words, gil_columns_seen
 
 from .helpers import PaneApp, Recorded
 

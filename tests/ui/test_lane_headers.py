@@ -7,7 +7,8 @@ from __future__ import annotations
 from concviz.app import ConcvizApp
 from concviz.engine.events import read_trace
 from concviz.view import Window
-from concviz.widgets.lanes import CoreLanes, TaskLanes
+from concviz.widgets.core_lanes import CoreLanes
+from concviz.widgets.task_lanes import TaskLanes
 
 from .helpers import FIXTURES, PaneApp, Recorded
 

@@ -12,7 +12,10 @@ from textual.widget import Widget
 
 from concviz.app import ConcvizApp
 from concviz.engine.events import read_trace
-from concviz.widgets.lanes import CoreLanes, GilLane, LanePane, TaskLanes
+from concviz.widgets.core_lanes import CoreLanes
+from concviz.widgets.gil_lane import GilLane
+from concviz.widgets.lane_pane import LanePane
+from concviz.widgets.task_lanes import TaskLanes
 
 from .helpers import FIXTURES
 

@@ -1,4 +1,4 @@
-"""Lane panes: time flows left to right, one row per task / core / GIL, drawn with the Line API.
+"""The base of the lane panes: time flows left to right, one row per lane, drawn with the Line API.
 
 Every pane is a pure view of a Frame and a time Window. A row is computed only when it is
 visible, and cached until the next frame, so the cost of a tick is O(visible rows x width) at
@@ -11,7 +11,6 @@ per run of a style (code_segments): the per-column work is in C.
 from __future__ import annotations
 
 import re
-from math import ceil
 from typing import Any, ClassVar
 
 from rich.segment import Segment
@@ -23,32 +22,12 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.style import Style as TextualStyle
 
-from concviz.engine.frame import CODE_BLANK, CODE_FULL, CoreCellsCache, Frame, LaneCodes
-from concviz.view import BLOCKS, TASK_CHARS, Window, axis_ticks, format_time, short_label
+from concviz.engine.frame import Frame
+from concviz.view import Window, axis_ticks
 
 STATES = ("run", "gil", "cpu", "sleep", "queued", "done", "failed")
 STATE_GLYPHS = {"gil": "▒", "cpu": "░", "sleep": "·", "queued": "-"}  # in COL_* order
-GLYPH_BY_STATE = tuple(STATE_GLYPHS.values())
-UPPER_GLYPH_BY_STATE = ("▒", "░", " ", " ")
 TASK_COLOURS = 8
-
-
-def _code_tables(waits: tuple[str, ...]) -> dict[int, str]:
-    """str.translate table: a lane column's code (Frame.task_codes) -> its glyph."""
-    return {c: (waits[c] if c < CODE_BLANK else " ") if c <= CODE_BLANK else BLOCKS[c // 5]
-            for c in range(CODE_FULL + 1)}
-
-
-# what a code looks like: its glyph (the bottom row of a lane, and the rows above it, which show
-# waits but not sleep dots or queue dashes), and its style key (an index into
-# LanePane.palette("task"): the 4 states, blank, running, running over each of the 4 states)
-CODE_GLYPHS = _code_tables(GLYPH_BY_STATE)
-UPPER_CODE_GLYPHS = _code_tables(UPPER_GLYPH_BY_STATE)
-# A full block (8 eighths) hides its cell's background, so whatever the state under it, it
-# takes the plain running style: a run of full blocks is one segment, not one per change of
-# the hidden state (the upper rows of a tall lane are mostly full blocks).
-CODE_STYLE_KEY = {c: chr(c if c <= CODE_BLANK else 5 if c // 5 == 8 else 5 + (c % 5 + 1) % 5)
-                  for c in range(CODE_FULL + 1)}
 SAME_RUN = re.compile(r"((.)\2*)", re.S)  # a run of one character: (the run, the character)
 _segment = tuple.__new__  # Segment(text, style, None) without the Python-level NamedTuple __new__
 
@@ -72,30 +51,6 @@ def keyed_segments(shown: str, keyed: str, styles: list[Style]) -> list[Segment]
         append(_segment(Segment, (shown[a:b], styles[ord(key)], None)))
         a = b
     return out
-
-
-# the "in parallel" row's column: 0 nothing ran, else eighths of all cores busy (1-8), plus 9
-# where more than one core's worth ran
-TOTAL_GLYPHS = {c: BLOCKS[c % 9] for c in range(18)}
-TOTAL_STYLE_KEY = {c: chr(0 if c == 0 else 1 if c < 9 else 2) for c in range(18)}
-
-# a GIL lane's column: the style key of idle, and of each task colour (plain, bold)
-GIL_IDLE = chr(0)
-GIL_KEYS = [(chr(1 + 2 * i), chr(2 + 2 * i)) for i in range(TASK_COLOURS)]
-
-# a core lane's column: 0 idle, else 1 + 9 x (task colour) + eighths busy (0-8)
-CORE_GLYPHS = {c: " " if c == 0 else BLOCKS[(c - 1) % 9] for c in range(1 + 9 * TASK_COLOURS)}
-CORE_STYLE_KEY = {c: chr(0 if c == 0 else 1 + (c - 1) // 9) for c in range(1 + 9 * TASK_COLOURS)}
-
-
-def gil_columns_seen(now_ns: int | None, t0: int, t1: int, width: int) -> int:
-    """How many of ``width`` columns of [t0, t1) begin before ``now_ns`` (the frame's latest
-    instant): the GIL lane draws only those."""
-    if now_ns is None or now_ns >= t1:
-        return width
-    if now_ns <= t0:
-        return 0
-    return min(width, ceil((now_ns - t0) * width / (t1 - t0)))
 
 
 class LanePane(ScrollView):
@@ -358,235 +313,3 @@ class LanePane(ScrollView):
     def render_lane(self, index: int, width: int, level: int = 0, levels: int = 1) -> list[Segment]:
         """Segments of row ``level`` (0 = bottom) of a lane drawn ``levels`` rows tall."""
         return []
-
-
-class TaskLanes(LanePane):
-    """One lane per task: running (block height = share of the cell it ran), waiting for the
-    GIL, waiting for a CPU, sleeping, queued; a note with how it ended."""
-
-    title = "Tasks"
-    max_rows_per_lane = 3
-    exact_width = True
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self._codes = LaneCodes()  # lane columns kept across frames, redone where data changed
-
-    def lane_count(self) -> int:
-        return len(self.frame.tasks) if self.frame else 0
-
-    def worker_label(self, index: int) -> str:
-        """What identifies a task under its model: thread id, pid, pool worker, asyncio task."""
-        frame = self.frame
-        t = frame.tasks[index]
-        if t.tid is None:
-            return "" if t.pid is None else f"pid {t.pid}"
-        model = frame.model
-        if model in ("pool", "process-pool"):
-            return f"w{self.pool_index(t.pid)} {t.pid}"
-        if model == "processes":
-            return f"pid {t.pid}"
-        if model == "asyncio":
-            return t.label or "task"
-        return f"thr {t.tid % 100000}"
-
-    def pool_index(self, pid: int) -> int:
-        key = ("pool-index",)
-        order = self.frame._cache.get(key)
-        if order is None:
-            order = {}
-            for t in sorted(self.frame.tasks, key=lambda t: t.start_ns or 0):
-                if t.pid is not None and t.tid is not None and t.pid not in order:
-                    order[t.pid] = len(order)
-            self.frame._cache[key] = order
-        return order.get(pid, 0)
-
-    def render_lane(self, index: int, width: int, level: int = 0, levels: int = 1) -> list[Segment]:
-        frame, win = self.frame, self.window
-        label_w, cells_w, note_w = self.columns(width)
-        t = frame.tasks[index]
-        codes = self._codes.rows(frame, index, win.t0, win.t1, cells_w, levels)[level]
-        top = level == levels - 1
-        segs = self._label(index, label_w, top)
-        segs += code_segments(codes, CODE_GLYPHS if level == 0 else UPPER_CODE_GLYPHS, CODE_STYLE_KEY,
-                              self.palette("task"))
-        if top and note_w:
-            segs.append(self.note_for(t, note_w))
-        else:
-            segs.append(Segment(" " * (note_w + 1), self._base))
-        return segs  # exactly label_w + cells_w + 1 + note_w == width cells
-
-    def _label(self, index: int, label_w: int, top: bool) -> list[Segment]:
-        """The tag and worker of a lane's top row (blank below it), kept while they stay."""
-        t = self.frame.tasks[index]
-        worker = self.worker_label(index) if top else ""
-        key = ("@label", t.id, worker, label_w, top)
-        segs = self._labels.get(key)
-        if segs is None:
-            if len(self._labels) > 50_000:  # labels of runs long gone, notes of past seconds
-                self._labels.clear()
-            if top:  # the worker, shortened to leave a blank before the cells
-                segs = [Segment(f" T{t.id}".ljust(5), self.task_tag_style(t.id)),
-                        Segment(short_label(worker, label_w - 6).ljust(label_w - 5), self.style("lane--label"))]
-            else:  # the rows below: blank
-                segs = [Segment(" " * label_w, self._base)]
-            self._labels[key] = segs
-        return segs[:]
-
-    def note_for(self, t, note_w: int) -> Segment:
-        """How the task ended (or how long it has run), for the note column (with the gap
-        before it and the space after it)."""
-        if t.status == "done":
-            text, style = f"✓ {format_time(t.end_ns - t.start_ns)}", "lane--done"
-        elif t.stopped:
-            text, style = "■ stopped", "lane--note"  # cut short by the user: not a fault
-        elif t.status == "failed":
-            text, style = "✗ failed", "lane--failed"
-        elif t.status == "running":
-            text, style = f"▶ {format_time(self.frame.now_ns - t.start_ns)}", "lane--run"
-        elif t.status == "queued":
-            text, style = "- queued", "lane--queued"
-        else:
-            text, style = "", ""
-        key = ("@note", text, style, note_w)
-        seg = self._labels.get(key)
-        if seg is None:
-            # one segment: the gap and the trailing space are blanks on the pane's background in
-            # any style (a segment fewer per lane for the compositor to cut and encode)
-            seg = self._labels[key] = Segment(" " + text.ljust(note_w - 1)[: note_w - 1] + " ",
-                                              self.style(style) if style else self._base)
-        return seg
-
-
-# what the GIL lane says when no GIL is shared, longest first (the longest that fits is shown)
-GIL_OFF = ("GIL off (free-threaded build): threads can run in parallel", "GIL off: threads run in parallel")
-_PER_WORKER = ("each worker process has its own GIL: nothing to hand off",
-               "each worker has its own GIL: nothing to hand off", "a GIL per worker: none shared")
-NO_GIL_SHARED = {
-    "processes": ("each process has its own GIL: nothing is shared, nothing to hand off",
-                  "each process has its own GIL: nothing to hand off", "a GIL per process: none shared"),
-    "pool": _PER_WORKER,
-    "process-pool": _PER_WORKER,
-    "asyncio": ("one thread runs every task: the GIL never changes hands",
-                "one thread runs every task: no GIL hand-off", "one thread: no GIL hand-off"),
-    "sequential": ("one thread: the GIL never changes hands",),
-}
-
-
-def fit_words(texts: tuple[str, ...], room: int) -> str:
-    """The first of ``texts`` that fits in ``room`` cells, else the last one cut at a word
-    boundary with an ellipsis (never mid-word)."""
-    for text in texts:
-        if len(text) <= room:
-            return text
-    text = texts[-1]
-    cut = text.rfind(" ", 0, room)
-    return (text[:cut] if cut > 0 else text[:room - 1]) + "…" if room > 0 else ""
-
-
-class GilLane(LanePane):
-    """The GIL holder over time: for each process whose threads share a GIL, which task's thread
-    ran in each column (its task character, in its colour)."""
-
-    header_rows = 0
-
-    def lane_count(self) -> int:
-        if not self.frame:
-            return 0
-        return max(1, min(2, len(self.frame.thread_pids)))
-
-    def render_lane(self, index: int, width: int, level: int = 0, levels: int = 1) -> list[Segment]:
-        frame, win = self.frame, self.window
-        label_w, cells_w, note_w = self.columns(width)
-        pids = sorted(frame.thread_pids)
-        title = Segment(" GIL holder".ljust(label_w)[:label_w], self.style("lane--title"))
-        why = GIL_OFF if not frame.gil else None if pids else NO_GIL_SHARED.get(
-            frame.model, ("no threads sharing a GIL yet",))
-        if why:  # no GIL hand-offs to draw: say why
-            return [title, Segment(fit_words(why, cells_w + note_w), self.style("lane--label"))]
-        g = frame.gil_cells(pids[index], win.t0, win.t1, cells_w)
-        # per column: the holder's task character, bold in its colour where it held the GIL
-        # most of the column; a dot where nobody did; blank past the last instant recorded (a
-        # live run's future, or after the run), as in the other lanes
-        n = len(TASK_CHARS)
-        past = gil_columns_seen(frame.now_ns, win.t0, win.t1, cells_w)
-        cols = list(zip(g.task[:past], g.busy[:past]))
-        shown = "".join(["·" if who < 0 else (" " if b < 0.05 else TASK_CHARS[who % n])
-                         for who, b in cols]) + " " * (cells_w - past)
-        keyed = "".join([GIL_IDLE if who < 0 or b < 0.05 else GIL_KEYS[who % TASK_COLOURS][b > 0.5]
-                         for who, b in cols]) + GIL_IDLE * (cells_w - past)
-        note = f"{frame.gil_switches} sw" if index == 0 else ""
-        return ([title] + keyed_segments(shown, keyed, self.palette("gil"))
-                + [Segment(" " + note.ljust(note_w - 1)[: note_w - 1], self.style("lane--note"))])
-
-
-class CoreLanes(LanePane):
-    """One lane per logical CPU: how busy it was with task work (block height) and with which
-    task (colour), as recorded by the probe; the label shows the OS's live utilisation."""
-
-    title = "Cores"
-    exact_width = True
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.os_percent: tuple[float, ...] = ()
-        self._cells = CoreCellsCache()  # core columns kept across frames, redone where changed
-
-    def lane_count(self) -> int:
-        # one lane per CPU, plus "all": how many cores' worth of task work ran in each slice
-        return self.frame.cpu_count + 1 if self.frame else 0
-
-    def header_key(self) -> tuple:
-        return self.window, bool(self.os_percent)
-
-    def render_header(self, y: int, width: int) -> Strip:
-        label_w, cells_w, note_w = self.columns(width)
-        marks = [" "] * cells_w
-        for col, _ in axis_ticks(self.window, cells_w):
-            if col < cells_w:
-                marks[col] = "╷"
-        title = " Cores" + ("  OS%" if self.os_percent else "")
-        return Strip([
-            Segment(title.ljust(label_w)[:label_w], self.style("lane--title")),
-            Segment("".join(marks) + " ", self.style("lane--axis")),
-            Segment("busy".rjust(note_w - 1)[: note_w - 1] if note_w else "", self.style("lane--axis")),
-        ])
-
-    def _core(self, cpu: int, cells_w: int):
-        win = self.window
-        key = ("core", cpu, win.t0, win.t1, cells_w)
-        cc = self.frame._cache.get(key)
-        if cc is None:
-            cc = self.frame._cache[key] = self._cells.cells(self.frame, cpu, win.t0, win.t1, cells_w)
-        return cc
-
-    def render_lane(self, index: int, width: int, level: int = 0, levels: int = 1) -> list[Segment]:
-        frame = self.frame
-        label_w, cells_w, note_w = self.columns(width)
-        n = frame.cpu_count
-        if index == n:
-            return self.render_total(width)
-        cc = self._core(index, cells_w)
-        codes = [0 if who < 0 else 1 + 9 * (who % TASK_COLOURS) + (min(8, ceil(busy * 8 - 1e-9)) if busy > 0.001 else 0)
-                 for busy, who in zip(cc.busy, cc.task)]
-        pct = f"{self.os_percent[index]:3.0f}%" if index < len(self.os_percent) else ""
-        label = f" cpu{index}".ljust(label_w - 5) + pct.rjust(4) + " "
-        busy_ns = sum(row["busy_s"] for row in frame.stats["per_core"] if row["cpu"] == index) * 1e9
-        note = format_time(busy_ns) if busy_ns else "idle"
-        return ([Segment(label[:label_w], self.style("lane--label"))]
-                + code_segments(codes, CORE_GLYPHS, CORE_STYLE_KEY, self.palette("core"))
-                + [Segment(" " + note.rjust(note_w - 2)[: note_w - 2] + "  " if note_w else " ", self.style("lane--note"))])
-
-    def render_total(self, width: int) -> list[Segment]:
-        """Cores busy at once in each slice: the block's height is the share of all cores, the
-        colour says whether more than one core's worth ran (true parallelism)."""
-        frame = self.frame
-        label_w, cells_w, note_w = self.columns(width)
-        n = frame.cpu_count
-        total = [sum(col) for col in zip(*(self._core(cpu, cells_w).busy for cpu in range(n)))] if n else [0.0] * cells_w
-        codes = [(min(8, ceil(v / n * 8 - 1e-9)) + (9 if v > 1.05 else 0)) if v > 0.001 else 0 for v in total]
-        p = frame.stats["parallelism"]
-        return ([Segment(" in parallel".ljust(label_w)[:label_w], self.style("lane--title"))]
-                + code_segments(codes, TOTAL_GLYPHS, TOTAL_STYLE_KEY, self.palette("total"))
-                + [Segment(" " + f"×{p:.2f}".rjust(note_w - 2)[: note_w - 2] + "  " if note_w else " ",
-                           self.style("lane--note"))])
