@@ -56,10 +56,10 @@ class CoreLanes(LanePane):
 
     def _core(self, cpu: int, cells_w: int):
         win = self.window
-        key = ("core", cpu, win.t0, win.t1, cells_w)
-        cc = self.frame._cache.get(key)
+        key = ("core", cpu, cells_w)
+        cc = self._memo.get(key)
         if cc is None:
-            cc = self.frame._cache[key] = self._cells.cells(self.frame, cpu, win.t0, win.t1, cells_w)
+            cc = self._memo[key] = self._cells.cells(self.frame, cpu, win.t0, win.t1, cells_w)
         return cc
 
     def render_lane(self, index: int, width: int, level: int = 0, levels: int = 1) -> list[Segment]:

@@ -74,7 +74,8 @@ class LanePane(ScrollView):
         self.frame: Frame | None = None
         self.window: Window | None = None
         self.note = ""
-        self._cache: dict[tuple[int, int, int], Strip] = {}
+        self._cache: dict[tuple[int, int, int], Strip] = {}  # rows of the frame shown
+        self._memo: dict[Any, Any] = {}  # what rows of the frame shown share (pane's own keys)
         self._styles: dict[str, Style] = {}
         self._labels: dict[tuple, Any] = {}  # segments of labels and notes, across frames
         self.rows_per_lane = 1
@@ -91,6 +92,7 @@ class LanePane(ScrollView):
         self.window = window
         self.note = note
         self._cache.clear()
+        self._memo.clear()
         if not self._styles:
             self._base = self.rich_style  # computing rich_style is costly: once per frame
         lanes = self.lane_count()

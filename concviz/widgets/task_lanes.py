@@ -62,14 +62,13 @@ class TaskLanes(LanePane):
         return f"thr {t.tid % 100000}"
 
     def pool_index(self, pid: int) -> int:
-        key = ("pool-index",)
-        order = self.frame._cache.get(key)
+        """The pool worker ``pid`` is, counted in the order the workers first started a task."""
+        order = self._memo.get("pool-index")
         if order is None:
-            order = {}
+            order = self._memo["pool-index"] = {}
             for t in sorted(self.frame.tasks, key=lambda t: t.start_ns or 0):
                 if t.pid is not None and t.tid is not None and t.pid not in order:
                     order[t.pid] = len(order)
-            self.frame._cache[key] = order
         return order.get(pid, 0)
 
     def render_lane(self, index: int, width: int, level: int = 0, levels: int = 1) -> list[Segment]:
