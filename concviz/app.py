@@ -273,8 +273,9 @@ class ConcvizApp(App[int]):
             win = self.zoom.window(frame)
             note = "fit" if self.zoom.span_ns is None else (
                 ("▶ " if self.zoom.follow else "") + format_time(self.zoom.span_ns))
-            self.w["tasks"].show(frame, win, note)
-            self.w["gil"].show(frame, win)
+            info = MODELS.get(frame.model)
+            self.w["tasks"].show(frame, win, note, info)
+            self.w["gil"].show(frame, win, info=info)
             cores = self.w["cores"]
             sample = self.session.sample() if self.session and self.session.running else None
             cores.os_percent = sample.per_cpu if sample else ()
@@ -300,7 +301,7 @@ class ConcvizApp(App[int]):
         # widget once more before the first screen (~20 ms)
         self.screen.set_class(frame is not None, "has-run")
         if frame is None:
-            welcome = welcome_markup(self.spec)
+            welcome = welcome_markup(self.spec, MODELS[self.spec.model])
             if welcome != self._welcome:  # re-laid out only when the choice changed
                 self._welcome = welcome
                 self.w["welcome"].update(welcome)
@@ -577,7 +578,7 @@ class ConcvizApp(App[int]):
         """Fill the code pane for the chosen model, when it is open (highlighting costs)."""
         code = self.query_one("#code", CodePane)
         if code.display:
-            code.show_model(self.spec.model)
+            code.show_model(MODELS[self.spec.model])
 
     def action_toggle_log(self) -> None:
         self._toggle("log")

@@ -10,6 +10,7 @@ from statistics import median
 from typing import Any, Sequence
 
 from concviz.engine.frame import Frame
+from concviz.engine.models import MODELS
 from concviz.engine.spec import RunSpec
 
 
@@ -19,10 +20,8 @@ def caption(frame: Frame) -> str:
     n = s["tasks"]
     p = s["parallelism"]
     kind = {"cpu": "CPU-bound", "io": "I/O-bound", "mixed": "mixed"}.get(frame.workload, frame.workload)
-    what = {"sequential": "tasks in sequence", "threads": "threads", "thread-pool": "pooled threads",
-            "processes": "processes", "pool": "pool tasks", "process-pool": "pool tasks",
-            "asyncio": "asyncio tasks"}.get(frame.model, "tasks")
-    head = f"{n} {what}, {kind}: parallelism {p:.2f}, concurrency up to {s['concurrency_max']}"
+    info = MODELS.get(frame.model)
+    head = f"{n} {info.noun if info else 'tasks'}, {kind}: parallelism {p:.2f}, concurrency up to {s['concurrency_max']}"
     if s["failed"] > s["stopped"]:
         head += f", {s['failed'] - s['stopped']} failed"
     if s["stopped"]:
@@ -35,7 +34,7 @@ def caption(frame: Frame) -> str:
         return head + f". Only one thread ran at a time: the GIL ({s['gil_switches']} hand-offs)."
     if p >= 1.4:
         return head + ". Tasks ran at the same instant on different cores: true parallelism."
-    if frame.model == "asyncio":
+    if info and info.kind == "async":
         return head + ". One event loop, one thread: CPU work runs one task at a time."
     return head + "."
 

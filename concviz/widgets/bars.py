@@ -4,6 +4,7 @@ colours come from theme variables in markup, so every built-in theme works."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 from textual import events
@@ -17,6 +18,9 @@ from concviz.engine.sampler import Sample
 from concviz.engine.spec import RunSpec
 from concviz.report import caption
 from concviz.view import format_time
+
+if TYPE_CHECKING:
+    from concviz.engine.models import ModelInfo
 
 
 class KeyFooter(Footer):
@@ -192,12 +196,11 @@ def caption_markup(frame: Frame) -> str:
     return f"[b]▶[/] {text}"
 
 
-def welcome_markup(spec: RunSpec) -> str:
-    """The start screen: what the chosen model is, what the workload does, what to press."""
-    from concviz.engine.models import MODELS
+def welcome_markup(spec: RunSpec, info: ModelInfo) -> str:
+    """The start screen: what the chosen model is (``info``, its registry entry), what the
+    workload does, what to press."""
     from concviz.engine.workloads import WORKLOAD_TITLES
 
-    info = MODELS[spec.model]
     return (
         f"[b $accent]{info.title}[/]\n\n{info.explanation}\n\n"
         f"[b]Workload[/]: {WORKLOAD_TITLES[spec.workload]}.\n\n"

@@ -26,17 +26,7 @@ def gil_columns_seen(now_ns: int | None, t0: int, t1: int, width: int) -> int:
 
 # what the GIL lane says when no GIL is shared, longest first (the longest that fits is shown)
 GIL_OFF = ("GIL off (free-threaded build): threads can run in parallel", "GIL off: threads run in parallel")
-_PER_WORKER = ("each worker process has its own GIL: nothing to hand off",
-               "each worker has its own GIL: nothing to hand off", "a GIL per worker: none shared")
-NO_GIL_SHARED = {
-    "processes": ("each process has its own GIL: nothing is shared, nothing to hand off",
-                  "each process has its own GIL: nothing to hand off", "a GIL per process: none shared"),
-    "pool": _PER_WORKER,
-    "process-pool": _PER_WORKER,
-    "asyncio": ("one thread runs every task: the GIL never changes hands",
-                "one thread runs every task: no GIL hand-off", "one thread: no GIL hand-off"),
-    "sequential": ("one thread: the GIL never changes hands",),
-}
+NO_THREADS_YET = ("no threads sharing a GIL yet",)
 
 
 def fit_words(texts: tuple[str, ...], room: int) -> str:
@@ -66,8 +56,12 @@ class GilLane(LanePane):
         label_w, cells_w, note_w = self.columns(width)
         pids = sorted(frame.thread_pids)
         title = Segment(" GIL holder".ljust(label_w)[:label_w], self.style("lane--title"))
-        why = GIL_OFF if not frame.gil else None if pids else NO_GIL_SHARED.get(
-            frame.model, ("no threads sharing a GIL yet",))
+        if not frame.gil:
+            why = GIL_OFF
+        elif not pids:  # no threads share a GIL: why not, for this model, else "not yet"
+            why = (self.info.gil_note if self.info else ()) or NO_THREADS_YET
+        else:
+            why = ()
         if why:  # no GIL hand-offs to draw: say why
             return [title, Segment(fit_words(why, cells_w + note_w), self.style("lane--label"))]
         g = frame.gil_cells(pids[index], win.t0, win.t1, cells_w)

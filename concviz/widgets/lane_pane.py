@@ -11,7 +11,7 @@ per run of a style (code_segments): the per-column work is in C.
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
@@ -24,6 +24,9 @@ from textual.style import Style as TextualStyle
 
 from concviz.engine.frame import Frame
 from concviz.view import Window, axis_ticks
+
+if TYPE_CHECKING:
+    from concviz.engine.models import ModelInfo
 
 STATES = ("run", "gil", "cpu", "sleep", "queued", "done", "failed")
 STATE_GLYPHS = {"gil": "▒", "cpu": "░", "sleep": "·", "queued": "-"}  # in COL_* order
@@ -74,6 +77,7 @@ class LanePane(ScrollView):
         self.frame: Frame | None = None
         self.window: Window | None = None
         self.note = ""
+        self.info: ModelInfo | None = None
         self._cache: dict[tuple[int, int, int], Strip] = {}  # rows of the frame shown
         self._memo: dict[Any, Any] = {}  # what rows of the frame shown share (pane's own keys)
         self._styles: dict[str, Style] = {}
@@ -86,11 +90,13 @@ class LanePane(ScrollView):
         self._headers: dict[tuple, Strip] = {}  # header rows, kept while window and note stay
 
     # --- data in ---------------------------------------------------------------------------
-    def show(self, frame: Frame, window: Window, note: str = "") -> None:
-        """Take a new frame; rows are recomputed lazily as they are drawn."""
+    def show(self, frame: Frame, window: Window, note: str = "", info: ModelInfo | None = None) -> None:
+        """Take a new frame (``info``: the registry's entry for its model, where known); rows
+        are recomputed lazily as they are drawn."""
         self.frame = frame
         self.window = window
         self.note = note
+        self.info = info
         self._cache.clear()
         self._memo.clear()
         if not self._styles:

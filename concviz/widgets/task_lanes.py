@@ -6,11 +6,13 @@ from __future__ import annotations
 from rich.segment import Segment
 
 from concviz.engine.frame import CODE_BLANK, CODE_FULL, LaneCodes
+from concviz.engine.timeline import DONE, FAILED, QUEUED, RUNNING
 from concviz.view import BLOCKS, format_time, short_label
 from concviz.widgets.lane_pane import STATE_GLYPHS, LanePane, code_segments
 
 GLYPH_BY_STATE = tuple(STATE_GLYPHS.values())
 UPPER_GLYPH_BY_STATE = ("▒", "░", " ", " ")
+DEFAULT_WORKER_LABEL = "thr {tid}"  # a model the registry does not know (an old trace)
 
 
 def _code_tables(waits: tuple[str, ...]) -> dict[int, str]:
@@ -47,19 +49,16 @@ class TaskLanes(LanePane):
         return len(self.frame.tasks) if self.frame else 0
 
     def worker_label(self, index: int) -> str:
-        """What identifies a task under its model: thread id, pid, pool worker, asyncio task."""
-        frame = self.frame
-        t = frame.tasks[index]
+        """What identifies a task under its model (the registry's worker_label): thread id,
+        pid, pool worker, asyncio task."""
+        t = self.frame.tasks[index]
         if t.tid is None:
             return "" if t.pid is None else f"pid {t.pid}"
-        model = frame.model
-        if model in ("pool", "process-pool"):
-            return f"w{self.pool_index(t.pid)} {t.pid}"
-        if model == "processes":
-            return f"pid {t.pid}"
-        if model == "asyncio":
-            return t.label or "task"
-        return f"thr {t.tid % 100000}"
+        template = self.info.worker_label if self.info else DEFAULT_WORKER_LABEL
+        fields = {"pid": t.pid, "tid": t.tid % 100000, "label": t.label or "task"}
+        if "{worker}" in template:
+            fields["worker"] = self.pool_index(t.pid)
+        return template.format_map(fields)
 
     def pool_index(self, pid: int) -> int:
         """The pool worker ``pid`` is, counted in the order the workers first started a task."""
@@ -106,15 +105,15 @@ class TaskLanes(LanePane):
     def note_for(self, t, note_w: int) -> Segment:
         """How the task ended (or how long it has run), for the note column (with the gap
         before it and the space after it)."""
-        if t.status == "done":
+        if t.status == DONE:
             text, style = f"✓ {format_time(t.end_ns - t.start_ns)}", "lane--done"
         elif t.stopped:
             text, style = "■ stopped", "lane--note"  # cut short by the user: not a fault
-        elif t.status == "failed":
+        elif t.status == FAILED:
             text, style = "✗ failed", "lane--failed"
-        elif t.status == "running":
+        elif t.status == RUNNING:
             text, style = f"▶ {format_time(self.frame.now_ns - t.start_ns)}", "lane--run"
-        elif t.status == "queued":
+        elif t.status == QUEUED:
             text, style = "- queued", "lane--queued"
         else:
             text, style = "", ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 
+from concviz.engine.models import MODELS
 from concviz.view import Window
 from concviz.widgets.core_lanes import CoreLanes
 from concviz.widgets.gil_lane import GilLane
@@ -39,7 +40,7 @@ async def test_panes_keep_what_they_work_out_out_of_the_frame():
         app = PaneApp(pane_type, pane_id)
         async with app.run_test(size=(120, 36)) as pilot:
             pane = app.query_one(pane_type)
-            pane.show(frame, window)
+            pane.show(frame, window, info=MODELS[frame.model])
             await pilot.pause()
             rows = pane.header_rows + pane.lane_count() * pane.rows_per_lane
             drawn += [pane._line(y, pane.draw_width, 0).text for y in range(rows)]
