@@ -36,7 +36,7 @@ from concviz.engine.spec import (
 from concviz.engine.workloads import WORKLOADS
 from concviz.report import round_order
 from concviz.results import Results
-from concviz.session import LiveSession, ReplaySession
+from concviz.session import LiveSession, ReplaySession, Session
 from concviz.view import Zoom, format_time
 from concviz.widgets.bars import (
     LEGEND,
@@ -91,7 +91,7 @@ class MainScreen(Screen):
 class RunEnded(Message):
     """Posted (from the pump thread) when a live run is over."""
 
-    def __init__(self, session: Any, status: str) -> None:
+    def __init__(self, session: Session, status: str) -> None:
         super().__init__()
         self.session = session
         self.status = status
@@ -149,7 +149,7 @@ class ConcvizApp(App[int]):
                  speed: float = 1.0, autorun: bool = False, instant: bool = False,
                  live_ticks: bool = True) -> None:
         super().__init__()
-        self.session: LiveSession | ReplaySession | None = None
+        self.session: Session | None = None
         if replay is not None:
             self.session = ReplaySession(*replay, speed=speed, instant=instant)
             spec = dataclasses.replace(self.session.spec)
@@ -161,7 +161,7 @@ class ConcvizApp(App[int]):
         self._seen_version = -1
         self._log_seen = 0
         self._timer = None
-        self._old_sessions: list[LiveSession] = []
+        self._old_sessions: list[Session] = []  # replaced while running: still winding down
         self.results = Results()  # this session's complete runs, for the results pane
         self._run_queue: list[str] = []  # models still to run after this one ("a": every model)
         self._run_workers: int | None = None  # the pool size they run with
@@ -247,7 +247,7 @@ class ConcvizApp(App[int]):
             self._refresh_bars()
             return
         session.advance()
-        version = session.timeline.version
+        version = session.version
         if not force and version == self._seen_version and not session.running:
             return
         self._seen_version = version
@@ -288,14 +288,12 @@ class ConcvizApp(App[int]):
         frame = self.frame
         session = self.session
         running = bool(session and session.running)
-        source = ""
-        if isinstance(session, ReplaySession):
-            source = f"replay ×{session.source.speed:g}"
         title = self.w["title"]
-        title.set_markup(title_markup(frame, self.spec, source, title.size.width - 2, self.machine))
+        title.set_markup(title_markup(frame, self.spec, session.source_label if session else "",
+                                      title.size.width - 2, self.machine))
         self.w["legend"].set_markup(LEGEND if self.size.width >= 104 else LEGEND_SHORT)
         controls = self.w["controls"]
-        controls.set_markup(controls_markup(self.spec, running, not isinstance(session, ReplaySession),
+        controls.set_markup(controls_markup(self.spec, running, session.live if session else True,
                                             controls.size.width - 2))
         # the start screen is the default look: a class set at start-up would restyle every
         # widget once more before the first screen (~20 ms)
@@ -387,12 +385,12 @@ class ConcvizApp(App[int]):
             self._timer.resume()
         self.tick(force=True)
 
-    def _on_session_end(self, status: str) -> None:
-        self.post_message(RunEnded(self.session, status))
+    def _on_session_end(self, session: Session, status: str) -> None:
+        self.post_message(RunEnded(session, status))
 
     def on_run_ended(self, message: RunEnded) -> None:
         if message.session is not self.session:
-            return
+            return  # a run that another replaced
         self.tick(force=True)
         frame = self.frame
         if frame is not None:
@@ -407,7 +405,7 @@ class ConcvizApp(App[int]):
         if self._timer is not None:
             self._timer.pause()
         session = message.session
-        if isinstance(session, LiveSession) and frame is not None and message.status == "ok":
+        if session.ranked and frame is not None and message.status == "ok":
             self.results.add(session.spec, frame.stats)
         self._update_results()
         if self._run_queue:
@@ -415,7 +413,7 @@ class ConcvizApp(App[int]):
                 self._run_queue = []
             else:
                 self.call_later(self._run_next)
-        elif isinstance(session, LiveSession) and (verdict := self.results.verdict(session.spec)):
+        elif session.ranked and (verdict := self.results.verdict(session.spec)):
             hint = "" if self.query_one("#results").display else "; t shows the table"
             self.notify(verdict + hint, timeout=6)
 
@@ -431,27 +429,27 @@ class ConcvizApp(App[int]):
 
     def _retire_session(self) -> None:
         old = self.session
-        if isinstance(old, LiveSession) and old.running:
-            # Stop it in the background: the new run must not wait for the old one's reaping.
-            threading.Thread(target=old.cancel, daemon=True).start()
+        self._old_sessions = [s for s in self._old_sessions if s.running]
+        if old is not None and old.running:
+            old.close(0.0)  # the new run must not wait for the old one's processes
             self._old_sessions.append(old)
 
     def action_stop(self) -> None:
         self._run_queue = []
         if self.session is not None and self.session.running:
-            self.session.cancel(0.0)  # the pump thread reaps in the background
+            self.session.stop()
             self.notify("stopping the run")
         else:
             self.notify("nothing is running", severity="information")
 
     def shutdown(self, wait_s: float = 1.0) -> None:
         """Stop every live run and wait (bounded) for its processes to be gone."""
-        sessions = [s for s in [self.session, *self._old_sessions] if isinstance(s, LiveSession)]
-        for s in sessions:
-            s._stop.set()
+        sessions = [s for s in (self.session, *self._old_sessions) if s is not None]
+        for s in sessions:  # all of them at once, then wait for each
+            s.close(0.0)
         deadline = time.monotonic() + wait_s
         for s in sessions:
-            s.cancel(max(0.0, deadline - time.monotonic()))
+            s.close(max(0.0, deadline - time.monotonic()))
 
     async def action_quit(self) -> None:
         self.shutdown()
