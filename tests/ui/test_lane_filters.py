@@ -27,7 +27,7 @@ async def test_the_filter_would_change_nothing_in_a_lane(trace):
         for theme in THEMES:
             app.theme = theme
             await pilot.pause()
-            app.redraw()
+            app.main.redraw()
             (truecolor,) = [f for f in app.get_line_filters() if isinstance(f, ANSIToTruecolor)]
             for pane in app.query(LanePane):
                 assert truecolor not in pane.get_line_filters()

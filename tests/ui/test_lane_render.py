@@ -61,7 +61,7 @@ async def test_rows_are_what_textual_would_draw(trace, size):
         if tasks.max_scroll_y:  # rows scrolled into view
             tasks.scroll_to(y=tasks.max_scroll_y, animate=False)
             await pilot.pause()
-            app.redraw()
+            app.main.redraw()
             assert assert_as_textual(tasks, "scrolled")
 
 
@@ -85,7 +85,7 @@ async def test_a_pane_styled_around_its_rows_is_drawn_by_textual(css):
         rule, value = css.split(": ")
         tasks.set_styles(f"{rule}: {value};")
         await pilot.pause()
-        app.redraw()
+        app.main.redraw()
         assert not tasks.plain_box()
         assert assert_as_textual(tasks, css)
         # and the fall-back matters: the rows as they are would not be what Textual draws

@@ -58,11 +58,11 @@ async def test_the_app_asks_a_session_what_it_is():
     session = RecordedRun("threads-cpu")
     app = ConcvizApp(session.spec, live_ticks=False)
     async with app.run_test(size=(120, 36)) as pilot:
-        app.session = session
-        app._on_session_end(session, "ok")
+        app.runs.session = session
+        app.run_ended(session, "ok")
         await pilot.pause()
-        assert "from elsewhere" in str(app.w["title"].render())
-        assert [row["model"] for row in app.results.rows(session.spec)] == ["threads"]
+        assert "from elsewhere" in str(app.main.w["title"].render())
+        assert [row["model"] for row in app.runs.results.rows(session.spec)] == ["threads"]
 
 
 async def test_keys_hold_the_task_ceiling_of_the_workload(monkeypatch):
@@ -70,12 +70,12 @@ async def test_keys_hold_the_task_ceiling_of_the_workload(monkeypatch):
     app = ConcvizApp(RunSpec(model="processes", workload="io", tasks=64).validate(), live_ticks=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("plus")
-        assert app.spec.tasks == 100
+        assert app.runs.spec.tasks == 100
         await pilot.press("plus")
-        assert app.spec.tasks == 100
+        assert app.runs.spec.tasks == 100
         assert any("limited to 100 tasks" in n.message for n in app._notifications)
         await pilot.press("w")  # io -> cpu: back to the model's own ceiling
-        assert app.spec.workload == "cpu" and app.spec.tasks == 64
+        assert app.runs.spec.workload == "cpu" and app.runs.spec.tasks == 64
 
 
 @pytest.mark.slow
@@ -87,13 +87,13 @@ async def test_a_run_started_over_another_goes_on_being_drawn():
     app = ConcvizApp(RunSpec(model="threads", workload="io", tasks=2, scale=4).validate())
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("r")
-        first = app.session
+        first = app.runs.session
         for _ in range(50):
             await pilot.pause(0.1)
-            if app.frame is not None and app.frame.header:
+            if app.main.frame is not None and app.main.frame.header:
                 break
         await pilot.press("r")
-        second = app.session
+        second = app.runs.session
         for _ in range(50):
             await pilot.pause(0.1)
             if not first.running:
