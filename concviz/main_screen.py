@@ -127,7 +127,7 @@ class MainScreen(Screen):
     def compose(self) -> ComposeResult:
         # The bars sit in containers of their own: Textual repaints every widget whose clip
         # meets the changed rows, and a bar's clip is its container, so a tick that changes only
-        # lanes leaves the bars alone (on the screen, their clip was the whole screen).
+        # lanes leaves the bars alone (directly on the screen, their clip would be all of it).
         with Band(id="head"):
             yield Bar(id="title")
             yield Bar(id="controls")

@@ -119,11 +119,10 @@ def compare(specs: dict[str, RunSpec], skipped: dict[str, str], as_json: bool = 
     """Run each spec ``rounds`` times, then print a table ranked by median wall time, with each
     model's spread, and the rule of thumb.
 
-    One run of a short workload moves by tens of percent with the machine's load and clock (the
-    same seeded CPU work took 0.46-0.66 s in three runs on a 2-core laptop), which is enough to
-    rank asyncio above sequential on CPU-bound work. So every model runs in every round, each
-    round starting one model later (a slow spell falls on different models), and models whose
-    ranges of wall time overlap share a rank: the measurement cannot tell them apart.
+    One run of a short workload moves by tens of percent with the machine's load and clock,
+    which is enough to rank asyncio above sequential on CPU-bound work. So every model runs in
+    every round, in the order of round_order, and models whose ranges of wall time overlap
+    share a rank: the measurement cannot tell them apart.
 
     ``rounds`` None: DEFAULT_ROUNDS, or one where the first round took over LONG_ROUND_S.
     ``progress(text)`` is told what runs now. ``stop`` (a threading.Event) cancels the run in

@@ -28,10 +28,10 @@ class KeyFooter(Footer):
     gets to it. Textual's Footer queues a rebuild (every key widget removed and mounted again)
     on each signal: the focus moving, the terminal reporting focus, the screen stack changing.
     At start-up three arrive before the first rebuild runs, and with a dozen keys each rebuild
-    cost ~15 ms of the time to the first complete screen (tests/bench: start-up)."""
+    delays the first complete screen."""
 
     _rebuild_queued = False
-    BLANK = True  # only its keys draw (see app.Band): ~100 us a tick less
+    BLANK = True  # only its keys draw (see main_screen.Band)
 
     def __init__(self, *, drop_first: tuple[str, ...] = (), **kwargs) -> None:
         super().__init__(**kwargs)

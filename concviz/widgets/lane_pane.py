@@ -118,7 +118,7 @@ class LanePane(ScrollView):
 
         A live run changes a few rows per tick (the running lanes' right edge, their notes); the
         header, finished lanes and blank rows stay as they were. Textual's cost is per repainted
-        row, so repainting only what changed roughly halves the UI's CPU during a run."""
+        row, so a row that did not change is not handed to it again."""
         width = self.draw_width
         scroll = self.scroll_offset
         geometry = (size, virtual, scroll, self.rows_per_lane, width)
@@ -217,8 +217,8 @@ class LanePane(ScrollView):
         """Textual's filters but ANSIToTruecolor, which would turn ANSI colours and dim text into
         true colours: a lane's styles are made of the theme's colours, true colours already,
         and none is dim, so for a lane the filter changes nothing (a test holds it to that, in
-        every built-in theme) but costs a Python step per segment on every repainted row: 30%
-        of Textual's render of a 64-lane frame. Filters asked for by the user (NO_COLOR,
+        every built-in theme) but costs a Python step per segment on every repainted row, a
+        good part of Textual's render of a frame. Filters asked for by the user (NO_COLOR,
         TEXTUAL_FILTERS=dim) still apply; with an ANSI theme the filter is off anyway."""
         return [f for f in super().get_line_filters() if not isinstance(f, ANSIToTruecolor)]
 
@@ -237,9 +237,9 @@ class LanePane(ScrollView):
         if not self.plain_box():
             return super().render_lines(crop)
         # Textual's styles cache would draw each row's border, padding, outline, hatch, tint and
-        # opacity around render_line's strip: ~15 us a row, even with none of them (a 64-lane
-        # frame: ~1 ms). A pane with none of them gets its rows as they are, filtered and cropped
-        # as Textual does it (a test holds the two ways to each other).
+        # opacity around render_line's strip, at a cost per row even with none of them. A pane
+        # with none of them gets its rows as they are, filtered and cropped as Textual does it
+        # (a test holds the two ways to each other).
         line = self._line
         strips = [line(y, width, top) for y in crop.line_range]
         full = self.region.width
