@@ -106,3 +106,14 @@ async def test_a_run_started_over_another_goes_on_being_drawn():
         await pilot.press("q")
     ours = [p for p in me.children(recursive=True) if p.pid not in before]
     assert not psutil.wait_procs(ours, timeout=3)[1]
+
+
+async def test_a_palette_command_does_what_its_key_does():
+    app = ConcvizApp(RunSpec(model="threads").validate(), live_ticks=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        commands = {c.title: c.callback for c in app.get_system_commands(app.screen)}
+        result = commands["Model"]()
+        if result is not None:
+            await result
+        await pilot.pause()
+        assert app.runs.spec.model == "processes"  # as m does
