@@ -115,14 +115,17 @@ class RunControl:
         self.host.settings_changed()
 
     def next_model(self, direction: int) -> None:
+        """The next (direction 1) or previous (-1) model, in the registry's order."""
         i = (MODEL_NAMES.index(self.spec.model) + direction) % len(MODEL_NAMES)
         self.change(model=MODEL_NAMES[i])
 
     def next_workload(self, direction: int) -> None:
+        """The next or previous workload."""
         i = (WORKLOADS.index(self.spec.workload) + direction) % len(WORKLOADS)
         self.change(workload=WORKLOADS[i])
 
     def step_tasks(self, direction: int) -> None:
+        """More or fewer tasks, in TASK_STEPS, up to the model's ceiling for the workload."""
         limit = task_limit(self.spec.model, self.spec.workload)
         value = _step(TASK_STEPS, self.spec.tasks, direction)
         if value > limit:
@@ -131,12 +134,14 @@ class RunControl:
         self.change(tasks=value)
 
     def step_workers(self, direction: int) -> None:
+        """One more or one fewer pool worker (pool models only)."""
         if not self.spec.has_pool:
             self.host.notify(f"{self.spec.model} has no pool: it starts one worker per task", severity="warning")
             return
         self.change(workers=max(1, min(MAX_WORKERS, (self.spec.pool_size or 1) + direction)))
 
     def step_scale(self, direction: int) -> None:
+        """More or less work per task, in SCALE_STEPS."""
         self.change(scale=min(MAX_SCALE, _step(SCALE_STEPS, self.spec.scale, direction)))
 
     def next_fault(self) -> None:
