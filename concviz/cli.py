@@ -14,7 +14,7 @@ import sys
 import threading
 from typing import Any, Sequence
 
-from concviz.engine.spec import MODEL_NAMES, SpecError, check_choice
+from concviz.engine.spec import MODEL_NAMES, NotApplicable, OverTaskLimit, SpecError, check_choice
 from concviz.engine.workloads import WORKLOADS
 
 SUBCOMMANDS = ("run", "compare", "export", "replay", "doctor")
@@ -258,14 +258,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for m in models:
         try:
             specs[m] = spec_from_args(args, model=m)
-        except SpecError as exc:
-            if args.kill_task is not None and "kill-task" in str(exc):
-                skipped[m] = str(exc)
-                continue
-            if "tasks must be at most" in str(exc):
-                skipped[m] = str(exc)
-                continue
-            raise
+        except (NotApplicable, OverTaskLimit) as exc:  # the others still compare
+            skipped[m] = str(exc)
     if not specs:
         raise SpecError("nothing to compare: " + "; ".join(f"{m} skipped ({why})" for m, why in skipped.items()))
     if args.rounds is not None and not 1 <= args.rounds <= 100:
@@ -290,14 +284,12 @@ def _progress_line(text: str) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from concviz.engine.events import read_trace
-    from concviz.engine.export import to_chrome_trace
+    from concviz.engine.export import write_chrome_trace
 
     header, events = read_trace(args.trace)
     check_writable(args.output)
-    chrome = to_chrome_trace(header, events)
     try:
-        with open(args.output, "w", encoding="utf-8") as out:
-            json.dump(chrome, out)
+        write_chrome_trace(header, events, args.output)
     except OSError as exc:  # e.g. the disk filled up while writing
         raise SpecError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     print(f"wrote {args.output}: open it in https://ui.perfetto.dev or chrome://tracing")

@@ -127,7 +127,7 @@ def probe_overhead(budget_s: float) -> float:
     from concviz.engine import workloads
     from concviz.engine.probe import ListSink, Recorder
 
-    units = 1_000  # ~20 ms a side
+    units = 1_000  # a side: long enough to time, short enough to repeat
     ratios = []
     deadline = time.perf_counter() + budget_s
     i = 0

@@ -7,9 +7,10 @@ import shutil
 import textwrap
 import time
 from statistics import median
-from typing import Any
+from typing import Any, Sequence
 
 from concviz.engine.frame import Frame
+from concviz.engine.models import MODELS
 from concviz.engine.spec import RunSpec
 
 
@@ -19,10 +20,8 @@ def caption(frame: Frame) -> str:
     n = s["tasks"]
     p = s["parallelism"]
     kind = {"cpu": "CPU-bound", "io": "I/O-bound", "mixed": "mixed"}.get(frame.workload, frame.workload)
-    what = {"sequential": "tasks in sequence", "threads": "threads", "thread-pool": "pooled threads",
-            "processes": "processes", "pool": "pool tasks", "process-pool": "pool tasks",
-            "asyncio": "asyncio tasks"}.get(frame.model, "tasks")
-    head = f"{n} {what}, {kind}: parallelism {p:.2f}, concurrency up to {s['concurrency_max']}"
+    info = MODELS.get(frame.model)
+    head = f"{n} {info.noun if info else 'tasks'}, {kind}: parallelism {p:.2f}, concurrency up to {s['concurrency_max']}"
     if s["failed"] > s["stopped"]:
         head += f", {s['failed'] - s['stopped']} failed"
     if s["stopped"]:
@@ -35,7 +34,7 @@ def caption(frame: Frame) -> str:
         return head + f". Only one thread ran at a time: the GIL ({s['gil_switches']} hand-offs)."
     if p >= 1.4:
         return head + ". Tasks ran at the same instant on different cores: true parallelism."
-    if frame.model == "asyncio":
+    if info and info.kind == "async":
         return head + ". One event loop, one thread: CPU work runs one task at a time."
     return head + "."
 
@@ -120,11 +119,10 @@ def compare(specs: dict[str, RunSpec], skipped: dict[str, str], as_json: bool = 
     """Run each spec ``rounds`` times, then print a table ranked by median wall time, with each
     model's spread, and the rule of thumb.
 
-    One run of a short workload moves by tens of percent with the machine's load and clock (the
-    same seeded CPU work took 0.46-0.66 s in three runs on a 2-core laptop), which is enough to
-    rank asyncio above sequential on CPU-bound work. So every model runs in every round, each
-    round starting one model later (a slow spell falls on different models), and models whose
-    ranges of wall time overlap share a rank: the measurement cannot tell them apart.
+    One run of a short workload moves by tens of percent with the machine's load and clock,
+    which is enough to rank asyncio above sequential on CPU-bound work. So every model runs in
+    every round, in the order of round_order, and models whose ranges of wall time overlap
+    share a rank: the measurement cannot tell them apart.
 
     ``rounds`` None: DEFAULT_ROUNDS, or one where the first round took over LONG_ROUND_S.
     ``progress(text)`` is told what runs now. ``stop`` (a threading.Event) cancels the run in
@@ -138,8 +136,7 @@ def compare(specs: dict[str, RunSpec], skipped: dict[str, str], as_json: bool = 
     began = time.monotonic()
     done = 0
     while done < target and names:
-        shift = done % len(names)
-        for name in names[shift:] + names[:shift]:
+        for name in round_order(names, done):
             if progress is not None:
                 progress(f"round {done + 1}/{target}: {name}")
             frame = run_to_frame(specs[name], stop=stop)
@@ -182,6 +179,15 @@ def compare(specs: dict[str, RunSpec], skipped: dict[str, str], as_json: bool = 
     _say(f"Rule of thumb: {RULES[workload]}")
     _say(f"Measured here: {verdict}")
     return 0
+
+
+def round_order(models: Sequence[str], round_no: int) -> list[str]:
+    """The order in which ``models`` run in round ``round_no`` (from 0) of a comparison: the
+    first round in the order given (sequential, the baseline of the speed-ups, first), each
+    later one starting a model further on, so that a slow spell of the machine falls on
+    different models."""
+    shift = round_no % len(models) if models else 0
+    return [*models[shift:], *models[:shift]]
 
 
 def _say(text: str) -> None:

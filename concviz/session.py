@@ -1,15 +1,17 @@
 """Sessions: where the app's Frames come from (a live experiment, or a recorded trace).
 
-No widgets here. A live session pumps the experiment's pipe on a background thread, folds every
-batch into the Timeline and keeps the raw events for export; the app only ever asks for a
-snapshot on its frame tick, so the cost of drawing does not depend on how many events arrived.
+No widgets here. Both kinds answer to one interface (Session), so the app asks for a snapshot
+on its frame tick and never tells them apart. A live session pumps the experiment's pipe on a
+background thread, folds every batch into the Timeline and keeps the raw events for export; the
+cost of drawing does not depend on how many events arrived.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from abc import ABC, abstractmethod
+from typing import Any, Callable, ClassVar
 
 from concviz.engine.events import write_trace
 from concviz.engine.experiment import Experiment
@@ -22,12 +24,77 @@ from concviz.engine.timeline import Timeline
 MAX_KEPT_EVENTS = 2_000_000  # for export; beyond this the run is still shown, not kept
 
 
-class LiveSession:
-    """One live run. ``on_end(status)`` is called from the pump thread when the run is over."""
+class Session(ABC):
+    """One run the app shows, folded into ``timeline``.
+
+    Attributes:
+        spec: the settings of the run.
+        timeline: its events, folded; a snapshot of it is a Frame.
+        live: measured now (True) or played back from a recording (False).
+        ranked: a complete run joins the app's results, which rank the models on this machine
+            (a recording may come from another machine).
+    """
+
+    live: ClassVar[bool]
+    ranked: ClassVar[bool]
+    spec: RunSpec
+    timeline: Timeline
+
+    @property
+    @abstractmethod
+    def running(self) -> bool:
+        """The run has not ended yet."""
+
+    @property
+    def version(self) -> int:
+        """Moves whenever the timeline took new events: a frame tick with the same version has
+        nothing new to draw."""
+        return self.timeline.version
+
+    @property
+    def source_label(self) -> str:
+        """Where the frames come from, for the title bar ("" for a live run)."""
+        return ""
+
+    def start(self) -> None:
+        """Begin the run."""
+
+    def advance(self) -> None:
+        """Bring the timeline up to now (a live run's events arrive on their own)."""
+
+    @abstractmethod
+    def now_ns(self) -> int:
+        """The run's present instant (perf_counter_ns): the live edge of its lanes."""
+
+    def snapshot(self) -> Frame:
+        """The run as it stands: an immutable Frame."""
+        return self.timeline.snapshot(now_ns=self.now_ns())
+
+    def sample(self) -> Sample | None:
+        """The latest outside measurement of the run's processes (CPU %, RSS), if any."""
+        return None
+
+    @abstractmethod
+    def stop(self) -> None:
+        """The user asked to stop the run (the s key); returns at once."""
+
+    def close(self, wait_s: float = 0.0) -> None:
+        """Let go of the run: stop whatever it started, waiting up to ``wait_s`` for it to be
+        gone (the app is quitting, or another run replaces this one)."""
+
+    @abstractmethod
+    def export(self, path: str) -> None:
+        """Write the run's trace (header and every event) to ``path``, for replay."""
+
+
+class LiveSession(Session):
+    """One live run. ``on_end(session, status)`` is called from the pump thread when the run is
+    over."""
 
     live = True
+    ranked = True
 
-    def __init__(self, spec: RunSpec, on_end: Callable[[str], None] | None = None) -> None:
+    def __init__(self, spec: RunSpec, on_end: Callable[[Session, str], None] | None = None) -> None:
         self.spec = spec
         self.timeline = Timeline(tasks=spec.tasks)
         self.experiment = Experiment(spec)
@@ -72,10 +139,12 @@ class LiveSession:
             self.events.extend(self.timeline.end(status, message, t_ns=stopped_ns))
             self.status = status
             if self._on_end is not None:
-                self._on_end(status)
+                self._on_end(self, status)
 
-    def cancel(self, wait_s: float = 1.0) -> None:
-        """Stop the run; wait up to ``wait_s`` for every process to be gone."""
+    def stop(self) -> None:
+        self.close(0.0)  # the pump thread reaps in the background
+
+    def close(self, wait_s: float = 0.0) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(wait_s)
@@ -83,23 +152,18 @@ class LiveSession:
     def now_ns(self) -> int:
         return time.perf_counter_ns()
 
-    def advance(self) -> None:
-        """Live data arrives on its own (pump thread)."""
-
     def sample(self) -> Sample | None:
         return self.sampler.latest if self.sampler else None
-
-    def snapshot(self) -> Frame:
-        return self.timeline.snapshot(now_ns=self.now_ns())
 
     def export(self, path: str) -> None:
         write_trace(path, self.header, list(self.events), self.timeline.ended, self.timeline.end_message)
 
 
-class ReplaySession:
+class ReplaySession(Session):
     """A recorded trace played back at ``speed`` (or shown at once, with ``instant``)."""
 
     live = False
+    ranked = False
 
     def __init__(self, header: dict[str, Any], events: list[tuple], speed: float = 1.0,
                  instant: bool = False) -> None:
@@ -115,11 +179,9 @@ class ReplaySession:
     def running(self) -> bool:
         return self.timeline.ended is None
 
-    def start(self) -> None:
-        pass
-
-    def cancel(self, wait_s: float = 0.0) -> None:
-        self.source.finish()
+    @property
+    def source_label(self) -> str:
+        return f"replay ×{self.source.speed:g}"
 
     def advance(self) -> None:
         if self.running:
@@ -128,11 +190,8 @@ class ReplaySession:
     def now_ns(self) -> int:
         return self.source.cursor_ns
 
-    def sample(self) -> Sample | None:
-        return None
-
-    def snapshot(self) -> Frame:
-        return self.timeline.snapshot(now_ns=self.now_ns())
+    def stop(self) -> None:
+        self.source.finish()  # the rest of the recording, at once
 
     def export(self, path: str) -> None:
         write_trace(path, self.header, list(self.events), self.timeline.ended or "ok")

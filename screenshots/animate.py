@@ -67,22 +67,22 @@ async def capture(trace: str, step_s: float = STEP_S) -> list[str]:
         # A session of our own, on a clock the script moves: the app's own replay clock is the
         # wall clock, which this script does not keep in step with.
         session = ReplaySession(header, events)
-        app.session = session
+        app.runs.session = session
         source = session.source
         length_s = (source.end_ns - source.start_ns) / 1e9
         steps = math.ceil(length_s / step_s)
         # the axis the whole run will have, from the start: the lanes grow across a still axis
         # (the live default re-scales it in steps, redrawing every lane at each step)
-        app.zoom = Zoom(span_ns=source.end_ns - source.start_ns, follow=False)
+        app.main.zoom = Zoom(span_ns=source.end_ns - source.start_ns, follow=False)
         for step in range(steps + 1):
             source.advance(wall_s=min(length_s, step * step_s))  # the first call sets the clock's zero
             if step == steps:
-                app.zoom = Zoom()  # the run is over: the app's own view of it, the whole run
-            app.frame = session.snapshot()
-            app.redraw()
+                app.main.zoom = Zoom()  # the run is over: the app's own view of it, the whole run
+            app.main.frame = session.snapshot()
+            app.main.redraw()
             await pilot.pause()
             await asyncio.sleep(BARS_S)
-            app.redraw()
+            app.main.redraw()
             await pilot.pause()
             shots.append(app.export_screenshot(simplify=True))
     return shots

@@ -44,7 +44,7 @@ async def shoot(name: str, trace: str, keys: list[str], results: str | None = No
     header, events = read_trace(FIXTURES / f"{trace}.jsonl")
     app = ConcvizApp(replay=(header, events), instant=True, live_ticks=False)
     if results:
-        load_results(app.results, results)
+        load_results(app.runs.results, results)
     async with app.run_test(size=size) as pilot:
         for key in keys:
             await pilot.press(key)

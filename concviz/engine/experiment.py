@@ -3,8 +3,9 @@
 The parent side (:class:`Experiment`) starts ``python -m concviz.engine.experiment`` as a child in
 a new session (its own process group), handing it the write end of one pipe. Everything the run
 produces comes back on that pipe. Worker processes are started by the experiment, inside its
-process group, so cancelling is one ``killpg``. If the parent dies, the experiment and its workers
-die too (Linux ``PR_SET_PDEATHSIG``).
+process group, so cancelling is one ``killpg``. If the parent dies, however it dies, the
+experiment kills its whole process group (:func:`watch_parent`: a second pipe, whose only write
+end the parent holds, reads EOF).
 
 The child side (:func:`main`) never imports the UI.
 """
@@ -129,9 +130,9 @@ def main(argv: list[str]) -> int:
     rec = Recorder(sink)
     status, message = "ok", ""
     # Everything made so far lives as long as the run. Frozen, the cyclic GC of a forked worker
-    # leaves it alone instead of walking it (each object it touches is a page copied): a fork
-    # started 0.2-0.4 ms later than a trivial one without this, 0-0.15 ms with it (tests/bench:
-    # spawn). The Python docs recommend gc.freeze() before fork for the same reason.
+    # leaves it alone instead of walking it (each object it touches is a page copied), so a
+    # forked worker starts sooner. The Python docs recommend gc.freeze() before fork for the
+    # same reason.
     gc.freeze()
     cpu0 = os_cpu_s()
     try:
@@ -152,11 +153,11 @@ def main(argv: list[str]) -> int:
 
 # --- parent side -------------------------------------------------------------------------------
 class Experiment:
-    """One run of a RunSpec in a child process, with its events streamed back.
+    """One run of a RunSpec in a child process, with its events streamed back: :meth:`start`
+    it, then :meth:`pump` (or :meth:`pump_to_end`) hands each message to a callback.
 
     Args:
         spec: a validated RunSpec.
-        on_message: called from :meth:`pump` with each decoded ``(tag, payload)`` message.
     """
 
     def __init__(self, spec: RunSpec) -> None:
@@ -224,7 +225,7 @@ class Experiment:
         loads = pickle.loads
         status = None
         # one poll object for the whole run (Connection.poll builds a selector on every call,
-        # which was most of this thread's cost when messages are few)
+        # which would be most of this thread's cost when messages are few)
         poller = select.poll()
         poller.register(reader.fileno(), select.POLLIN)
         while True:

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any
 
-from concviz.engine.timeline import Timeline
+from concviz.engine.timeline import FAILED, Timeline
+
+
+def write_chrome_trace(header: dict[str, Any], events: list[tuple], path: str | os.PathLike) -> None:
+    """Write the Chrome trace-event JSON of a recorded run (a trace's header and events) to
+    ``path``; OSError if it cannot be written."""
+    chrome = to_chrome_trace(header, events)
+    with open(path, "w", encoding="utf-8") as out:
+        json.dump(chrome, out)
 
 
 def to_chrome_trace(header: dict[str, Any], events: list[tuple]) -> dict[str, Any]:
@@ -54,7 +64,7 @@ def to_chrome_trace(header: dict[str, Any], events: list[tuple]) -> dict[str, An
             out.append({"ph": "X", "name": name, "cat": name, "pid": pid, "tid": track,
                         "ts": us(a), "dur": (b - a) / 1000.0})
         if t.end_ns is not None:
-            end = "finished" if t.status != "failed" else "stopped" if t.stopped else "failed"
+            end = "finished" if t.status != FAILED else "stopped" if t.stopped else "failed"
             out.append({"ph": "i", "name": end,
                         "s": "t", "pid": pid, "tid": track, "ts": us(t.end_ns),
                         "args": {"error": t.error} if t.error else {}})

@@ -14,8 +14,9 @@ MODEL_NAMES = ("sequential", "threads", "processes", "pool", "thread-pool", "pro
 POOL_MODELS = ("pool", "thread-pool", "process-pool")
 PROCESS_MODELS = ("processes", "pool", "process-pool")
 THREAD_MODELS = ("threads", "thread-pool")
-# Per-model ceilings on the number of tasks: enough for the scale demos, not enough to take the
-# machine down (one OS process per task is heavy; asyncio tasks are cheap).
+# Per-model ceilings on the number of tasks (read them through task_limit): enough for the scale
+# demos, not enough to take the machine down (one OS process per task is heavy; asyncio tasks
+# are cheap).
 MAX_TASKS = {
     "sequential": 1000,
     "threads": 1000,
@@ -25,6 +26,9 @@ MAX_TASKS = {
     "process-pool": 10_000,
     "asyncio": 10_000,
 }
+# (model, workload) -> a ceiling other than the model's own, for workloads whose tasks cost less
+# (or more) than CPU work does
+TASK_LIMIT_BY_WORKLOAD: dict[tuple[str, str], int] = {}
 ALL_START_METHODS = ("fork", "spawn", "forkserver")  # what some platform offers
 MAX_WORKERS = 64
 MAX_SCALE = 100.0
@@ -35,6 +39,20 @@ DEFAULT_TIMEOUT_S = 60.0
 
 class SpecError(ValueError):
     """Bad input; its message is one line meant for the user."""
+
+
+class NotApplicable(SpecError):
+    """A setting that the chosen model has no use for (a pool size without a pool, a SIGKILL of
+    a task's process where every task shares one process)."""
+
+
+class OverTaskLimit(SpecError):
+    """More tasks than the chosen model allows on the chosen workload (see task_limit)."""
+
+
+def task_limit(model: str, workload: str) -> int:
+    """The most tasks a run of ``model`` on ``workload`` may have."""
+    return TASK_LIMIT_BY_WORKLOAD.get((model, workload), MAX_TASKS[model])
 
 
 def suggest(value: str, choices: tuple[str, ...]) -> str:
@@ -55,9 +73,11 @@ def check_choice(kind: str, value: str | None, choices: tuple[str, ...]) -> str:
 
 
 def check_number(name: str, value: float | int, low: float, high: float, *, integer: bool = False,
-                 exclusive: bool = False, why_high: str = "") -> None:
+                 exclusive: bool = False, why_high: str = "",
+                 too_high: type[SpecError] = SpecError) -> None:
     """Refuse non-numbers, NaN, infinities, values below ``low`` (or equal, if ``exclusive``)
-    and values above ``high`` (``why_high``: what that ceiling depends on, said after it)."""
+    and values above ``high`` (``why_high``: what that ceiling depends on, said after it;
+    ``too_high``: the error raised for those)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SpecError(f"{name} must be a number, got {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
@@ -68,7 +88,7 @@ def check_number(name: str, value: float | int, low: float, high: float, *, inte
         bound = f"more than {low:g}" if exclusive else f"at least {low:g}"
         raise SpecError(f"{name} must be {bound}, got {value:g}")
     if value > high:
-        raise SpecError(f"{name} must be at most {high:g}{why_high}, got {value:g}")
+        raise too_high(f"{name} must be at most {high:g}{why_high}, got {value:g}")
 
 
 @dataclass
@@ -103,11 +123,12 @@ class RunSpec:
         """Check every field; return self; raise SpecError with one clear line otherwise."""
         self.model = check_choice("model", self.model, MODEL_NAMES)
         self.workload = check_choice("workload", self.workload, WORKLOADS)
-        check_number("tasks", self.tasks, 1, MAX_TASKS[self.model], integer=True, why_high=f" under {self.model}")
+        check_number("tasks", self.tasks, 1, task_limit(self.model, self.workload), integer=True,
+                     why_high=f" under {self.model}", too_high=OverTaskLimit)
         self.tasks = int(self.tasks)
         if self.workers is not None:
             if not self.has_pool:
-                raise SpecError(
+                raise NotApplicable(
                     f"--workers is only for pool models ({', '.join(POOL_MODELS)}); "
                     f"{self.model!r} starts one worker per task"
                 )
@@ -133,7 +154,7 @@ class RunSpec:
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < self.tasks:
                 raise SpecError(f"{opt} {value} is outside the run (tasks are 0..{self.tasks - 1})")
             if kind == "kill" and self.model not in PROCESS_MODELS:
-                raise SpecError(
+                raise NotApplicable(
                     f"--kill-task needs a process model ({', '.join(PROCESS_MODELS)}): every "
                     f"{self.model!r} task runs in one process, and killing it would kill them all"
                 )

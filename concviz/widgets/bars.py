@@ -4,6 +4,7 @@ colours come from theme variables in markup, so every built-in theme works."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 from textual import events
@@ -18,16 +19,19 @@ from concviz.engine.spec import RunSpec
 from concviz.report import caption
 from concviz.view import format_time
 
+if TYPE_CHECKING:
+    from concviz.engine.models import ModelInfo
+
 
 class KeyFooter(Footer):
     """Textual's footer, rebuilt once for however many changes of the bindings arrive before it
     gets to it. Textual's Footer queues a rebuild (every key widget removed and mounted again)
     on each signal: the focus moving, the terminal reporting focus, the screen stack changing.
     At start-up three arrive before the first rebuild runs, and with a dozen keys each rebuild
-    cost ~15 ms of the time to the first complete screen (tests/bench: start-up)."""
+    delays the first complete screen."""
 
     _rebuild_queued = False
-    BLANK = True  # only its keys draw (see app.Band): ~100 us a tick less
+    BLANK = True  # only its keys draw (see main_screen.Band)
 
     def __init__(self, *, drop_first: tuple[str, ...] = (), **kwargs) -> None:
         super().__init__(**kwargs)
@@ -192,12 +196,11 @@ def caption_markup(frame: Frame) -> str:
     return f"[b]▶[/] {text}"
 
 
-def welcome_markup(spec: RunSpec) -> str:
-    """The start screen: what the chosen model is, what the workload does, what to press."""
-    from concviz.engine.models import MODELS
+def welcome_markup(spec: RunSpec, info: ModelInfo) -> str:
+    """The start screen: what the chosen model is (``info``, its registry entry), what the
+    workload does, what to press."""
     from concviz.engine.workloads import WORKLOAD_TITLES
 
-    info = MODELS[spec.model]
     return (
         f"[b $accent]{info.title}[/]\n\n{info.explanation}\n\n"
         f"[b]Workload[/]: {WORKLOAD_TITLES[spec.workload]}.\n\n"

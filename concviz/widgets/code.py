@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from concviz.engine.models import MODELS
+if TYPE_CHECKING:
+    from concviz.engine.models import ModelInfo
 
 
 class CodePane(VerticalScroll):
@@ -16,8 +19,8 @@ class CodePane(VerticalScroll):
     def compose(self):
         yield Static(id="code-text")
 
-    def show_model(self, model: str) -> None:
-        info = MODELS[model]
+    def show_model(self, info: ModelInfo) -> None:
+        """Show the snippet of the model ``info`` describes (a registry entry)."""
         self.border_title = f"{info.title}: runnable as is"
         # Textual's highlighter takes its colours from the theme, like the rest of the app
         # (imported on first use: it loads a lexer that start-up does not need)

@@ -242,7 +242,7 @@ def _frame_cost(trace: tuple[dict, list], size: tuple[int, int], frames: int, bl
     same for the plain Textual screen of 64 lanes (plain_textual.py) with as many segments,
     ``frames`` of each in each of ``blocks`` turns."""
     from concviz.app import ConcvizApp
-    from concviz.widgets.lanes import TaskLanes
+    from concviz.widgets.task_lanes import TaskLanes
     from plain_textual import PlainApp
 
     def encode(app, compositor) -> None:
@@ -254,16 +254,15 @@ def _frame_cost(trace: tuple[dict, list], size: tuple[int, int], frames: int, bl
         async with app.run_test(size=size) as pilot:
             await pilot.pause()
             compositor = app.screen._compositor
-            first = app.session.snapshot()
+            first = app.runs.session.snapshot()
             full = first.t_end - first.first_ns
             span = full * 9 // 10
-            zoom = app.zoom
+            zoom = app.main.zoom
             for k in range(block * frames, (block + 1) * frames):
                 zoom.span_ns, zoom.follow = span, False
                 zoom.offset_ns = (k * 7919 * (full // 1000)) % (full - span)  # about a column a frame
                 t0 = time.perf_counter()
-                app.frame = app.session.snapshot()
-                app.redraw()
+                app.main.show(app.runs.session.snapshot())
                 encode(app, compositor)
                 out.append((time.perf_counter() - t0) * 1000)
             shown = app.query_one(TaskLanes)._shown.values()
@@ -342,8 +341,8 @@ def under_load(quick: bool) -> dict:
     async def measure() -> dict[str, Any]:
         app = ConcvizApp(spec)
         async with app.run_test(size=(120, 36)) as pilot:
-            session = FloodSession(app._on_session_end)
-            app.session = session
+            session = FloodSession(app.run_ended)
+            app.runs.session = session
             app._record_frames = True  # each frame's time (time.time())
             session.start()
             app._timer.resume()

@@ -82,7 +82,7 @@ def test_results_pane(snap_compare, replay, size):
     from tests.fixtures.record import load_results
 
     app = replay("sequential-cpu")
-    load_results(app.results, "results-cpu")
+    load_results(app.runs.results, "results-cpu")
     assert snap_compare(app, press=["t"], terminal_size=size)
 
 
@@ -105,6 +105,6 @@ def test_start_screen(snap_compare, size):
     from concviz.engine.spec import RunSpec
 
     app = ConcvizApp(RunSpec(model="threads", workload="cpu", tasks=4).validate(), live_ticks=False)
-    app.machine = {"python": "3.11.7", "gil": True, "switch_interval_ms": 5.0, "cpus": 2,
+    app.main.machine = {"python": "3.11.7", "gil": True, "switch_interval_ms": 5.0, "cpus": 2,
                    "start_method": "fork"}
     assert snap_compare(app, terminal_size=size)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 from textual.geometry import Region
 
-from concviz.app import Band, ConcvizApp, MainScreen, Row
+from concviz.app import ConcvizApp
+from concviz.main_screen import Band, MainScreen, Row
 from concviz.engine.events import read_trace
 from concviz.widgets.bars import KeyFooter
 

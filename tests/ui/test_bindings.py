@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import psutil
 import pytest
 
-from concviz.app import HANG_TIMEOUT_S, ConcvizApp
+from concviz.app import ConcvizApp
+from concviz.run_control import HANG_TIMEOUT_S
 from concviz.engine.events import read_trace
-from concviz.engine.spec import DEFAULT_TIMEOUT_S, MAX_TASKS, MAX_WORKERS, MODEL_NAMES, RunSpec
+from concviz.engine.spec import DEFAULT_TIMEOUT_S, MAX_WORKERS, MODEL_NAMES, RunSpec, task_limit
 from concviz.widgets.code import CodePane
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -24,31 +26,31 @@ def replay(name: str) -> ConcvizApp:
 async def test_model_and_workload_cycle():
     app = ConcvizApp(RunSpec().validate(), live_ticks=False)
     async with app.run_test(size=(120, 36)) as pilot:
-        seen = [app.spec.model]
+        seen = [app.runs.spec.model]
         for _ in range(len(MODEL_NAMES)):
             await pilot.press("m")
-            seen.append(app.spec.model)
+            seen.append(app.runs.spec.model)
         assert seen[0] == seen[-1] and sorted(set(seen)) == sorted(MODEL_NAMES)
         await pilot.press("M")
-        assert app.spec.model == MODEL_NAMES[MODEL_NAMES.index(seen[0]) - 1]
-        workload = app.spec.workload
+        assert app.runs.spec.model == MODEL_NAMES[MODEL_NAMES.index(seen[0]) - 1]
+        workload = app.runs.spec.workload
         await pilot.press("w")
-        assert app.spec.workload != workload
+        assert app.runs.spec.workload != workload
 
 
 async def test_task_count_and_limits():
     app = ConcvizApp(RunSpec(model="processes", tasks=4).validate(), live_ticks=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("plus")
-        assert app.spec.tasks == 6
+        assert app.runs.spec.tasks == 6
         await pilot.press("minus", "minus")
-        assert app.spec.tasks == 3
+        assert app.runs.spec.tasks == 3
         for _ in range(30):
             await pilot.press("plus")
-        assert app.spec.tasks == MAX_TASKS["processes"]
+        assert app.runs.spec.tasks == task_limit("processes", "cpu")
         for _ in range(30):
             await pilot.press("minus")
-        assert app.spec.tasks == 1
+        assert app.runs.spec.tasks == 1
 
 
 async def test_workers_only_for_pool_models():
@@ -57,24 +59,24 @@ async def test_workers_only_for_pool_models():
     app = ConcvizApp(RunSpec(model="threads").validate(), live_ticks=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("k")
-        assert app.spec.workers is None
-        app.spec = RunSpec(model="pool", workers=3).validate()
+        assert app.runs.spec.workers is None
+        app.runs.spec = RunSpec(model="pool", workers=3).validate()
         await pilot.press("k")
-        assert app.spec.workers == 4
+        assert app.runs.spec.workers == 4
         await pilot.press("K", "K")
-        assert app.spec.workers == 2
-        app.spec = RunSpec(model="pool", workers=MAX_WORKERS).validate()
+        assert app.runs.spec.workers == 2
+        app.runs.spec = RunSpec(model="pool", workers=MAX_WORKERS).validate()
         await pilot.press("k")
-        assert app.spec.workers == MAX_WORKERS
-        app.spec = RunSpec(model="pool", workers=1).validate()
+        assert app.runs.spec.workers == MAX_WORKERS
+        app.runs.spec = RunSpec(model="pool", workers=1).validate()
         await pilot.press("K", "k", "k")
-        assert app.spec.workers == 3
+        assert app.runs.spec.workers == 3
         await pilot.press("m")
-        assert app.spec.model == "thread-pool" and app.spec.workers == 3
+        assert app.runs.spec.model == "thread-pool" and app.runs.spec.workers == 3
         await pilot.press("m")
-        assert app.spec.model == "process-pool" and app.spec.workers == 3
+        assert app.runs.spec.model == "process-pool" and app.runs.spec.workers == 3
         await pilot.press("m")
-        assert app.spec.model == "asyncio" and app.spec.workers is None
+        assert app.runs.spec.model == "asyncio" and app.runs.spec.workers is None
 
 
 async def test_switch_interval_and_scale_controls(monkeypatch):
@@ -82,18 +84,18 @@ async def test_switch_interval_and_scale_controls(monkeypatch):
     app = ConcvizApp(RunSpec().validate(), live_ticks=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("i")  # longer than the default
-        assert app.spec.switch_interval_ms == 10.0
+        assert app.runs.spec.switch_interval_ms == 10.0
         await pilot.press("i", "i", "i")  # up to the longest step, and no further
-        assert app.spec.switch_interval_ms == 50.0
+        assert app.runs.spec.switch_interval_ms == 50.0
         await pilot.press("I", "I", "I")  # back down onto the interpreter's own: the default
-        assert app.spec.switch_interval_ms is None
+        assert app.runs.spec.switch_interval_ms is None
         await pilot.press("I", "I", "I", "I")
-        assert app.spec.switch_interval_ms == 0.5
+        assert app.runs.spec.switch_interval_ms == 0.5
         await pilot.press("right_square_bracket")
-        assert app.spec.scale == 2.0
+        assert app.runs.spec.scale == 2.0
         await pilot.press("left_square_bracket", "left_square_bracket")
-        assert app.spec.scale == 0.5
-        app.spec.validate()
+        assert app.runs.spec.scale == 0.5
+        app.runs.spec.validate()
 
 
 async def test_toggles_code_and_log():
@@ -122,23 +124,23 @@ async def test_event_log_lists_failure():
 async def test_zoom_follow_and_fit():
     app = replay("threads-cpu")
     async with app.run_test(size=(120, 36)) as pilot:
-        full = app.zoom.window(app.frame).span
+        full = app.main.zoom.window(app.main.frame).span
         await pilot.press("full_stop")
-        assert app.zoom.window(app.frame).span == full // 2
+        assert app.main.zoom.window(app.main.frame).span == full // 2
         await pilot.press("full_stop", "full_stop", "full_stop", "full_stop")
-        span = app.zoom.window(app.frame).span
+        span = app.main.zoom.window(app.main.frame).span
         # zoomed in far enough to give a 5 ms switch interval at least two columns
         cells = app.query_one("#tasks").columns(app.query_one("#tasks").draw_width)[1]
         assert span / cells <= 2.5e6
         await pilot.press("left")
-        assert not app.zoom.follow
+        assert not app.main.zoom.follow
         await pilot.press("0")
-        assert app.zoom.span_ns is None
+        assert app.main.zoom.span_ns is None
         await pilot.press("f")  # from the whole run: follow its edge, the last 0.5 s
-        win = app.zoom.window(app.frame)
-        assert app.zoom.follow and win.span == 500_000_000 and win.t1 == max(app.frame.t_end, win.origin + win.span)
+        win = app.main.zoom.window(app.main.frame)
+        assert app.main.zoom.follow and win.span == 500_000_000 and win.t1 == max(app.main.frame.t_end, win.origin + win.span)
         await pilot.press("f")  # stop following: the view stays where it is
-        assert not app.zoom.follow and app.zoom.window(app.frame) == win
+        assert not app.main.zoom.follow and app.main.zoom.window(app.main.frame) == win
 
 
 async def test_help_opens_and_closes():
@@ -160,6 +162,10 @@ async def test_export_writes_replayable_trace(tmp_path, monkeypatch):
     assert len(traces) == 1 and len(perfetto) == 1
     header, events = read_trace(traces[0])
     assert header["model"] == "threads" and len(events) > 20
+    # the Perfetto file is the export of that trace, as `concviz export` writes it
+    from concviz.engine.export import to_chrome_trace
+
+    assert json.loads(perfetto[0].read_text()) == json.loads(json.dumps(to_chrome_trace(header, events)))
 
 
 async def test_too_small_terminal_shows_message():
@@ -183,18 +189,18 @@ async def test_run_stop_and_quit_leave_no_process():
         await pilot.press("r")
         for _ in range(50):
             await pilot.pause(0.1)
-            if app.frame is not None and app.frame.stats["running"] >= 2:
+            if app.main.frame is not None and app.main.frame.stats["running"] >= 2:
                 break
-        assert app.session.running and app.frame.stats["running"] >= 1
+        assert app.runs.session.running and app.main.frame.stats["running"] >= 1
         await pilot.press("s")
         for _ in range(40):
             await pilot.pause(0.1)
-            if not app.session.running:
+            if not app.runs.session.running:
                 break
-        assert not app.session.running and app.frame.ended == "cancelled"
+        assert not app.runs.session.running and app.main.frame.ended == "cancelled"
         await pilot.press("r", "r")
         await pilot.pause(0.5)
-        assert app.session.running
+        assert app.runs.session.running
         await pilot.press("q")
     ours = [p for p in me.children(recursive=True) if p.pid not in before]
     alive = psutil.wait_procs(ours, timeout=3)[1]
@@ -205,21 +211,21 @@ async def test_fault_cycle_follows_the_model():
     app = ConcvizApp(RunSpec(model="processes", tasks=4).validate(), live_ticks=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("x")
-        assert app.spec.faults == {2: "fail"}
+        assert app.runs.spec.faults == {2: "fail"}
         await pilot.press("x")
-        assert app.spec.faults == {2: "kill"}
+        assert app.runs.spec.faults == {2: "kill"}
         await pilot.press("x")
-        assert app.spec.faults == {2: "hang"} and app.spec.timeout_s == HANG_TIMEOUT_S != DEFAULT_TIMEOUT_S
+        assert app.runs.spec.faults == {2: "hang"} and app.runs.spec.timeout_s == HANG_TIMEOUT_S != DEFAULT_TIMEOUT_S
         await pilot.press("x")
-        assert app.spec.faults == {} and app.spec.timeout_s == DEFAULT_TIMEOUT_S
+        assert app.runs.spec.faults == {} and app.runs.spec.timeout_s == DEFAULT_TIMEOUT_S
         await pilot.press("x", "x")  # kill again, then switch to a thread model: no kill there
         await pilot.press("m", "m", "m", "m", "m")  # processes -> ... -> sequential
-        assert app.spec.model == "sequential" and app.spec.kill_task is None
-        app.spec.validate()
+        assert app.runs.spec.model == "sequential" and app.runs.spec.kill_task is None
+        app.runs.spec.validate()
         await pilot.press("x")
-        assert app.spec.faults == {2: "fail"}
+        assert app.runs.spec.faults == {2: "fail"}
         await pilot.press("plus", "plus")  # 4 -> 8 tasks: the fault moves to the middle task
-        assert app.spec.faults == {4: "fail"}
+        assert app.runs.spec.faults == {4: "fail"}
 
 
 @pytest.mark.parametrize("theme", ["textual-light", "nord", "gruvbox"])
@@ -266,8 +272,8 @@ async def test_every_key_is_a_command_in_the_palette():
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert "Run every model in turn and rank them" in titles  # the tooltip, not "All"
         assert "Results: this session's runs, ranked" in titles
-        ours = {b.action for b in app.BINDINGS if b.action != "quit"}
-        assert len([t for t in titles if t in {b.tooltip or b.description for b in app.BINDINGS}]) >= len(ours)
+        ours = {b.action for b in app.main.BINDINGS if b.action != "app.quit"}
+        assert len([t for t in titles if t in {b.tooltip or b.description for b in app.main.BINDINGS}]) >= len(ours)
 
 
 async def test_event_log_is_in_time_order():
@@ -280,16 +286,16 @@ async def test_event_log_is_in_time_order():
         log = app.query_one("#log", Log)
         # a tick's batch from two threads: task 0's finish arrived before task 1's earlier start
         first = SimpleNamespace(log=[(0, 0, "a"), (3_000_000, 0, "d"), (1_000_000, 0, "b")], log_total=3, first_ns=0)
-        app._append_log(first)
+        app.main.append_log(first)
         await pilot.pause()
         assert [line[-1] for line in log.lines] == ["a", "b", "d"]
         # the next tick brings one from before the last line: at the end of the run, the whole
         # log is written again in time order
         last = SimpleNamespace(log=first.log + [(2_000_000, 0, "c")], log_total=4, first_ns=0)
-        app._append_log(last)
+        app.main.append_log(last)
         await pilot.pause()
         assert [line[-1] for line in log.lines] == ["a", "b", "d", "c"]
-        app._append_log(last, final=True)
+        app.main.append_log(last, final=True)
         await pilot.pause()
         assert [line[-1] for line in log.lines] == ["a", "b", "c", "d"]
         assert log.lines[2] == "  0.002 s  c"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from concviz.engine.models import MODELS
 from concviz.view import Window
-from concviz.widgets.lanes import GilLane, fit_words, gil_columns_seen
+from concviz.widgets.gil_lane import GilLane, fit_words, gil_columns_seen
 
 from .helpers import PaneApp, Recorded
 
@@ -49,7 +50,7 @@ async def test_gil_lane_message_fits_an_80_column_screen():
     app = PaneApp(GilLane, "gil")
     async with app.run_test(size=(80, 4)) as pilot:
         lane = app.query_one(GilLane)
-        lane.show(frame, Window(run.first, run.last, run.first))
+        lane.show(frame, Window(run.first, run.last, run.first), info=MODELS["processes"])
         await pilot.pause()
         text = lane._line(0, lane.draw_width, 0).text.rstrip()
         assert text.endswith("nothing to hand off"), text

@@ -10,7 +10,10 @@ from textual.theme import BUILTIN_THEMES
 
 from concviz.app import ConcvizApp
 from concviz.engine.events import read_trace
-from concviz.widgets.lanes import CoreLanes, GilLane, LanePane, TaskLanes
+from concviz.widgets.core_lanes import CoreLanes
+from concviz.widgets.gil_lane import GilLane
+from concviz.widgets.lane_pane import LanePane
+from concviz.widgets.task_lanes import TaskLanes
 
 from .helpers import FIXTURES
 
@@ -24,7 +27,7 @@ async def test_the_filter_would_change_nothing_in_a_lane(trace):
         for theme in THEMES:
             app.theme = theme
             await pilot.pause()
-            app.redraw()
+            app.main.redraw()
             (truecolor,) = [f for f in app.get_line_filters() if isinstance(f, ANSIToTruecolor)]
             for pane in app.query(LanePane):
                 assert truecolor not in pane.get_line_filters()

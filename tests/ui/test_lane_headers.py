@@ -7,7 +7,8 @@ from __future__ import annotations
 from concviz.app import ConcvizApp
 from concviz.engine.events import read_trace
 from concviz.view import Window
-from concviz.widgets.lanes import CoreLanes, TaskLanes
+from concviz.widgets.core_lanes import CoreLanes
+from concviz.widgets.task_lanes import TaskLanes
 
 from .helpers import FIXTURES, PaneApp, Recorded
 
@@ -23,7 +24,7 @@ async def test_headers_follow_the_window_the_note_and_the_os_column():
         tasks, cores = app.query_one(TaskLanes), app.query_one(CoreLanes)
         fitted, core_fitted = header(tasks), header(cores)
         assert fitted.rstrip().endswith("fit") and "OS%" not in core_fitted
-        app.redraw()  # the same frame again: the same rows
+        app.main.redraw()  # the same frame again: the same rows
         assert header(tasks) == fitted
         await pilot.press("full_stop")  # zoom in: a new window and a new note
         zoomed = header(tasks)
@@ -32,7 +33,7 @@ async def test_headers_follow_the_window_the_note_and_the_os_column():
         await pilot.press("0")  # back to the whole run
         assert header(tasks) == fitted and header(cores) == core_fitted
         cores.os_percent = (50.0, 25.0)
-        cores.show(app.frame, app.zoom.window(app.frame))
+        cores.show(app.main.frame, app.main.zoom.window(app.main.frame))
         assert "OS%" in header(cores) and "50%" in cores._shown[1].text
 
 

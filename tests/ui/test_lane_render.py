@@ -12,7 +12,10 @@ from textual.widget import Widget
 
 from concviz.app import ConcvizApp
 from concviz.engine.events import read_trace
-from concviz.widgets.lanes import CoreLanes, GilLane, LanePane, TaskLanes
+from concviz.widgets.core_lanes import CoreLanes
+from concviz.widgets.gil_lane import GilLane
+from concviz.widgets.lane_pane import LanePane
+from concviz.widgets.task_lanes import TaskLanes
 
 from .helpers import FIXTURES
 
@@ -58,7 +61,7 @@ async def test_rows_are_what_textual_would_draw(trace, size):
         if tasks.max_scroll_y:  # rows scrolled into view
             tasks.scroll_to(y=tasks.max_scroll_y, animate=False)
             await pilot.pause()
-            app.redraw()
+            app.main.redraw()
             assert assert_as_textual(tasks, "scrolled")
 
 
@@ -82,7 +85,7 @@ async def test_a_pane_styled_around_its_rows_is_drawn_by_textual(css):
         rule, value = css.split(": ")
         tasks.set_styles(f"{rule}: {value};")
         await pilot.pause()
-        app.redraw()
+        app.main.redraw()
         assert not tasks.plain_box()
         assert assert_as_textual(tasks, css)
         # and the fall-back matters: the rows as they are would not be what Textual draws

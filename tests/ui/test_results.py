@@ -71,20 +71,20 @@ async def test_a_runs_every_model_in_turn_and_s_ends_the_sequence():
     before = {p.pid for p in me.children(recursive=True)}
     app = ConcvizApp(RunSpec(model="threads", workload="io", tasks=2, scale=0.05).validate())
     started: list[str] = []
-    start = app._start_run
-    app._start_run = lambda: (started.append(app.spec.model), start())
+    start = app.runs.start
+    app.runs.start = lambda: (started.append(app.runs.spec.model), start())
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("a")
         assert app.query_one("#results", ResultsPane).display
         for _ in range(300):
             await pilot.pause(0.1)
-            if len(app.results.rows(app.spec)) == len(MODEL_NAMES) and not app.session.running:
+            if len(app.runs.results.rows(app.runs.spec)) == len(MODEL_NAMES) and not app.runs.session.running:
                 break
-        rows = app.results.rows(app.spec)
+        rows = app.runs.results.rows(app.runs.spec)
         assert sorted(r["model"] for r in rows) == sorted(MODEL_NAMES)
         assert all(r["rounds"] == 1 for r in rows)
         assert started == list(MODEL_NAMES)  # in turn, sequential (the baseline) first
-        assert app.spec.model == MODEL_NAMES[-1] and app._run_queue == []
+        assert app.runs.spec.model == MODEL_NAMES[-1] and app.runs.queue == []
         shown = str(app.query_one("#results-text").render())
         assert all(m in shown for m in MODEL_NAMES)
         times = [float(line.split()[0]) for line in app.query_one("#log").lines]
@@ -95,10 +95,10 @@ async def test_a_runs_every_model_in_turn_and_s_ends_the_sequence():
         await pilot.press("s")
         for _ in range(50):
             await pilot.pause(0.1)
-            if not app.session.running:
+            if not app.runs.session.running:
                 break
         await pilot.pause(0.5)
-        assert not app.session.running and app._run_queue == []
+        assert not app.runs.session.running and app.runs.queue == []
         assert len(started) < 2 * len(MODEL_NAMES)  # the second sequence did not run to its end
         # and it began a model later than the first, as compare's rounds do
         assert started[len(MODEL_NAMES)] == MODEL_NAMES[1]
@@ -110,17 +110,17 @@ async def test_a_runs_every_model_in_turn_and_s_ends_the_sequence():
 async def test_a_with_a_fault_set_or_too_many_tasks():
     app = ConcvizApp(RunSpec(model="threads", workload="io", tasks=4, fail_task=2).validate(), live_ticks=False)
     started: list[str] = []
-    app._start_run = lambda: started.append(app.spec.model)
+    app.runs.start = lambda: started.append(app.runs.spec.model)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("a")
         assert started == []  # a fault run says nothing about a model's speed: not ranked, not run
         assert any("fault is set" in n.message for n in app._notifications)
-        app._set_spec(model="pool", fail_task=None, tasks=100, workers=3)  # over the 64 processes allowed
+        app.runs.change(model="pool", fail_task=None, tasks=100, workers=3)  # over the 64 processes allowed
         await pilot.press("a")
         assert started == ["sequential"]  # the first; the others follow as each run ends
-        assert app._run_queue == [m for m in MODEL_NAMES if m not in ("sequential", "processes")]
-        assert app.spec.workers is None  # sequential has no pool...
-        app._run_next()
-        assert started[-1] == "threads" and app.spec.workers is None
-        app._run_next()
-        assert started[-1] == "pool" and app.spec.workers == 3  # ...but the pools keep the size chosen
+        assert app.runs.queue == [m for m in MODEL_NAMES if m not in ("sequential", "processes")]
+        assert app.runs.spec.workers is None  # sequential has no pool...
+        app.runs.run_next()
+        assert started[-1] == "threads" and app.runs.spec.workers is None
+        app.runs.run_next()
+        assert started[-1] == "pool" and app.runs.spec.workers == 3  # ...but the pools keep the size chosen

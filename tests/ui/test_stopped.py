@@ -7,7 +7,7 @@ from concviz.engine.events import ERROR
 from concviz.report import caption
 from concviz.view import Window
 from concviz.widgets.bars import stats_markup
-from concviz.widgets.lanes import TaskLanes
+from concviz.widgets.task_lanes import TaskLanes
 
 from .helpers import PaneApp, Recorded
 

@@ -68,4 +68,8 @@ INFO = ModelInfo(
     ),
     snippet=SNIPPET,
     runner=run,
+    noun="asyncio tasks",
+    worker_label="{label}",
+    gil_note=("one thread runs every task: the GIL never changes hands",
+              "one thread runs every task: no GIL hand-off", "one thread: no GIL hand-off"),
 )

@@ -22,15 +22,40 @@ from concviz.engine.workloads import WorkParams, run_async, run_sync
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """A registry entry: everything the CLI and the UI need to know about one model."""
+    """A registry entry: everything the CLI and the UI need to know about one model.
+
+    Attributes:
+        name: what the CLI and the trace call it.
+        title: the API it shows, as a heading.
+        kind: "sync", "thread", "process" or "async".
+        explanation: one paragraph on what it does and what it costs.
+        snippet: a short program that runs it, as is.
+        runner: runs a RunSpec in the experiment process.
+        noun: its tasks in a sentence ("4 threads, CPU-bound").
+        has_pool: a fixed set of workers takes the tasks (their number can be chosen).
+        worker_label: how a task lane names the worker that ran the task, a ``str.format``
+            template with the fields ``pid``, ``tid`` (the thread id's last five digits),
+            ``label`` (the task's own label, else "task") and ``worker`` (the pool worker, by
+            the order the workers first started a task).
+        gil_note: why the GIL lane shows no hand-offs for this model (its tasks share no GIL),
+            longest wording first; empty for models whose threads share one.
+    """
 
     name: str
     title: str
-    kind: str  # "sync" | "thread" | "process" | "async"
+    kind: str
     explanation: str
     snippet: str
     runner: Callable[["RunContext"], None]
+    noun: str = "tasks"
     has_pool: bool = False
+    worker_label: str = "thr {tid}"
+    gil_note: tuple[str, ...] = ()
+
+
+# the GIL lane's words for the models whose tasks run in a pool of worker processes
+PER_WORKER_GIL_NOTE = ("each worker process has its own GIL: nothing to hand off",
+                       "each worker has its own GIL: nothing to hand off", "a GIL per worker: none shared")
 
 
 @dataclass

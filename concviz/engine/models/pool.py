@@ -2,7 +2,8 @@
 
 import time
 
-from concviz.engine.models.base import SLOT_DONE, ModelInfo, RunContext, exit_text, init_worker, pool_task_star
+from concviz.engine.models.base import (PER_WORKER_GIL_NOTE, SLOT_DONE, ModelInfo, RunContext, exit_text, init_worker,
+                                        pool_task_star)
 
 POLL_S = 0.05
 # After a worker died, tasks that never started although no task is running anywhere are stuck
@@ -102,4 +103,7 @@ INFO = ModelInfo(
     snippet=SNIPPET,
     runner=run,
     has_pool=True,
+    noun="pool tasks",
+    worker_label="w{worker} {pid}",
+    gil_note=PER_WORKER_GIL_NOTE,
 )

@@ -4,7 +4,8 @@ import signal
 from concurrent.futures import ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from concviz.engine.models.base import ModelInfo, RunContext, exit_text, init_worker, pool_task
+from concviz.engine.models.base import (PER_WORKER_GIL_NOTE, ModelInfo, RunContext, exit_text, init_worker,
+                                        pool_task)
 
 SNIPPET = '''\
 from concurrent.futures import ProcessPoolExecutor
@@ -67,4 +68,7 @@ INFO = ModelInfo(
     snippet=SNIPPET,
     runner=run,
     has_pool=True,
+    noun="pool tasks",
+    worker_label="w{worker} {pid}",
+    gil_note=PER_WORKER_GIL_NOTE,
 )

@@ -64,4 +64,8 @@ INFO = ModelInfo(
     ),
     snippet=SNIPPET,
     runner=run,
+    noun="processes",
+    worker_label="pid {pid}",
+    gil_note=("each process has its own GIL: nothing is shared, nothing to hand off",
+              "each process has its own GIL: nothing to hand off", "a GIL per process: none shared"),
 )

@@ -39,4 +39,6 @@ INFO = ModelInfo(
     ),
     snippet=SNIPPET,
     runner=run,
+    noun="tasks in sequence",
+    gil_note=("one thread: the GIL never changes hands",),
 )

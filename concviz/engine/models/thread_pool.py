@@ -48,4 +48,5 @@ INFO = ModelInfo(
     snippet=SNIPPET,
     runner=run,
     has_pool=True,
+    noun="pooled threads",
 )

@@ -56,4 +56,5 @@ INFO = ModelInfo(
     ),
     snippet=SNIPPET,
     runner=run,
+    noun="threads",
 )
