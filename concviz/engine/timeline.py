@@ -19,70 +19,19 @@ the number of items it saw, and never copy them.
 
 from __future__ import annotations
 
-import statistics
 import threading
 import time
 from bisect import bisect_left
 from operator import itemgetter
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import Any, Iterable
 
 from concviz.engine.events import ERROR, FINISH, PROGRESS, RUN, SLEEP, SLEEP_OPEN, SPAWN, START
-from concviz.engine.prefix import EVENT_T0, LaneIndex, RunLengths, new_cum
+from concviz.engine.frame import Frame, FrameAgg
+from concviz.engine.prefix import EVENT_T0, LaneIndex, RunLengths
+from concviz.engine.task import (DONE, END_REASONS, FAILED, PENDING, QUEUED, RUNNING, STOPPED_REASON,  # noqa: F401
+                                 Task, TaskView)
 
 _KIND = itemgetter(0)
-
-if TYPE_CHECKING:  # frame.py imports this module
-    from concviz.engine.frame import Frame
-
-END_REASONS = {
-    "timeout": "timed out: the run hit its time limit and was stopped",
-    "cancelled": "stopped: the run was cancelled",
-    "crashed": "lost: the experiment process died",
-}
-# a task cut short by the user stopping the run: it did not finish (it counts as failed), but
-# nothing went wrong with it, and the panes say so
-STOPPED_REASON = END_REASONS["cancelled"]
-
-# task status
-PENDING, QUEUED, RUNNING, DONE, FAILED = "pending", "queued", "running", "done", "failed"
-
-
-@dataclass
-class Task:
-    """Everything known about one task so far (mutated only by the Timeline, under its lock)."""
-
-    id: int
-    spawn_ns: int | None = None
-    start_ns: int | None = None
-    end_ns: int | None = None
-    pid: int | None = None
-    tid: int | None = None
-    label: str | None = None
-    failed: bool = False
-    error: str | None = None
-    runs: list = field(default_factory=list)  # (t0, t1, cpu), in time order
-    sleeps: list = field(default_factory=list)  # (t0, t1), in time order
-    run_ns: int = 0
-    sleep_ns: int = 0
-    cpus: set = field(default_factory=set)
-    open_run: tuple | None = None  # (t0, now, cpu) of a RUN interval not closed yet (PROGRESS)
-    open_sleep: int | None = None  # start of a sleep still going on (SLEEP_OPEN)
-    seen_ns: int = 0  # the latest instant this task reported about (for the live edge)
-    # False when the end was not the task's own report but its parent's (a worker process found
-    # dead) or the run's (stopped, timed out, crashed): what it did after its last report is
-    # not known
-    end_own: bool = True
-    run_cum: Any = field(default_factory=new_cum)  # run_cum[i] = run time of runs[0..i]
-    sleep_cum: Any = field(default_factory=new_cum)  # the same for sleeps
-
-    @property
-    def status(self) -> str:
-        if self.end_ns is not None:
-            return FAILED if self.failed else DONE
-        if self.start_ns is not None:
-            return RUNNING
-        return QUEUED if self.spawn_ns is not None else PENDING
 
 
 class Timeline:
@@ -105,7 +54,7 @@ class Timeline:
         self._lane_log: dict[tuple[str, int], list[tuple[int, int]]] = {}
         self._lane_log_floor: dict[tuple[str, int], int] = {}  # serials up to this were dropped
         self._touched: set[int] = set()  # tasks with new events since the last snapshot
-        self._views: dict[int, _TaskView] = {}  # the last snapshot's view of each task
+        self._views: dict[int, TaskView] = {}  # the last snapshot's view of each task
         self._index = LaneIndex()  # running sums of the lanes, GIL hand-offs (see prefix.py)
         self._lengths = RunLengths()  # of every RUN interval, for the median
         self._core_ns: dict[int, int] = {}  # cpu -> RUN time recorded on it (-1: unknown)
@@ -329,11 +278,9 @@ class Timeline:
         return out
 
     # --- reading ---------------------------------------------------------------------------
-    def snapshot(self, now_ns: int | None = None) -> "Frame":
+    def snapshot(self, now_ns: int | None = None) -> Frame:
         """An immutable view of everything so far. ``now_ns`` is where the live edge is (live
         runs: the current clock; replays: the replay cursor); by default the last event."""
-        from concviz.engine.frame import Frame
-
         with self._lock:
             index = self._index
             self._serial += 1
@@ -356,18 +303,18 @@ class Timeline:
                 log=tuple(self.log[-self.log_max:]),
                 log_total=self.log_total,
                 events=self.events,
-                agg={
-                    "thread_pids": thread_pids,
-                    "gil_switches": index.gil_switches(thread_pids),
-                    "run_median_ns": self._lengths.median_ns(),
-                    "run_count": self._lengths.count,
-                    "core_ns": dict(self._core_ns),
-                    "lane_cum": dict(index.cum),
-                    "serial": self._serial,
-                    "timeline": self._token,
-                    "lane_log": self._lane_log,  # lists only appended to, or replaced
-                    "lane_log_floor": dict(self._lane_log_floor),
-                },
+                agg=FrameAgg(
+                    thread_pids=thread_pids,
+                    gil_switches=index.gil_switches(thread_pids),
+                    run_median_ns=self._lengths.median_ns(),
+                    run_count=self._lengths.count,
+                    core_ns=dict(self._core_ns),
+                    lane_cum=dict(index.cum),
+                    serial=self._serial,
+                    timeline=self._token,
+                    lane_log=self._lane_log,  # lists only appended to, or replaced
+                    lane_log_floor=dict(self._lane_log_floor),
+                ),
             )
 
     LANE_LOG_KEEP = 64
@@ -414,74 +361,16 @@ class Timeline:
         added = False
         for i in self._touched:
             added = added or i not in views
-            views[i] = _TaskView.of(tasks[i])
+            views[i] = TaskView.of(tasks[i])
         self._touched.clear()
         if len(views) != len(tasks):
             for i, t in tasks.items():
                 if i not in views:
-                    views[i] = _TaskView.of(t)
+                    views[i] = TaskView.of(t)
             added = True
         if added:
             self._views = views = dict(sorted(views.items()))
         return tuple(views.values())
-
-
-@dataclass(frozen=True)
-class _TaskView:
-    """A task as a Frame sees it: its fields, plus how many intervals existed at the snapshot."""
-
-    id: int
-    spawn_ns: int | None
-    start_ns: int | None
-    end_ns: int | None
-    pid: int | None
-    tid: int | None
-    label: str | None
-    status: str
-    error: str | None
-    runs: list
-    n_runs: int
-    sleeps: list
-    n_sleeps: int
-    run_ns: int
-    sleep_ns: int
-    cpus: tuple
-    run_cum: Any = None  # running sums of runs / sleeps (see prefix.py); None: not kept
-    sleep_cum: Any = None
-    open_run: tuple | None = None  # (t0, now, cpu): running, not yet closed by a RUN
-    open_sleep: int | None = None  # start of a sleep still going on
-    seen_ns: int = 0  # the latest instant the task reported about
-    end_own: bool = True  # the end was the task's own report (see Task.end_own)
-
-    @classmethod
-    def of(cls, t: Task) -> "_TaskView":
-        return cls(t.id, t.spawn_ns, t.start_ns, t.end_ns, t.pid, t.tid, t.label, t.status,
-                   t.error, t.runs, len(t.runs), t.sleeps, len(t.sleeps), t.run_ns, t.sleep_ns,
-                   tuple(sorted(t.cpus)), t.run_cum, t.sleep_cum, t.open_run, t.open_sleep,
-                   t.seen_ns, t.end_own)
-
-    @property
-    def open_ns(self) -> int:
-        """Running time reported so far by PROGRESS and not yet in a closed RUN interval."""
-        return self.open_run[1] - self.open_run[0] if self.open_run else 0
-
-    @property
-    def stopped(self) -> bool:
-        """Failed because the user stopped the run (see STOPPED_REASON), not by a fault."""
-        return self.status == FAILED and self.error == STOPPED_REASON
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else 0.0
-
-
-def start_index(intervals: list, n: int, t0: int, key: Callable[[tuple], int] | None = None) -> int:
-    """Index of the first of the first ``n`` (time-ordered) intervals that may end after t0.
-
-    ``key`` gives an item's start time (default: its first field; core and process lanes hold
-    event tuples, whose start is ``EVENT_T0``)."""
-    i = bisect_left(intervals, (t0,), 0, n) if key is None else bisect_left(intervals, t0, 0, n, key=key)
-    return max(0, i - 1)
 
 
 def _resort_tail(lane: list, first_bad: int) -> tuple[int, int | None]:

@@ -3,7 +3,7 @@
 Every pane is a pure view of a Frame and a time Window. A row is computed only when it is
 visible, and cached until the next frame, so the cost of a tick is O(visible rows x width) at
 most; the columns of task and core lanes are also kept from frame to frame up to where their
-data changed (frame.LaneCodes, frame.CoreCellsCache), so a live tick redoes a few columns a lane.
+data changed (lane_cache.LaneCodes, lane_cache.CoreCellsCache), so a live tick redoes a few columns a lane.
 A row becomes one code per column, then glyphs and styles by ``str.translate`` and one segment
 per run of a style (code_segments): the per-column work is in C.
 """
@@ -23,8 +23,10 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.style import Style as TextualStyle
 
-from concviz.engine.frame import CODE_BLANK, CODE_FULL, CoreCellsCache, Frame, LaneCodes
+from concviz.engine.cells import CODE_BLANK, CODE_FULL
+from concviz.engine.frame import Frame
 from concviz.view import BLOCKS, TASK_CHARS, Window, axis_ticks, format_time, short_label
+from concviz.widgets.lane_cache import CoreCellsCache, LaneCodes
 
 STATES = ("run", "gil", "cpu", "sleep", "queued", "done", "failed")
 STATE_GLYPHS = {"gil": "▒", "cpu": "░", "sleep": "·", "queued": "-"}  # in COL_* order
@@ -554,11 +556,7 @@ class CoreLanes(LanePane):
 
     def _core(self, cpu: int, cells_w: int):
         win = self.window
-        key = ("core", cpu, win.t0, win.t1, cells_w)
-        cc = self.frame._cache.get(key)
-        if cc is None:
-            cc = self.frame._cache[key] = self._cells.cells(self.frame, cpu, win.t0, win.t1, cells_w)
-        return cc
+        return self._cells.cells(self.frame, cpu, win.t0, win.t1, cells_w)
 
     def render_lane(self, index: int, width: int, level: int = 0, levels: int = 1) -> list[Segment]:
         frame = self.frame

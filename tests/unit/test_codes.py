@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from concviz.engine.events import PROGRESS, RUN, SLEEP, SLEEP_OPEN, read_trace
-from concviz.engine.frame import (CODE_BLANK, COL_CPU, COL_GIL, COL_QUEUED, COL_SLEEP, CoreCellsCache, Frame,
-                                  LaneCodes, changed_from)
+from concviz.engine.cells import CODE_BLANK, COL_CPU, COL_GIL, COL_QUEUED, COL_SLEEP
+from concviz.engine.changes import changed_from
+from concviz.engine.frame import Frame
 from concviz.engine.timeline import Timeline
+from concviz.widgets.lane_cache import CoreCellsCache, LaneCodes
 
 from tests.unit.test_prefix import HEADER, random_run
 from tests.unit.test_timeline import finish, run, sleep, spawn, start, t
@@ -155,7 +157,7 @@ def test_lane_codes_kept_across_frames_equal_codes_computed_afresh(seed):
                     continue  # lanes out of sight for a frame: they must catch up later
                 got = cache.rows(frame, i, t0, t1, width, levels)
                 assert got == frame.task_codes(i, t0, t1, width, levels), (k, i, width, levels)
-        reused += sum(1 for m in caches[0]._memo.values() if m[0] == caches[0]._gen)
+        reused += sum(1 for m in caches[0]._memo.values() if m.gen == caches[0]._gen)
     tl.end("ok")
     frame = tl.snapshot()
     for cache, (t0, t1, width, levels) in zip(caches, views):
@@ -209,7 +211,7 @@ def test_core_cells_kept_across_frames_equal_cells_computed_afresh(seed, overlap
                 assert got.busy == pytest.approx(want.busy, abs=1e-9), (k, cpu, width)
                 assert got.task == want.task, (k, cpu, width)
         reused += sum(1 for cpu in frame.cores
-                      if frame.lane_changed_from(("c", cpu), frame.agg["serial"] - 1) > first)
+                      if frame.lane_changed_from(("c", cpu), frame.serial - 1) > first)
     assert reused > 0  # the log lets some lanes keep columns
 
 
@@ -217,17 +219,17 @@ def test_lane_log_says_where_a_core_lane_changed():
     tl = Timeline({"model": "threads", "spec": {"tasks": 2}, "machine": {"cpus": 2, "gil": True}})
     tl.feed([spawn(0, 0), start(0, 0, 10, 1), spawn(1, 0), start(1, 0, 10, 2), run(0, 1, 5, 10, 1, cpu=0)])
     a = tl.snapshot()
-    assert a.lane_changed_from(("c", 0), a.agg["serial"]) == float("inf")
+    assert a.lane_changed_from(("c", 0), a.serial) == float("inf")
     tl.feed([run(1, 6, 9, 10, 2, cpu=0)])
     tl.feed([run(0, 5, 6, 10, 1, cpu=0)])  # a late batch: an earlier interval
     b = tl.snapshot()
-    assert b.lane_changed_from(("c", 0), a.agg["serial"]) == t(5)
-    assert b.lane_changed_from(("c", 1), a.agg["serial"]) == float("inf")  # nothing on cpu 1
-    assert b.lane_changed_from(("c", 0), b.agg["serial"]) == float("inf")
+    assert b.lane_changed_from(("c", 0), a.serial) == t(5)
+    assert b.lane_changed_from(("c", 1), a.serial) == float("inf")  # nothing on cpu 1
+    assert b.lane_changed_from(("c", 0), b.serial) == float("inf")
     for _ in range(3 * Timeline.LANE_LOG_KEEP):  # a long history is trimmed: then "anywhere"
         tl.feed([run(0, 10, 11, 10, 1, cpu=0)])
         tl.snapshot()
-    assert tl.snapshot().lane_changed_from(("c", 0), a.agg["serial"]) == float("-inf")
+    assert tl.snapshot().lane_changed_from(("c", 0), a.serial) == float("-inf")
 
 
 def test_caches_do_not_mix_runs():

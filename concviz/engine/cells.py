@@ -1,0 +1,475 @@
+"""How a Frame's lanes become columns: per-column fractions and codes of task, core and GIL lanes.
+
+Cell functions take a time window ``[t0, t1)`` split into ``width`` columns and return, per
+column, the fraction of the column's time spent in each state, so a wide column that a task
+ran half of shows "half", not a winner: the picture does not lie at coarse zoom. A lane with
+at most ``width`` intervals in the window is computed interval by interval; a denser one from
+the running sums the Timeline keeps (see prefix.py), so a lane costs O(width x log n) however
+long the run: only visible lanes are asked for, and the per-tick cost does not grow with history.
+
+What a task lane draws is one code per column (:func:`task_codes`, the same classification as
+:func:`task_cells`, worked out only where an interval begins or ends). Both can start from an
+earlier result over the same window and redo only the columns from a given one on: that is
+what the panes' cross-frame caches (concviz/widgets/lane_cache.py) build on.
+
+Every function here reads a Frame and memoizes in the Frame's own per-frame cache.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass
+from math import ceil
+from typing import TYPE_CHECKING, NamedTuple
+
+from concviz.engine.prefix import EVENT_T0, column_owners, column_shares, count_in
+from concviz.engine.task import TaskView, lane_end
+
+if TYPE_CHECKING:
+    from concviz.engine.frame import Frame
+
+COL_GIL, COL_CPU, COL_SLEEP, COL_QUEUED = range(4)  # the "other" state of a column
+
+# What a task lane draws in one column, as one small int (task_codes):
+#   COL_GIL .. COL_QUEUED (0-3)  not running; waiting for the GIL, for a CPU, asleep, queued
+#   CODE_BLANK (4)               nothing worth a mark (outside the task's life)
+#   5 * e + k                    running e eighths of the column (e = 1..8), over the state k
+#                                (0-3) that took most of the rest, or k = 4: nothing else
+#                                took more than a tenth of the column
+CODE_BLANK = 4
+CODE_FULL = 8 * 5 + CODE_BLANK  # ran the whole column
+_ONES = [1.0] * 1024
+
+
+@dataclass
+class LaneCells:
+    """Per-column fractions (0..1) of one task lane."""
+
+    run: list[float]
+    sleep: list[float]
+    gil: list[float]  # waiting while a sibling thread ran (the GIL)
+    cpu: list[float]  # waiting for a CPU (inside the task, nothing else of its process ran)
+    queued: list[float]
+    alive: list[float]  # fraction of the column inside [start, end]
+
+
+@dataclass
+class CoreCells:
+    """Per-column busy fraction of one core and the task that ran most there."""
+
+    busy: list[float]
+    task: list[int]  # -1 where idle
+
+
+class TaskCodes(NamedTuple):
+    """A task lane's codes over a window, and how its columns were computed."""
+
+    rows: list[list[int]]  # one list of codes per row of the lane, bottom row first
+    dense: bool  # read from running sums (else interval by interval)
+
+
+class CoreColumns(NamedTuple):
+    """A core lane's closed RUN intervals over a window, before open ones are laid on top."""
+
+    busy: list[float]  # per column, the fraction of it the core ran task work
+    best: list[float]  # per column, the largest share one task had
+    who: list[int]  # per column, the task that had it (-1: idle)
+    dense: bool  # read from running sums (else interval by interval)
+
+
+def start_index(intervals: list, n: int, t0: int, key=None) -> int:
+    """Index of the first of the first ``n`` (time-ordered) intervals that may end after t0.
+
+    ``key`` gives an item's start time (default: its first field; core and process lanes hold
+    event tuples, whose start is ``EVENT_T0``)."""
+    i = bisect_left(intervals, (t0,), 0, n) if key is None else bisect_left(intervals, t0, 0, n, key=key)
+    return max(0, i - 1)
+
+
+def _span(a: int, b: int, t0: int, dt: float, width: int) -> tuple[float, float, int, int] | None:
+    """[a, b) in columns of width ``dt`` from ``t0``, clipped to the ``width`` columns: (x0,
+    x1, first column, last column it touches), or None if it misses them. (Frame._task_codes
+    inlines this in its loop over RUN intervals, the hottest of a frame.)"""
+    if b <= a:
+        return None
+    x0 = (a - t0) / dt
+    x1 = (b - t0) / dt
+    if x1 <= 0 or x0 >= width:
+        return None
+    if x0 < 0:
+        x0 = 0.0
+    if x1 > width:
+        x1 = float(width)
+    c1 = int(x1)
+    return x0, x1, int(x0), width - 1 if c1 >= width else c1
+
+
+def _spread(arr: list[float], a: int, b: int, t0: int, dt: float, width: int,
+            best: list[float] | None = None, who: list[int] | None = None, tag: int = -1) -> None:
+    """Add the overlap of [a, b) with each column to ``arr`` (in column fractions)."""
+    span = _span(a, b, t0, dt, width)
+    if span is None:
+        return
+    x0, x1, c0, c1 = span
+    if c0 == c1:
+        arr[c0] += x1 - x0
+        if best is not None and x1 - x0 > best[c0]:
+            best[c0], who[c0] = x1 - x0, tag
+        return
+    first = c0 + 1 - x0
+    arr[c0] += first
+    last = x1 - c1
+    arr[c1] += last
+    if c1 > c0 + 1:  # whole columns, by slices (a wide interval is a loop in C, not Python)
+        arr[c0 + 1:c1] = [x + 1.0 for x in arr[c0 + 1:c1]]
+        if best is not None:
+            best[c0 + 1:c1] = [1.0] * (c1 - c0 - 1)
+            who[c0 + 1:c1] = [tag] * (c1 - c0 - 1)
+    if best is not None:
+        if first > best[c0]:
+            best[c0], who[c0] = first, tag
+        if last > best[c1]:
+            best[c1], who[c1] = last, tag
+
+
+def _cover(arr: list[float], a: int, b: int, t0: int, dt: float, width: int, edges: set[int],
+           codes: list[int] | None = None, code: int = 0) -> None:
+    """Add [a, b) to ``arr`` (column fractions), for a lane whose intervals do not overlap:
+    the columns it covers wholly are set to 1.0 (and to ``code`` in ``codes``), the one or two
+    it covers partly are added to ``edges``."""
+    span = _span(a, b, t0, dt, width)
+    if span is None:
+        return
+    x0, x1, c0, c1 = span
+    if c0 == c1:
+        arr[c0] += x1 - x0
+        edges.add(c0)
+        return
+    arr[c0] += c0 + 1 - x0
+    edges.add(c0)
+    if x1 > c1:
+        arr[c1] += x1 - c1
+        edges.add(c1)
+    n = c1 - c0 - 1
+    if n > 0:
+        arr[c0 + 1:c1] = _ONES[:n] if n <= 1024 else [1.0] * n
+        if codes is not None:
+            codes[c0 + 1:c1] = [code] * n
+
+
+def task_cells(frame: "Frame", index: int, t0: int, t1: int, width: int) -> LaneCells:
+    """Per-column state fractions of task ``index`` over [t0, t1)."""
+    t = frame.tasks[index]
+    dt = (t1 - t0) / width if width else 1.0
+    z = [0.0] * width
+    run, sleep, gil, cpu, queued, alive = z[:], z[:], z[:], z[:], z[:], z[:]
+    cells = LaneCells(run, sleep, gil, cpu, queued, alive)
+    if width <= 0 or t1 <= t0:
+        return cells
+    live_end = frame.now_ns
+    if t.spawn_ns is not None:
+        _spread(queued, t.spawn_ns, t.start_ns if t.start_ns is not None else live_end, t0, dt, width)
+    if t.start_ns is None:
+        return cells
+    end = lane_end(t, live_end)
+    if t.end_ns is None and t.open_sleep is not None:
+        _spread(sleep, t.open_sleep, live_end, t0, dt, width)  # known to be asleep right now
+    _spread(alive, t.start_ns, end, t0, dt, width)
+    runs = t.runs
+    if t.run_cum is not None and count_in(runs, t.n_runs, t0, t1) > width:
+        run[:] = column_shares(runs, t.run_cum, t.n_runs, t0, t1, width)
+    else:
+        for i in range(start_index(runs, t.n_runs, t0), t.n_runs):
+            a, b, _ = runs[i]
+            if a >= t1:
+                break
+            _spread(run, a, b, t0, dt, width)
+    sleeps = t.sleeps
+    if t.sleep_cum is not None and count_in(sleeps, t.n_sleeps, t0, t1) > width:
+        sleep[:] = column_shares(sleeps, t.sleep_cum, t.n_sleeps, t0, t1, width)
+    else:
+        for i in range(start_index(sleeps, t.n_sleeps, t0), t.n_sleeps):
+            a, b = sleeps[i]
+            if a >= t1:
+                break
+            _spread(sleep, a, b, t0, dt, width)
+    if t.open_run is not None:  # running now, interval not closed yet
+        _spread(run, t.open_run[0], t.open_run[1], t0, dt, width)
+    sibling = process_cells(frame, t.pid, t0, t1, width) if t.pid in frame.thread_pids and frame.gil else None
+    for c in range(width):
+        w = alive[c] - run[c] - sleep[c]
+        if w <= 1e-9:
+            continue
+        if sibling is not None:
+            g = sibling[c] - run[c]  # a sibling thread ran: the wait was for the GIL
+            g = 0.0 if g <= 0.0 else (w if g > w else g)
+            gil[c] = g
+            cpu[c] = w - g
+        else:
+            cpu[c] = w
+    return cells
+
+
+def task_codes(frame: "Frame", index: int, t0: int, t1: int, width: int, levels: int = 1, from_col: int = 0,
+               prev: list[list[int]] | None = None) -> TaskCodes:
+    """What task ``index``'s lane draws in each column of [t0, t1): one code per column
+    (see CODE_BLANK) for each row of a lane ``levels`` rows tall (bottom row first), whose
+    rows stack the running share. The panes ask for this once per lane per frame.
+
+    The same classification as :func:`task_cells` (the tests hold the two to each other),
+    computed where it is cheap: a column the task's intervals cover wholly gets its code
+    at once (waiting, running, asleep, queued), and only the columns where something
+    begins or ends, one or two per interval, are worked out from their fractions. So a
+    lane costs O(intervals in the window), not O(width) Python steps.
+
+    With ``prev`` (this lane's rows over the same window in an earlier frame), columns
+    before ``from_col`` are taken from it and only the rest are worked out."""
+    t = frame.tasks[index]
+    codes = [CODE_BLANK] * width
+    if width <= 0 or t1 <= t0:
+        return TaskCodes([codes[:] for _ in range(levels)], False)
+    dt = (t1 - t0) / width
+    t_from = t0 + from_col * dt if from_col else t0  # intervals ending before it are skipped
+    live_end = frame.now_ns
+    edges: set[int] = set()
+    zero = [0.0] * width
+    queued, run, sleep, alive = zero[:], zero[:], zero[:], zero[:]
+    dense = False
+    if t.spawn_ns is not None:
+        _cover(queued, t.spawn_ns, t.start_ns if t.start_ns is not None else live_end,
+               t0, dt, width, edges, codes, COL_QUEUED)
+    sibling = process_cells(frame, t.pid, t0, t1, width) if t.pid in frame.thread_pids and frame.gil else None
+    if t.start_ns is not None:
+        end = lane_end(t, live_end)
+        # alive and nothing else in the column: waiting, for the GIL if a sibling thread
+        # ran most of the column, else for a CPU
+        _cover(alive, t.start_ns, end, t0, dt, width, edges)
+        c0, c1 = max(0, int((t.start_ns - t0) / dt) + 1), min(width, int((end - t0) / dt))
+        if c1 > c0:
+            codes[c0:c1] = _wait_codes(frame, t.pid, t0, t1, width, sibling)[c0:c1]
+        if t.open_sleep is not None:
+            _cover(sleep, t.open_sleep, live_end, t0, dt, width, edges, codes, COL_SLEEP)
+        runs, n = t.runs, t.n_runs
+        if t.run_cum is not None and count_in(runs, n, t0, t1) > width:
+            run = column_shares(runs, t.run_cum, n, t0, t1, width, first=from_col)
+            dense = True
+        else:  # _span and _cover, inlined: this is the loop a frame spends most of its time in
+            add = edges.add
+            i0 = start_index(runs, n, t_from)
+            for a, b, _ in runs[i0:bisect_left(runs, (t1,), i0, n)]:  # those starting before t1
+                x0 = (a - t0) / dt
+                x1 = (b - t0) / dt
+                c0 = int(x0)
+                if c0 == int(x1) and x0 >= 0.0 and c0 < width and b > a:
+                    # most intervals (GIL turns, runs between preemptions) lie within a column
+                    run[c0] += x1 - x0
+                    add(c0)
+                    continue
+                if b <= a or x1 <= 0:
+                    continue
+                if x0 < 0:
+                    x0 = 0.0
+                if x1 > width:
+                    x1 = float(width)
+                c0 = int(x0)
+                c1 = int(x1)
+                if c1 >= width:
+                    c1 = width - 1
+                if c0 == c1:
+                    run[c0] += x1 - x0
+                    add(c0)
+                    continue
+                run[c0] += c0 + 1 - x0
+                add(c0)
+                if x1 > c1:
+                    run[c1] += x1 - c1
+                    add(c1)
+                if c1 > c0 + 1:
+                    run[c0 + 1:c1] = _ONES[:c1 - c0 - 1] if c1 - c0 <= 1024 else [1.0] * (c1 - c0 - 1)
+                    codes[c0 + 1:c1] = [CODE_FULL] * (c1 - c0 - 1)
+        sleeps, n = t.sleeps, t.n_sleeps
+        if t.sleep_cum is not None and count_in(sleeps, n, t0, t1) > width:
+            sleep = [x + y for x, y in zip(sleep, column_shares(sleeps, t.sleep_cum, n, t0, t1, width, first=from_col))]
+            dense = True
+        else:
+            for i in range(start_index(sleeps, n, t_from), n):
+                a, b = sleeps[i]
+                if a >= t1:
+                    break
+                _cover(sleep, a, b, t0, dt, width, edges, codes, COL_SLEEP)
+        if t.open_run is not None:  # running now, interval not closed yet
+            _cover(run, t.open_run[0], t.open_run[1], t0, dt, width, edges, codes, CODE_FULL)
+    if sibling is None:
+        sibling = zero  # no sibling thread: a wait is for a CPU
+    # a column wholly covered by one interval looks the same in every row of a tall lane
+    rows = [codes] + [codes[:] for _ in range(levels - 1)]
+    for c in (range(from_col, width) if dense else (c for c in edges if c >= from_col) if from_col else edges):
+        r = run[c]
+        s = sleep[c]
+        w = alive[c] - r - s
+        if w > 1e-9:  # waiting: for the GIL while a sibling ran, else for a CPU
+            g = sibling[c] - r
+            if g <= 0.0:
+                best, k = w, COL_CPU
+            elif g >= w:
+                best, k = w, COL_GIL
+            elif g >= w - g:
+                best, k = g, COL_GIL
+            else:
+                best, k = w - g, COL_CPU
+        else:
+            best, k = 0.0, COL_GIL
+        if s > best:
+            best, k = s, COL_SLEEP
+        q = queued[c]
+        if q > best:
+            best, k = q, COL_QUEUED
+        under = k if best > 0.1 else CODE_BLANK
+        idle = k if best > 0.05 else CODE_BLANK
+        if levels == 1:
+            if r > 0.001:
+                e = ceil(r * 8 - 1e-9)
+                codes[c] = (8 if e > 8 else e) * 5 + under
+            else:
+                codes[c] = idle
+            continue
+        for level, row in enumerate(rows):  # this row's share of the stacked block
+            x = r * levels - level
+            if x > 0.001:
+                e = ceil(x * 8 - 1e-9)
+                row[c] = (8 if e > 8 else e) * 5 + under
+            else:
+                row[c] = idle
+    if prev is not None and from_col:
+        for row, old in zip(rows, prev):
+            row[:from_col] = old[:from_col]
+    return TaskCodes(rows, dense)
+
+
+def _wait_codes(frame: "Frame", pid: int | None, t0: int, t1: int, width: int,
+                sibling: list[float] | None) -> list[int]:
+    """Per column, what a thread of ``pid`` that is alive and not running waits for: the
+    GIL where a sibling thread ran at least half the column, else a CPU."""
+    if sibling is None:
+        return [COL_CPU] * width
+    key = ("wait", pid, t0, t1, width)
+    codes = frame._cache.get(key)
+    if codes is None:
+        codes = frame._cache[key] = [COL_GIL if p >= 0.5 else COL_CPU for p in sibling]
+    return codes
+
+
+def process_cells(frame: "Frame", pid: int, t0: int, t1: int, width: int) -> list[float]:
+    """Per-column fraction of time in which some task thread of ``pid`` was running."""
+    key = ("proc", pid, t0, t1, width)
+    if key in frame._cache:
+        return frame._cache[key]
+    dt = (t1 - t0) / width
+    runs, n = frame.proc_runs.get(pid, ([], 0))
+    cum = _lane_cum(frame, "p", pid)
+    if cum is not None and count_in(runs, n, t0, t1, EVENT_T0) > width:
+        # dense: running sums (with a GIL, a process's task threads never run at once, so
+        # the sum of their intervals is their union)
+        arr = column_shares(runs, cum, n, t0, t1, width, EVENT_T0, 5)
+    else:
+        arr = [0.0] * width
+        i = start_index(runs, n, t0, EVENT_T0)
+        lo = max(0, i - 64)  # an earlier, longer interval may still reach into the window
+        while i > lo and runs[i - 1][5] > t0:
+            i -= 1
+        cur_a = cur_b = None
+        for k in range(i, n):
+            a, b = runs[k][4], runs[k][5]
+            if a >= t1:
+                break
+            if cur_b is not None and a <= cur_b:
+                if b > cur_b:
+                    cur_b = b
+                continue
+            if cur_b is not None:
+                _spread(arr, cur_a, cur_b, t0, dt, width)
+            cur_a, cur_b = a, b
+        if cur_b is not None:
+            _spread(arr, cur_a, cur_b, t0, dt, width)
+    frame._cache[key] = arr
+    return arr
+
+
+def _lane_cum(frame: "Frame", what: str, key: int):
+    """The running sums of a core ("c") or process ("p") lane, if the Timeline kept them."""
+    return None if frame.agg is None else frame.agg.lane_cum.get((what, key))
+
+
+def gil_cells(frame: "Frame", pid: int, t0: int, t1: int, width: int) -> CoreCells:
+    """Per column, the task whose thread held ``pid``'s GIL the longest, and how busy."""
+    busy = [0.0] * width
+    best = [0.0] * width
+    who = [-1] * width
+    runs, n = frame.proc_runs.get(pid, ([], 0))
+    dt = (t1 - t0) / width
+    cum = _lane_cum(frame, "p", pid)
+    if cum is not None and count_in(runs, n, t0, t1, EVENT_T0) > width:
+        # busy is the process's running share, which the task lanes of its threads have
+        # asked for already (the same running sums: one computation, cached)
+        return CoreCells(process_cells(frame, pid, t0, t1, width)[:], column_owners(runs, n, t0, t1, width))
+    for i in range(start_index(runs, n, t0, EVENT_T0), n):
+        _, task, _, _, a, b, _, _ = runs[i]
+        if a >= t1:
+            break
+        _spread(busy, a, b, t0, dt, width, best, who, task)
+    return CoreCells(busy, who)
+
+
+def core_cells(frame: "Frame", cpu: int, t0: int, t1: int, width: int) -> CoreCells:
+    """Per column, how busy logical CPU ``cpu`` was with task work, and with which task."""
+    return with_open_runs(frame, cpu, t0, t1, width, core_closed(frame, cpu, t0, t1, width))
+
+
+def core_closed(frame: "Frame", cpu: int, t0: int, t1: int, width: int, first: int = 0,
+                prev: CoreColumns | None = None) -> CoreColumns:
+    """The closed RUN intervals on ``cpu`` over the window; with ``prev`` (an earlier result
+    over the same window) the columns before ``first`` are taken from it."""
+    busy = [0.0] * width
+    best = [0.0] * width
+    who = [-1] * width
+    lane, n = frame.cores.get(cpu, ([], 0))
+    dt = (t1 - t0) / width
+    cum = _lane_cum(frame, "c", cpu)
+    dense = cum is not None and count_in(lane, n, t0, t1, EVENT_T0) > width
+    if dense:
+        busy = column_shares(lane, cum, n, t0, t1, width, EVENT_T0, 5, first=first)
+        who = column_owners(lane, n, t0, t1, width, first=first)
+        best = busy[:]
+    else:
+        i = start_index(lane, n, t0, EVENT_T0)
+        t_from = t0
+        if first:
+            # A core lane's items can overlap a little (the CPU number is sampled once a
+            # millisecond), so an item well before t_from may still reach past it: start a
+            # few items back, and skip those that end before it.
+            t_from = t0 + first * dt
+            i = max(i, start_index(lane, n, t_from, EVENT_T0) - 64)
+        for i in range(i, n):
+            _, task, _, _, a, b, _, _ = lane[i]
+            if a >= t1:
+                break
+            if b > t_from:
+                _spread(busy, a, b, t0, dt, width, best, who, task)
+    if prev is not None and first:
+        busy[:first] = prev.busy[:first]
+        best[:first] = prev.best[:first]
+        who[:first] = prev.who[:first]
+    return CoreColumns(busy, best, who, dense)
+
+
+def with_open_runs(frame: "Frame", cpu: int, t0: int, t1: int, width: int, closed: CoreColumns) -> CoreCells:
+    """``closed`` (see :func:`core_closed`) with the RUN intervals still open on ``cpu`` laid on top."""
+    busy, best, who = closed.busy, closed.best, closed.who
+    dt = (t1 - t0) / width
+    opened = [(task, a, b) for task, (a, b, on) in frame.open_runs if on == cpu]
+    if opened:  # running now, interval not closed yet
+        busy, best, who = busy[:], best[:], who[:]
+        for task, a, b in opened:
+            _spread(busy, a, b, t0, dt, width, best, who, task)
+    return CoreCells(busy, who)
+
