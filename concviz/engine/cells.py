@@ -4,8 +4,10 @@ Cell functions take a time window ``[t0, t1)`` split into ``width`` columns and 
 column, the fraction of the column's time spent in each state, so a wide column that a task
 ran half of shows "half", not a winner: the picture does not lie at coarse zoom. A lane with
 at most ``width`` intervals in the window is computed interval by interval; a denser one from
-the running sums the Timeline keeps (see prefix.py), so a lane costs O(width x log n) however
-long the run: only visible lanes are asked for, and the per-tick cost does not grow with history.
+the running sums of its packed lane (store.py, prefix.py), so a lane costs O(width x log n)
+however long the run: only visible lanes are asked for, and the per-tick cost does not grow
+with history. A Frame built by hand (no ``agg``) is computed interval by interval throughout:
+the plain walk the tests hold the running sums to.
 
 What a task lane draws is one code per column (:func:`task_codes`, the same classification as
 :func:`task_cells`, worked out only where an interval begins or ends). Both can start from an
@@ -17,13 +19,15 @@ Every function here reads a Frame and memoizes in the Frame's own per-frame cach
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from dataclasses import dataclass
 from math import ceil
+from operator import itemgetter
 from typing import TYPE_CHECKING, NamedTuple
 
-from concviz.engine.prefix import EVENT_T0, column_owners, column_shares, count_in
-from concviz.engine.task import TaskView, lane_end
+from concviz.engine.events import EV_TASK
+from concviz.engine.prefix import column_owners, column_shares
+from concviz.engine.store import Intervals
+from concviz.engine.task import lane_end
 
 if TYPE_CHECKING:
     from concviz.engine.frame import Frame
@@ -39,6 +43,7 @@ COL_GIL, COL_CPU, COL_SLEEP, COL_QUEUED = range(4)  # the "other" state of a col
 CODE_BLANK = 4
 CODE_FULL = 8 * 5 + CODE_BLANK  # ran the whole column
 _ONES = [1.0] * 1024
+_NO_LANE = (Intervals(itemgetter(EV_TASK)), 0)  # a core or process lane the frame does not have
 
 
 @dataclass
@@ -75,15 +80,6 @@ class CoreColumns(NamedTuple):
     best: list[float]  # per column, the largest share one task had
     who: list[int]  # per column, the task that had it (-1: idle)
     dense: bool  # read from running sums (else interval by interval)
-
-
-def start_index(intervals: list, n: int, t0: int, key=None) -> int:
-    """Index of the first of the first ``n`` (time-ordered) intervals that may end after t0.
-
-    ``key`` gives an item's start time (default: its first field; core and process lanes hold
-    event tuples, whose start is ``EVENT_T0``)."""
-    i = bisect_left(intervals, (t0,), 0, n) if key is None else bisect_left(intervals, t0, 0, n, key=key)
-    return max(0, i - 1)
 
 
 def _span(a: int, b: int, t0: int, dt: float, width: int) -> tuple[float, float, int, int] | None:
@@ -175,24 +171,13 @@ def task_cells(frame: "Frame", index: int, t0: int, t1: int, width: int) -> Lane
     if t.end_ns is None and t.open_sleep is not None:
         _spread(sleep, t.open_sleep, live_end, t0, dt, width)  # known to be asleep right now
     _spread(alive, t.start_ns, end, t0, dt, width)
-    runs = t.runs
-    if t.run_cum is not None and count_in(runs, t.n_runs, t0, t1) > width:
-        run[:] = column_shares(runs, t.run_cum, t.n_runs, t0, t1, width)
-    else:
-        for i in range(start_index(runs, t.n_runs, t0), t.n_runs):
-            a, b, _ = runs[i]
-            if a >= t1:
-                break
-            _spread(run, a, b, t0, dt, width)
-    sleeps = t.sleeps
-    if t.sleep_cum is not None and count_in(sleeps, t.n_sleeps, t0, t1) > width:
-        sleep[:] = column_shares(sleeps, t.sleep_cum, t.n_sleeps, t0, t1, width)
-    else:
-        for i in range(start_index(sleeps, t.n_sleeps, t0), t.n_sleeps):
-            a, b = sleeps[i]
-            if a >= t1:
-                break
-            _spread(sleep, a, b, t0, dt, width)
+    indexed = frame.agg is not None
+    for lane, n, arr in ((t.runs, t.n_runs, run), (t.sleeps, t.n_sleeps, sleep)):
+        if indexed and lane.count_in(n, t0, t1) > width:
+            arr[:] = column_shares(lane, n, t0, t1, width)
+        else:
+            for a, b in lane.spans(*lane.window(n, t0, t1)):
+                _spread(arr, a, b, t0, dt, width)
     if t.open_run is not None:  # running now, interval not closed yet
         _spread(run, t.open_run[0], t.open_run[1], t0, dt, width)
     sibling = process_cells(frame, t.pid, t0, t1, width) if t.pid in frame.thread_pids and frame.gil else None
@@ -250,13 +235,13 @@ def task_codes(frame: "Frame", index: int, t0: int, t1: int, width: int, levels:
         if t.open_sleep is not None:
             _cover(sleep, t.open_sleep, live_end, t0, dt, width, edges, codes, COL_SLEEP)
         runs, n = t.runs, t.n_runs
-        if t.run_cum is not None and count_in(runs, n, t0, t1) > width:
-            run = column_shares(runs, t.run_cum, n, t0, t1, width, first=from_col)
+        indexed = frame.agg is not None
+        if indexed and runs.count_in(n, t0, t1) > width:
+            run = column_shares(runs, n, t0, t1, width, first=from_col)
             dense = True
         else:  # _span and _cover, inlined: this is the loop a frame spends most of its time in
             add = edges.add
-            i0 = start_index(runs, n, t_from)
-            for a, b, _ in runs[i0:bisect_left(runs, (t1,), i0, n)]:  # those starting before t1
+            for a, b in runs.spans(*runs.window(n, t_from, t1)):  # those starting before t1
                 x0 = (a - t0) / dt
                 x1 = (b - t0) / dt
                 c0 = int(x0)
@@ -288,19 +273,22 @@ def task_codes(frame: "Frame", index: int, t0: int, t1: int, width: int, levels:
                     run[c0 + 1:c1] = _ONES[:c1 - c0 - 1] if c1 - c0 <= 1024 else [1.0] * (c1 - c0 - 1)
                     codes[c0 + 1:c1] = [CODE_FULL] * (c1 - c0 - 1)
         sleeps, n = t.sleeps, t.n_sleeps
-        if t.sleep_cum is not None and count_in(sleeps, n, t0, t1) > width:
-            sleep = [x + y for x, y in zip(sleep, column_shares(sleeps, t.sleep_cum, n, t0, t1, width, first=from_col))]
+        if indexed and sleeps.count_in(n, t0, t1) > width:
+            sleep = [x + y for x, y in zip(sleep, column_shares(sleeps, n, t0, t1, width, first=from_col))]
             dense = True
         else:
-            for i in range(start_index(sleeps, n, t_from), n):
-                a, b = sleeps[i]
-                if a >= t1:
-                    break
+            for a, b in sleeps.spans(*sleeps.window(n, t_from, t1)):
                 _cover(sleep, a, b, t0, dt, width, edges, codes, COL_SLEEP)
         if t.open_run is not None:  # running now, interval not closed yet
             _cover(run, t.open_run[0], t.open_run[1], t0, dt, width, edges, codes, CODE_FULL)
     if sibling is None:
         sibling = zero  # no sibling thread: a wait is for a CPU
+    if dense and levels == 1:  # every column: one pass over the columns' fractions
+        codes[from_col:] = _classify(run[from_col:], sleep[from_col:], alive[from_col:], queued[from_col:],
+                                     sibling[from_col:])
+        if prev is not None and from_col:
+            codes[:from_col] = prev[0][:from_col]
+        return TaskCodes([codes], dense)
     # a column wholly covered by one interval looks the same in every row of a tall lane
     rows = [codes] + [codes[:] for _ in range(levels - 1)]
     for c in (range(from_col, width) if dense else (c for c in edges if c >= from_col) if from_col else edges):
@@ -346,6 +334,38 @@ def task_codes(frame: "Frame", index: int, t0: int, t1: int, width: int, levels:
     return TaskCodes(rows, dense)
 
 
+def _classify(run: list[float], sleep: list[float], alive: list[float], queued: list[float],
+              sibling: list[float]) -> list[int]:
+    """The code of each column of a one-row lane from its fractions (the rule of task_codes,
+    in one pass over the columns: for a dense lane, where every column needs it)."""
+    out = []
+    add = out.append
+    for r, s, a, q, p in zip(run, sleep, alive, queued, sibling):
+        w = a - r - s
+        if w > 1e-9:  # waiting: for the GIL while a sibling ran, else for a CPU
+            g = p - r
+            if g <= 0.0:
+                best, k = w, COL_CPU
+            elif g >= w:
+                best, k = w, COL_GIL
+            elif g >= w - g:
+                best, k = g, COL_GIL
+            else:
+                best, k = w - g, COL_CPU
+        else:
+            best, k = 0.0, COL_GIL
+        if s > best:
+            best, k = s, COL_SLEEP
+        if q > best:
+            best, k = q, COL_QUEUED
+        if r > 0.001:
+            e = ceil(r * 8 - 1e-9)
+            add((8 if e > 8 else e) * 5 + (k if best > 0.1 else CODE_BLANK))
+        else:
+            add(k if best > 0.05 else CODE_BLANK)
+    return out
+
+
 def _wait_codes(frame: "Frame", pid: int | None, t0: int, t1: int, width: int,
                 sibling: list[float] | None) -> list[int]:
     """Per column, what a thread of ``pid`` that is alive and not running waits for: the
@@ -359,29 +379,30 @@ def _wait_codes(frame: "Frame", pid: int | None, t0: int, t1: int, width: int,
     return codes
 
 
+def _lane(lanes: dict, key: int) -> tuple[Intervals, int]:
+    """A core or process lane of a frame and how many of its items the frame saw."""
+    return lanes.get(key) or _NO_LANE
+
+
 def process_cells(frame: "Frame", pid: int, t0: int, t1: int, width: int) -> list[float]:
     """Per-column fraction of time in which some task thread of ``pid`` was running."""
     key = ("proc", pid, t0, t1, width)
     if key in frame._cache:
         return frame._cache[key]
     dt = (t1 - t0) / width
-    runs, n = frame.proc_runs.get(pid, ([], 0))
-    cum = _lane_cum(frame, "p", pid)
-    if cum is not None and count_in(runs, n, t0, t1, EVENT_T0) > width:
+    lane, n = _lane(frame.proc_runs, pid)
+    if frame.agg is not None and lane.count_in(n, t0, t1) > width:
         # dense: running sums (with a GIL, a process's task threads never run at once, so
         # the sum of their intervals is their union)
-        arr = column_shares(runs, cum, n, t0, t1, width, EVENT_T0, 5)
+        arr = column_shares(lane, n, t0, t1, width)
     else:
         arr = [0.0] * width
-        i = start_index(runs, n, t0, EVENT_T0)
+        i, j = lane.window(n, t0, t1)
         lo = max(0, i - 64)  # an earlier, longer interval may still reach into the window
-        while i > lo and runs[i - 1][5] > t0:
+        while i > lo and lane.end(i - 1) > t0:
             i -= 1
         cur_a = cur_b = None
-        for k in range(i, n):
-            a, b = runs[k][4], runs[k][5]
-            if a >= t1:
-                break
+        for a, b in lane.spans(i, j):
             if cur_b is not None and a <= cur_b:
                 if b > cur_b:
                     cur_b = b
@@ -395,27 +416,18 @@ def process_cells(frame: "Frame", pid: int, t0: int, t1: int, width: int) -> lis
     return arr
 
 
-def _lane_cum(frame: "Frame", what: str, key: int):
-    """The running sums of a core ("c") or process ("p") lane, if the Timeline kept them."""
-    return None if frame.agg is None else frame.agg.lane_cum.get((what, key))
-
-
 def gil_cells(frame: "Frame", pid: int, t0: int, t1: int, width: int) -> CoreCells:
     """Per column, the task whose thread held ``pid``'s GIL the longest, and how busy."""
     busy = [0.0] * width
     best = [0.0] * width
     who = [-1] * width
-    runs, n = frame.proc_runs.get(pid, ([], 0))
+    lane, n = _lane(frame.proc_runs, pid)
     dt = (t1 - t0) / width
-    cum = _lane_cum(frame, "p", pid)
-    if cum is not None and count_in(runs, n, t0, t1, EVENT_T0) > width:
+    if frame.agg is not None and lane.count_in(n, t0, t1) > width:
         # busy is the process's running share, which the task lanes of its threads have
         # asked for already (the same running sums: one computation, cached)
-        return CoreCells(process_cells(frame, pid, t0, t1, width)[:], column_owners(runs, n, t0, t1, width))
-    for i in range(start_index(runs, n, t0, EVENT_T0), n):
-        _, task, _, _, a, b, _, _ = runs[i]
-        if a >= t1:
-            break
+        return CoreCells(process_cells(frame, pid, t0, t1, width)[:], column_owners(lane, n, t0, t1, width))
+    for a, b, task in lane.tagged(*lane.window(n, t0, t1)):
         _spread(busy, a, b, t0, dt, width, best, who, task)
     return CoreCells(busy, who)
 
@@ -432,27 +444,23 @@ def core_closed(frame: "Frame", cpu: int, t0: int, t1: int, width: int, first: i
     busy = [0.0] * width
     best = [0.0] * width
     who = [-1] * width
-    lane, n = frame.cores.get(cpu, ([], 0))
+    lane, n = _lane(frame.cores, cpu)
     dt = (t1 - t0) / width
-    cum = _lane_cum(frame, "c", cpu)
-    dense = cum is not None and count_in(lane, n, t0, t1, EVENT_T0) > width
+    dense = frame.agg is not None and lane.count_in(n, t0, t1) > width
     if dense:
-        busy = column_shares(lane, cum, n, t0, t1, width, EVENT_T0, 5, first=first)
+        busy = column_shares(lane, n, t0, t1, width, first=first)
         who = column_owners(lane, n, t0, t1, width, first=first)
         best = busy[:]
     else:
-        i = start_index(lane, n, t0, EVENT_T0)
+        i, j = lane.window(n, t0, t1)
         t_from = t0
         if first:
             # A core lane's items can overlap a little (the CPU number is sampled once a
             # millisecond), so an item well before t_from may still reach past it: start a
             # few items back, and skip those that end before it.
             t_from = t0 + first * dt
-            i = max(i, start_index(lane, n, t_from, EVENT_T0) - 64)
-        for i in range(i, n):
-            _, task, _, _, a, b, _, _ = lane[i]
-            if a >= t1:
-                break
+            i = max(i, lane.window(n, t_from, t1)[0] - 64)
+        for a, b, task in lane.tagged(i, j):
             if b > t_from:
                 _spread(busy, a, b, t0, dt, width, best, who, task)
     if prev is not None and first:

@@ -9,12 +9,9 @@ each lane got); task lanes through :func:`changed_from` (their views are compare
 
 from __future__ import annotations
 
-from operator import itemgetter
-
 from concviz.engine.task import TaskView, lane_end
 
 INF = float("inf")
-_FIRST = itemgetter(0)
 
 
 def first_changed_column(at: float, t0: int, t1: int, width: int) -> int:
@@ -31,15 +28,16 @@ def changed_from(old: TaskView, new: TaskView, old_now: int, new_now: int) -> fl
     """The earliest instant at which the lane of ``new`` may differ from the lane of ``old``
     (the same task in an earlier frame): +inf if nowhere, -inf if anywhere."""
     if old.start_ns != new.start_ns or old.spawn_ns != new.spawn_ns or old.pid != new.pid \
-            or new.n_runs < old.n_runs or new.n_sleeps < old.n_sleeps:
-        return -INF
+            or new.n_runs < old.n_runs or new.n_sleeps < old.n_sleeps or new.resorts != old.resorts:
+        return -INF  # (re-ordered intervals: where is not kept)
     at = INF
     if new.start_ns is None and new.spawn_ns is not None:
         at = old_now  # queued until now
+    # the intervals after the old count are the new ones, in start order
     if new.n_runs > old.n_runs:
-        at = min(at, min(map(_FIRST, new.runs[old.n_runs:new.n_runs])))
+        at = min(at, new.runs.starts[old.n_runs])
     if new.n_sleeps > old.n_sleeps:
-        at = min(at, min(map(_FIRST, new.sleeps[old.n_sleeps:new.n_sleeps])))
+        at = min(at, new.sleeps.starts[old.n_sleeps])
     if old.open_run != new.open_run:
         for o in (old.open_run, new.open_run):
             if o is not None:

@@ -10,28 +10,39 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from concviz.engine import cells
 from concviz.engine.cells import CoreCells, CoreColumns, LaneCells, TaskCodes
+from concviz.engine.store import Intervals
 from concviz.engine.task import DONE, FAILED, QUEUED, RUNNING, TaskView, lane_end, median
 
 _INF = float("inf")
 
 
+class ThreadRun(NamedTuple):
+    """A RUN interval of one of a process's task threads."""
+
+    t0: int
+    t1: int
+    task: int
+    tid: int | None
+
+
 @dataclass(frozen=True)
 class FrameAgg:
-    """Whole-run figures and lane indexes the Timeline kept as events arrived.
+    """Whole-run figures the Timeline kept as events arrived, and what changed since when.
 
-    A Frame built by hand has none (``Frame.agg is None``): then everything is computed from
-    the intervals, which is what the tests hold these to."""
+    A Frame built by hand has none (``Frame.agg is None``): then every figure and every
+    column is computed by a plain walk over the intervals, which is what the tests hold the
+    Timeline's figures and the lanes' running sums to."""
 
     thread_pids: frozenset[int]  # processes in which more than one thread ran tasks
     gil_switches: int  # hand-offs between threads of one process
     run_median_ns: float  # median RUN interval
     run_count: int  # RUN intervals recorded
     core_ns: dict[int, int]  # cpu -> RUN time recorded on it
-    lane_cum: dict  # ("c", cpu) / ("p", pid) -> running sums of the lane (see prefix.py)
     serial: int  # which snapshot of its Timeline this is (1, 2, ...)
     timeline: object  # its Timeline's token: serials of different Timelines must not mix
     lane_log: dict  # lane -> [(serial, earliest start among what it got before it)]
@@ -45,8 +56,9 @@ class Frame:
     version: int
     header: dict[str, Any]
     tasks: tuple[TaskView, ...]
-    cores: dict[int, tuple[list, int]]  # cpu -> (RUN event tuples in time order, count)
-    proc_runs: dict[int, tuple[list, int]]  # pid -> (RUN event tuples in time order, count)
+    cores: dict[int, tuple[Intervals, int]]  # cpu -> (its RUN intervals, how many the frame saw)
+    # pid -> (the RUN intervals of its task threads, count), for processes sharing a GIL
+    proc_runs: dict[int, tuple[Intervals, int]]
     first_ns: int | None
     now_ns: int
     ended: str | None
@@ -111,22 +123,30 @@ class Frame:
             return self.agg.gil_switches
         count = 0
         for pid in self.thread_pids:
-            runs, n = self.proc_runs.get(pid, ([], 0))
             prev = None
-            for i in range(n):
-                tid = runs[i][3]
-                if prev is not None and tid != prev:
+            for run in self.thread_runs(pid):
+                if prev is not None and run.tid != prev:
                     count += 1
-                prev = tid
+                prev = run.tid
         return count
+
+    def thread_runs(self, pid: int) -> list[ThreadRun]:
+        """The RUN intervals of the task threads of ``pid``, in start order (any process; for a
+        GIL-sharing one, its process lane)."""
+        tid_of = {t.id: t.tid for t in self.tasks}
+        if pid in self.proc_runs:
+            lane, n = self.proc_runs[pid]
+            return [ThreadRun(a, b, task, tid_of.get(task)) for a, b, task in lane.tagged(0, n)]
+        runs = [ThreadRun(a, b, t.id, t.tid) for t in self.tasks if t.pid == pid
+                for a, b in t.runs.spans(0, t.n_runs)]
+        runs.sort(key=itemgetter(0))
+        return runs
 
     def _union(self, pid: int) -> list[tuple[int, int]]:
         key = ("union", pid)
         if key not in self._cache:
-            runs, n = self.proc_runs.get(pid, ([], 0))
             out: list[list[int]] = []
-            for i in range(n):
-                a, b = runs[i][4], runs[i][5]
+            for a, b, _, _ in self.thread_runs(pid):
                 if out and a <= out[-1][1]:
                     if b > out[-1][1]:
                         out[-1][1] = b
@@ -161,7 +181,7 @@ class Frame:
             return 0, wait
         span = [(t.start_ns, end)]
         union = self._union(t.pid)
-        others = self._overlap(union, span) - ran - self._overlap(union, t.sleeps[: t.n_sleeps])
+        others = self._overlap(union, span) - ran - self._overlap(union, list(t.sleeps.spans(0, t.n_sleeps)))
         gil = min(wait, max(0, others))
         return gil, wait - gil
 
@@ -195,7 +215,7 @@ class Frame:
         if agg is not None:
             run_median, run_count = agg.run_median_ns / 1e6, agg.run_count
         else:
-            run_lengths = [(r[1] - r[0]) / 1e6 for t in tasks for r in t.runs[: t.n_runs]]
+            run_lengths = [(b - a) / 1e6 for t in tasks for a, b in t.runs.spans(0, t.n_runs)]
             run_median, run_count = median(run_lengths), len(run_lengths)
         # tid is set only by a START the task itself recorded (not by a parent-side ERROR)
         spawn = [(t.start_ns - t.spawn_ns) / 1e6 for t in tasks
@@ -204,8 +224,8 @@ class Frame:
         if per_core is None:
             per_core = {}
             for t in tasks:
-                for r in t.runs[: t.n_runs]:
-                    per_core[r[2]] = per_core.get(r[2], 0) + (r[1] - r[0])
+                for a, b, cpu in t.runs.tagged(0, t.n_runs):
+                    per_core[cpu] = per_core.get(cpu, 0) + (b - a)
         if any(t.open_run for t in tasks):
             per_core = dict(per_core)
             for t in tasks:

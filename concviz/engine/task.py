@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from typing import Any
+from operator import itemgetter
 
-from concviz.engine.prefix import new_cum
+from concviz.engine.events import EV_CPU
+from concviz.engine.store import Intervals
 
 END_REASONS = {
     "timeout": "timed out: the run hit its time limit and was stopped",
@@ -24,6 +25,8 @@ STOPPED_REASON = END_REASONS["cancelled"]
 
 # task status
 PENDING, QUEUED, RUNNING, DONE, FAILED = "pending", "queued", "running", "done", "failed"
+
+_CPU = itemgetter(EV_CPU)
 
 
 @dataclass
@@ -39,8 +42,8 @@ class Task:
     label: str | None = None
     failed: bool = False
     error: str | None = None
-    runs: list = field(default_factory=list)  # (t0, t1, cpu), in time order
-    sleeps: list = field(default_factory=list)  # (t0, t1), in time order
+    runs: Intervals = field(default_factory=lambda: Intervals(_CPU, "h"))  # RUN intervals, tagged by CPU
+    sleeps: Intervals = field(default_factory=lambda: Intervals(None))  # SLEEP intervals
     run_ns: int = 0
     sleep_ns: int = 0
     cpus: set = field(default_factory=set)
@@ -51,8 +54,6 @@ class Task:
     # dead) or the run's (stopped, timed out, crashed): what it did after its last report is
     # not known
     end_own: bool = True
-    run_cum: Any = field(default_factory=new_cum)  # run_cum[i] = run time of runs[0..i]
-    sleep_cum: Any = field(default_factory=new_cum)  # the same for sleeps
 
     @property
     def status(self) -> str:
@@ -76,15 +77,14 @@ class TaskView:
     label: str | None
     status: str
     error: str | None
-    runs: list
+    runs: Intervals  # shared with the Timeline: read only the first n_runs
     n_runs: int
-    sleeps: list
+    sleeps: Intervals
     n_sleeps: int
     run_ns: int
     sleep_ns: int
     cpus: tuple
-    run_cum: Any = None  # running sums of runs / sleeps (see prefix.py); None: not kept
-    sleep_cum: Any = None
+    resorts: int = 0  # folds that re-ordered this task's packed intervals, up to the snapshot
     open_run: tuple | None = None  # (t0, now, cpu): running, not yet closed by a RUN
     open_sleep: int | None = None  # start of a sleep still going on
     seen_ns: int = 0  # the latest instant the task reported about
@@ -97,7 +97,7 @@ class TaskView:
                    tid=t.tid, label=t.label, status=t.status, error=t.error,
                    runs=t.runs, n_runs=len(t.runs), sleeps=t.sleeps, n_sleeps=len(t.sleeps),
                    run_ns=t.run_ns, sleep_ns=t.sleep_ns, cpus=tuple(sorted(t.cpus)),
-                   run_cum=t.run_cum, sleep_cum=t.sleep_cum, open_run=t.open_run,
+                   resorts=t.runs.resorts + t.sleeps.resorts, open_run=t.open_run,
                    open_sleep=t.open_sleep, seen_ns=t.seen_ns, end_own=t.end_own)
 
     @property

@@ -38,6 +38,8 @@ FIGURES: dict[str, tuple[str, str, float]] = {
     "ui_cpu_fraction_busy": ("UI process CPU (of one core), 10 s cpu run of 2 processes", "<=", 0.05),
     "ui_cpu_fraction_idle": ("UI process CPU (of one core), idle screen", "<=", 0.01),
     "frame_ms_median": ("one frame of 64 lanes x 120 columns, median ms", "<=", 10),
+    "frame_heavy_ratio": ("engine frame, 200,000 vs 2,000 RUN intervals, same view", "<=", 1.5),
+    "timeline_bytes_per_run": ("Timeline memory per recorded RUN interval, bytes", "<=", 100),
     "startup_s": ("`concviz` to first complete screen, s", "<=", 0.5),
     "busy_vs_os_error_max": ("busy_s vs OS CPU time, worst model, rel. error", "<=", 0.10),
     "switch_interval_error_max": ("median RUN interval vs switch interval (1/5/20 ms), worst", "<=", 0.15),
@@ -76,6 +78,7 @@ def select(benchmarks: dict[str, Callable], only: list[str]) -> dict[str, Callab
         return benchmarks
     owners = {"probe_overhead_ratio": "probe", "pipeline_events_per_s": "pipeline",
               "frame_ms_median": "frame", "busy_vs_os_error_max": "busy",
+              "frame_heavy_ratio": "frame_heavy", "timeline_bytes_per_run": "timeline_memory",
               "switch_interval_error_max": "switch", "busy_over_wall_max": "switch",
               "spawn_latency_error_max": "spawn", "ui_fps_under_load": "ui_load",
               "ui_cpu_fraction_busy": "ui_cpu", "ui_cpu_fraction_idle": "ui_cpu",

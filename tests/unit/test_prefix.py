@@ -15,7 +15,8 @@ import pytest
 from concviz.engine.events import FINISH, RUN, SLEEP, SPAWN, START
 from concviz.engine.frame import Frame
 from concviz.engine.prefix import RunLengths
-from concviz.engine.timeline import Timeline, _resort_tail
+from concviz.engine.store import Intervals
+from concviz.engine.timeline import Timeline
 
 HEADER = {"model": "synthetic", "workload": "cpu", "spec": {"tasks": 6},
           "machine": {"cpus": 2, "gil": True, "switch_interval_ms": 5.0}}
@@ -62,8 +63,9 @@ def random_run(seed: int, turns: int = 400) -> list[list[tuple]]:
 
 def plain(frame: Frame) -> Frame:
     """The same frame without the Timeline's indexes: everything computed from intervals."""
-    return Frame(frame.version, frame.header, frame.tasks, frame.cores, frame.proc_runs,
-                 frame.first_ns, frame.now_ns, frame.ended, frame.end_message)
+    return Frame(version=frame.version, header=frame.header, tasks=frame.tasks, cores=frame.cores,
+                 proc_runs=frame.proc_runs, first_ns=frame.first_ns, now_ns=frame.now_ns,
+                 ended=frame.ended, end_message=frame.end_message)
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -99,19 +101,26 @@ def test_lanes_are_in_time_order_after_late_batches():
     for batch in random_run(11):
         tl.feed(batch)
         tl.snapshot()
+    assert tl.cores and tl.proc_runs
     for lanes in (tl.cores, tl.proc_runs):
         for lane in lanes.values():
-            assert [e[4] for e in lane] == sorted(e[4] for e in lane)
+            assert list(lane.starts) == sorted(lane.starts)
 
 
-def test_resort_tail_equals_a_full_sort():
+def test_late_arrivals_fold_into_place():
+    """A lane fed in-order batches and late ones packs the same items as a sort of them all."""
     rnd = random.Random(3)
-    lane = [(2, 0, 1, 1, t, t + 1, 0, None) for t in range(0, 1000, 10)]
-    late = [(2, 1, 1, 2, t, t + 1, 0, None) for t in sorted(rnd.sample(range(700, 1000), 20))]
-    lane += late
-    j, earliest = _resort_tail(lane, 100)
-    assert lane == sorted(lane, key=lambda e: e[4])
-    assert earliest == late[0][4] and lane[j][4] == earliest
+    lane = Intervals(lambda e: e[1])
+    lane.pending = [(RUN, 0, 1, 1, t, t + 1 + t % 7, 0, None) for t in range(0, 1000, 10)]
+    assert lane.fold()[0] == 0
+    late = [(RUN, 1, 1, 2, t, t + 3, 0, None) for t in rnd.sample(range(700, 1000), 20)]
+    lane.pending = late[:]
+    earliest, lengths = lane.fold()
+    assert earliest == min(e[4] for e in late) and sorted(lengths) == [3] * 20
+    every = sorted([(t, t + 1 + t % 7, 0) for t in range(0, 1000, 10)] + [(e[4], e[5], 1) for e in late],
+                   key=lambda x: x[0])
+    assert lane[:] == every and lane.resorts == 1
+    assert list(lane.cum) == [0] + list(__import__("itertools").accumulate(b - a for a, b, _ in every))
 
 
 def test_run_length_median_exact_then_to_the_microsecond():

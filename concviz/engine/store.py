@@ -1,0 +1,252 @@
+"""Packed lanes: a lane's intervals in a few flat arrays, not one Python object per interval.
+
+An :class:`Intervals` lane holds, in start order, each interval's start, the running sum of the
+lengths (``cum[i]`` = total length of items ``0..i-1``, so ``cum[0] == 0``) and a small tag (the
+CPU of a task's RUN, the task of a core's or a process's). An end is ``start + cum[i + 1] -
+cum[i]``; the time the lane covers before any instant is a bisection and a subtraction away
+(:func:`covered_before`), so a column's share of a dense lane costs O(log n), and every column
+edge is looked up at once in C (``map`` over ``bisect``), not by a Python call per column.
+
+Events reach a lane through :meth:`Intervals.add` (the event tuple itself, kept only until the
+next :meth:`Intervals.fold`), and are packed by ``fold`` in bulk: sorted, merged with the tail
+they belong in when they arrived late, running sums extended. A Frame reads the first ``n``
+items a fold left; later folds only append or re-order items near the live edge.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left, bisect_right
+from itertools import accumulate, compress, repeat
+from operator import add, gt, itemgetter, ne, sub
+from typing import Callable, Iterator, NamedTuple
+
+from concviz.engine.events import EV_TASK, EV_T0, EV_T1
+
+_T0 = itemgetter(EV_T0)
+_T1 = itemgetter(EV_T1)
+_FIRST = itemgetter(0)
+
+
+class Span(NamedTuple):
+    """One interval of a packed lane: where it starts, where it ends, its tag."""
+
+    t0: int
+    t1: int
+    tag: int
+
+
+class Intervals:
+    """A time-ordered lane of intervals, packed (see the module docstring)."""
+
+    __slots__ = ("starts", "cum", "tags", "tag_of", "pending", "resorts", "overlaps")
+
+    def __init__(self, tag_of: Callable[[tuple], int] | None, tag_code: str = "i") -> None:
+        self.starts = array("q")
+        self.cum = array("q", [0])
+        self.tags = array(tag_code) if tag_of is not None else None
+        self.tag_of = tag_of  # event tuple -> this lane's tag (None: the lane keeps no tags)
+        self.pending: list[tuple] = []  # event tuples added since the last fold
+        self.resorts = 0  # folds that re-ordered items already packed (see changes.py)
+        self.overlaps = False  # some item starts before an earlier one ends (a core lane can)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def add(self, event: tuple) -> None:
+        """Take an interval event (RUN or SLEEP); it is packed at the next :meth:`fold`."""
+        self.pending.append(event)
+
+    # --- reading -----------------------------------------------------------------------------
+    def end(self, i: int) -> int:
+        return self.starts[i] + self.cum[i + 1] - self.cum[i]
+
+    def __getitem__(self, i):
+        """Item ``i`` as ``(t0, t1, tag)`` (``(t0, t1)`` for a lane without tags); a slice: a list."""
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self.starts)))]
+        if i < 0:
+            i += len(self.starts)
+        if self.tags is None:
+            return self.starts[i], self.end(i)
+        return Span(self.starts[i], self.end(i), self.tags[i])
+
+    def ends(self, i: int, j: int) -> Iterator[int]:
+        """The ends of items ``i..j-1``."""
+        cum = self.cum
+        return map(add, self.starts[i:j], map(sub, cum[i + 1:j + 1], cum[i:j]))
+
+    def spans(self, i: int, j: int) -> Iterator[tuple[int, int]]:
+        """``(t0, t1)`` of items ``i..j-1``."""
+        return zip(self.starts[i:j], self.ends(i, j))
+
+    def tagged(self, i: int, j: int) -> Iterator[tuple[int, int, int]]:
+        """``(t0, t1, tag)`` of items ``i..j-1``."""
+        return zip(self.starts[i:j], self.ends(i, j), self.tags[i:j])
+
+    def window(self, n: int, t0: float, t1: float) -> tuple[int, int]:
+        """The index range of the first ``n`` items that may overlap [t0, t1): from the one
+        before the first starting at t0 (it may reach past t0), to the first starting at t1."""
+        starts = self.starts
+        i = bisect_left(starts, t0, 0, n)
+        i = i - 1 if i else 0
+        return i, bisect_left(starts, t1, i, n)
+
+    def count_in(self, n: int, t0: int, t1: int) -> int:
+        """How many of the first ``n`` items start in [t0, t1) (plus one that may straddle t0)."""
+        i0 = bisect_left(self.starts, t0, 0, n)
+        return bisect_left(self.starts, t1, i0, n) - i0 + 1
+
+    def first_start(self, i: int, j: int) -> int | None:
+        """The earliest start among items ``i..j-1`` (None if none)."""
+        return self.starts[i] if j > i else None
+
+    # --- packing -----------------------------------------------------------------------------
+    def fold(self) -> tuple[int | None, list[int]]:
+        """Pack the pending events. Returns the earliest start among them (None: nothing was
+        pending) and their lengths (in start order)."""
+        new = self.pending
+        if not new:
+            return None, []
+        self.pending = []
+        new.sort(key=_T0)  # stable: equal starts keep their arrival order
+        starts, cum, tags = self.starts, self.cum, self.tags
+        first = new[0][EV_T0]
+        lengths = list(map(sub, map(_T1, new), map(_T0, new)))
+        n = len(starts)
+        if n and first < starts[-1]:
+            # late arrivals: merge them into the tail they belong in (late arrivals are recent:
+            # one flush of a worker, so the tail is short)
+            j = bisect_left(starts, first)
+            old = list(zip(starts[j:], map(sub, cum[j + 1:], cum[j:-1]),
+                           tags[j:] if tags is not None else repeat(0)))
+            merged = sorted(old + list(zip(map(_T0, new), lengths,
+                                           map(self.tag_of, new) if tags is not None else repeat(0))),
+                            key=_FIRST)
+            del starts[j:], cum[j + 1:]
+            if tags is not None:
+                del tags[j:]
+                tags.extend(map(itemgetter(2), merged))
+            self._extend(starts, cum, map(_FIRST, merged), list(map(itemgetter(1), merged)))
+            self.resorts += 1
+        else:
+            if tags is not None:
+                tags.extend(map(self.tag_of, new))
+            self._extend(starts, cum, map(_T0, new), lengths)
+        return first, lengths
+
+    def _extend(self, starts: array, cum: array, new_starts: Iterator[int], lengths: list[int]) -> None:
+        n = len(starts)
+        starts.extend(new_starts)
+        sums = accumulate(lengths, initial=cum[-1])
+        next(sums)
+        cum.extend(sums)
+        if not self.overlaps and len(starts) > max(n, 1):
+            # an item starting before the one before it ends (only core lanes can hold these)
+            k = max(n, 1)
+            ends = self.ends(k - 1, len(starts) - 1)
+            self.overlaps = any(map(gt, ends, starts[k:]))
+
+
+def covered_before(lane: Intervals, n: int, xs: list[int]) -> list[int]:
+    """Per instant of ``xs`` (ascending), the time the first ``n`` items cover before it.
+
+    Exact for disjoint intervals (a task's runs, a GIL's holders). A core lane can hold small
+    overlaps (the CPU number is sampled once a millisecond): there the few items before an
+    instant that reach past it are taken off too (up to 8 back)."""
+    starts, cum = lane.starts, lane.cum
+    m = len(xs)
+    if n == len(starts):  # (the bisection is the dearest step: no bounds to pass is cheaper)
+        idx = list(map(bisect_left, repeat(starts, m), xs))
+    else:
+        idx = list(map(bisect_left, repeat(starts, m), xs, repeat(0, m), repeat(n, m)))
+    out = list(map(cum.__getitem__, idx))
+    z = bisect_right(idx, 0)  # instants before the first item: nothing covered
+    if z == m:
+        return out
+    i1 = idx[z:]
+    before = list(map(sub, i1, repeat(1)))  # the item just before each instant
+    reach = map(sub, map(add, map(starts.__getitem__, before),
+                         map(sub, out[z:], map(cum.__getitem__, before))), xs[z:])
+    over = list(map(max, reach, repeat(0)))  # how far it reaches past the instant
+    out[z:] = map(sub, out[z:], over)
+    if lane.overlaps:
+        for k in compress(range(m - z), over):
+            i, x = i1[k] - 2, xs[z + k]
+            while i >= 0 and i > i1[k] - 9:
+                stop = lane.end(i)
+                if stop <= x:
+                    break
+                out[z + k] -= stop - x
+                i -= 1
+    return out
+
+
+class LaneSet:
+    """A run's core lanes (every RUN recorded on a CPU) and process lanes (the RUNs of the
+    task threads of one process, kept only for processes whose threads share a GIL), folded
+    together at each snapshot, with a log of where each lane changed.
+
+    Everything here runs under the Timeline's lock."""
+
+    LOG_KEEP = 64  # log entries kept per lane (older serials read as "changed anywhere")
+
+    def __init__(self) -> None:
+        self.cores: dict[int, Intervals] = {}
+        self.procs: dict[int, Intervals] = {}
+        self.switches: dict[int, int] = {}  # pid -> hand-offs between its threads
+        # per lane ("c", cpu) / ("p", pid): [(snapshot serial, earliest start among what the
+        # lane got before it)], so a pane can redo only the columns after it
+        self.log: dict[tuple[str, int], list[tuple[int, int]]] = {}
+        self.log_floor: dict[tuple[str, int], int] = {}  # serials up to this were dropped
+        self._changed: dict[tuple[str, int], int] = {}  # lane -> earliest change since the last note
+
+    def core(self, cpu: int) -> Intervals:
+        lane = self.cores.get(cpu)
+        if lane is None:
+            lane = self.cores[cpu] = Intervals(itemgetter(EV_TASK))
+        return lane
+
+    def fold(self, tasks: dict, thread_pids: frozenset[int]) -> None:
+        """Pack what the lanes got since the last fold; start a process lane for each process
+        that has come to share its GIL between task threads (from its tasks' packed runs, so
+        the task lanes must be folded first)."""
+        for cpu, lane in self.cores.items():
+            if lane.pending:
+                self._note(("c", cpu), lane.fold()[0])
+        for pid in thread_pids:
+            lane = self.procs.get(pid)
+            if lane is None:
+                lane = self.procs[pid] = Intervals(itemgetter(EV_TASK))
+                lane.pending = [(0, t.id, pid, 0, a, b, 0, None) for t in tasks.values() if t.pid == pid
+                                for a, b in t.runs.spans(0, len(t.runs))]
+                self.switches[pid] = 0
+            if lane.pending:
+                tid_of = {t.id: t.tid for t in tasks.values() if t.pid == pid}
+                j = bisect_left(lane.starts, min(map(_T0, lane.pending)))
+                before = _handoffs(lane, j, tid_of)
+                self._note(("p", pid), lane.fold()[0])
+                self.switches[pid] += _handoffs(lane, j, tid_of) - before
+
+    def _note(self, lane: tuple[str, int], at: int | None) -> None:
+        if at is not None and at < self._changed.get(lane, at + 1):
+            self._changed[lane] = at
+
+    def note_snapshot(self, serial: int) -> None:
+        """Log, under ``serial``, the earliest change of every lane changed since the last one."""
+        log = self.log
+        for key, at in self._changed.items():
+            entries = log.get(key)
+            if entries is None:
+                entries = log[key] = []
+            entries.append((serial, at))
+            if len(entries) > 2 * self.LOG_KEEP:
+                self.log_floor[key] = entries[-self.LOG_KEEP - 1][0]
+                log[key] = entries[-self.LOG_KEEP:]  # a new list: readers keep theirs
+        self._changed.clear()
+
+
+def _handoffs(lane: Intervals, j: int, tid_of: dict[int, int | None]) -> int:
+    """Hand-offs between threads among the lane's items from ``j - 1`` on."""
+    tids = list(map(tid_of.get, lane.tags[max(0, j - 1):]))
+    return sum(map(ne, tids, tids[1:]))
