@@ -42,7 +42,6 @@ class LaneCodes:
         self._gen = 0
         self._pid_from: dict[int, float] | None = None  # pid -> where its threads changed
         self._memo: dict[int, _LaneMemo] = {}  # task id -> its rows as last drawn
-        self.reused_columns = 0  # columns taken from an earlier frame (for tests and benchmarks)
 
     def begin(self, frame: Frame) -> None:
         """Take a new frame (where its GILs' threads changed is worked out when first asked)."""
@@ -88,14 +87,12 @@ class LaneCodes:
                 at = min(at, self._sibling_change(t.pid)) if m.gen == self._gen - 1 else -INF
             if at == INF:
                 m.gen, m.view, m.now_ns = self._gen, t, frame.now_ns
-                self.reused_columns += width
                 return m.rows
             from_col = first_changed_column(at, t0, t1, width)
             if from_col > 0:
                 codes = frame.task_codes_from(index, t0, t1, width, levels, from_col, m.rows)
                 if codes.dense == m.dense:  # else the columns kept were computed another way: redo all
                     self._memo[t.id] = _LaneMemo(self._gen, t, frame.now_ns, key, codes.rows, codes.dense, sibling)
-                    self.reused_columns += from_col
                     return codes.rows
         codes = frame.task_codes_from(index, t0, t1, width, levels, 0, [])
         self._memo[t.id] = _LaneMemo(self._gen, t, frame.now_ns, key, codes.rows, codes.dense, sibling)
@@ -121,7 +118,6 @@ class CoreCellsCache:
         self._memo: dict[int, _CoreMemo] = {}  # cpu -> its closed columns as last computed
         self._frame: Frame | None = None
         self._shown: dict[tuple, CoreCells] = {}  # (cpu, window) -> this frame's answer
-        self.reused_columns = 0  # columns taken from an earlier frame (for tests and benchmarks)
 
     def cells(self, frame: Frame, cpu: int, t0: int, t1: int, width: int) -> CoreCells:
         """Frame.core_cells(cpu, t0, t1, width), from the last frame's columns where they hold."""
@@ -144,8 +140,6 @@ class CoreCellsCache:
             closed = frame.core_columns(cpu, t0, t1, width, first, prev)
             if prev is not None and closed.dense != prev.dense:  # columns kept were computed another way
                 closed = frame.core_columns(cpu, t0, t1, width)
-                first = 0
-        self.reused_columns += first
         if serial is not None:
             self._memo[cpu] = _CoreMemo(serial, key, closed)
         out = self._shown[(cpu, t0, t1, width)] = frame.with_open_runs(cpu, t0, t1, width, closed)
