@@ -1,4 +1,4 @@
-"""How a Frame's lanes become columns: per-column fractions and codes of task, core and GIL lanes.
+"""How a Frame's task lanes become columns: per-column fractions and codes.
 
 Cell functions take a time window ``[t0, t1)`` split into ``width`` columns and return, per
 column, the fraction of the column's time spent in each state, so a wide column that a task
@@ -14,7 +14,8 @@ What a task lane draws is one code per column (:func:`task_codes`, the same clas
 earlier result over the same window and redo only the columns from a given one on: that is
 what the panes' cross-frame caches (concviz/widgets/lane_cache.py) build on.
 
-Every function here reads a Frame and memoizes in the Frame's own per-frame cache.
+Core and GIL lanes are in core_cells.py. Every function here reads a Frame and memoizes in the
+Frame's own per-frame cache.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, NamedTuple
 
 from concviz.engine.events import EV_TASK
-from concviz.engine.prefix import column_owners, column_shares
+from concviz.engine.prefix import column_shares
 from concviz.engine.store import Intervals
 from concviz.engine.task import lane_end
 
@@ -58,14 +59,6 @@ class LaneCells:
     alive: list[float]  # fraction of the column inside [start, end]
 
 
-@dataclass
-class CoreCells:
-    """Per-column busy fraction of one core and the task that ran most there."""
-
-    busy: list[float]
-    task: list[int]  # -1 where idle
-
-
 class TaskCodes(NamedTuple):
     """A task lane's codes over a window, and how its columns were computed."""
 
@@ -73,18 +66,9 @@ class TaskCodes(NamedTuple):
     dense: bool  # read from running sums (else interval by interval)
 
 
-class CoreColumns(NamedTuple):
-    """A core lane's closed RUN intervals over a window, before open ones are laid on top."""
-
-    busy: list[float]  # per column, the fraction of it the core ran task work
-    best: list[float]  # per column, the largest share one task had
-    who: list[int]  # per column, the task that had it (-1: idle)
-    dense: bool  # read from running sums (else interval by interval)
-
-
 def _span(a: int, b: int, t0: int, dt: float, width: int) -> tuple[float, float, int, int] | None:
     """[a, b) in columns of width ``dt`` from ``t0``, clipped to the ``width`` columns: (x0,
-    x1, first column, last column it touches), or None if it misses them. (Frame._task_codes
+    x1, first column, last column it touches), or None if it misses them. (task_codes
     inlines this in its loop over RUN intervals, the hottest of a frame.)"""
     if b <= a:
         return None
@@ -100,7 +84,7 @@ def _span(a: int, b: int, t0: int, dt: float, width: int) -> tuple[float, float,
     return x0, x1, int(x0), width - 1 if c1 >= width else c1
 
 
-def _spread(arr: list[float], a: int, b: int, t0: int, dt: float, width: int,
+def spread(arr: list[float], a: int, b: int, t0: int, dt: float, width: int,
             best: list[float] | None = None, who: list[int] | None = None, tag: int = -1) -> None:
     """Add the overlap of [a, b) with each column to ``arr`` (in column fractions)."""
     span = _span(a, b, t0, dt, width)
@@ -164,22 +148,22 @@ def task_cells(frame: "Frame", index: int, t0: int, t1: int, width: int) -> Lane
         return cells
     live_end = frame.now_ns
     if t.spawn_ns is not None:
-        _spread(queued, t.spawn_ns, t.start_ns if t.start_ns is not None else live_end, t0, dt, width)
+        spread(queued, t.spawn_ns, t.start_ns if t.start_ns is not None else live_end, t0, dt, width)
     if t.start_ns is None:
         return cells
     end = lane_end(t, live_end)
     if t.end_ns is None and t.open_sleep is not None:
-        _spread(sleep, t.open_sleep, live_end, t0, dt, width)  # known to be asleep right now
-    _spread(alive, t.start_ns, end, t0, dt, width)
+        spread(sleep, t.open_sleep, live_end, t0, dt, width)  # known to be asleep right now
+    spread(alive, t.start_ns, end, t0, dt, width)
     indexed = frame.agg is not None
     for lane, n, arr in ((t.runs, t.n_runs, run), (t.sleeps, t.n_sleeps, sleep)):
         if indexed and lane.count_in(n, t0, t1) > width:
             arr[:] = column_shares(lane, n, t0, t1, width)
         else:
             for a, b in lane.spans(*lane.window(n, t0, t1)):
-                _spread(arr, a, b, t0, dt, width)
+                spread(arr, a, b, t0, dt, width)
     if t.open_run is not None:  # running now, interval not closed yet
-        _spread(run, t.open_run[0], t.open_run[1], t0, dt, width)
+        spread(run, t.open_run[0], t.open_run[1], t0, dt, width)
     sibling = process_cells(frame, t.pid, t0, t1, width) if t.pid in frame.thread_pids and frame.gil else None
     for c in range(width):
         w = alive[c] - run[c] - sleep[c]
@@ -379,7 +363,7 @@ def _wait_codes(frame: "Frame", pid: int | None, t0: int, t1: int, width: int,
     return codes
 
 
-def _lane(lanes: dict, key: int) -> tuple[Intervals, int]:
+def lane_of(lanes: dict, key: int) -> tuple[Intervals, int]:
     """A core or process lane of a frame and how many of its items the frame saw."""
     return lanes.get(key) or _NO_LANE
 
@@ -390,7 +374,7 @@ def process_cells(frame: "Frame", pid: int, t0: int, t1: int, width: int) -> lis
     if key in frame._cache:
         return frame._cache[key]
     dt = (t1 - t0) / width
-    lane, n = _lane(frame.proc_runs, pid)
+    lane, n = lane_of(frame.proc_runs, pid)
     if frame.agg is not None and lane.count_in(n, t0, t1) > width:
         # dense: running sums (with a GIL, a process's task threads never run at once, so
         # the sum of their intervals is their union)
@@ -408,76 +392,9 @@ def process_cells(frame: "Frame", pid: int, t0: int, t1: int, width: int) -> lis
                     cur_b = b
                 continue
             if cur_b is not None:
-                _spread(arr, cur_a, cur_b, t0, dt, width)
+                spread(arr, cur_a, cur_b, t0, dt, width)
             cur_a, cur_b = a, b
         if cur_b is not None:
-            _spread(arr, cur_a, cur_b, t0, dt, width)
+            spread(arr, cur_a, cur_b, t0, dt, width)
     frame._cache[key] = arr
     return arr
-
-
-def gil_cells(frame: "Frame", pid: int, t0: int, t1: int, width: int) -> CoreCells:
-    """Per column, the task whose thread held ``pid``'s GIL the longest, and how busy."""
-    busy = [0.0] * width
-    best = [0.0] * width
-    who = [-1] * width
-    lane, n = _lane(frame.proc_runs, pid)
-    dt = (t1 - t0) / width
-    if frame.agg is not None and lane.count_in(n, t0, t1) > width:
-        # busy is the process's running share, which the task lanes of its threads have
-        # asked for already (the same running sums: one computation, cached)
-        return CoreCells(process_cells(frame, pid, t0, t1, width)[:], column_owners(lane, n, t0, t1, width))
-    for a, b, task in lane.tagged(*lane.window(n, t0, t1)):
-        _spread(busy, a, b, t0, dt, width, best, who, task)
-    return CoreCells(busy, who)
-
-
-def core_cells(frame: "Frame", cpu: int, t0: int, t1: int, width: int) -> CoreCells:
-    """Per column, how busy logical CPU ``cpu`` was with task work, and with which task."""
-    return with_open_runs(frame, cpu, t0, t1, width, core_closed(frame, cpu, t0, t1, width))
-
-
-def core_closed(frame: "Frame", cpu: int, t0: int, t1: int, width: int, first: int = 0,
-                prev: CoreColumns | None = None) -> CoreColumns:
-    """The closed RUN intervals on ``cpu`` over the window; with ``prev`` (an earlier result
-    over the same window) the columns before ``first`` are taken from it."""
-    busy = [0.0] * width
-    best = [0.0] * width
-    who = [-1] * width
-    lane, n = _lane(frame.cores, cpu)
-    dt = (t1 - t0) / width
-    dense = frame.agg is not None and lane.count_in(n, t0, t1) > width
-    if dense:
-        busy = column_shares(lane, n, t0, t1, width, first=first)
-        who = column_owners(lane, n, t0, t1, width, first=first)
-        best = busy[:]
-    else:
-        i, j = lane.window(n, t0, t1)
-        t_from = t0
-        if first:
-            # A core lane's items can overlap a little (the CPU number is sampled once a
-            # millisecond), so an item well before t_from may still reach past it: start a
-            # few items back, and skip those that end before it.
-            t_from = t0 + first * dt
-            i = max(i, lane.window(n, t_from, t1)[0] - 64)
-        for a, b, task in lane.tagged(i, j):
-            if b > t_from:
-                _spread(busy, a, b, t0, dt, width, best, who, task)
-    if prev is not None and first:
-        busy[:first] = prev.busy[:first]
-        best[:first] = prev.best[:first]
-        who[:first] = prev.who[:first]
-    return CoreColumns(busy, best, who, dense)
-
-
-def with_open_runs(frame: "Frame", cpu: int, t0: int, t1: int, width: int, closed: CoreColumns) -> CoreCells:
-    """``closed`` (see :func:`core_closed`) with the RUN intervals still open on ``cpu`` laid on top."""
-    busy, best, who = closed.busy, closed.best, closed.who
-    dt = (t1 - t0) / width
-    opened = [(task, a, b) for task, (a, b, on) in frame.open_runs if on == cpu]
-    if opened:  # running now, interval not closed yet
-        busy, best, who = busy[:], best[:], who[:]
-        for task, a, b in opened:
-            _spread(busy, a, b, t0, dt, width, best, who, task)
-    return CoreCells(busy, who)
-

@@ -3,7 +3,7 @@
 A Frame is what every pane draws from: the tasks as they were at one moment (TaskView), the
 core and process lanes up to that moment, and the run's figures (:attr:`Frame.stats`, the
 fields of ``concviz run --json``). How a lane becomes columns is in cells.py; the methods here
-that return columns are thin doors to it, memoized per frame.
+that return columns are thin doors to it (and to core_cells.py), memoized per frame.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from functools import cached_property
 from operator import itemgetter
 from typing import Any, NamedTuple
 
-from concviz.engine import cells
-from concviz.engine.cells import CoreCells, CoreColumns, LaneCells, TaskCodes
+from concviz.engine import cells, core_cells
+from concviz.engine.cells import LaneCells, TaskCodes
+from concviz.engine.core_cells import CoreCells, CoreColumns
 from concviz.engine.store import Intervals
 from concviz.engine.task import DONE, FAILED, QUEUED, RUNNING, TaskView, lane_end, median
 
@@ -308,22 +309,22 @@ class Frame:
 
     def gil_cells(self, pid: int, t0: int, t1: int, width: int) -> CoreCells:
         """Per column, the task whose thread held ``pid``'s GIL the longest, and how busy."""
-        return cells.gil_cells(self, pid, t0, t1, width)
+        return core_cells.gil_cells(self, pid, t0, t1, width)
 
     def core_cells(self, cpu: int, t0: int, t1: int, width: int) -> CoreCells:
         """Per column, how busy logical CPU ``cpu`` was with task work, and with which task."""
-        return cells.core_cells(self, cpu, t0, t1, width)
+        return core_cells.core_cells(self, cpu, t0, t1, width)
 
     def core_columns(self, cpu: int, t0: int, t1: int, width: int, first: int = 0,
                      prev: CoreColumns | None = None) -> CoreColumns:
         """The closed RUN intervals on ``cpu`` over the window (the columns before ``first``
         taken from ``prev``, an earlier result over the same window); :meth:`with_open_runs`
         makes them what :meth:`core_cells` returns."""
-        return cells.core_closed(self, cpu, t0, t1, width, first, prev)
+        return core_cells.core_closed(self, cpu, t0, t1, width, first, prev)
 
     def with_open_runs(self, cpu: int, t0: int, t1: int, width: int, closed: CoreColumns) -> CoreCells:
         """``closed`` with the RUN intervals still open on ``cpu`` laid on top."""
-        return cells.with_open_runs(self, cpu, t0, t1, width, closed)
+        return core_cells.with_open_runs(self, cpu, t0, t1, width, closed)
 
     @cached_property
     def open_runs(self) -> list[tuple[int, tuple]]:

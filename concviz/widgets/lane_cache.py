@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from concviz.engine.cells import CoreCells, CoreColumns
+from concviz.engine.core_cells import CoreCells, CoreColumns
 from concviz.engine.changes import INF, changed_from, first_changed_column
 from concviz.engine.frame import Frame
 from concviz.engine.task import TaskView
