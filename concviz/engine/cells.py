@@ -157,10 +157,13 @@ def task_cells(frame: "Frame", index: int, t0: int, t1: int, width: int) -> Lane
     spread(alive, t.start_ns, end, t0, dt, width)
     indexed = frame.agg is not None
     for lane, n, arr in ((t.runs, t.n_runs, run), (t.sleeps, t.n_sleeps, sleep)):
-        if indexed and lane.count_in(n, t0, t1) > width:
+        if not n:
+            continue
+        i0, i1 = lane.between(n, t0, t1)
+        if indexed and i1 - i0 >= width:
             arr[:] = column_shares(lane, n, t0, t1, width)
         else:
-            for a, b in lane.spans(*lane.window(n, t0, t1)):
+            for a, b in lane.spans(i0 - 1 if i0 else 0, i1):
                 spread(arr, a, b, t0, dt, width)
     if t.open_run is not None:  # running now, interval not closed yet
         spread(run, t.open_run[0], t.open_run[1], t0, dt, width)
@@ -220,12 +223,15 @@ def task_codes(frame: "Frame", index: int, t0: int, t1: int, width: int, levels:
             _cover(sleep, t.open_sleep, live_end, t0, dt, width, edges, codes, COL_SLEEP)
         runs, n = t.runs, t.n_runs
         indexed = frame.agg is not None
-        if indexed and runs.count_in(n, t0, t1) > width:
+        i0, i1 = runs.between(n, t0, t1)
+        if indexed and i1 - i0 >= width:
             run = column_shares(runs, n, t0, t1, width, first=from_col)
             dense = True
         else:  # _span and _cover, inlined: this is the loop a frame spends most of its time in
             add = edges.add
-            for a, b in runs.spans(*runs.window(n, t_from, t1)):  # those starting before t1
+            if from_col:
+                i0 = runs.between(n, t_from, t1)[0]
+            for a, b in runs.spans(i0 - 1 if i0 else 0, i1):  # those starting before t1
                 x0 = (a - t0) / dt
                 x1 = (b - t0) / dt
                 c0 = int(x0)
@@ -257,11 +263,14 @@ def task_codes(frame: "Frame", index: int, t0: int, t1: int, width: int, levels:
                     run[c0 + 1:c1] = _ONES[:c1 - c0 - 1] if c1 - c0 <= 1024 else [1.0] * (c1 - c0 - 1)
                     codes[c0 + 1:c1] = [CODE_FULL] * (c1 - c0 - 1)
         sleeps, n = t.sleeps, t.n_sleeps
-        if indexed and sleeps.count_in(n, t0, t1) > width:
+        i0, i1 = sleeps.between(n, t0, t1) if n else (0, 0)
+        if indexed and i1 - i0 >= width:
             sleep = [x + y for x, y in zip(sleep, column_shares(sleeps, n, t0, t1, width, first=from_col))]
             dense = True
         else:
-            for a, b in sleeps.spans(*sleeps.window(n, t_from, t1)):
+            if from_col and n:
+                i0 = sleeps.between(n, t_from, t1)[0]
+            for a, b in (sleeps.spans(i0 - 1 if i0 else 0, i1) if n else ()):
                 _cover(sleep, a, b, t0, dt, width, edges, codes, COL_SLEEP)
         if t.open_run is not None:  # running now, interval not closed yet
             _cover(run, t.open_run[0], t.open_run[1], t0, dt, width, edges, codes, CODE_FULL)

@@ -79,7 +79,7 @@ class Frame:
     def workload(self) -> str:
         return self.header.get("workload", "?")
 
-    @property
+    @cached_property
     def machine(self) -> dict[str, Any]:
         return self.header.get("machine", {})
 
@@ -87,7 +87,7 @@ class Frame:
     def cpu_count(self) -> int:
         return int(self.machine.get("cpus") or (max(self.cores) + 1 if self.cores else 1))
 
-    @property
+    @cached_property
     def gil(self) -> bool:
         return bool(self.machine.get("gil", True))
 

@@ -12,17 +12,20 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter
+from functools import lru_cache
 from itertools import repeat
-from operator import floordiv, sub, truediv
+from operator import add, floordiv, sub, truediv
 
 from concviz.engine.store import Intervals, covered_before
 
 
-def edges(t0: int, t1: int, width: int) -> list[int]:
+@lru_cache(maxsize=16)
+def edges(t0: int, t1: int, width: int) -> tuple[int, ...]:
     """The ``width + 1`` column boundaries of ``[t0, t1)``, as ints (int comparisons are
-    cheaper than float ones in the bisections below)."""
+    cheaper than float ones in the bisections below). Every lane of a frame asks for the
+    same ones: they are made once."""
     span = t1 - t0
-    return [t0 + (c * span) // width for c in range(width + 1)]
+    return tuple([t0 + (c * span) // width for c in range(width + 1)])
 
 
 def column_shares(lane: Intervals, n: int, t0: int, t1: int, width: int, first: int = 0) -> list[float]:
@@ -35,26 +38,36 @@ def column_shares(lane: Intervals, n: int, t0: int, t1: int, width: int, first: 
 
 def column_owners(lane: Intervals, n: int, t0: int, t1: int, width: int, first: int = 0) -> list[int]:
     """Per column, the tag (task) of the lane item that covers most of the column near its
-    middle: the item under the midpoint or the nearer neighbour overlapping the column; -1 for
-    an empty column (and for the columns before ``first``, left out). Used where a column holds
-    many items (then "the task that ran most" would cost every item; this costs one bisection)."""
-    who = [-1] * width
+    middle: the item under the midpoint or the next one, whichever overlaps the column more
+    (the first on a tie); -1 for an empty column (and for the columns before ``first``, left
+    out). Used where a column holds many items (then "the task that ran most" would cost every
+    item; this costs one bisection a column, all of them in one pass)."""
     xs = edges(t0, t1, width)
-    starts, tags = lane.starts, lane.tags
-    for c in range(first, width):
-        a = xs[c]
-        b = xs[c + 1]
-        j = bisect_left(starts, (a + b) // 2, 0, n) - 1
-        best = 0
-        for k in (j, j + 1):
-            if 0 <= k < n:
-                s = starts[k]
-                e = lane.end(k)
-                lo = s if s > a else a
-                hi = e if e < b else b
-                if hi - lo > best:
-                    best = hi - lo
-                    who[c] = tags[k]
+    starts, cum, tags = lane.starts, lane.cum, lane.tags
+    lo, hi = xs[first:-1], xs[first + 1:]
+    m = len(lo)
+    mids = map(floordiv, map(add, lo, hi), repeat(2, m))
+    if n == len(starts):
+        after = map(bisect_left, repeat(starts, m), mids)
+    else:
+        after = map(bisect_left, repeat(starts, m), mids, repeat(0, m), repeat(n, m))
+    who = [-1] * first
+    put = who.append
+    last = n - 1
+    for a, b, k in zip(lo, hi, after):  # k: the first item starting after the midpoint
+        best, tag = 0, -1
+        if k > 0:
+            s = starts[k - 1]
+            e = s + cum[k] - cum[k - 1]
+            over = (e if e < b else b) - (s if s > a else a)
+            if over > 0:
+                best, tag = over, tags[k - 1]
+        if k <= last:
+            s = starts[k]
+            e = s + cum[k + 1] - cum[k]
+            if (e if e < b else b) - (s if s > a else a) > best:
+                tag = tags[k]
+        put(tag)
     return who
 
 

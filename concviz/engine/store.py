@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, bisect_right
-from itertools import accumulate, compress, repeat
+from itertools import accumulate, repeat
 from operator import add, gt, itemgetter, ne, sub
-from typing import Callable, Iterator, NamedTuple
+from typing import Callable, Iterator, NamedTuple, Sequence
 
 from concviz.engine.events import EV_TASK, EV_T0, EV_T1
 
@@ -84,22 +84,22 @@ class Intervals:
         """``(t0, t1, tag)`` of items ``i..j-1``."""
         return zip(self.starts[i:j], self.ends(i, j), self.tags[i:j])
 
+    def between(self, n: int, t0: float, t1: float) -> tuple[int, int]:
+        """Among the first ``n`` items: the first starting at or after t0, and the first
+        starting at or after t1 (so ``i1 - i0`` start in [t0, t1))."""
+        i0 = bisect_left(self.starts, t0, 0, n)
+        return i0, bisect_left(self.starts, t1, i0, n)
+
     def window(self, n: int, t0: float, t1: float) -> tuple[int, int]:
         """The index range of the first ``n`` items that may overlap [t0, t1): from the one
         before the first starting at t0 (it may reach past t0), to the first starting at t1."""
-        starts = self.starts
-        i = bisect_left(starts, t0, 0, n)
-        i = i - 1 if i else 0
-        return i, bisect_left(starts, t1, i, n)
+        i0, i1 = self.between(n, t0, t1)
+        return (i0 - 1 if i0 else 0), i1
 
     def count_in(self, n: int, t0: int, t1: int) -> int:
         """How many of the first ``n`` items start in [t0, t1) (plus one that may straddle t0)."""
-        i0 = bisect_left(self.starts, t0, 0, n)
-        return bisect_left(self.starts, t1, i0, n) - i0 + 1
-
-    def first_start(self, i: int, j: int) -> int | None:
-        """The earliest start among items ``i..j-1`` (None if none)."""
-        return self.starts[i] if j > i else None
+        i0, i1 = self.between(n, t0, t1)
+        return i1 - i0 + 1
 
     # --- packing -----------------------------------------------------------------------------
     def fold(self) -> tuple[int | None, list[int]]:
@@ -148,38 +148,42 @@ class Intervals:
             self.overlaps = any(map(gt, ends, starts[k:]))
 
 
-def covered_before(lane: Intervals, n: int, xs: list[int]) -> list[int]:
+def covered_before(lane: Intervals, n: int, xs: Sequence[int]) -> list[int]:
     """Per instant of ``xs`` (ascending), the time the first ``n`` items cover before it.
 
-    Exact for disjoint intervals (a task's runs, a GIL's holders). A core lane can hold small
-    overlaps (the CPU number is sampled once a millisecond): there the few items before an
-    instant that reach past it are taken off too (up to 8 back)."""
+    For disjoint intervals (a task's runs, a GIL's holders) that is the running sum up to the
+    items that start before the instant, less what the last of them reaches past it: the
+    smaller of ``cum[i]`` and ``cum[i - 1] + x - start[i - 1]``, worked out for every instant in
+    one pass. A core lane can hold small overlaps (the CPU number is sampled once a
+    millisecond): there the few items before an instant that reach past it are each taken off
+    (up to 8 back)."""
     starts, cum = lane.starts, lane.cum
     m = len(xs)
     if n == len(starts):  # (the bisection is the dearest step: no bounds to pass is cheaper)
         idx = list(map(bisect_left, repeat(starts, m), xs))
     else:
         idx = list(map(bisect_left, repeat(starts, m), xs, repeat(0, m), repeat(n, m)))
-    out = list(map(cum.__getitem__, idx))
     z = bisect_right(idx, 0)  # instants before the first item: nothing covered
     if z == m:
-        return out
-    i1 = idx[z:]
-    before = list(map(sub, i1, repeat(1)))  # the item just before each instant
-    reach = map(sub, map(add, map(starts.__getitem__, before),
-                         map(sub, out[z:], map(cum.__getitem__, before))), xs[z:])
-    over = list(map(max, reach, repeat(0)))  # how far it reaches past the instant
-    out[z:] = map(sub, out[z:], over)
+        return [0] * m
     if lane.overlaps:
-        for k in compress(range(m - z), over):
-            i, x = i1[k] - 2, xs[z + k]
-            while i >= 0 and i > i1[k] - 9:
-                stop = lane.end(i)
-                if stop <= x:
-                    break
-                out[z + k] -= stop - x
-                i -= 1
-    return out
+        return [0] * z + [_covered_walk(lane, i, x) for i, x in zip(idx[z:], xs[z:])]
+    upto = map(cum.__getitem__, idx[z:])
+    before = list(map(sub, idx[z:], repeat(1, m - z)))  # the last item starting before each
+    held = map(sub, map(cum.__getitem__, before), map(starts.__getitem__, before))  # cum - start
+    return [0] * z + [c if c < h + x else h + x for c, h, x in zip(upto, held, xs[z:])]
+
+
+def _covered_walk(lane: Intervals, i: int, x: int) -> int:
+    """Time covered before ``x`` by the items before ``i`` (the first one starting at or after
+    ``x``) of a lane whose items may overlap: those reaching past ``x`` are taken off."""
+    total = lane.cum[i]
+    for j in range(i - 1, max(i - 9, -1), -1):
+        stop = lane.end(j)
+        if stop <= x:
+            break
+        total -= stop - x
+    return total
 
 
 class LaneSet:

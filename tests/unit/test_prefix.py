@@ -138,3 +138,40 @@ def test_run_length_median_exact_then_to_the_microsecond():
     values += [5_000_000] * 3
     lengths.fold()
     assert abs(lengths.median_ns() - statistics.median(values)) <= 1_000
+
+
+def test_column_owners_pick_what_a_loop_over_the_columns_picks():
+    """The owners of a dense lane's columns, worked out in one pass, are those of a plain loop:
+    per column, the item under the midpoint or the next one, whichever overlaps it more."""
+    from bisect import bisect_left
+
+    from concviz.engine.prefix import column_owners, edges
+
+    def loop(lane, n, t0, t1, width, first):
+        who = [-1] * width
+        xs = edges(t0, t1, width)
+        for c in range(first, width):
+            a, b = xs[c], xs[c + 1]
+            j = bisect_left(lane.starts, (a + b) // 2, 0, n) - 1
+            best = 0
+            for k in (j, j + 1):
+                if 0 <= k < n and min(lane.end(k), b) - max(lane.starts[k], a) > best:
+                    best, who[c] = min(lane.end(k), b) - max(lane.starts[k], a), lane.tags[k]
+        return who
+
+    rnd = random.Random(1)
+    for _ in range(200):
+        lane, t, events = Intervals(lambda e: e[1]), 0, []
+        for _ in range(rnd.randrange(0, 300)):
+            t += rnd.randrange(0, 50)
+            d = rnd.randrange(0, 80)
+            events.append((RUN, rnd.randrange(9), 0, 0, t, t + d, 0, None))
+            t += d
+        lane.pending = events
+        lane.fold()
+        n = max(0, len(lane) - rnd.randrange(0, 3))  # a frame that saw fewer items than there are
+        t0 = rnd.randrange(-100, 500)
+        t1 = t0 + rnd.randrange(1, 20_000)
+        for width in (1, 3, 17, 120):
+            first = rnd.randrange(width)
+            assert column_owners(lane, n, t0, t1, width, first) == loop(lane, n, t0, t1, width, first)
