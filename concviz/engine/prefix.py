@@ -77,10 +77,12 @@ class RunLengths:
     long flood costs O(distinct lengths), and the median is exact to 1 us (the probe itself
     reads the clock every ~20 us)."""
 
-    EXACT_MAX = 100_000
+    # each length kept exactly is a Python int in a list (~40 bytes): past this many, the
+    # lengths are counted per microsecond instead, in memory that no longer grows with the run
+    EXACT_MAX = 20_000
 
     def __init__(self) -> None:
-        self.new: list[int] = []  # appended by Timeline.feed
+        self.new: list[int] = []  # appended by the Timeline as it packs RUN intervals
         self.sorted: list[int] = []
         self.hist: Counter | None = None
         self.count = 0
