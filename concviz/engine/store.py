@@ -114,38 +114,36 @@ class Intervals:
         first = new[0][EV_T0]
         lengths = list(map(sub, map(_T1, new), map(_T0, new)))
         n = len(starts)
+        j = n
         if n and first < starts[-1]:
             # late arrivals: merge them into the tail they belong in (late arrivals are recent:
-            # one flush of a worker, so the tail is short)
+            # one flush of a worker, so the tail is short). The tail is overwritten in place
+            # (deleting it first would shrink and regrow the arrays, copying them every fold).
             j = bisect_left(starts, first)
             old = list(zip(starts[j:], map(sub, cum[j + 1:], cum[j:-1]),
                            tags[j:] if tags is not None else repeat(0)))
             merged = sorted(old + list(zip(map(_T0, new), lengths,
                                            map(self.tag_of, new) if tags is not None else repeat(0))),
                             key=_FIRST)
-            del starts[j:], cum[j + 1:]
+            starts[j:] = array("q", map(_FIRST, merged))
+            sums = accumulate(map(itemgetter(1), merged), initial=cum[j])
+            next(sums)
+            cum[j + 1:] = array("q", sums)
             if tags is not None:
-                del tags[j:]
-                tags.extend(map(itemgetter(2), merged))
-            self._extend(starts, cum, map(_FIRST, merged), list(map(itemgetter(1), merged)))
+                tags[j:] = array(tags.typecode, map(itemgetter(2), merged))
             self.resorts += 1
         else:
+            starts.extend(map(_T0, new))
+            sums = accumulate(lengths, initial=cum[-1])
+            next(sums)
+            cum.extend(sums)
             if tags is not None:
                 tags.extend(map(self.tag_of, new))
-            self._extend(starts, cum, map(_T0, new), lengths)
-        return first, lengths
-
-    def _extend(self, starts: array, cum: array, new_starts: Iterator[int], lengths: list[int]) -> None:
-        n = len(starts)
-        starts.extend(new_starts)
-        sums = accumulate(lengths, initial=cum[-1])
-        next(sums)
-        cum.extend(sums)
-        if not self.overlaps and len(starts) > max(n, 1):
+        if not self.overlaps and len(starts) > 1:
             # an item starting before the one before it ends (only core lanes can hold these)
-            k = max(n, 1)
-            ends = self.ends(k - 1, len(starts) - 1)
-            self.overlaps = any(map(gt, ends, starts[k:]))
+            k = max(j, 1)
+            self.overlaps = any(map(gt, self.ends(k - 1, len(starts) - 1), starts[k:]))
+        return first, lengths
 
 
 def covered_before(lane: Intervals, n: int, xs: Sequence[int]) -> list[int]:
