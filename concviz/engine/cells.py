@@ -23,15 +23,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import ceil
 from operator import itemgetter
-from typing import TYPE_CHECKING, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from concviz.engine.events import EV_TASK
-from concviz.engine.prefix import column_shares
+from concviz.engine.prefix import column_shares, cover, ones, spread
 from concviz.engine.store import Intervals
-from concviz.engine.task import lane_end
+from concviz.engine.task import TaskView, lane_end
 
-if TYPE_CHECKING:
-    from concviz.engine.frame import Frame
+
+class Lanes(Protocol):
+    """What the cell functions read of a Frame (frame.py implements it; this module does not
+    import it: a Frame's column methods call in here)."""
+
+    tasks: tuple[TaskView, ...]
+    cores: dict[int, tuple[Intervals, int]]
+    proc_runs: dict[int, tuple[Intervals, int]]
+    now_ns: int
+    agg: Any  # the Timeline's FrameAgg; None for a Frame built by hand (then: plain walks)
+    _cache: dict  # the frame's own memo
+    gil: bool
+    thread_pids: frozenset[int]
+    open_runs: list[tuple[int, tuple]]
+
 
 COL_GIL, COL_CPU, COL_SLEEP, COL_QUEUED = range(4)  # the "other" state of a column
 
@@ -43,7 +56,6 @@ COL_GIL, COL_CPU, COL_SLEEP, COL_QUEUED = range(4)  # the "other" state of a col
 #                                took more than a tenth of the column
 CODE_BLANK = 4
 CODE_FULL = 8 * 5 + CODE_BLANK  # ran the whole column
-_ONES = [1.0] * 1024
 _NO_LANE = (Intervals(itemgetter(EV_TASK)), 0)  # a core or process lane the frame does not have
 
 
@@ -66,78 +78,7 @@ class TaskCodes(NamedTuple):
     dense: bool  # read from running sums (else interval by interval)
 
 
-def _span(a: int, b: int, t0: int, dt: float, width: int) -> tuple[float, float, int, int] | None:
-    """[a, b) in columns of width ``dt`` from ``t0``, clipped to the ``width`` columns: (x0,
-    x1, first column, last column it touches), or None if it misses them. (task_codes
-    inlines this in its loop over RUN intervals, the hottest of a frame.)"""
-    if b <= a:
-        return None
-    x0 = (a - t0) / dt
-    x1 = (b - t0) / dt
-    if x1 <= 0 or x0 >= width:
-        return None
-    if x0 < 0:
-        x0 = 0.0
-    if x1 > width:
-        x1 = float(width)
-    c1 = int(x1)
-    return x0, x1, int(x0), width - 1 if c1 >= width else c1
-
-
-def spread(arr: list[float], a: int, b: int, t0: int, dt: float, width: int,
-            best: list[float] | None = None, who: list[int] | None = None, tag: int = -1) -> None:
-    """Add the overlap of [a, b) with each column to ``arr`` (in column fractions)."""
-    span = _span(a, b, t0, dt, width)
-    if span is None:
-        return
-    x0, x1, c0, c1 = span
-    if c0 == c1:
-        arr[c0] += x1 - x0
-        if best is not None and x1 - x0 > best[c0]:
-            best[c0], who[c0] = x1 - x0, tag
-        return
-    first = c0 + 1 - x0
-    arr[c0] += first
-    last = x1 - c1
-    arr[c1] += last
-    if c1 > c0 + 1:  # whole columns, by slices (a wide interval is a loop in C, not Python)
-        arr[c0 + 1:c1] = [x + 1.0 for x in arr[c0 + 1:c1]]
-        if best is not None:
-            best[c0 + 1:c1] = [1.0] * (c1 - c0 - 1)
-            who[c0 + 1:c1] = [tag] * (c1 - c0 - 1)
-    if best is not None:
-        if first > best[c0]:
-            best[c0], who[c0] = first, tag
-        if last > best[c1]:
-            best[c1], who[c1] = last, tag
-
-
-def _cover(arr: list[float], a: int, b: int, t0: int, dt: float, width: int, edges: set[int],
-           codes: list[int] | None = None, code: int = 0) -> None:
-    """Add [a, b) to ``arr`` (column fractions), for a lane whose intervals do not overlap:
-    the columns it covers wholly are set to 1.0 (and to ``code`` in ``codes``), the one or two
-    it covers partly are added to ``edges``."""
-    span = _span(a, b, t0, dt, width)
-    if span is None:
-        return
-    x0, x1, c0, c1 = span
-    if c0 == c1:
-        arr[c0] += x1 - x0
-        edges.add(c0)
-        return
-    arr[c0] += c0 + 1 - x0
-    edges.add(c0)
-    if x1 > c1:
-        arr[c1] += x1 - c1
-        edges.add(c1)
-    n = c1 - c0 - 1
-    if n > 0:
-        arr[c0 + 1:c1] = _ONES[:n] if n <= 1024 else [1.0] * n
-        if codes is not None:
-            codes[c0 + 1:c1] = [code] * n
-
-
-def task_cells(frame: "Frame", index: int, t0: int, t1: int, width: int) -> LaneCells:
+def task_cells(frame: Lanes, index: int, t0: int, t1: int, width: int) -> LaneCells:
     """Per-column state fractions of task ``index`` over [t0, t1)."""
     t = frame.tasks[index]
     dt = (t1 - t0) / width if width else 1.0
@@ -182,7 +123,7 @@ def task_cells(frame: "Frame", index: int, t0: int, t1: int, width: int) -> Lane
     return cells
 
 
-def task_codes(frame: "Frame", index: int, t0: int, t1: int, width: int, levels: int = 1, from_col: int = 0,
+def task_codes(frame: Lanes, index: int, t0: int, t1: int, width: int, levels: int = 1, from_col: int = 0,
                prev: list[list[int]] | None = None) -> TaskCodes:
     """What task ``index``'s lane draws in each column of [t0, t1): one code per column
     (see CODE_BLANK) for each row of a lane ``levels`` rows tall (bottom row first), whose
@@ -208,26 +149,26 @@ def task_codes(frame: "Frame", index: int, t0: int, t1: int, width: int, levels:
     queued, run, sleep, alive = zero[:], zero[:], zero[:], zero[:]
     dense = False
     if t.spawn_ns is not None:
-        _cover(queued, t.spawn_ns, t.start_ns if t.start_ns is not None else live_end,
+        cover(queued, t.spawn_ns, t.start_ns if t.start_ns is not None else live_end,
                t0, dt, width, edges, codes, COL_QUEUED)
     sibling = process_cells(frame, t.pid, t0, t1, width) if t.pid in frame.thread_pids and frame.gil else None
     if t.start_ns is not None:
         end = lane_end(t, live_end)
         # alive and nothing else in the column: waiting, for the GIL if a sibling thread
         # ran most of the column, else for a CPU
-        _cover(alive, t.start_ns, end, t0, dt, width, edges)
+        cover(alive, t.start_ns, end, t0, dt, width, edges)
         c0, c1 = max(0, int((t.start_ns - t0) / dt) + 1), min(width, int((end - t0) / dt))
         if c1 > c0:
             codes[c0:c1] = _wait_codes(frame, t.pid, t0, t1, width, sibling)[c0:c1]
         if t.open_sleep is not None:
-            _cover(sleep, t.open_sleep, live_end, t0, dt, width, edges, codes, COL_SLEEP)
+            cover(sleep, t.open_sleep, live_end, t0, dt, width, edges, codes, COL_SLEEP)
         runs, n = t.runs, t.n_runs
         indexed = frame.agg is not None
         i0, i1 = runs.between(n, t0, t1)
         if indexed and i1 - i0 >= width:
             run = column_shares(runs, n, t0, t1, width, first=from_col)
             dense = True
-        else:  # _span and _cover, inlined: this is the loop a frame spends most of its time in
+        else:  # prefix.cover, inlined: this is the loop a frame spends most of its time in
             add = edges.add
             if from_col:
                 i0 = runs.between(n, t_from, t1)[0]
@@ -260,7 +201,7 @@ def task_codes(frame: "Frame", index: int, t0: int, t1: int, width: int, levels:
                     run[c1] += x1 - c1
                     add(c1)
                 if c1 > c0 + 1:
-                    run[c0 + 1:c1] = _ONES[:c1 - c0 - 1] if c1 - c0 <= 1024 else [1.0] * (c1 - c0 - 1)
+                    run[c0 + 1:c1] = ones(c1 - c0 - 1)
                     codes[c0 + 1:c1] = [CODE_FULL] * (c1 - c0 - 1)
         sleeps, n = t.sleeps, t.n_sleeps
         i0, i1 = sleeps.between(n, t0, t1) if n else (0, 0)
@@ -271,9 +212,9 @@ def task_codes(frame: "Frame", index: int, t0: int, t1: int, width: int, levels:
             if from_col and n:
                 i0 = sleeps.between(n, t_from, t1)[0]
             for a, b in (sleeps.spans(i0 - 1 if i0 else 0, i1) if n else ()):
-                _cover(sleep, a, b, t0, dt, width, edges, codes, COL_SLEEP)
+                cover(sleep, a, b, t0, dt, width, edges, codes, COL_SLEEP)
         if t.open_run is not None:  # running now, interval not closed yet
-            _cover(run, t.open_run[0], t.open_run[1], t0, dt, width, edges, codes, CODE_FULL)
+            cover(run, t.open_run[0], t.open_run[1], t0, dt, width, edges, codes, CODE_FULL)
     if sibling is None:
         sibling = zero  # no sibling thread: a wait is for a CPU
     if dense and levels == 1:  # every column: one pass over the columns' fractions
@@ -359,7 +300,7 @@ def _classify(run: list[float], sleep: list[float], alive: list[float], queued: 
     return out
 
 
-def _wait_codes(frame: "Frame", pid: int | None, t0: int, t1: int, width: int,
+def _wait_codes(frame: Lanes, pid: int | None, t0: int, t1: int, width: int,
                 sibling: list[float] | None) -> list[int]:
     """Per column, what a thread of ``pid`` that is alive and not running waits for: the
     GIL where a sibling thread ran at least half the column, else a CPU."""
@@ -377,7 +318,7 @@ def lane_of(lanes: dict, key: int) -> tuple[Intervals, int]:
     return lanes.get(key) or _NO_LANE
 
 
-def process_cells(frame: "Frame", pid: int, t0: int, t1: int, width: int) -> list[float]:
+def process_cells(frame: Lanes, pid: int, t0: int, t1: int, width: int) -> list[float]:
     """Per-column fraction of time in which some task thread of ``pid`` was running."""
     key = ("proc", pid, t0, t1, width)
     if key in frame._cache:

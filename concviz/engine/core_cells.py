@@ -11,13 +11,10 @@ laid on top each frame.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
-from concviz.engine.cells import lane_of, process_cells, spread
-from concviz.engine.prefix import column_owners, column_shares
-
-if TYPE_CHECKING:
-    from concviz.engine.frame import Frame
+from concviz.engine.cells import Lanes, lane_of, process_cells
+from concviz.engine.prefix import column_owners, column_shares, spread
 
 
 @dataclass
@@ -37,7 +34,7 @@ class CoreColumns(NamedTuple):
     dense: bool  # read from running sums (else interval by interval)
 
 
-def gil_cells(frame: "Frame", pid: int, t0: int, t1: int, width: int) -> CoreCells:
+def gil_cells(frame: Lanes, pid: int, t0: int, t1: int, width: int) -> CoreCells:
     """Per column, the task whose thread held ``pid``'s GIL the longest, and how busy."""
     busy = [0.0] * width
     best = [0.0] * width
@@ -53,12 +50,12 @@ def gil_cells(frame: "Frame", pid: int, t0: int, t1: int, width: int) -> CoreCel
     return CoreCells(busy, who)
 
 
-def core_cells(frame: "Frame", cpu: int, t0: int, t1: int, width: int) -> CoreCells:
+def core_cells(frame: Lanes, cpu: int, t0: int, t1: int, width: int) -> CoreCells:
     """Per column, how busy logical CPU ``cpu`` was with task work, and with which task."""
     return with_open_runs(frame, cpu, t0, t1, width, core_closed(frame, cpu, t0, t1, width))
 
 
-def core_closed(frame: "Frame", cpu: int, t0: int, t1: int, width: int, first: int = 0,
+def core_closed(frame: Lanes, cpu: int, t0: int, t1: int, width: int, first: int = 0,
                 prev: CoreColumns | None = None) -> CoreColumns:
     """The closed RUN intervals on ``cpu`` over the window; with ``prev`` (an earlier result
     over the same window) the columns before ``first`` are taken from it."""
@@ -91,7 +88,7 @@ def core_closed(frame: "Frame", cpu: int, t0: int, t1: int, width: int, first: i
     return CoreColumns(busy, best, who, dense)
 
 
-def with_open_runs(frame: "Frame", cpu: int, t0: int, t1: int, width: int, closed: CoreColumns) -> CoreCells:
+def with_open_runs(frame: Lanes, cpu: int, t0: int, t1: int, width: int, closed: CoreColumns) -> CoreCells:
     """``closed`` (see :func:`core_closed`) with the RUN intervals still open on ``cpu`` laid on top."""
     busy, best, who = closed.busy, closed.best, closed.who
     dt = (t1 - t0) / width

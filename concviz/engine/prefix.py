@@ -1,5 +1,8 @@
-"""Column edges and per-column shares read from a packed lane's running sums, and the median
-RUN length: what keeps a frame's cost independent of how long the run has been.
+"""Laying intervals on columns, and the median RUN length.
+
+A window ``[t0, t1)`` split into ``width`` columns takes an interval exactly, as the fraction
+of each column it covers (:func:`spread`, :func:`cover`): that is how a lane with few intervals
+in the window is drawn, interval by interval.
 
 A packed lane (store.Intervals) keeps a running sum of its interval lengths, so the time it
 covers before any instant is one bisection away; a column's share of it is the difference of
@@ -17,6 +20,85 @@ from itertools import repeat
 from operator import add, floordiv, sub, truediv
 
 from concviz.engine.store import Intervals, covered_before
+
+
+_ONES = [1.0] * 1024
+
+
+def ones(n: int) -> list[float]:
+    """``n`` whole columns (1.0 each), for a slice assignment."""
+    return _ONES[:n] if n <= 1024 else [1.0] * n
+
+
+def _span(a: int, b: int, t0: int, dt: float, width: int) -> tuple[float, float, int, int] | None:
+    """[a, b) in columns of width ``dt`` from ``t0``, clipped to the ``width`` columns: (x0,
+    x1, first column, last column it touches), or None if it misses them. (cells.task_codes
+    inlines this in its loop over RUN intervals, the hottest of a frame.)"""
+    if b <= a:
+        return None
+    x0 = (a - t0) / dt
+    x1 = (b - t0) / dt
+    if x1 <= 0 or x0 >= width:
+        return None
+    if x0 < 0:
+        x0 = 0.0
+    if x1 > width:
+        x1 = float(width)
+    c1 = int(x1)
+    return x0, x1, int(x0), width - 1 if c1 >= width else c1
+
+
+def spread(arr: list[float], a: int, b: int, t0: int, dt: float, width: int,
+            best: list[float] | None = None, who: list[int] | None = None, tag: int = -1) -> None:
+    """Add the overlap of [a, b) with each column to ``arr`` (in column fractions)."""
+    span = _span(a, b, t0, dt, width)
+    if span is None:
+        return
+    x0, x1, c0, c1 = span
+    if c0 == c1:
+        arr[c0] += x1 - x0
+        if best is not None and x1 - x0 > best[c0]:
+            best[c0], who[c0] = x1 - x0, tag
+        return
+    first = c0 + 1 - x0
+    arr[c0] += first
+    last = x1 - c1
+    arr[c1] += last
+    if c1 > c0 + 1:  # whole columns, by slices (a wide interval is a loop in C, not Python)
+        arr[c0 + 1:c1] = [x + 1.0 for x in arr[c0 + 1:c1]]
+        if best is not None:
+            best[c0 + 1:c1] = [1.0] * (c1 - c0 - 1)
+            who[c0 + 1:c1] = [tag] * (c1 - c0 - 1)
+    if best is not None:
+        if first > best[c0]:
+            best[c0], who[c0] = first, tag
+        if last > best[c1]:
+            best[c1], who[c1] = last, tag
+
+
+def cover(arr: list[float], a: int, b: int, t0: int, dt: float, width: int, edges: set[int],
+           codes: list[int] | None = None, code: int = 0) -> None:
+    """Add [a, b) to ``arr`` (column fractions), for a lane whose intervals do not overlap:
+    the columns it covers wholly are set to 1.0 (and to ``code`` in ``codes``), the one or two
+    it covers partly are added to ``edges``."""
+    span = _span(a, b, t0, dt, width)
+    if span is None:
+        return
+    x0, x1, c0, c1 = span
+    if c0 == c1:
+        arr[c0] += x1 - x0
+        edges.add(c0)
+        return
+    arr[c0] += c0 + 1 - x0
+    edges.add(c0)
+    if x1 > c1:
+        arr[c1] += x1 - c1
+        edges.add(c1)
+    n = c1 - c0 - 1
+    if n > 0:
+        arr[c0 + 1:c1] = ones(n)
+        if codes is not None:
+            codes[c0 + 1:c1] = [code] * n
 
 
 @lru_cache(maxsize=16)

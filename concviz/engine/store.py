@@ -7,9 +7,10 @@ cum[i]``; the time the lane covers before any instant is a bisection and a subtr
 (:func:`covered_before`), so a column's share of a dense lane costs O(log n), and every column
 edge is looked up at once in C (``map`` over ``bisect``), not by a Python call per column.
 
-Events reach a lane through :meth:`Intervals.add` (the event tuple itself, kept only until the
-next :meth:`Intervals.fold`), and are packed by ``fold`` in bulk: sorted, merged with the tail
-they belong in when they arrived late, running sums extended. A Frame reads the first ``n``
+Events reach a lane through its ``pending`` list (the event tuple itself, appended by the
+Timeline's feed and kept only until the next :meth:`Intervals.fold`), and are packed by
+``fold`` in bulk: sorted, merged with the tail they belong in when they arrived late, running
+sums extended. A Frame reads the first ``n``
 items a fold left; later folds only append or re-order items near the live edge.
 """
 
@@ -53,12 +54,9 @@ class Intervals:
     def __len__(self) -> int:
         return len(self.starts)
 
-    def add(self, event: tuple) -> None:
-        """Take an interval event (RUN or SLEEP); it is packed at the next :meth:`fold`."""
-        self.pending.append(event)
-
     # --- reading -----------------------------------------------------------------------------
     def end(self, i: int) -> int:
+        """Where item ``i`` ends."""
         return self.starts[i] + self.cum[i + 1] - self.cum[i]
 
     def __getitem__(self, i):

@@ -41,7 +41,10 @@ _ITS_OWN, _SKIPPED, _NOT_ITS_OWN = range(3)  # what _task_event made of an event
 class Timeline:
     """Folds event batches incrementally; thread-safe between one feeder and one reader."""
 
-    FOLD_AFTER = 50_000  # intervals waiting to be packed past which feed packs them itself
+    # intervals waiting to be packed past which feed packs them itself: a live UI's snapshots
+    # pack far more often; this bounds the memory of a Timeline nobody looks at until the end
+    # (a headless run, an export)
+    FOLD_AFTER = 50_000
 
     def __init__(self, header: dict[str, Any] | None = None, tasks: int | None = None) -> None:
         self._lock = threading.Lock()
