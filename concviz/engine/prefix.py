@@ -157,7 +157,9 @@ class RunLengths:
     """The lengths of all RUN intervals, for their median: exact (a sorted list merged with each
     snapshot's new lengths, in C) up to ``EXACT_MAX``; past that, counts per microsecond, so a
     long flood costs O(distinct lengths), and the median is exact to 1 us (the probe itself
-    reads the clock every ~20 us)."""
+    reads the clock every ~20 us). The microsecond bucket holding the middle is tracked as
+    lengths arrive (it moves a little per snapshot), so the median costs O(1) to read however
+    many distinct lengths there are."""
 
     # each length kept exactly is a Python int in a list (~40 bytes): past this many, the
     # lengths are counted per microsecond instead, in memory that no longer grows with the run
@@ -166,8 +168,11 @@ class RunLengths:
     def __init__(self) -> None:
         self.new: list[int] = []  # appended by the Timeline as it packs RUN intervals
         self.sorted: list[int] = []
-        self.hist: Counter | None = None
+        self.hist: Counter | None = None  # microsecond bucket -> how many lengths fell in it
         self.count = 0
+        self._keys: list[int] = []  # the buckets in use, ascending
+        self._at = 0  # index in _keys of the bucket holding the lower middle length
+        self._below = 0  # how many lengths the buckets before it hold
 
     def fold(self) -> None:
         new = self.new
@@ -183,7 +188,27 @@ class RunLengths:
         if self.hist is None:
             self.hist = Counter(map(floordiv, self.sorted, repeat(1000)))
             self.sorted = []
-        self.hist.update(map(floordiv, new, repeat(1000)))
+            self._keys = sorted(self.hist)
+        hist, keys = self.hist, self._keys
+        for k, c in Counter(map(floordiv, new, repeat(1000))).items():
+            if k not in hist:
+                i = bisect_left(keys, k)
+                keys.insert(i, k)
+                if i <= self._at and len(keys) > 1:
+                    self._at += 1  # the middle bucket moved one place along
+            hist[k] += c
+            if k < keys[self._at]:
+                self._below += c
+        # move to the bucket that holds the lower middle length
+        lo = (self.count - 1) // 2
+        at, below = self._at, self._below
+        while lo < below:
+            at -= 1
+            below -= hist[keys[at]]
+        while lo >= below + hist[keys[at]]:
+            below += hist[keys[at]]
+            at += 1
+        self._at, self._below = at, below
 
     def median_ns(self) -> float:
         if self.hist is None:
@@ -192,16 +217,8 @@ class RunLengths:
             if not n:
                 return 0.0
             return float(s[n // 2]) if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
-        # the middle item (odd count) or the two middle items (even), each to the microsecond
-        n = self.count
-        want = [n // 2] if n % 2 else [n // 2 - 1, n // 2]
-        found = []
-        seen = 0
-        for k in sorted(self.hist):
-            seen += self.hist[k]
-            while want and want[0] < seen:
-                want.pop(0)
-                found.append(k * 1000 + 500)
-            if not want:
-                break
-        return sum(found) / len(found) if found else 0.0
+        # the middle length (odd count) or the two middle ones (even), each to the microsecond
+        keys, at = self._keys, self._at
+        low = keys[at]
+        high = low if self.count // 2 < self._below + self.hist[low] else keys[at + 1]
+        return ((low + high) * 1000 + 1000) / 2

@@ -92,7 +92,7 @@ class TaskView:
 
     @classmethod
     def of(cls, t: Task) -> "TaskView":
-        """The view of ``t`` now (the interval lists are shared, with their current lengths)."""
+        """The view of ``t`` now (its packed interval lanes are shared, with their current lengths)."""
         return cls(id=t.id, spawn_ns=t.spawn_ns, start_ns=t.start_ns, end_ns=t.end_ns, pid=t.pid,
                    tid=t.tid, label=t.label, status=t.status, error=t.error,
                    runs=t.runs, n_runs=len(t.runs), sleeps=t.sleeps, n_sleeps=len(t.sleeps),

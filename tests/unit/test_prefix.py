@@ -175,3 +175,23 @@ def test_column_owners_pick_what_a_loop_over_the_columns_picks():
         for width in (1, 3, 17, 120):
             first = rnd.randrange(width)
             assert column_owners(lane, n, t0, t1, width, first) == loop(lane, n, t0, t1, width, first)
+
+
+def test_run_length_median_past_the_exact_limit_is_the_middle_microsecond():
+    """Past EXACT_MAX the median is read from a tracked bucket: it is the middle of the lengths
+    counted per microsecond, after every fold (new buckets below, inside and above the middle)."""
+    rnd = random.Random(9)
+    lengths = RunLengths()
+    lengths.EXACT_MAX = 50
+    buckets = []
+    for k in range(300):
+        mean = rnd.choice((2_000, 200_000, 3_000_000))  # the middle moves both ways
+        new = [int(rnd.expovariate(1 / mean)) for _ in range(rnd.randrange(1, 40))]
+        lengths.new += new
+        buckets += [x // 1000 for x in new]
+        lengths.fold()
+        if lengths.count > 50:
+            s = sorted(buckets)
+            n = len(s)
+            want = (s[n // 2] * 1000 + 500) if n % 2 else ((s[n // 2 - 1] + s[n // 2]) * 1000 + 1000) / 2
+            assert lengths.median_ns() == want, k
