@@ -10,6 +10,10 @@ grows with history. The render half (Strips, Textual) is measured by bench_ui.
 ``frame_heavy_ratio`` is the UI's path (task codes, core cells, GIL cells, snapshot, stats; no
 cross-frame cache, index up to date) over the whole of a 200,000-interval run against the same
 view of a 2,000-interval run, both in this process, in interleaved blocks.
+``frame_live_growth`` is the engine half of a live frame as the app takes it (the panes'
+cross-frame caches, a "fit" axis, 8 task lanes, 2 cores, the GIL lane, stats; 100 ms of new
+events between frames) at the 400th second of an 8-thread run taking 1 ms GIL turns, over the
+same at the 10th second.
 ``timeline_bytes_per_run`` is what a Timeline keeps per RUN interval (tracemalloc, and the RSS
 growth of a fresh process) after folding a long synthetic run with snapshots as a live UI takes.
 """
@@ -26,7 +30,7 @@ from typing import Iterator
 import common
 from common import median
 
-from concviz.engine.events import FINISH, RUN, SPAWN, START
+from concviz.engine.events import FINISH, PROGRESS, RUN, SPAWN, START
 from concviz.engine.spec import RunSpec
 from concviz.engine.timeline import Timeline
 
@@ -158,6 +162,81 @@ def heavy_ratio(quick: bool = False) -> dict:
                                         "block_ratios": blocks}}}
 
 
+LIVE_HEADER = {"model": "threads", "spec": {"tasks": 8}, "machine": {"cpus": 2, "gil": True}}
+
+
+class LiveRun:
+    """8 threads of one process taking ~1 ms GIL turns on 2 cores, fed as a live run is: each
+    thread flushes its turns every 10 ms, with a PROGRESS for the turn still open."""
+
+    def __init__(self) -> None:
+        import random
+
+        self.rnd = random.Random(1)
+        self.timeline = Timeline(LIVE_HEADER)
+        t = 10**12
+        self.timeline.feed([(SPAWN, k, 1, 1, t, t, -1, None) for k in range(8)]
+                           + [(START, k, 1, 10 + k, t + k, t + k, 0, f"Thread-{k}") for k in range(8)])
+        self.now = t
+        self.next = {k: t + 1000 + k * 1_000_000 for k in range(8)}
+
+    def run_until(self, t_ns: int) -> None:
+        while self.now < t_ns:
+            self.now += 10_000_000
+            for k in range(8):
+                batch, t = [], self.next[k]
+                while t < self.now:
+                    batch.append((RUN, k, 1, 10 + k, t, t + self.rnd.randrange(600_000, 1_000_000),
+                                  self.rnd.randrange(2), None))
+                    t += 8_000_000
+                self.next[k] = t
+                batch.append((PROGRESS, k, 1, 10 + k, t, t + 100_000, 0, None))
+                self.timeline.feed(batch)
+
+    def frames(self, count: int) -> list[float]:
+        """Milliseconds of ``count`` live frames, 100 ms of run apart, through fresh caches."""
+        from concviz.view import Zoom
+        from concviz.widgets.lane_cache import CoreCellsCache, LaneCodes
+
+        zoom, codes, cores = Zoom(), LaneCodes(), CoreCellsCache()
+        out = []
+        for _ in range(count + 3):  # (the first frames fill the caches)
+            self.run_until(self.now + 100_000_000)
+            t0 = time.perf_counter()
+            frame = self.timeline.snapshot(now_ns=self.now)
+            win = zoom.window(frame)
+            frame.stats
+            for i in range(len(frame.tasks)):
+                codes.rows(frame, i, win.t0, win.t1, 96)
+            for cpu in frame.cores:
+                cores.cells(frame, cpu, win.t0, win.t1, 96)
+            for pid in frame.thread_pids:
+                frame.gil_cells(pid, win.t0, win.t1, 96)
+            out.append((time.perf_counter() - t0) * 1000)
+        return out[3:]
+
+
+def live_growth(quick: bool = False) -> dict:
+    """Live frames at the 10th and the 400th second of one run, in alternating blocks: two runs
+    fed to those points, then their frames taken in turn."""
+    early, late = LiveRun(), LiveRun()
+    start = early.now
+    early.run_until(start + 10 * 10**9)
+    late.run_until(start + (100 if quick else 400) * 10**9)
+    a: list[float] = []
+    b: list[float] = []
+    for _ in range(3 if quick else 6):
+        a += early.frames(10)
+        b += late.frames(10)
+    growth = median(b) / median(a)
+    late_s = (late.now - start) / 1e9
+    return {"figures": {"frame_live_growth": growth},
+            "notes": {"frame_live_growth": (f"engine half of live frames (panes' caches, fit, 8 task lanes, cores, GIL, "
+                                            f"stats): {median(a):.2f} ms at 10 s, {median(b):.2f} ms at "
+                                            f"{late_s:.0f} s ({late.timeline.events:,} events)")},
+            "details": {"frame_live": {"early_ms": round(median(a), 3), "late_ms": round(median(b), 3)}}}
+
+
 def _fold_long_run(intervals: int) -> Timeline:
     """A Timeline fed a long synthetic run, a snapshot every ~100 ms of it (as a live UI takes)."""
     timeline = Timeline(SYNTHETIC_HEADER)
@@ -233,4 +312,5 @@ def frame_cost(quick: bool = False) -> dict:
     }
 
 
-BENCHMARKS = {"frame": frame_cost, "frame_heavy": heavy_ratio, "timeline_memory": timeline_memory}
+BENCHMARKS = {"frame": frame_cost, "frame_heavy": heavy_ratio, "frame_live": live_growth,
+              "timeline_memory": timeline_memory}
