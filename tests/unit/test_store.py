@@ -146,3 +146,19 @@ def test_packed_lanes_hold_no_event_tuples():
     lanes += list(tl.cores.values()) + list(tl.proc_runs.values())
     assert all(not lane.pending for lane in lanes)
     assert sum(len(t.runs) for t in tl.tasks.values()) == sum(1 for b in random_run(7) for e in b if e[0] == RUN)
+
+
+def test_thread_runs_are_every_run_of_a_process_in_start_order():
+    """Frame.thread_runs gives a process's RUN intervals with their threads: a GIL-sharing
+    process's from its lane, a single-thread process's from its task's lane."""
+    tl = Timeline(HEADER)
+    batches = random_run(3)
+    for batch in batches:
+        tl.feed(batch)
+    frame = tl.snapshot()
+    fed = [e for b in batches for e in b if e[0] == RUN]
+    assert frame.thread_pids == {100} and set(frame.proc_runs) == {100}  # processes 204, 205: one thread each
+    for pid in (100, 204, 205):
+        got = frame.thread_runs(pid)
+        want = sorted(((e[4], e[5], e[1], e[3]) for e in fed if e[2] == pid), key=lambda r: r[0])
+        assert [tuple(r) for r in got] == want and got, pid
