@@ -40,16 +40,21 @@ class Span(NamedTuple):
 class Intervals:
     """A time-ordered lane of intervals, packed (see the module docstring)."""
 
-    __slots__ = ("starts", "cum", "tags", "tag_of", "pending", "resorts", "overlaps")
+    __slots__ = ("starts", "cum", "tags", "tag_of", "pending", "resorts", "may_overlap", "overlaps")
 
-    def __init__(self, tag_of: Callable[[tuple], int] | None, tag_code: str = "i") -> None:
+    def __init__(self, tag_of: Callable[[tuple], int] | None, tag_code: str = "i",
+                 may_overlap: bool = False) -> None:
         self.starts = array("q")
         self.cum = array("q", [0])
         self.tags = array(tag_code) if tag_of is not None else None
         self.tag_of = tag_of  # event tuple -> this lane's tag (None: the lane keeps no tags)
         self.pending: list[tuple] = []  # event tuples added since the last fold
         self.resorts = 0  # folds that re-ordered items already packed (see changes.py)
-        self.overlaps = False  # some item starts before an earlier one ends (a core lane can)
+        # whether items can overlap (a core lane's can: the CPU number is sampled once a
+        # millisecond; a process lane's can where threads run at once: no GIL), and whether
+        # some item does start before an earlier one ends
+        self.may_overlap = may_overlap
+        self.overlaps = False
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -102,7 +107,12 @@ class Intervals:
     # --- packing -----------------------------------------------------------------------------
     def fold(self) -> tuple[int | None, list[int]]:
         """Pack the pending events. Returns the earliest start among them (None: nothing was
-        pending) and their lengths (in start order)."""
+        pending) and their lengths (in start order).
+
+        A fold may run while another thread reads the lane (the Timeline packs in ``feed``
+        too): the arrays only grow, and ``starts``, whose length readers go by, is written
+        last, so a reader's indices are always valid. Values past the earliest start a fold
+        re-ordered can be read half-written; the Timeline logs that instant as changed."""
         new = self.pending
         if not new:
             return None, []
@@ -123,22 +133,22 @@ class Intervals:
             merged = sorted(old + list(zip(map(_T0, new), lengths,
                                            map(self.tag_of, new) if tags is not None else repeat(0))),
                             key=_FIRST)
-            starts[j:] = array("q", map(_FIRST, merged))
             sums = accumulate(map(itemgetter(1), merged), initial=cum[j])
             next(sums)
             cum[j + 1:] = array("q", sums)
             if tags is not None:
                 tags[j:] = array(tags.typecode, map(itemgetter(2), merged))
+            starts[j:] = array("q", map(_FIRST, merged))
             self.resorts += 1
         else:
-            starts.extend(map(_T0, new))
             sums = accumulate(lengths, initial=cum[-1])
             next(sums)
             cum.extend(sums)
             if tags is not None:
                 tags.extend(map(self.tag_of, new))
-        if not self.overlaps and len(starts) > 1:
-            # an item starting before the one before it ends (only core lanes can hold these)
+            starts.extend(map(_T0, new))
+        if self.may_overlap and not self.overlaps and len(starts) > 1:
+            # an item starting before the one before it ends
             k = max(j, 1)
             self.overlaps = any(map(gt, self.ends(k - 1, len(starts) - 1), starts[k:]))
         return first, lengths
@@ -204,7 +214,7 @@ class LaneSet:
     def core(self, cpu: int) -> Intervals:
         lane = self.cores.get(cpu)
         if lane is None:
-            lane = self.cores[cpu] = Intervals(itemgetter(EV_TASK))
+            lane = self.cores[cpu] = Intervals(itemgetter(EV_TASK), may_overlap=True)
         return lane
 
     def fold(self, tasks: dict, thread_pids: frozenset[int]) -> None:
@@ -217,7 +227,7 @@ class LaneSet:
         for pid in thread_pids:
             lane = self.procs.get(pid)
             if lane is None:
-                lane = self.procs[pid] = Intervals(itemgetter(EV_TASK))
+                lane = self.procs[pid] = Intervals(itemgetter(EV_TASK), may_overlap=True)
                 lane.pending = [(0, t.id, pid, 0, a, b, 0, None) for t in tasks.values() if t.pid == pid
                                 for a, b in t.runs.spans(0, len(t.runs))]
                 self.switches[pid] = 0

@@ -41,10 +41,14 @@ _ITS_OWN, _SKIPPED, _NOT_ITS_OWN = range(3)  # what _task_event made of an event
 class Timeline:
     """Folds event batches incrementally; thread-safe between one feeder and one reader."""
 
-    # intervals waiting to be packed past which feed packs them itself: a live UI's snapshots
-    # pack far more often; this bounds the memory of a Timeline nobody looks at until the end
-    # (a headless run, an export)
-    FOLD_AFTER = 50_000
+    # Intervals waiting to be packed past which feed packs them itself, on the pump's thread.
+    # Task lanes come in order (one worker each): packing them is a cheap append, done past
+    # FOLD_AFTER so that a flood of events does not leave tens of thousands for the UI thread's
+    # next snapshot. Core and process lanes take late batches from other workers: each pack
+    # merges a tail, so they wait for the snapshot (a few a second), or for FOLD_LANES_AFTER
+    # (a Timeline nobody looks at until the end, a headless run, keeps no more than that).
+    FOLD_AFTER = 4_096
+    FOLD_LANES_AFTER = 200_000
 
     def __init__(self, header: dict[str, Any] | None = None, tasks: int | None = None) -> None:
         self._lock = threading.Lock()
@@ -55,7 +59,8 @@ class Timeline:
         self._token = object()  # this Timeline, for caches that span frames (not an id: reusable)
         self._touched: set[int] = set()  # tasks with new events since the last snapshot
         self._unfolded: set[int] = set()  # tasks with intervals not packed yet
-        self._waiting = 0  # intervals not packed yet
+        self._waiting = 0  # intervals not packed into task lanes yet
+        self._waiting_lanes = 0  # RUN intervals not packed into core and process lanes yet
         self._views: dict[int, TaskView] = {}  # the last snapshot's view of each task
         self._lengths = RunLengths()  # of every RUN interval, for the median
         self._core_ns: dict[int, int] = {}  # cpu -> RUN time recorded on it (-1: unknown)
@@ -176,8 +181,11 @@ class Timeline:
             self.events += len(events) - skipped
             self.version += 1
             self._waiting += intervals
-            if self._waiting > self.FOLD_AFTER:
+            self._waiting_lanes += intervals
+            if self._waiting_lanes > self.FOLD_LANES_AFTER:
                 self._fold()
+            elif self._waiting > self.FOLD_AFTER:
+                self._fold_tasks()
 
     def _task_event(self, t: Task, ev: tuple) -> int:
         """Fold an event other than RUN and SLEEP into its task. Returns _SKIPPED for a second
@@ -331,6 +339,15 @@ class Timeline:
         """Pack every interval handed to a lane since the last fold (task lanes first: a new
         process lane is made from its tasks' runs). O(new intervals), plus the tail a late
         batch is merged into. Returns the processes whose task threads share a GIL."""
+        self._fold_tasks()
+        tasks = self.tasks
+        thread_pids = frozenset(p for p, tids in self._pid_tids.items() if len(tids) > 1)
+        self.lanes.fold(tasks, thread_pids)
+        self._waiting_lanes = 0
+        return thread_pids
+
+    def _fold_tasks(self) -> None:
+        """Pack the task lanes' new intervals (and the RUN lengths, for the median)."""
         tasks = self.tasks
         new_lengths = self._lengths.new
         for i in self._unfolded:
@@ -340,11 +357,8 @@ class Timeline:
             if t.sleeps.pending:
                 t.sleeps.fold()
         self._unfolded.clear()
-        thread_pids = frozenset(p for p, tids in self._pid_tids.items() if len(tids) > 1)
-        self.lanes.fold(tasks, thread_pids)
         self._lengths.fold()
         self._waiting = 0
-        return thread_pids
 
     def _task_views(self) -> tuple:
         """Every task's view, in id order; only tasks with new events get a new one."""

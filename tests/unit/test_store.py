@@ -121,8 +121,13 @@ def check(tl, fed, now):
     return checked
 
 
+@pytest.mark.parametrize("fold_after", [(Timeline.FOLD_AFTER, Timeline.FOLD_LANES_AFTER), (7, 10**9), (7, 30)])
 @pytest.mark.parametrize("seed", range(3))
-def test_packed_lanes_answer_what_a_walk_over_every_interval_answers(seed):
+def test_packed_lanes_answer_what_a_walk_over_every_interval_answers(seed, fold_after, monkeypatch):
+    """(With small ``fold_after``, feed packs the task lanes, or every lane, itself every few
+    batches, late ones included, as it does under a flood of events or in a headless run.)"""
+    monkeypatch.setattr(Timeline, "FOLD_AFTER", fold_after[0])
+    monkeypatch.setattr(Timeline, "FOLD_LANES_AFTER", fold_after[1])
     batches = random_run(seed, turns=1500)  # hundreds of intervals a lane: dense at 120 columns too
     tl = Timeline(HEADER)
     fed = []
