@@ -48,6 +48,8 @@ MAX_NS = 2**63
 MAX_CPUS = 8192
 
 Event = tuple  # (kind, task, pid, tid, t0, t1, cpu, info)
+# where each field of an event tuple is (events are flat tuples: read them by these, not by number)
+EV_KIND, EV_TASK, EV_PID, EV_TID, EV_T0, EV_T1, EV_CPU, EV_INFO = range(8)
 
 
 class TraceError(ValueError):

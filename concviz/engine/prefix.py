@@ -1,146 +1,178 @@
-"""Incremental indexes that keep a frame's cost independent of how long the run has been.
+"""Laying intervals on columns, and the median RUN length.
 
-A lane is a time-ordered list of intervals. Next to it the Timeline keeps a running sum of the
-interval lengths (``cum[i]`` = total length of items ``0..i``), so the time covered before any
-instant is one bisection away (:func:`covered`), and a column's share of it is a difference of
+A window ``[t0, t1)`` split into ``width`` columns takes an interval exactly, as the fraction
+of each column it covers (:func:`spread`, :func:`cover`): that is how a lane with few intervals
+in the window is drawn, interval by interval.
+
+A packed lane (store.Intervals) keeps a running sum of its interval lengths, so the time it
+covers before any instant is one bisection away; a column's share of it is the difference of
 two such lookups. A lane drawn over a window holding thousands of intervals then costs
-O(width x log n) instead of O(intervals). The other whole-run figures (median RUN interval, GIL
-hand-offs, per-core busy time) are folded in as events arrive, never recomputed per frame.
-
-Everything here runs under the Timeline's lock; a Frame reads the first ``n`` items it saw.
+O(width x log n), with every column edge looked up in one pass in C, instead of O(intervals).
+The median RUN interval is folded in as events arrive, never recomputed per frame.
 """
 
 from __future__ import annotations
 
-from array import array
 from bisect import bisect_left
 from collections import Counter
-from itertools import accumulate, repeat
-from operator import floordiv, itemgetter, sub
-from typing import Callable, Iterable
+from functools import lru_cache
+from itertools import repeat
+from operator import add, floordiv, sub, truediv
 
-EVENT_T0 = itemgetter(4)  # start time of an event tuple (kind, task, pid, tid, t0, t1, cpu, info)
-EVENT_T1 = itemgetter(5)
-EVENT_TID = itemgetter(3)
+from concviz.engine.store import Intervals, covered_before
 
 
-def new_cum() -> array:
-    return array("q")
+_ONES = [1.0] * 1024
 
 
-def extend_event_cum(cum: array, lane: list) -> None:
-    """Extend the running sum of a lane of event tuples to cover every item of the lane."""
-    k = len(cum)
-    if k >= len(lane):
+def ones(n: int) -> list[float]:
+    """``n`` whole columns (1.0 each), for a slice assignment."""
+    return _ONES[:n] if n <= 1024 else [1.0] * n
+
+
+def _span(a: int, b: int, t0: int, dt: float, width: int) -> tuple[float, float, int, int] | None:
+    """[a, b) in columns of width ``dt`` from ``t0``, clipped to the ``width`` columns: (x0,
+    x1, first column, last column it touches), or None if it misses them. (cells.task_codes
+    inlines this in its loop over RUN intervals, the hottest of a frame.)"""
+    if b <= a:
+        return None
+    x0 = (a - t0) / dt
+    x1 = (b - t0) / dt
+    if x1 <= 0 or x0 >= width:
+        return None
+    if x0 < 0:
+        x0 = 0.0
+    if x1 > width:
+        x1 = float(width)
+    c1 = int(x1)
+    return x0, x1, int(x0), width - 1 if c1 >= width else c1
+
+
+def spread(arr: list[float], a: int, b: int, t0: int, dt: float, width: int,
+            best: list[float] | None = None, who: list[int] | None = None, tag: int = -1) -> None:
+    """Add the overlap of [a, b) with each column to ``arr`` (in column fractions)."""
+    span = _span(a, b, t0, dt, width)
+    if span is None:
         return
-    items = lane[k:]
-    sums = accumulate(map(sub, map(EVENT_T1, items), map(EVENT_T0, items)), initial=cum[-1] if k else 0)
-    next(sums)
-    cum.extend(sums)
-
-
-def extend_switches(sw: array, lane: list) -> None:
-    """Extend ``sw`` (``sw[i]`` = hand-offs between threads among items ``0..i``) to the lane."""
-    k = len(sw)
-    n = len(lane)
-    if k >= n:
+    x0, x1, c0, c1 = span
+    if c0 == c1:
+        arr[c0] += x1 - x0
+        if best is not None and x1 - x0 > best[c0]:
+            best[c0], who[c0] = x1 - x0, tag
         return
-    count = sw[-1] if k else 0
-    prev = lane[k - 1][3] if k else lane[0][3]
-    for tid in map(EVENT_TID, lane[k:n]):
-        if tid != prev:
-            count += 1
-            prev = tid
-        sw.append(count)
+    first = c0 + 1 - x0
+    arr[c0] += first
+    last = x1 - c1
+    arr[c1] += last
+    if c1 > c0 + 1:  # whole columns, by slices (a wide interval is a loop in C, not Python)
+        arr[c0 + 1:c1] = [x + 1.0 for x in arr[c0 + 1:c1]]
+        if best is not None:
+            best[c0 + 1:c1] = [1.0] * (c1 - c0 - 1)
+            who[c0 + 1:c1] = [tag] * (c1 - c0 - 1)
+    if best is not None:
+        if first > best[c0]:
+            best[c0], who[c0] = first, tag
+        if last > best[c1]:
+            best[c1], who[c1] = last, tag
 
 
-def covered(items: list, cum: array, n: int, x: float, key: Callable | None = None,
-            end: int = 1) -> float:
-    """Time covered before ``x`` by the first ``n`` items of a time-ordered lane of intervals
-    (tuples whose start is ``key(item)``, default item[0], and end is ``item[end]``).
+def cover(arr: list[float], a: int, b: int, t0: int, dt: float, width: int, edges: set[int],
+           codes: list[int] | None = None, code: int = 0) -> None:
+    """Add [a, b) to ``arr`` (column fractions), for a lane whose intervals do not overlap:
+    the columns it covers wholly are set to 1.0 (and to ``code`` in ``codes``), the one or two
+    it covers partly are added to ``edges``."""
+    span = _span(a, b, t0, dt, width)
+    if span is None:
+        return
+    x0, x1, c0, c1 = span
+    if c0 == c1:
+        arr[c0] += x1 - x0
+        edges.add(c0)
+        return
+    arr[c0] += c0 + 1 - x0
+    edges.add(c0)
+    if x1 > c1:
+        arr[c1] += x1 - c1
+        edges.add(c1)
+    n = c1 - c0 - 1
+    if n > 0:
+        arr[c0 + 1:c1] = ones(n)
+        if codes is not None:
+            codes[c0 + 1:c1] = [code] * n
 
-    Exact for disjoint intervals (a task's runs, a GIL's holders). A core lane can hold small
-    overlaps (the CPU number is sampled once a millisecond): the last few items reaching past
-    ``x`` are taken off too."""
-    i = bisect_left(items, (x,), 0, n) if key is None else bisect_left(items, x, 0, n, key=key)
-    if i == 0:
-        return 0
-    total = cum[i - 1]
-    j = i - 1
-    last = i - 9 if i > 8 else -1
-    while j > last:
-        stop = items[j][end]
-        if stop <= x:
-            break
-        total -= stop - x
-        j -= 1
-    return total
 
-
-def edges(t0: int, t1: int, width: int) -> list[int]:
-    """The ``width + 1`` column boundaries of ``[t0, t1)``, as ints (int comparisons are ~3x
-    cheaper than float ones in the bisections below)."""
+@lru_cache(maxsize=16)
+def edges(t0: int, t1: int, width: int) -> tuple[int, ...]:
+    """The ``width + 1`` column boundaries of ``[t0, t1)``, as ints (int comparisons are
+    cheaper than float ones in the bisections below). Every lane of a frame asks for the
+    same ones: they are made once."""
     span = t1 - t0
-    return [t0 + (c * span) // width for c in range(width + 1)]
+    return tuple([t0 + (c * span) // width for c in range(width + 1)])
 
 
-def column_shares(items: list, cum: array, n: int, t0: int, t1: int, width: int,
-                  key: Callable | None = None, end: int = 1, first: int = 0) -> list[float]:
-    """Per column of ``[t0, t1)``, the fraction of it the lane's intervals cover (only from
-    column ``first`` on: the ones before are left 0)."""
+def column_shares(lane: Intervals, n: int, t0: int, t1: int, width: int, first: int = 0) -> list[float]:
+    """Per column of ``[t0, t1)``, the fraction of it the first ``n`` items of ``lane`` cover
+    (only from column ``first`` on: the ones before are left 0)."""
     dt = (t1 - t0) / width
-    at = [covered(items, cum, n, x, key, end) for x in edges(t0, t1, width)[first:]]
-    return [0.0] * first + [(at[c + 1] - at[c]) / dt for c in range(width - first)]
+    at = covered_before(lane, n, edges(t0, t1, width)[first:])
+    return [0.0] * first + list(map(truediv, map(sub, at[1:], at[:-1]), repeat(dt, width - first)))
 
 
-def column_owners(lane: list, n: int, t0: int, t1: int, width: int, first: int = 0) -> list[int]:
-    """Per column, the task of the lane item (event tuple) that covers most of the column near
-    its middle: the item under the midpoint or the nearer neighbour overlapping the column;
-    -1 for an empty column (and for the columns before ``first``, left out). Used where a
-    column holds many items (then "the task that ran most" would cost every item; this costs
-    one bisection)."""
-    who = [-1] * width
+def column_owners(lane: Intervals, n: int, t0: int, t1: int, width: int, first: int = 0) -> list[int]:
+    """Per column, the tag (task) of the lane item that covers most of the column near its
+    middle: the item under the midpoint or the next one, whichever overlaps the column more
+    (the first on a tie); -1 for an empty column (and for the columns before ``first``, left
+    out). Used where a column holds many items (then "the task that ran most" would cost every
+    item; this costs one bisection a column, all of them in one pass)."""
     xs = edges(t0, t1, width)
-    for c in range(first, width):
-        a = xs[c]
-        b = xs[c + 1]
-        j = bisect_left(lane, (a + b) // 2, 0, n, key=EVENT_T0) - 1
-        best = 0
-        for k in (j, j + 1):
-            if 0 <= k < n:
-                item = lane[k]
-                lo = item[4] if item[4] > a else a
-                hi = item[5] if item[5] < b else b
-                if hi - lo > best:
-                    best = hi - lo
-                    who[c] = item[1]
-    return who
-
-
-def count_in(items: list, n: int, t0: int, t1: int, key: Callable | None = None) -> int:
-    """How many of the first ``n`` items start in ``[t0, t1)`` (plus one that may straddle t0)."""
-    if key is None:
-        i0 = bisect_left(items, (t0,), 0, n)
-        i1 = bisect_left(items, (t1,), i0, n)
+    starts, cum, tags = lane.starts, lane.cum, lane.tags
+    lo, hi = xs[first:-1], xs[first + 1:]
+    m = len(lo)
+    mids = map(floordiv, map(add, lo, hi), repeat(2, m))
+    if n == len(starts):
+        after = map(bisect_left, repeat(starts, m), mids)
     else:
-        i0 = bisect_left(items, t0, 0, n, key=key)
-        i1 = bisect_left(items, t1, i0, n, key=key)
-    return i1 - i0 + 1
+        after = map(bisect_left, repeat(starts, m), mids, repeat(0, m), repeat(n, m))
+    who = [-1] * first
+    put = who.append
+    last = n - 1
+    for a, b, k in zip(lo, hi, after):  # k: the first item starting after the midpoint
+        best, tag = 0, -1
+        if k > 0:
+            s = starts[k - 1]
+            e = s + cum[k] - cum[k - 1]
+            over = (e if e < b else b) - (s if s > a else a)
+            if over > 0:
+                best, tag = over, tags[k - 1]
+        if k <= last:
+            s = starts[k]
+            e = s + cum[k + 1] - cum[k]
+            if (e if e < b else b) - (s if s > a else a) > best:
+                tag = tags[k]
+        put(tag)
+    return who
 
 
 class RunLengths:
     """The lengths of all RUN intervals, for their median: exact (a sorted list merged with each
     snapshot's new lengths, in C) up to ``EXACT_MAX``; past that, counts per microsecond, so a
     long flood costs O(distinct lengths), and the median is exact to 1 us (the probe itself
-    reads the clock every ~20 us)."""
+    reads the clock every ~20 us). The microsecond bucket holding the middle is tracked as
+    lengths arrive (it moves a little per snapshot), so the median costs O(1) to read however
+    many distinct lengths there are."""
 
-    EXACT_MAX = 100_000
+    # each length kept exactly is a Python int in a list (~40 bytes): past this many, the
+    # lengths are counted per microsecond instead, in memory that no longer grows with the run
+    EXACT_MAX = 20_000
 
     def __init__(self) -> None:
-        self.new: list[int] = []  # appended by Timeline.feed
+        self.new: list[int] = []  # appended by the Timeline as it packs RUN intervals
         self.sorted: list[int] = []
-        self.hist: Counter | None = None
+        self.hist: Counter | None = None  # microsecond bucket -> how many lengths fell in it
         self.count = 0
+        self._keys: list[int] = []  # the buckets in use, ascending
+        self._at = 0  # index in _keys of the bucket holding the lower middle length
+        self._below = 0  # how many lengths the buckets before it hold
 
     def fold(self) -> None:
         new = self.new
@@ -156,7 +188,27 @@ class RunLengths:
         if self.hist is None:
             self.hist = Counter(map(floordiv, self.sorted, repeat(1000)))
             self.sorted = []
-        self.hist.update(map(floordiv, new, repeat(1000)))
+            self._keys = sorted(self.hist)
+        hist, keys = self.hist, self._keys
+        for k, c in Counter(map(floordiv, new, repeat(1000))).items():
+            if k not in hist:
+                i = bisect_left(keys, k)
+                keys.insert(i, k)
+                if i <= self._at and len(keys) > 1:
+                    self._at += 1  # the middle bucket moved one place along
+            hist[k] += c
+            if k < keys[self._at]:
+                self._below += c
+        # move to the bucket that holds the lower middle length
+        lo = (self.count - 1) // 2
+        at, below = self._at, self._below
+        while lo < below:
+            at -= 1
+            below -= hist[keys[at]]
+        while lo >= below + hist[keys[at]]:
+            below += hist[keys[at]]
+            at += 1
+        self._at, self._below = at, below
 
     def median_ns(self) -> float:
         if self.hist is None:
@@ -165,58 +217,8 @@ class RunLengths:
             if not n:
                 return 0.0
             return float(s[n // 2]) if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
-        # the middle item (odd count) or the two middle items (even), each to the microsecond
-        n = self.count
-        want = [n // 2] if n % 2 else [n // 2 - 1, n // 2]
-        found = []
-        seen = 0
-        for k in sorted(self.hist):
-            seen += self.hist[k]
-            while want and want[0] < seen:
-                want.pop(0)
-                found.append(k * 1000 + 500)
-            if not want:
-                break
-        return sum(found) / len(found) if found else 0.0
-
-
-class LaneIndex:
-    """Running sums of every core and process lane, and GIL hand-off counts of thread processes."""
-
-    def __init__(self) -> None:
-        self.cum: dict[tuple[str, int], array] = {}
-        self.switches: dict[int, array] = {}
-
-    def truncate(self, key: tuple[str, int], j: int) -> None:
-        """Items from ``j`` on were re-ordered: forget what was derived from them."""
-        cum = self.cum.get(key)
-        if cum is not None and len(cum) > j:
-            del cum[j:]
-        if key[0] == "p":
-            sw = self.switches.get(key[1])
-            if sw is not None and len(sw) > j:
-                del sw[j:]
-
-    def update(self, cores: dict[int, list], procs: dict[int, list], thread_pids: Iterable[int]) -> None:
-        """Bring every index up to the lanes' current length. Process lanes are only drawn (GIL
-        lane, GIL waits) for processes whose threads share a GIL: only those are indexed."""
-        for cpu, lane in cores.items():
-            cum = self.cum.get(("c", cpu))
-            if cum is None:
-                cum = self.cum[("c", cpu)] = new_cum()
-            extend_event_cum(cum, lane)
-        for pid in thread_pids:
-            lane = procs.get(pid)
-            if not lane:
-                continue
-            cum = self.cum.get(("p", pid))
-            if cum is None:
-                cum = self.cum[("p", pid)] = new_cum()
-            extend_event_cum(cum, lane)
-            sw = self.switches.get(pid)
-            if sw is None:
-                sw = self.switches[pid] = new_cum()
-            extend_switches(sw, lane)
-
-    def gil_switches(self, thread_pids: Iterable[int]) -> int:
-        return sum(sw[-1] for pid in thread_pids if (sw := self.switches.get(pid)))
+        # the middle length (odd count) or the two middle ones (even), each to the microsecond
+        keys, at = self._keys, self._at
+        low = keys[at]
+        high = low if self.count // 2 < self._below + self.hist[low] else keys[at + 1]
+        return ((low + high) * 1000 + 1000) / 2

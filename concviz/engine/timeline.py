@@ -13,100 +13,55 @@ Everything here is derived from measured events only:
   (hand-offs between threads of one process), spawn latency (SPAWN to START).
 
 The pump thread calls :meth:`Timeline.feed`; the UI thread calls :meth:`Timeline.snapshot`.
-Interval lists are append-only between snapshots, so a Frame can keep references to them and
-the number of items it saw, and never copy them.
+Intervals are kept packed (store.py): ``feed`` hands each RUN / SLEEP event to its lanes, which
+hold the tuple only until the next fold packs it (at each snapshot, or in ``feed`` once many
+are waiting), so the Timeline's memory is a few dozen bytes per interval and no event tuple is
+retained. A Frame keeps references to the lanes and the number of items it saw, never a copy.
 """
 
 from __future__ import annotations
 
-import statistics
 import threading
 import time
-from bisect import bisect_left
 from operator import itemgetter
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import Any, Iterable
 
-from concviz.engine.events import ERROR, FINISH, PROGRESS, RUN, SLEEP, SLEEP_OPEN, SPAWN, START
-from concviz.engine.prefix import EVENT_T0, LaneIndex, RunLengths, new_cum
+from concviz.engine.events import (ERROR, EV_CPU, EV_KIND, EV_PID, EV_T0, EV_T1, EV_TASK, EV_TID, FINISH, PROGRESS,
+                                   RUN, SLEEP, SLEEP_OPEN, SPAWN, START)
+from concviz.engine.frame import Frame, FrameAgg
+from concviz.engine.prefix import RunLengths
+from concviz.engine.store import LaneSet
+from concviz.engine.task import (DONE, END_REASONS, FAILED, PENDING, QUEUED, RUNNING, STOPPED_REASON,  # noqa: F401
+                                 Task, TaskView)
 
-_KIND = itemgetter(0)
-
-if TYPE_CHECKING:  # frame.py imports this module
-    from concviz.engine.frame import Frame
-
-END_REASONS = {
-    "timeout": "timed out: the run hit its time limit and was stopped",
-    "cancelled": "stopped: the run was cancelled",
-    "crashed": "lost: the experiment process died",
-}
-# a task cut short by the user stopping the run: it did not finish (it counts as failed), but
-# nothing went wrong with it, and the panes say so
-STOPPED_REASON = END_REASONS["cancelled"]
-
-# task status
-PENDING, QUEUED, RUNNING, DONE, FAILED = "pending", "queued", "running", "done", "failed"
-
-
-@dataclass
-class Task:
-    """Everything known about one task so far (mutated only by the Timeline, under its lock)."""
-
-    id: int
-    spawn_ns: int | None = None
-    start_ns: int | None = None
-    end_ns: int | None = None
-    pid: int | None = None
-    tid: int | None = None
-    label: str | None = None
-    failed: bool = False
-    error: str | None = None
-    runs: list = field(default_factory=list)  # (t0, t1, cpu), in time order
-    sleeps: list = field(default_factory=list)  # (t0, t1), in time order
-    run_ns: int = 0
-    sleep_ns: int = 0
-    cpus: set = field(default_factory=set)
-    open_run: tuple | None = None  # (t0, now, cpu) of a RUN interval not closed yet (PROGRESS)
-    open_sleep: int | None = None  # start of a sleep still going on (SLEEP_OPEN)
-    seen_ns: int = 0  # the latest instant this task reported about (for the live edge)
-    # False when the end was not the task's own report but its parent's (a worker process found
-    # dead) or the run's (stopped, timed out, crashed): what it did after its last report is
-    # not known
-    end_own: bool = True
-    run_cum: Any = field(default_factory=new_cum)  # run_cum[i] = run time of runs[0..i]
-    sleep_cum: Any = field(default_factory=new_cum)  # the same for sleeps
-
-    @property
-    def status(self) -> str:
-        if self.end_ns is not None:
-            return FAILED if self.failed else DONE
-        if self.start_ns is not None:
-            return RUNNING
-        return QUEUED if self.spawn_ns is not None else PENDING
+_KIND = itemgetter(EV_KIND)
+_ITS_OWN, _SKIPPED, _NOT_ITS_OWN = range(3)  # what _task_event made of an event
 
 
 class Timeline:
     """Folds event batches incrementally; thread-safe between one feeder and one reader."""
 
+    # Intervals waiting to be packed past which feed packs them itself, on the pump's thread.
+    # Task lanes come in order (one worker each): packing them is a cheap append, done past
+    # FOLD_AFTER so that a flood of events does not leave tens of thousands for the UI thread's
+    # next snapshot. Core and process lanes take late batches from other workers: each pack
+    # merges a tail, so they wait for the snapshot (a few a second), or for FOLD_LANES_AFTER
+    # (a Timeline nobody looks at until the end, a headless run, keeps no more than that).
+    FOLD_AFTER = 4_096
+    FOLD_LANES_AFTER = 200_000
+
     def __init__(self, header: dict[str, Any] | None = None, tasks: int | None = None) -> None:
         self._lock = threading.Lock()
         self.header: dict[str, Any] = header or {}
         self.tasks: dict[int, Task] = {}
-        self.cores: dict[int, list] = {}  # cpu -> RUN events recorded on it (the event tuples)
-        self.proc_runs: dict[int, list] = {}  # pid -> RUN events of its threads (the event tuples)
-        # lanes appended to out of time order since the last snapshot -> index of the first
-        # out-of-order item (everything before it is still sorted)
-        self._dirty: dict[tuple[str, int], int] = {}
-        # per core / process lane: (snapshot serial, earliest start among the events that came
-        # in before that snapshot), so a pane can redo only the columns after it (frame.py)
+        self.lanes = LaneSet()  # core lanes and GIL process lanes
         self._serial = 0
         self._token = object()  # this Timeline, for caches that span frames (not an id: reusable)
-        self._lane_seen: dict[tuple[str, int], int] = {}  # lane -> its length at the last snapshot
-        self._lane_log: dict[tuple[str, int], list[tuple[int, int]]] = {}
-        self._lane_log_floor: dict[tuple[str, int], int] = {}  # serials up to this were dropped
         self._touched: set[int] = set()  # tasks with new events since the last snapshot
-        self._views: dict[int, _TaskView] = {}  # the last snapshot's view of each task
-        self._index = LaneIndex()  # running sums of the lanes, GIL hand-offs (see prefix.py)
+        self._unfolded: set[int] = set()  # tasks with intervals not packed yet
+        self._waiting = 0  # intervals not packed into task lanes yet
+        self._waiting_lanes = 0  # RUN intervals not packed into core and process lanes yet
+        self._views: dict[int, TaskView] = {}  # the last snapshot's view of each task
         self._lengths = RunLengths()  # of every RUN interval, for the median
         self._core_ns: dict[int, int] = {}  # cpu -> RUN time recorded on it (-1: unknown)
         self._pid_tids: dict[int, set] = {}  # pid -> threads that started tasks in it
@@ -123,6 +78,16 @@ class Timeline:
         for i in range(n or 0):
             self.tasks[i] = Task(i)
 
+    @property
+    def cores(self) -> dict:
+        """cpu -> its packed lane of RUN intervals (see store.Intervals)."""
+        return self.lanes.cores
+
+    @property
+    def proc_runs(self) -> dict:
+        """pid -> the packed lane of its task threads' RUN intervals (GIL-sharing processes)."""
+        return self.lanes.procs
+
     # --- feeding ---------------------------------------------------------------------------
     def set_header(self, header: dict[str, Any]) -> None:
         with self._lock:
@@ -134,10 +99,11 @@ class Timeline:
     def feed(self, events: Iterable[tuple]) -> None:
         """Fold a batch of events (any order across workers, in order within one worker).
 
-        This is the pump's hot path (hundreds of thousands of events a second), so it caches
-        the task, core lane and process lane of the previous event (a batch comes from one
-        worker thread: long runs of the same ones) and keeps the event tuples themselves in the
-        core and process lanes instead of building new ones.
+        This is the pump's hot path (hundreds of thousands of events a second): an interval
+        event is handed to its task's lane, its core's lane and (for a GIL-sharing process) its
+        process's lane, which pack it later in bulk; the task, core lane and process lane of the
+        previous event are kept at hand (a batch comes from one worker thread: long runs of the
+        same ones). Every other kind goes through :meth:`_task_event`.
         """
         if not isinstance(events, (list, tuple)):
             events = list(events)
@@ -145,22 +111,18 @@ class Timeline:
             if ERROR in map(_KIND, events):  # rare: a task failed, was found dead, or the run ended
                 events = self._close_open_runs(events)
             tasks = self.tasks
-            cores = self.cores
-            proc_runs = self.proc_runs
-            dirty = self._dirty
+            lanes = self.lanes
+            procs = lanes.procs
             touched = self._touched
             hi = self.last_ns
             if hi is None:
                 hi = -1 << 63
-            skipped = 0
+            skipped = intervals = 0
             task_ = t = None
-            cpu_ = lane = None
-            lane_last = 0
+            cpu_ = core_add = None
             core_ns = self._core_ns
             acc = 0  # RUN time on cpu_ not yet added to core_ns
-            new_length = self._lengths.new.append
-            pid_ = prun = None
-            prun_last = 0
+            pid_ = proc_add = None
             for ev in events:
                 kind, task, pid, tid, t0, t1, cpu, info = ev
                 if task != task_:
@@ -169,88 +131,45 @@ class Timeline:
                         t = tasks[task] = Task(task)
                     task_ = task
                     touched.add(task)
+                    self._unfolded.add(task)
                 if kind == RUN:
                     d = t1 - t0
                     if t.open_run is not None and t0 >= t.open_run[0]:
                         t.open_run = None  # closed: this RUN replaces what PROGRESS showed
-                    t.runs.append((t0, t1, cpu))
-                    rn = t.run_ns + d
-                    t.run_ns = rn
-                    t.run_cum.append(rn)
-                    new_length(d)
+                    t.runs.pending.append(ev)
+                    t.run_ns += d
+                    intervals += 1
                     if cpu != cpu_:
                         if cpu_ is not None:
                             core_ns[cpu_] = core_ns.get(cpu_, 0) + acc
                         acc = 0
                         cpu_ = cpu
-                        if cpu >= 0:
-                            lane = cores.get(cpu)
-                            if lane is None:
-                                lane = cores[cpu] = []
-                            lane_last = lane[-1][4] if lane else t0
+                        core_add = lanes.core(cpu).pending.append if cpu >= 0 else None
                     acc += d
-                    if cpu >= 0:
-                        if t0 < lane_last and ("c", cpu) not in dirty:
-                            dirty[("c", cpu)] = len(lane)  # lane[:len] is still in order
-                        lane_last = t0
-                        lane.append(ev)
+                    if core_add is not None:
+                        core_add(ev)
                         t.cpus.add(cpu)
                     if pid != pid_:
-                        prun = proc_runs.get(pid)
-                        if prun is None:
-                            prun = proc_runs[pid] = []
                         pid_ = pid
-                        prun_last = prun[-1][4] if prun else t0
-                    if t0 < prun_last and ("p", pid) not in dirty:
-                        dirty[("p", pid)] = len(prun)
-                    prun_last = t0
-                    prun.append(ev)
-                elif kind == PROGRESS:
-                    if t.end_ns is None:
-                        t.open_run = (t0, t1, cpu)
-                elif kind == SLEEP_OPEN:
-                    if t.end_ns is None:
-                        t.open_sleep = t0
+                        lane = procs.get(pid)
+                        proc_add = None if lane is None else lane.pending.append
+                    if proc_add is not None:
+                        proc_add(ev)
                 elif kind == SLEEP:
                     if t.open_sleep is not None and t0 >= t.open_sleep:
                         t.open_sleep = None
-                    t.sleeps.append((t0, t1))
-                    sn = t.sleep_ns + t1 - t0
-                    t.sleep_ns = sn
-                    t.sleep_cum.append(sn)
-                elif kind == SPAWN:
-                    t.spawn_ns = t0
-                    if self.first_ns is None or t0 < self.first_ns:
-                        self.first_ns = t0
-                elif kind == START:
-                    t.start_ns, t.pid, t.tid, t.label = t0, pid, tid, info
-                    self._pid_tids.setdefault(pid, set()).add(tid)
-                    if t.spawn_ns is None:
-                        t.spawn_ns = t0
-                    if self.first_ns is None or t0 < self.first_ns:
-                        self.first_ns = t0
-                    self._log(t0, START, f"task {task} started ({info or f'pid {pid}'})")
-                elif kind == FINISH or kind == ERROR:
-                    if t.end_ns is not None:
+                    t.sleeps.pending.append(ev)
+                    t.sleep_ns += t1 - t0
+                    intervals += 1
+                else:
+                    whose = self._task_event(t, ev)
+                    if whose == _SKIPPED:
                         skipped += 1
-                        continue  # already ended (e.g. reported by the worker and the parent)
-                    t.end_ns = t0
-                    t.open_run = None
-                    t.open_sleep = None
-                    if t.start_ns is None:  # died before it could report its start
-                        t.start_ns = t0
-                        t.pid = t.pid or pid
-                    if kind == ERROR:
-                        t.failed, t.error = True, info
-                        self._log(t0, ERROR, f"task {task} {info}" if info == STOPPED_REASON
-                                  else f"task {task} FAILED: {info}")
-                        if pid != t.pid or tid != t.tid:  # its parent's word, or the run's
-                            t.end_own = False
-                            if t1 > hi:
-                                hi = t1
-                            continue  # not a report of the task's own: its reports end before
-                    else:
-                        self._log(t0, FINISH, self._finish_text(t))
+                        continue
+                    if whose == _NOT_ITS_OWN:  # its parent's word, or the run's: the task's
+                        if t1 > hi:  # own reports end before it
+                            hi = t1
+                        continue
                 if t1 > t.seen_ns:
                     t.seen_ns = t1
                 if t1 > hi:
@@ -261,6 +180,55 @@ class Timeline:
                 self.last_ns = hi
             self.events += len(events) - skipped
             self.version += 1
+            self._waiting += intervals
+            self._waiting_lanes += intervals
+            if self._waiting_lanes > self.FOLD_LANES_AFTER:
+                self._fold()
+            elif self._waiting > self.FOLD_AFTER:
+                self._fold_tasks()
+
+    def _task_event(self, t: Task, ev: tuple) -> int:
+        """Fold an event other than RUN and SLEEP into its task. Returns _SKIPPED for a second
+        report of a task's end, _NOT_ITS_OWN for an end reported by its parent or the run,
+        else _ITS_OWN."""
+        kind, task, pid, tid, t0, t1, cpu, info = ev
+        if kind == PROGRESS:
+            if t.end_ns is None:
+                t.open_run = (t0, t1, cpu)
+        elif kind == SLEEP_OPEN:
+            if t.end_ns is None:
+                t.open_sleep = t0
+        elif kind == SPAWN:
+            t.spawn_ns = t0
+            if self.first_ns is None or t0 < self.first_ns:
+                self.first_ns = t0
+        elif kind == START:
+            t.start_ns, t.pid, t.tid, t.label = t0, pid, tid, info
+            self._pid_tids.setdefault(pid, set()).add(tid)
+            if t.spawn_ns is None:
+                t.spawn_ns = t0
+            if self.first_ns is None or t0 < self.first_ns:
+                self.first_ns = t0
+            self._log(t0, START, f"task {task} started ({info or f'pid {pid}'})")
+        elif kind == FINISH or kind == ERROR:
+            if t.end_ns is not None:
+                return _SKIPPED  # already ended (e.g. reported by the worker and the parent)
+            t.end_ns = t0
+            t.open_run = None
+            t.open_sleep = None
+            if t.start_ns is None:  # died before it could report its start
+                t.start_ns = t0
+                t.pid = t.pid or pid
+            if kind == ERROR:
+                t.failed, t.error = True, info
+                self._log(t0, ERROR, f"task {task} {info}" if info == STOPPED_REASON
+                          else f"task {task} FAILED: {info}")
+                if pid != t.pid or tid != t.tid:
+                    t.end_own = False
+                    return _NOT_ITS_OWN
+            else:
+                self._log(t0, FINISH, self._finish_text(t))
+        return _ITS_OWN
 
     @staticmethod
     def _finish_text(t: Task) -> str:
@@ -305,19 +273,19 @@ class Timeline:
         open_: dict[int, tuple | None] = {}  # task -> (t0, t1, cpu, pid, tid) open in this batch
         ids: dict[int, tuple] = {}  # task -> (pid, tid) from a START in this batch
         for e in events:
-            kind, task = e[0], e[1]
+            kind, task = e[EV_KIND], e[EV_TASK]
             if kind == PROGRESS:
-                open_[task] = (e[4], e[5], e[6], e[2], e[3])
+                open_[task] = (e[EV_T0], e[EV_T1], e[EV_CPU], e[EV_PID], e[EV_TID])
             elif kind == RUN:
                 o = open_.get(task)
-                if o is not None and e[4] >= o[0]:
+                if o is not None and e[EV_T0] >= o[0]:
                     open_[task] = None  # closed
             elif kind == START:
-                ids[task] = (e[2], e[3])
+                ids[task] = (e[EV_PID], e[EV_TID])
             elif kind == ERROR:
                 t = self.tasks.get(task)
                 pid, tid = ids.get(task) or ((t.pid, t.tid) if t is not None else (None, None))
-                if t is not None and t.end_ns is None and (e[2] != pid or e[3] != tid):
+                if t is not None and t.end_ns is None and (e[EV_PID] != pid or e[EV_TID] != tid):
                     if task in open_:
                         o = open_[task]
                     else:
@@ -329,26 +297,22 @@ class Timeline:
         return out
 
     # --- reading ---------------------------------------------------------------------------
-    def snapshot(self, now_ns: int | None = None) -> "Frame":
+    def snapshot(self, now_ns: int | None = None) -> Frame:
         """An immutable view of everything so far. ``now_ns`` is where the live edge is (live
         runs: the current clock; replays: the replay cursor); by default the last event."""
-        from concviz.engine.frame import Frame
-
         with self._lock:
-            index = self._index
             self._serial += 1
-            self._fold_lanes()
-            thread_pids = frozenset(p for p, tids in self._pid_tids.items() if len(tids) > 1)
-            index.update(self.cores, self.proc_runs, thread_pids)
-            self._lengths.fold()
+            thread_pids = self._fold()
+            lanes = self.lanes
+            lanes.note_snapshot(self._serial)
             if self.ended is not None or now_ns is None:
                 now_ns = self.last_ns or 0
             return Frame(
                 version=self.version,
                 header=dict(self.header),
                 tasks=self._task_views(),
-                cores={c: (lane, len(lane)) for c, lane in self.cores.items()},
-                proc_runs={p: (runs, len(runs)) for p, runs in self.proc_runs.items()},
+                cores={c: (lane, len(lane)) for c, lane in lanes.cores.items()},
+                proc_runs={p: (lane, len(lane)) for p, lane in lanes.procs.items()},
                 first_ns=self.first_ns,
                 now_ns=now_ns,
                 ended=self.ended,
@@ -356,56 +320,45 @@ class Timeline:
                 log=tuple(self.log[-self.log_max:]),
                 log_total=self.log_total,
                 events=self.events,
-                agg={
-                    "thread_pids": thread_pids,
-                    "gil_switches": index.gil_switches(thread_pids),
-                    "run_median_ns": self._lengths.median_ns(),
-                    "run_count": self._lengths.count,
-                    "core_ns": dict(self._core_ns),
-                    "lane_cum": dict(index.cum),
-                    "serial": self._serial,
-                    "timeline": self._token,
-                    "lane_log": self._lane_log,  # lists only appended to, or replaced
-                    "lane_log_floor": dict(self._lane_log_floor),
-                },
+                agg=FrameAgg(
+                    thread_pids=thread_pids,
+                    gil_switches=sum(lanes.switches.get(p, 0) for p in thread_pids),
+                    run_median_ns=self._lengths.median_ns(),
+                    run_count=self._lengths.count,
+                    core_ns=dict(self._core_ns),
+                    serial=self._serial,
+                    timeline=self._token,
+                    lane_log=lanes.log,  # lists only appended to, or replaced
+                    lane_log_floor=dict(lanes.log_floor),
+                ),
             )
 
-    LANE_LOG_KEEP = 64
+    LANE_LOG_KEEP = LaneSet.LOG_KEEP
 
-    def _fold_lanes(self) -> None:
-        """Put back in time order the core and process lanes that late batches disordered,
-        and note, for each lane that got events since the last snapshot, the earliest start
-        among them: the lane is unchanged before that instant (items a late arrival pushed
-        along start after it). O(new events)."""
-        serial = self._serial
-        seen = self._lane_seen
-        log = self._lane_log
-        dirty = self._dirty
-        index = self._index
-        for what, lanes in (("c", self.cores), ("p", self.proc_runs)):
-            for key, lane in lanes.items():
-                k = (what, key)
-                n0 = seen.get(k, 0)
-                if len(lane) <= n0:
-                    continue
-                # new items before the first one out of order came in order: this is their earliest
-                at = lane[n0][4]
-                first_bad = dirty.pop(k, None)
-                if first_bad is not None:
-                    j, earliest = _resort_tail(lane, first_bad)
-                    index.truncate(k, j)
-                    if earliest is not None and earliest < at:
-                        at = earliest
-                seen[k] = len(lane)
-                entries = log.get(k)
-                if entries is None:
-                    entries = log[k] = []
-                entries.append((serial, at))
-                if len(entries) > 2 * self.LANE_LOG_KEEP:
-                    self._lane_log_floor[k] = entries[-self.LANE_LOG_KEEP - 1][0]
-                    log[k] = entries[-self.LANE_LOG_KEEP:]  # a new list: readers keep theirs
-        # (a lane is only marked disordered when an item is appended to it, so every marked
-        # lane grew since the last snapshot and was put back in order above)
+    def _fold(self) -> frozenset[int]:
+        """Pack every interval handed to a lane since the last fold (task lanes first: a new
+        process lane is made from its tasks' runs). O(new intervals), plus the tail a late
+        batch is merged into. Returns the processes whose task threads share a GIL."""
+        self._fold_tasks()
+        tasks = self.tasks
+        thread_pids = frozenset(p for p, tids in self._pid_tids.items() if len(tids) > 1)
+        self.lanes.fold(tasks, thread_pids)
+        self._waiting_lanes = 0
+        return thread_pids
+
+    def _fold_tasks(self) -> None:
+        """Pack the task lanes' new intervals (and the RUN lengths, for the median)."""
+        tasks = self.tasks
+        new_lengths = self._lengths.new
+        for i in self._unfolded:
+            t = tasks[i]
+            if t.runs.pending:
+                new_lengths += t.runs.fold()[1]
+            if t.sleeps.pending:
+                t.sleeps.fold()
+        self._unfolded.clear()
+        self._lengths.fold()
+        self._waiting = 0
 
     def _task_views(self) -> tuple:
         """Every task's view, in id order; only tasks with new events get a new one."""
@@ -414,87 +367,13 @@ class Timeline:
         added = False
         for i in self._touched:
             added = added or i not in views
-            views[i] = _TaskView.of(tasks[i])
+            views[i] = TaskView.of(tasks[i])
         self._touched.clear()
         if len(views) != len(tasks):
             for i, t in tasks.items():
                 if i not in views:
-                    views[i] = _TaskView.of(t)
+                    views[i] = TaskView.of(t)
             added = True
         if added:
             self._views = views = dict(sorted(views.items()))
         return tuple(views.values())
-
-
-@dataclass(frozen=True)
-class _TaskView:
-    """A task as a Frame sees it: its fields, plus how many intervals existed at the snapshot."""
-
-    id: int
-    spawn_ns: int | None
-    start_ns: int | None
-    end_ns: int | None
-    pid: int | None
-    tid: int | None
-    label: str | None
-    status: str
-    error: str | None
-    runs: list
-    n_runs: int
-    sleeps: list
-    n_sleeps: int
-    run_ns: int
-    sleep_ns: int
-    cpus: tuple
-    run_cum: Any = None  # running sums of runs / sleeps (see prefix.py); None: not kept
-    sleep_cum: Any = None
-    open_run: tuple | None = None  # (t0, now, cpu): running, not yet closed by a RUN
-    open_sleep: int | None = None  # start of a sleep still going on
-    seen_ns: int = 0  # the latest instant the task reported about
-    end_own: bool = True  # the end was the task's own report (see Task.end_own)
-
-    @classmethod
-    def of(cls, t: Task) -> "_TaskView":
-        return cls(t.id, t.spawn_ns, t.start_ns, t.end_ns, t.pid, t.tid, t.label, t.status,
-                   t.error, t.runs, len(t.runs), t.sleeps, len(t.sleeps), t.run_ns, t.sleep_ns,
-                   tuple(sorted(t.cpus)), t.run_cum, t.sleep_cum, t.open_run, t.open_sleep,
-                   t.seen_ns, t.end_own)
-
-    @property
-    def open_ns(self) -> int:
-        """Running time reported so far by PROGRESS and not yet in a closed RUN interval."""
-        return self.open_run[1] - self.open_run[0] if self.open_run else 0
-
-    @property
-    def stopped(self) -> bool:
-        """Failed because the user stopped the run (see STOPPED_REASON), not by a fault."""
-        return self.status == FAILED and self.error == STOPPED_REASON
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else 0.0
-
-
-def start_index(intervals: list, n: int, t0: int, key: Callable[[tuple], int] | None = None) -> int:
-    """Index of the first of the first ``n`` (time-ordered) intervals that may end after t0.
-
-    ``key`` gives an item's start time (default: its first field; core and process lanes hold
-    event tuples, whose start is ``EVENT_T0``)."""
-    i = bisect_left(intervals, (t0,), 0, n) if key is None else bisect_left(intervals, t0, 0, n, key=key)
-    return max(0, i - 1)
-
-
-def _resort_tail(lane: list, first_bad: int) -> tuple[int, int | None]:
-    """Restore time order in a lane whose items from ``first_bad`` on arrived out of order.
-
-    Only the tail that can have moved is sorted: from the first in-order item that starts after
-    the earliest late arrival. Late arrivals are recent (one flush interval, or one sleep of a
-    worker that had not flushed), so this costs O(tail), not O(lane), per snapshot. Returns the
-    index from which items may have moved, and the earliest start among the late arrivals.
-    """
-    earliest = min(map(EVENT_T0, lane[first_bad:]), default=None)
-    if earliest is None:
-        return len(lane), None
-    j = bisect_left(lane, earliest, 0, first_bad, key=EVENT_T0)
-    lane[j:] = sorted(lane[j:], key=EVENT_T0)
-    return j, earliest

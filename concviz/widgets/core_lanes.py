@@ -8,7 +8,7 @@ from math import ceil
 from rich.segment import Segment
 from textual.strip import Strip
 
-from concviz.engine.frame import CoreCellsCache
+from concviz.widgets.lane_cache import CoreCellsCache
 from concviz.view import BLOCKS, axis_ticks, format_time
 from concviz.widgets.lane_pane import TASK_COLOURS, LanePane, code_segments
 
@@ -55,12 +55,9 @@ class CoreLanes(LanePane):
         ])
 
     def _core(self, cpu: int, cells_w: int):
+        """This frame's cells of ``cpu`` (the cache answers a repeat request in one frame)."""
         win = self.window
-        key = ("core", cpu, cells_w)
-        cc = self._memo.get(key)
-        if cc is None:
-            cc = self._memo[key] = self._cells.cells(self.frame, cpu, win.t0, win.t1, cells_w)
-        return cc
+        return self._cells.cells(self.frame, cpu, win.t0, win.t1, cells_w)
 
     def render_lane(self, index: int, width: int, level: int = 0, levels: int = 1) -> list[Segment]:
         frame = self.frame

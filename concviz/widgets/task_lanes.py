@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from rich.segment import Segment
 
-from concviz.engine.frame import CODE_BLANK, CODE_FULL, LaneCodes
+from concviz.engine.cells import CODE_BLANK, CODE_FULL
+from concviz.widgets.lane_cache import LaneCodes
 from concviz.engine.timeline import DONE, FAILED, QUEUED, RUNNING
 from concviz.view import BLOCKS, format_time, short_label
 from concviz.widgets.lane_pane import STATE_GLYPHS, LanePane, code_segments

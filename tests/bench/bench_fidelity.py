@@ -67,15 +67,13 @@ def gil_turns_ms(frame) -> list[float]:
     the next one (the first and last turns of the run left out)."""
     out = []
     for pid in frame.thread_pids:
-        runs, n = frame.proc_runs.get(pid, ([], 0))
         start = end = tid = None
-        for i in range(n):
-            e = runs[i]
-            if e[3] != tid:
+        for e in frame.thread_runs(pid):
+            if e.tid != tid:
                 if tid is not None:
                     out.append((end - start) / 1e6)
-                tid, start = e[3], e[4]
-            end = e[5]
+                tid, start = e.tid, e.t0
+            end = e.t1
     return out[1:]
 
 
@@ -84,10 +82,10 @@ def pauses_per_s(frame) -> float:
     no other thread running between them), per second of RUN time: the OS taking the CPU."""
     count, busy = 0, 0
     for pid in frame.thread_pids or {t.pid for t in frame.tasks}:
-        runs, n = frame.proc_runs.get(pid, ([], 0))
-        for i in range(n):
-            busy += runs[i][5] - runs[i][4]
-            if i and runs[i][3] == runs[i - 1][3] and runs[i][4] > runs[i - 1][5]:
+        runs = frame.thread_runs(pid)
+        for i in range(len(runs)):
+            busy += runs[i].t1 - runs[i].t0
+            if i and runs[i].tid == runs[i - 1].tid and runs[i].t0 > runs[i - 1].t1:
                 count += 1
     return count / (busy / 1e9) if busy else 0.0
 

@@ -38,13 +38,21 @@ FIGURES: dict[str, tuple[str, str, float]] = {
     "ui_cpu_fraction_busy": ("UI process CPU (of one core), 10 s cpu run of 2 processes", "<=", 0.05),
     "ui_cpu_fraction_idle": ("UI process CPU (of one core), idle screen", "<=", 0.01),
     "frame_ms_median": ("one frame of 64 lanes x 120 columns, median ms", "<=", 10),
+    "frame_heavy_ratio": ("engine frame, 200,000 vs 2,000 RUN intervals, same view", "<=", 1.5),
+    "frame_live_growth": ("engine live frame at the 400th s / at the 10th s, 8 threads", "<=", 1.2),
+    "timeline_bytes_per_run": ("Timeline memory per recorded RUN interval, bytes", "<=", 100),
+    "long_ui_cpu_growth": ("UI CPU at the 60th s / at the 10th s, 8 threads, 1 ms switches", "<=", 1.2),
+    "long_ui_cpu_vs_plain": ("UI CPU at the 60th s / a plain Textual screen of as many lanes", "<=", 0.6),
+    "long_rss_mb_per_min": ("UI RSS growth on that run, MB a minute", "<=", 5),
+    "long_rss_mb_10min": ("UI RSS after 10 minutes of that run, MB", "<=", 200),
     "startup_s": ("`concviz` to first complete screen, s", "<=", 0.5),
     "busy_vs_os_error_max": ("busy_s vs OS CPU time, worst model, rel. error", "<=", 0.10),
     "switch_interval_error_max": ("median RUN interval vs switch interval (1/5/20 ms), worst", "<=", 0.15),
     "busy_over_wall_max": ("busy / wall of 2 CPU-bound threads, worst run", "<=", 1.05),
     "spawn_latency_error_max": ("SPAWN->START vs direct start cost, worst method", "<=", 0.20),
 }
-UI_FIGURES = ("ui_fps_under_load", "ui_cpu_fraction_busy", "ui_cpu_fraction_idle", "startup_s")
+UI_FIGURES = ("ui_fps_under_load", "ui_cpu_fraction_busy", "ui_cpu_fraction_idle", "startup_s",
+              "long_ui_cpu_growth", "long_ui_cpu_vs_plain", "long_rss_mb_per_min", "long_rss_mb_10min")
 ENGINE_MODULES = ("bench_probe", "bench_pipeline", "bench_frame", "bench_fidelity", "bench_net")
 
 
@@ -65,6 +73,7 @@ def load_benchmarks() -> tuple[dict[str, Callable[[bool], dict]], str | None]:
     else:
         try:
             found.update(importlib.import_module("bench_ui").BENCHMARKS)
+            found.update(importlib.import_module("bench_long").BENCHMARKS)
         except Exception as exc:  # noqa: BLE001 - report, run the rest
             ui_missing = f"bench_ui failed to import: {type(exc).__name__}: {exc}"
     return found, ui_missing
@@ -76,6 +85,10 @@ def select(benchmarks: dict[str, Callable], only: list[str]) -> dict[str, Callab
         return benchmarks
     owners = {"probe_overhead_ratio": "probe", "pipeline_events_per_s": "pipeline",
               "frame_ms_median": "frame", "busy_vs_os_error_max": "busy",
+              "frame_heavy_ratio": "frame_heavy", "timeline_bytes_per_run": "timeline_memory",
+              "frame_live_growth": "frame_live",
+              "long_ui_cpu_growth": "long", "long_ui_cpu_vs_plain": "long", "long_rss_mb_per_min": "long",
+              "long_rss_mb_10min": "long",
               "switch_interval_error_max": "switch", "busy_over_wall_max": "switch",
               "spawn_latency_error_max": "spawn", "ui_fps_under_load": "ui_load",
               "ui_cpu_fraction_busy": "ui_cpu", "ui_cpu_fraction_idle": "ui_cpu",

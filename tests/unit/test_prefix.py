@@ -15,7 +15,8 @@ import pytest
 from concviz.engine.events import FINISH, RUN, SLEEP, SPAWN, START
 from concviz.engine.frame import Frame
 from concviz.engine.prefix import RunLengths
-from concviz.engine.timeline import Timeline, _resort_tail
+from concviz.engine.store import Intervals
+from concviz.engine.timeline import Timeline
 
 HEADER = {"model": "synthetic", "workload": "cpu", "spec": {"tasks": 6},
           "machine": {"cpus": 2, "gil": True, "switch_interval_ms": 5.0}}
@@ -62,8 +63,9 @@ def random_run(seed: int, turns: int = 400) -> list[list[tuple]]:
 
 def plain(frame: Frame) -> Frame:
     """The same frame without the Timeline's indexes: everything computed from intervals."""
-    return Frame(frame.version, frame.header, frame.tasks, frame.cores, frame.proc_runs,
-                 frame.first_ns, frame.now_ns, frame.ended, frame.end_message)
+    return Frame(version=frame.version, header=frame.header, tasks=frame.tasks, cores=frame.cores,
+                 proc_runs=frame.proc_runs, first_ns=frame.first_ns, now_ns=frame.now_ns,
+                 ended=frame.ended, end_message=frame.end_message)
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -99,19 +101,26 @@ def test_lanes_are_in_time_order_after_late_batches():
     for batch in random_run(11):
         tl.feed(batch)
         tl.snapshot()
+    assert tl.cores and tl.proc_runs
     for lanes in (tl.cores, tl.proc_runs):
         for lane in lanes.values():
-            assert [e[4] for e in lane] == sorted(e[4] for e in lane)
+            assert list(lane.starts) == sorted(lane.starts)
 
 
-def test_resort_tail_equals_a_full_sort():
+def test_late_arrivals_fold_into_place():
+    """A lane fed in-order batches and late ones packs the same items as a sort of them all."""
     rnd = random.Random(3)
-    lane = [(2, 0, 1, 1, t, t + 1, 0, None) for t in range(0, 1000, 10)]
-    late = [(2, 1, 1, 2, t, t + 1, 0, None) for t in sorted(rnd.sample(range(700, 1000), 20))]
-    lane += late
-    j, earliest = _resort_tail(lane, 100)
-    assert lane == sorted(lane, key=lambda e: e[4])
-    assert earliest == late[0][4] and lane[j][4] == earliest
+    lane = Intervals(lambda e: e[1])
+    lane.pending = [(RUN, 0, 1, 1, t, t + 1 + t % 7, 0, None) for t in range(0, 1000, 10)]
+    assert lane.fold()[0] == 0
+    late = [(RUN, 1, 1, 2, t, t + 3, 0, None) for t in rnd.sample(range(700, 1000), 20)]
+    lane.pending = late[:]
+    earliest, lengths = lane.fold()
+    assert earliest == min(e[4] for e in late) and sorted(lengths) == [3] * 20
+    every = sorted([(t, t + 1 + t % 7, 0) for t in range(0, 1000, 10)] + [(e[4], e[5], 1) for e in late],
+                   key=lambda x: x[0])
+    assert lane[:] == every and lane.resorts == 1
+    assert list(lane.cum) == [0] + list(__import__("itertools").accumulate(b - a for a, b, _ in every))
 
 
 def test_run_length_median_exact_then_to_the_microsecond():
@@ -129,3 +138,60 @@ def test_run_length_median_exact_then_to_the_microsecond():
     values += [5_000_000] * 3
     lengths.fold()
     assert abs(lengths.median_ns() - statistics.median(values)) <= 1_000
+
+
+def test_column_owners_pick_what_a_loop_over_the_columns_picks():
+    """The owners of a dense lane's columns, worked out in one pass, are those of a plain loop:
+    per column, the item under the midpoint or the next one, whichever overlaps it more."""
+    from bisect import bisect_left
+
+    from concviz.engine.prefix import column_owners, edges
+
+    def loop(lane, n, t0, t1, width, first):
+        who = [-1] * width
+        xs = edges(t0, t1, width)
+        for c in range(first, width):
+            a, b = xs[c], xs[c + 1]
+            j = bisect_left(lane.starts, (a + b) // 2, 0, n) - 1
+            best = 0
+            for k in (j, j + 1):
+                if 0 <= k < n and min(lane.end(k), b) - max(lane.starts[k], a) > best:
+                    best, who[c] = min(lane.end(k), b) - max(lane.starts[k], a), lane.tags[k]
+        return who
+
+    rnd = random.Random(1)
+    for _ in range(200):
+        lane, t, events = Intervals(lambda e: e[1]), 0, []
+        for _ in range(rnd.randrange(0, 300)):
+            t += rnd.randrange(0, 50)
+            d = rnd.randrange(0, 80)
+            events.append((RUN, rnd.randrange(9), 0, 0, t, t + d, 0, None))
+            t += d
+        lane.pending = events
+        lane.fold()
+        n = max(0, len(lane) - rnd.randrange(0, 3))  # a frame that saw fewer items than there are
+        t0 = rnd.randrange(-100, 500)
+        t1 = t0 + rnd.randrange(1, 20_000)
+        for width in (1, 3, 17, 120):
+            first = rnd.randrange(width)
+            assert column_owners(lane, n, t0, t1, width, first) == loop(lane, n, t0, t1, width, first)
+
+
+def test_run_length_median_past_the_exact_limit_is_the_middle_microsecond():
+    """Past EXACT_MAX the median is read from a tracked bucket: it is the middle of the lengths
+    counted per microsecond, after every fold (new buckets below, inside and above the middle)."""
+    rnd = random.Random(9)
+    lengths = RunLengths()
+    lengths.EXACT_MAX = 50
+    buckets = []
+    for k in range(300):
+        mean = rnd.choice((2_000, 200_000, 3_000_000))  # the middle moves both ways
+        new = [int(rnd.expovariate(1 / mean)) for _ in range(rnd.randrange(1, 40))]
+        lengths.new += new
+        buckets += [x // 1000 for x in new]
+        lengths.fold()
+        if lengths.count > 50:
+            s = sorted(buckets)
+            n = len(s)
+            want = (s[n // 2] * 1000 + 500) if n % 2 else ((s[n // 2 - 1] + s[n // 2]) * 1000 + 1000) / 2
+            assert lengths.median_ns() == want, k

@@ -411,7 +411,7 @@ def test_an_end_the_task_did_not_report_leaves_the_unknown_blank_and_keeps_its_o
     assert [x.status for x in frame.tasks] == [FAILED] * 3 and frame.stats["stopped"] == 1
     assert t0.runs[-1][:2] == (t(5), t(9)) and t1.runs[-1][:2] == (t(5), t(8))
     assert frame.stats["busy_s"] == pytest.approx((4 + 4 + 4 + 3 + 4) / 1000)
-    assert 1 in frame.cores and any(e[4] == t(5) for e in frame.cores[1][0])  # the core saw it too
+    assert 1 in frame.cores and any(run.t0 == t(5) for run in frame.cores[1][0])  # the core saw it too
     # 40 columns of 1 ms: task 0 known to 9 ms, task 1 to 8 ms, task 2 ended itself at 6 ms
     for task, known in ((0, 9), (1, 8), (2, 6)):
         cells = frame.task_cells(task, t(0), t(40), 40)

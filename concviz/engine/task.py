@@ -1,0 +1,130 @@
+"""A task as the engine knows it: its status, how a run's end is worded, and its record.
+
+:class:`Task` is the Timeline's mutable record of one task (fed under its lock);
+:class:`TaskView` is the frozen copy a Frame holds. Both the Timeline and the Frame (and the
+cell functions) need these, so they live here, below both.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from operator import itemgetter
+
+from concviz.engine.events import EV_CPU
+from concviz.engine.store import Intervals
+
+END_REASONS = {
+    "timeout": "timed out: the run hit its time limit and was stopped",
+    "cancelled": "stopped: the run was cancelled",
+    "crashed": "lost: the experiment process died",
+}
+# a task cut short by the user stopping the run: it did not finish (it counts as failed), but
+# nothing went wrong with it, and the panes say so
+STOPPED_REASON = END_REASONS["cancelled"]
+
+# task status
+PENDING, QUEUED, RUNNING, DONE, FAILED = "pending", "queued", "running", "done", "failed"
+
+_CPU = itemgetter(EV_CPU)
+
+
+@dataclass
+class Task:
+    """Everything known about one task so far (mutated only by the Timeline, under its lock)."""
+
+    id: int
+    spawn_ns: int | None = None
+    start_ns: int | None = None
+    end_ns: int | None = None
+    pid: int | None = None
+    tid: int | None = None
+    label: str | None = None
+    failed: bool = False
+    error: str | None = None
+    runs: Intervals = field(default_factory=lambda: Intervals(_CPU, "h"))  # RUN intervals, tagged by CPU
+    sleeps: Intervals = field(default_factory=lambda: Intervals(None))  # SLEEP intervals
+    run_ns: int = 0
+    sleep_ns: int = 0
+    cpus: set = field(default_factory=set)
+    open_run: tuple | None = None  # (t0, now, cpu) of a RUN interval not closed yet (PROGRESS)
+    open_sleep: int | None = None  # start of a sleep still going on (SLEEP_OPEN)
+    seen_ns: int = 0  # the latest instant this task reported about (for the live edge)
+    # False when the end was not the task's own report but its parent's (a worker process found
+    # dead) or the run's (stopped, timed out, crashed): what it did after its last report is
+    # not known
+    end_own: bool = True
+
+    @property
+    def status(self) -> str:
+        if self.end_ns is not None:
+            return FAILED if self.failed else DONE
+        if self.start_ns is not None:
+            return RUNNING
+        return QUEUED if self.spawn_ns is not None else PENDING
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """A task as a Frame sees it: its fields, plus how many intervals existed at the snapshot."""
+
+    id: int
+    spawn_ns: int | None
+    start_ns: int | None
+    end_ns: int | None
+    pid: int | None
+    tid: int | None
+    label: str | None
+    status: str
+    error: str | None
+    runs: Intervals  # shared with the Timeline: read only the first n_runs
+    n_runs: int
+    sleeps: Intervals
+    n_sleeps: int
+    run_ns: int
+    sleep_ns: int
+    cpus: tuple
+    resorts: int = 0  # folds that re-ordered this task's packed intervals, up to the snapshot
+    open_run: tuple | None = None  # (t0, now, cpu): running, not yet closed by a RUN
+    open_sleep: int | None = None  # start of a sleep still going on
+    seen_ns: int = 0  # the latest instant the task reported about
+    end_own: bool = True  # the end was the task's own report (see Task.end_own)
+
+    @classmethod
+    def of(cls, t: Task) -> "TaskView":
+        """The view of ``t`` now (its packed interval lanes are shared, with their current lengths)."""
+        return cls(id=t.id, spawn_ns=t.spawn_ns, start_ns=t.start_ns, end_ns=t.end_ns, pid=t.pid,
+                   tid=t.tid, label=t.label, status=t.status, error=t.error,
+                   runs=t.runs, n_runs=len(t.runs), sleeps=t.sleeps, n_sleeps=len(t.sleeps),
+                   run_ns=t.run_ns, sleep_ns=t.sleep_ns, cpus=tuple(sorted(t.cpus)),
+                   resorts=t.runs.resorts + t.sleeps.resorts, open_run=t.open_run,
+                   open_sleep=t.open_sleep, seen_ns=t.seen_ns, end_own=t.end_own)
+
+    @property
+    def open_ns(self) -> int:
+        """Running time reported so far by PROGRESS and not yet in a closed RUN interval."""
+        return self.open_run[1] - self.open_run[0] if self.open_run else 0
+
+    @property
+    def stopped(self) -> bool:
+        """Failed because the user stopped the run (see STOPPED_REASON), not by a fault."""
+        return self.status == FAILED and self.error == STOPPED_REASON
+
+
+def lane_end(t: TaskView, now: int) -> int | None:
+    """Where a task lane's life ends: at its end, or now while it is known to be asleep, or
+    else (live) where the task's own reports end. After that it may be running (reported when
+    it next flushes) or waiting (known once it runs again): drawing that stretch as "waiting"
+    would be a guess, so it stays blank until it is known."""
+    if t.start_ns is None:
+        return None
+    if t.end_ns is not None:
+        # an end the task did not report itself (found dead, stopped, timed out): what it did
+        # between its last report and then is not known, and is left blank
+        return t.end_ns if t.end_own else max(t.seen_ns, t.start_ns)
+    return now if t.open_sleep is not None else max(t.seen_ns, t.start_ns)
+
+
+def median(values: list[float]) -> float:
+    """The median of ``values``, 0.0 for none."""
+    return statistics.median(values) if values else 0.0

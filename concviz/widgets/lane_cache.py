@@ -1,0 +1,146 @@
+"""Lane columns kept from frame to frame, redone only where the data changed.
+
+A live run changes near its right edge, so a lane pane that kept last frame's columns needs to
+work out only the columns from the earliest change on: a few per lane instead of the whole width.
+A zoom or a pan (a new window) computes every column. The engine says where a lane changed
+(concviz.engine.changes, Frame.lane_changed_from) and computes columns from a given one on
+(Frame.task_codes_from, Frame.core_columns); what is kept, and for which pane, is decided here.
+Both caches give the same columns as a computation afresh (tests/unit/test_codes.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from concviz.engine.core_cells import CoreCells, CoreColumns
+from concviz.engine.changes import INF, changed_from, first_changed_column
+from concviz.engine.frame import Frame
+from concviz.engine.task import TaskView
+
+
+@dataclass
+class _LaneMemo:
+    """One task lane's rows as last drawn."""
+
+    gen: int  # the LaneCodes generation (frame) they were last checked in
+    view: TaskView  # the task as it was then
+    now_ns: int  # that frame's live edge
+    key: tuple  # (timeline, t0, t1, width, levels): the window they were drawn over
+    rows: list[list[int]]
+    dense: bool  # read from running sums (see Frame.task_codes_from)
+    sibling: bool  # the task shared a GIL with other threads (their changes count too)
+
+
+class LaneCodes:
+    """Task lane codes kept across frames. A lane's columns before the earliest instant its
+    data changed (for a thread sharing a GIL: its own data or a sibling thread's) are taken
+    from the last frame, and only the rest are worked out. Same codes as Frame.task_codes."""
+
+    def __init__(self) -> None:
+        self._frame: Frame | None = None
+        self._prev: Frame | None = None
+        self._gen = 0
+        self._pid_from: dict[int, float] | None = None  # pid -> where its threads changed
+        self._memo: dict[int, _LaneMemo] = {}  # task id -> its rows as last drawn
+
+    def begin(self, frame: Frame) -> None:
+        """Take a new frame (where its GILs' threads changed is worked out when first asked)."""
+        if frame is self._frame:
+            return
+        self._prev, self._frame = self._frame, frame
+        self._gen += 1
+        self._pid_from = None
+        if len(self._memo) > 4 * len(frame.tasks) + 1000:
+            self._memo.clear()
+
+    def _sibling_change(self, pid: int) -> float:
+        """Where the task threads of ``pid`` changed since the last frame (-inf: anywhere)."""
+        if self._prev is None:
+            return -INF
+        if self._pid_from is None:
+            self._pid_from = {}
+            frame, prev = self._frame, self._prev
+            pids = frame.thread_pids
+            before = {t.id: t for t in prev.tasks if t.pid in pids}
+            for t in frame.tasks:
+                if t.pid in pids:
+                    old = before.get(t.id)
+                    at = -INF if old is None else changed_from(old, t, prev.now_ns, frame.now_ns)
+                    if at < self._pid_from.get(t.pid, INF):
+                        self._pid_from[t.pid] = at
+            if set(before) - {t.id for t in frame.tasks if t.pid in pids}:
+                self._pid_from = dict.fromkeys(pids, -INF)  # a thread left its process: redo all
+        return self._pid_from.get(pid, INF)
+
+    def rows(self, frame: Frame, index: int, t0: int, t1: int, width: int, levels: int = 1) -> list[list[int]]:
+        """Frame.task_codes(index, t0, t1, width, levels), from the last frame's where it holds."""
+        self.begin(frame)
+        t = frame.tasks[index]
+        key = (frame.source, t0, t1, width, levels)  # another run: start afresh
+        sibling = frame.gil and t.pid in frame.thread_pids
+        m = self._memo.get(t.id)
+        if m is not None and m.key == key and m.sibling == sibling:
+            if m.gen == self._gen:
+                return m.rows
+            at = changed_from(m.view, t, m.now_ns, frame.now_ns)
+            if sibling:
+                at = min(at, self._sibling_change(t.pid)) if m.gen == self._gen - 1 else -INF
+            if at == INF:
+                m.gen, m.view, m.now_ns = self._gen, t, frame.now_ns
+                return m.rows
+            from_col = first_changed_column(at, t0, t1, width)
+            if from_col > 0:
+                codes = frame.task_codes_from(index, t0, t1, width, levels, from_col, m.rows)
+                if codes.dense == m.dense:  # else the columns kept were computed another way: redo all
+                    self._memo[t.id] = _LaneMemo(self._gen, t, frame.now_ns, key, codes.rows, codes.dense, sibling)
+                    return codes.rows
+        codes = frame.task_codes_from(index, t0, t1, width, levels, 0, [])
+        self._memo[t.id] = _LaneMemo(self._gen, t, frame.now_ns, key, codes.rows, codes.dense, sibling)
+        return codes.rows
+
+
+@dataclass
+class _CoreMemo:
+    """One core lane's closed columns as last computed."""
+
+    serial: int  # the snapshot they were computed in
+    key: tuple  # (timeline, t0, t1, width): the window
+    closed: CoreColumns
+
+
+class CoreCellsCache:
+    """Core lane cells kept across frames: the columns before the earliest start among the
+    RUN intervals that reached the lane since the last frame are reused (the Timeline logs that
+    instant per lane), the rest worked out again; RUN intervals still open are laid on top each
+    frame. Same cells as Frame.core_cells; asked twice in one frame, the same answer."""
+
+    def __init__(self) -> None:
+        self._memo: dict[int, _CoreMemo] = {}  # cpu -> its closed columns as last computed
+        self._frame: Frame | None = None
+        self._shown: dict[tuple, CoreCells] = {}  # (cpu, window) -> this frame's answer
+
+    def cells(self, frame: Frame, cpu: int, t0: int, t1: int, width: int) -> CoreCells:
+        """Frame.core_cells(cpu, t0, t1, width), from the last frame's columns where they hold."""
+        if frame is not self._frame:
+            self._frame, self._shown = frame, {}
+        shown = self._shown.get((cpu, t0, t1, width))
+        if shown is not None:
+            return shown
+        serial = frame.serial
+        key = (frame.source, t0, t1, width)  # serials count within one Timeline
+        m = self._memo.get(cpu)
+        first, prev = 0, None
+        if serial is not None and m is not None and m.key == key:
+            first = first_changed_column(frame.lane_changed_from(("c", cpu), m.serial), t0, t1, width)
+            if first:
+                prev = m.closed
+        if first == width:
+            closed = m.closed
+        else:
+            closed = frame.core_columns(cpu, t0, t1, width, first, prev)
+            if prev is not None and closed.dense != prev.dense:  # columns kept were computed another way
+                closed = frame.core_columns(cpu, t0, t1, width)
+        if serial is not None:
+            self._memo[cpu] = _CoreMemo(serial, key, closed)
+        out = self._shown[(cpu, t0, t1, width)] = frame.with_open_runs(cpu, t0, t1, width, closed)
+        return out
