@@ -2,8 +2,9 @@
 
 No widgets here. Both kinds answer to one interface (Session), so the app asks for a snapshot
 on its frame tick and never tells them apart. A live session pumps the experiment's pipe on a
-background thread, folds every batch into the Timeline and keeps the raw events for export; the
-cost of drawing does not depend on how many events arrived.
+background thread, folds every batch into the Timeline and spills the raw events to disk for
+export (an EventLog: the UI's memory does not grow with them); the cost of drawing does not
+depend on how many events arrived.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from abc import ABC, abstractmethod
 from typing import Any, Callable, ClassVar
 
+from concviz.engine.eventlog import EventLog
 from concviz.engine.events import write_trace
 from concviz.engine.experiment import Experiment
 from concviz.engine.frame import Frame
@@ -20,9 +22,6 @@ from concviz.engine.replay import ReplaySource
 from concviz.engine.sampler import Sample, Sampler
 from concviz.engine.spec import RunSpec
 from concviz.engine.timeline import Timeline
-
-MAX_KEPT_EVENTS = 2_000_000  # for export; beyond this the run is still shown, not kept
-
 
 class Session(ABC):
     """One run the app shows, folded into ``timeline``.
@@ -103,8 +102,9 @@ class LiveSession(Session):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.header: dict[str, Any] = {}
-        self.events: list[tuple] = []
+        self.log = EventLog()  # every event, on disk, for export (removed when the session closes)
         self.status: str | None = None
+        self._closed = False
 
     @property
     def running(self) -> bool:
@@ -120,14 +120,14 @@ class LiveSession(Session):
     def _on_message(self, tag: str, payload: Any) -> None:
         if tag == "E":
             self.timeline.feed(payload)
-            if len(self.events) < MAX_KEPT_EVENTS:
-                self.events.extend(payload)
+            self.log.append(payload)
             # Let the UI thread have the GIL between batches: under a flood of events the pump
             # would otherwise hold it for whole switch intervals and the frame rate would drop.
             time.sleep(0)
         elif tag == "H":
             self.header = payload
             self.timeline.set_header(payload)
+            self.log.set_header(payload)
 
     def _pump(self) -> None:
         status, message, stopped_ns = "crashed", "", None
@@ -136,8 +136,10 @@ class LiveSession(Session):
         finally:
             if self.sampler is not None:
                 self.sampler.stop()
-            self.events.extend(self.timeline.end(status, message, t_ns=stopped_ns))
+            self.log.append(self.timeline.end(status, message, t_ns=stopped_ns))
             self.status = status
+            if self._closed:  # let go of while it ran: nobody will export it
+                self.log.close()
             if self._on_end is not None:
                 self._on_end(self, status)
 
@@ -145,9 +147,12 @@ class LiveSession(Session):
         self.close(0.0)  # the pump thread reaps in the background
 
     def close(self, wait_s: float = 0.0) -> None:
+        self._closed = True
         self._stop.set()
         if self._thread is not None:
             self._thread.join(wait_s)
+        if self._thread is None or not self._thread.is_alive():
+            self.log.close()  # (else the pump closes it when it is done with it)
 
     def now_ns(self) -> int:
         return time.perf_counter_ns()
@@ -156,7 +161,7 @@ class LiveSession(Session):
         return self.sampler.latest if self.sampler else None
 
     def export(self, path: str) -> None:
-        write_trace(path, self.header, list(self.events), self.timeline.ended, self.timeline.end_message)
+        self.log.write_trace(path, self.timeline.ended, self.timeline.end_message)
 
 
 class ReplaySession(Session):
