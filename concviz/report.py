@@ -26,6 +26,8 @@ def caption(frame: Frame) -> str:
         head += f", {s['failed'] - s['stopped']} failed"
     if s["stopped"]:
         head += f", {s['stopped']} stopped"
+    if s["not_started"]:
+        head += f", {s['not_started']} not started"
     if frame.workload == "io" or (frame.workload == "mixed" and p < 0.5):
         if s["concurrency_max"] > 1:
             return head + ". The waits overlapped: concurrency without needing parallelism."
@@ -74,6 +76,7 @@ def format_run(frame: Frame) -> str:
         f"  spawn latency {s['spawn_ms_median']:8.2f} ms  median (max {s['spawn_ms_max']:.2f} ms)",
         f"  tasks         {s['done']} done, {s['failed']} failed"
         + (f" ({s['stopped']} of them stopped by the cancel)" if s["stopped"] else "")
+        + (f", {s['not_started']} not started (the run ended before they began)" if s["not_started"] else "")
         + (" (the run itself completed; the failures are listed below)"
            if s["failed"] and frame.ended == "ok" else ""),
     ]
@@ -167,7 +170,8 @@ def compare(specs: dict[str, RunSpec], skipped: dict[str, str], as_json: bool = 
         sp = f"{r['speedup']:.2f}x" if r["speedup"] else "-"
         spread = f"±{r['spread']:.0%}" if done > 1 else "-"
         print(f"  {r['rank_text']:<5}{r['model']:<13}{r['wall_s']:>7.3f}{spread:>7}{r['busy_s']:>7.3f}"
-              f"{r['parallelism']:>9.2f}{r['concurrency_max']:>9d}{sp:>8}{r['failed']:>7d}")
+              f"{r['parallelism']:>9.2f}{r['concurrency_max']:>9d}{sp:>8}{r['failed']:>7d}"
+              + (f"  ({r['not_started']} not started)" if r["not_started"] else ""))
     for name, why in skipped.items():
         print(f"  -    {name:<13}skipped: {why}")
     print()
@@ -222,7 +226,8 @@ def _compare_row(name: str, stats: list[dict[str, Any]]) -> dict[str, Any]:
             "concurrency_mean": median([s["concurrency_mean"] for s in stats]),
             "gil_switches": round(median([s["gil_switches"] for s in stats])),
             "spawn_ms_median": median(spawns) if spawns else None,
-            "failed": max(s["failed"] for s in stats)}
+            "failed": max(s["failed"] for s in stats),
+            "not_started": max(s.get("not_started", 0) for s in stats)}
 
 
 def _rank(rows: list[dict[str, Any]]) -> None:

@@ -243,7 +243,9 @@ class RunControl:
         failed = frame.stats["failed"] - stopped if frame else 0
         if status not in ("ok", "cancelled") or failed:
             detail = frame.end_message if frame and frame.end_message else ""
-            self.host.notify(f"run ended: {status}; {failed} failed {detail}".strip(), severity="warning")
+            unstarted = frame.stats["not_started"] if frame else 0
+            more = f", {unstarted} not started" if unstarted else ""
+            self.host.notify(f"run ended: {status}; {failed} failed{more} {detail}".strip(), severity="warning")
         elif stopped:
             self.host.notify(f"run stopped: {stopped} task{'s' if stopped != 1 else ''} cut short")
         if session.ranked and frame is not None and status == "ok":

@@ -6,7 +6,7 @@ import json
 import os
 from typing import Any
 
-from concviz.engine.timeline import FAILED, Timeline
+from concviz.engine.timeline import FAILED, NOT_STARTED, Timeline
 
 
 def write_chrome_trace(header: dict[str, Any], events: list[tuple], path: str | os.PathLike) -> None:
@@ -64,7 +64,8 @@ def to_chrome_trace(header: dict[str, Any], events: list[tuple]) -> dict[str, An
             out.append({"ph": "X", "name": name, "cat": name, "pid": pid, "tid": track,
                         "ts": us(a), "dur": (b - a) / 1000.0})
         if t.end_ns is not None:
-            end = "finished" if t.status != FAILED else "stopped" if t.stopped else "failed"
+            end = ("stopped" if t.stopped else "failed" if t.status == FAILED
+                   else "not started" if t.status == NOT_STARTED else "finished")
             out.append({"ph": "i", "name": end,
                         "s": "t", "pid": pid, "tid": track, "ts": us(t.end_ns),
                         "args": {"error": t.error} if t.error else {}})

@@ -17,7 +17,7 @@ from concviz.engine import cells, core_cells
 from concviz.engine.cells import LaneCells, TaskCodes
 from concviz.engine.core_cells import CoreCells, CoreColumns
 from concviz.engine.store import Intervals
-from concviz.engine.task import DONE, FAILED, QUEUED, RUNNING, TaskView, lane_end, median
+from concviz.engine.task import DONE, FAILED, NOT_STARTED, QUEUED, RUNNING, TaskView, lane_end, median
 
 _INF = float("inf")
 
@@ -252,6 +252,8 @@ class Frame:
             "failed": sum(1 for t in tasks if t.status == FAILED),
             # of those, cut short by a stop (the user's, not a fault)
             "stopped": sum(1 for t in tasks if t.stopped),
+            # ended with the run (or lost by a pool) before they ever started: not failures
+            "not_started": sum(1 for t in tasks if t.status == NOT_STARTED),
             "queued": sum(1 for t in tasks if t.status == QUEUED),
             "running": now_conc,
             "per_core": [{"cpu": c, "busy_s": ns / 1e9} for c, ns in sorted(per_core.items())],

@@ -22,9 +22,23 @@ END_REASONS = {
 # a task cut short by the user stopping the run: it did not finish (it counts as failed), but
 # nothing went wrong with it, and the panes say so
 STOPPED_REASON = END_REASONS["cancelled"]
+UNREPORTED_REASON = "lost: the task never reported an end"  # a run that ended "ok" without it
+MODEL_FAILED_REASON = "lost: the model failed ({})"
+# what a pool model says of a task a dead worker took off the queue before running it
+NEVER_STARTED_PREFIX = "never started"
 
-# task status
+
+def ended_by_the_run(error: str | None) -> bool:
+    """``error`` is the run's end (time limit, stop, crash, a model that failed) or a pool's
+    loss of a queued task, not something the task itself did."""
+    return error is not None and (error in END_REASONS.values() or error == UNREPORTED_REASON
+                                  or error.startswith((MODEL_FAILED_REASON[:-3], NEVER_STARTED_PREFIX)))
+
+# task status. NOT_STARTED: the run ended (time limit, stop, crash) or its pool lost the task
+# before the task ever started: it did not fail, it never ran. FAILED is for tasks that raised,
+# died (their worker found dead, even before their START), or were cut short.
 PENDING, QUEUED, RUNNING, DONE, FAILED = "pending", "queued", "running", "done", "failed"
+NOT_STARTED = "not started"
 
 _CPU = itemgetter(EV_CPU)
 
@@ -40,6 +54,7 @@ class Task:
     pid: int | None = None
     tid: int | None = None
     label: str | None = None
+    started: bool = False  # the task reported its own START
     failed: bool = False
     error: str | None = None
     runs: Intervals = field(default_factory=lambda: Intervals(_CPU, "h"))  # RUN intervals, tagged by CPU
@@ -58,7 +73,9 @@ class Task:
     @property
     def status(self) -> str:
         if self.end_ns is not None:
-            return FAILED if self.failed else DONE
+            if not self.failed:
+                return DONE
+            return NOT_STARTED if not self.started and ended_by_the_run(self.error) else FAILED
         if self.start_ns is not None:
             return RUNNING
         return QUEUED if self.spawn_ns is not None else PENDING
@@ -107,7 +124,8 @@ class TaskView:
 
     @property
     def stopped(self) -> bool:
-        """Failed because the user stopped the run (see STOPPED_REASON), not by a fault."""
+        """Failed because the user stopped the run (see STOPPED_REASON), not by a fault: a task
+        cut short while it ran (one that never started is NOT_STARTED)."""
         return self.status == FAILED and self.error == STOPPED_REASON
 
 

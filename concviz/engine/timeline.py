@@ -31,7 +31,8 @@ from concviz.engine.events import (ERROR, EV_CPU, EV_KIND, EV_PID, EV_T0, EV_T1,
 from concviz.engine.frame import Frame, FrameAgg
 from concviz.engine.prefix import RunLengths
 from concviz.engine.store import LaneSet
-from concviz.engine.task import (DONE, END_REASONS, FAILED, PENDING, QUEUED, RUNNING, STOPPED_REASON,  # noqa: F401
+from concviz.engine.task import (DONE, END_REASONS, FAILED, MODEL_FAILED_REASON, NEVER_STARTED_PREFIX, NOT_STARTED,
+                                 PENDING, QUEUED, RUNNING, STOPPED_REASON, UNREPORTED_REASON,  # noqa: F401
                                  Task, TaskView)
 
 _KIND = itemgetter(EV_KIND)
@@ -204,6 +205,7 @@ class Timeline:
                 self.first_ns = t0
         elif kind == START:
             t.start_ns, t.pid, t.tid, t.label = t0, pid, tid, info
+            t.started = True
             self._pid_tids.setdefault(pid, set()).add(tid)
             if t.spawn_ns is None:
                 t.spawn_ns = t0
@@ -221,9 +223,14 @@ class Timeline:
                 t.pid = t.pid or pid
             if kind == ERROR:
                 t.failed, t.error = True, info
-                self._log(t0, ERROR, f"task {task} {info}" if info == STOPPED_REASON
-                          else f"task {task} FAILED: {info}")
-                if pid != t.pid or tid != t.tid:
+                own = pid == t.pid and tid == t.tid
+                if t.status == NOT_STARTED:
+                    self._log(t0, ERROR, f"task {task} {info}" if info.startswith(NEVER_STARTED_PREFIX)
+                              else f"task {task} {NEVER_STARTED_PREFIX}: {info}")
+                else:
+                    self._log(t0, ERROR, f"task {task} {info}" if info == STOPPED_REASON
+                              else f"task {task} FAILED: {info}")
+                if not own:
                     t.end_own = False
                     return _NOT_ITS_OWN
             else:
@@ -251,9 +258,9 @@ class Timeline:
         those synthesized events are returned (a trace records them, so a replay agrees)."""
         with self._lock:
             t_end = t_ns or self.last_ns or time.perf_counter_ns()
-            reason = END_REASONS.get(status, "lost: the task never reported an end")
+            reason = END_REASONS.get(status, UNREPORTED_REASON)
             if status == "error" and message:
-                reason = f"lost: the model failed ({message})"
+                reason = MODEL_FAILED_REASON.format(message)
             pending = [t for t in self.tasks.values() if t.end_ns is None]
         events = [(ERROR, t.id, t.pid or 0, 0, max(t_end, t.start_ns or t_end),
                    max(t_end, t.start_ns or t_end), -1, reason) for t in pending]

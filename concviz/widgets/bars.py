@@ -169,7 +169,8 @@ def stats_markup(frame: Frame, sample: Sample | None, width: int = 200) -> str:
         f"GIL switches [b]{s['gil_switches']}[/]",
         f"done [b $success]{s['done']}[/]"
         + (f" failed [b $error]{s['failed'] - s['stopped']}[/]" if s["failed"] > s["stopped"] else "")
-        + (f" stopped [b]{s['stopped']}[/]" if s["stopped"] else ""),
+        + (f" stopped [b]{s['stopped']}[/]" if s["stopped"] else "")
+        + (f" not started [b]{s['not_started']}[/]" if s["not_started"] else ""),
         f"spawn [b]{s['spawn_ms_median']:.1f} ms[/]",
     ]
     if sample is not None and sample.processes:

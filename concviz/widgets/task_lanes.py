@@ -7,7 +7,7 @@ from rich.segment import Segment
 
 from concviz.engine.cells import CODE_BLANK, CODE_FULL
 from concviz.widgets.lane_cache import LaneCodes
-from concviz.engine.timeline import DONE, FAILED, QUEUED, RUNNING
+from concviz.engine.timeline import DONE, FAILED, NOT_STARTED, QUEUED, RUNNING
 from concviz.view import BLOCKS, format_time, short_label
 from concviz.widgets.lane_pane import STATE_GLYPHS, LanePane, code_segments
 
@@ -112,6 +112,8 @@ class TaskLanes(LanePane):
             text, style = "■ stopped", "lane--note"  # cut short by the user: not a fault
         elif t.status == FAILED:
             text, style = "✗ failed", "lane--failed"
+        elif t.status == NOT_STARTED:  # the run ended before it began: not a failure
+            text, style = "- not run", "lane--queued"
         elif t.status == RUNNING:
             text, style = f"▶ {format_time(self.frame.now_ns - t.start_ns)}", "lane--run"
         elif t.status == QUEUED:

@@ -123,8 +123,8 @@ def test_hanging_task_is_ended_by_the_time_limit(model):
     assert frame.tasks[1].status == "failed" and "time limit" in frame.tasks[1].error, w
     if model != "sequential":  # sequential never gets past the hanging task
         assert [frame.tasks[0].status, frame.tasks[2].status] == ["done", "done"], w
-    else:
-        assert frame.tasks[0].status == "done" and frame.tasks[2].status == "failed", w
+    else:  # task 2 never began: the time limit ended the run first
+        assert frame.tasks[0].status == "done" and frame.tasks[2].status == "not started", w
     assert took < limit + 3, f"the run took {took:.1f} s for a {limit} s limit"
     # the stopped task ends when the run was stopped, not at the last event before it
     assert frame.stats["wall_s"] > limit * 0.5, w

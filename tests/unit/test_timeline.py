@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from concviz.engine.events import ERROR, FINISH, RUN, SLEEP, SPAWN, START
-from concviz.engine.timeline import DONE, FAILED, PENDING, QUEUED, RUNNING, Timeline
+from concviz.engine.timeline import DONE, FAILED, NOT_STARTED, PENDING, QUEUED, RUNNING, Timeline
 
 ORIGIN = 5_000_000_000  # any clock value: perf_counter_ns has an arbitrary origin
 MS = 1_000_000
@@ -308,7 +308,7 @@ def test_snapshot_while_running_and_frames_are_frozen():
     assert tl.snapshot().version > frame.version
 
 
-def test_end_marks_unfinished_tasks_failed():
+def test_end_ends_unfinished_tasks():
     tl = Timeline(header(3))
     tl.feed([spawn(0, 0), spawn(1, 0), start(0, 0, 100, 1), run(0, 0, 5, 100, 1),
              finish(0, 5, 100, 1), start(1, 0, 200, 1), run(1, 0, 9, 200, 1)])
@@ -318,10 +318,11 @@ def test_end_marks_unfinished_tasks_failed():
     assert all(e[0] == ERROR for e in synthesized)
     frame = tl.snapshot()
     assert frame.ended == "cancelled" and not frame.running
-    assert [x.status for x in frame.tasks] == [DONE, FAILED, FAILED]
+    # task 1 ran and was cut short; task 2 never started: the stop ended it, it did not fail
+    assert [x.status for x in frame.tasks] == [DONE, FAILED, NOT_STARTED]
     assert "cancelled" in frame.tasks[1].error
-    assert frame.stats["failed"] == 2 and frame.stats["done"] == 1
-    assert frame.stats["stopped"] == 2  # cut short by the stop, not by a fault
+    assert frame.stats["failed"] == 1 and frame.stats["done"] == 1 and frame.stats["not_started"] == 1
+    assert frame.stats["stopped"] == 1  # cut short by the stop, not by a fault
     # the figures stop at the last event, not at whenever the frame is looked at
     assert frame.stats["wall_s"] == pytest.approx(0.009)
     # a second end adds nothing

@@ -4,6 +4,7 @@ import time
 
 from concviz.engine.models.base import (PER_WORKER_GIL_NOTE, SLOT_DONE, ModelInfo, RunContext, exit_text, init_worker,
                                         pool_task_star)
+from concviz.engine.task import NEVER_STARTED_PREFIX
 
 POLL_S = 0.05
 # After a worker died, tasks that never started although no task is running anywhere are stuck
@@ -85,7 +86,7 @@ def _watch(rc: RunContext, pool, result, slots) -> bool:
         running = [t for t in unfinished if state[t] in live]
         if not running and time.monotonic() - last_change > STUCK_S:
             for task in unfinished:
-                rc.lost(task, f"never started: taken by a worker that died ({', '.join(dead.values())})")
+                rc.lost(task, f"{NEVER_STARTED_PREFIX}: taken by a worker that died ({', '.join(dead.values())})")
             rc.rec.flush()
             return False
     return True
