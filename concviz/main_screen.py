@@ -206,8 +206,9 @@ class MainScreen(Screen):
         session = self.runs.session
         return session.sample() if session is not None and session.running else None
 
-    def refresh_bars(self) -> None:
-        """The title, the settings, the figures, the caption and the legend."""
+    def refresh_bars(self, at_once: bool = False) -> None:
+        """The title, the settings, the figures, the caption and the legend. While a run goes
+        on the figures are redrawn at most every STATS_EVERY_S, unless ``at_once``."""
         if not self.w:
             return  # not mounted yet
         frame = self.frame
@@ -238,7 +239,7 @@ class MainScreen(Screen):
         # figures change every tick while running, but nobody reads them at the tick's rate,
         # and the markup parse and repaint are a good part of a tick's cost
         now = time.monotonic()
-        if running and now - self._stats_at < STATS_EVERY_S:
+        if running and not at_once and now - self._stats_at < STATS_EVERY_S:
             return
         self._stats_at = now
         stats = self.w["stats"]
