@@ -51,13 +51,22 @@ class ConcvizApp(App[int]):
 
     def __init__(self, spec: RunSpec | None = None, *, replay: tuple[dict, list] | None = None,
                  speed: float = 1.0, autorun: bool = False, instant: bool = False,
-                 live_ticks: bool = True) -> None:
+                 live_ticks: bool = True, stack: list[tuple[dict, list]] | None = None) -> None:
+        """``stack``: recorded traces to open stacked on one time axis (the last is shown
+        behind the stack, as a replay)."""
         super().__init__()
         session = None
-        if replay is not None:
+        stacked = [ReplaySession(*trace, instant=True) for trace in stack or ()]
+        if stacked:
+            session = stacked[-1]
+            spec = dataclasses.replace(session.spec)
+        elif replay is not None:
             session = ReplaySession(*replay, speed=speed, instant=instant)
             spec = dataclasses.replace(session.spec)
         self.runs = RunControl(self, spec or RunSpec(), session)
+        for recorded in stacked:
+            self.runs.remember(recorded, recorded.snapshot())
+        self.open_stack = bool(stacked)
         self.main = MainScreen(self.runs, machine_info())
         self.autorun = autorun
         self.live_ticks = live_ticks
@@ -91,6 +100,8 @@ class ConcvizApp(App[int]):
         self.tick(force=True)
         if self.autorun:
             self.call_after_refresh(self.runs.run)
+        if self.open_stack:
+            self.main.action_stack()
 
     # --- the frame tick --------------------------------------------------------------------
     def tick(self, force: bool = False) -> None:
@@ -108,7 +119,10 @@ class ConcvizApp(App[int]):
         self._seen_version = version
         t0 = time.perf_counter()
         started = time.time() if self._record_frames else 0.0
-        self.main.show(session.snapshot())
+        frame = session.snapshot()
+        self.main.show(frame)
+        if not session.running and self.runs.remember(session, frame):
+            self.main.last_runs_changed()
         self.frames_drawn += 1
         if self._record_frames and len(self.frame_ms) < MAX_FRAMES_RECORDED:
             self.frame_ms.append((time.perf_counter() - t0) * 1000)

@@ -44,7 +44,7 @@ from concviz.widgets.task_lanes import TaskLanes
 NARROW = 110  # columns: below this, the side panel docks at the bottom
 # keys the footer leaves out first when it is too narrow for all of them (at 80 columns, the
 # first four); they still work, and "?" lists them
-FOOTER_DROP_FIRST = ("follow", "zoom(1)", "export", "toggle_log", "toggle_code", "toggle_results")
+FOOTER_DROP_FIRST = ("follow", "zoom(1)", "export", "toggle_log", "stack", "toggle_code", "toggle_results")
 SIDE_PANES = ("code", "log", "results")
 STATS_EVERY_S = 0.25  # while a run goes on, the figures are redrawn at most this often
 
@@ -97,6 +97,7 @@ class MainScreen(Screen):
         Binding("c", "toggle_code", "Code"),
         Binding("l", "toggle_log", "Log"),
         Binding("t", "toggle_results", "Results", tooltip="Results: this session's runs, ranked"),
+        Binding("v", "stack", "Stack", tooltip="Stack the last runs of this session on one time axis"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "app.quit", "Quit"),
         Binding("greater_than_sign,full_stop", "zoom(1)", "Zoom", key_display="</>"),
@@ -155,6 +156,7 @@ class MainScreen(Screen):
                   ("title", "controls", "legend", "stats", "caption", "welcome", "tasks", "gil", "cores", "log",
                    "code", "results")}
         self.w["log"].border_title = "Events"
+        self.last_runs_changed()
         self._apply_size(self.size)
         self.post_message(self.Ready())
 
@@ -261,6 +263,10 @@ class MainScreen(Screen):
                         for t, _, text in sorted(frame.log[-new:], key=lambda entry: entry[0]))
         self._log_seen = frame.log_total
 
+    def last_runs_changed(self) -> None:
+        """A run ended: the footer offers the stack key (v) once there are two to compare."""
+        self.query_one(KeyFooter).hide(frozenset() if len(self.runs.last_runs) > 1 else frozenset({"stack"}))
+
     def settings_changed(self) -> None:
         """The settings of the next run changed: the code, the results and the bars follow."""
         if not self.w:
@@ -359,6 +365,16 @@ class MainScreen(Screen):
     def action_toggle_results(self) -> None:
         self._toggle("results")
         self.update_results()
+
+    def action_stack(self) -> None:
+        """Stack the last runs of this session (up to 4) on one time axis, each from its own
+        start, so that their lengths compare."""
+        if not self.runs.last_runs:
+            self.notify("no run has ended yet: r runs one", severity="warning")
+            return
+        from concviz.widgets.stack import StackScreen
+
+        self.app.push_screen(StackScreen(self.runs.last_runs))
 
     def action_help(self) -> None:
         # imported here: the Markdown widget costs start-up time that most launches skip

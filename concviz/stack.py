@@ -141,21 +141,20 @@ def allot(height: int, blocks: Sequence[BlockRows], max_rows: int) -> list[Allot
     """Share ``height`` rows among a stack's runs.
 
     Every run's lanes are drawn equally tall (the tallest, up to ``max_rows`` rows a lane, that
-    fits them all), so a lane means the same everywhere. Short of room for one row a lane, the
-    optional rows go first; then each run keeps one row of lanes at least and shares the rest in
-    proportion to its lanes (a run's other lanes are then cut off at the bottom of its rows).
+    fits them all), so a lane means the same everywhere; taller lanes come before optional rows,
+    which are kept from the top while they fit. Short of room for one row a lane, each run
+    keeps one row of lanes at least and shares the rest in proportion to its lanes (a run's
+    other lanes are then cut off at the bottom of its rows).
     """
     for rows in range(max_rows, 0, -1):
-        heights = [b.fixed + b.optional + b.lanes * rows for b in blocks]
-        if sum(heights) <= height:
-            return [Allotted(h, True) for h in heights]
-    if sum(b.fixed + b.lanes for b in blocks) <= height:
-        spare = height - sum(b.fixed + b.lanes for b in blocks)
+        spare = height - sum(b.fixed + b.lanes * rows for b in blocks)
+        if spare < 0:
+            continue
         out = []
-        for b in blocks:  # the optional rows that still fit, from the top
+        for b in blocks:
             keep = b.optional <= spare
             spare -= b.optional if keep else 0
-            out.append(Allotted(b.fixed + b.lanes + (b.optional if keep else 0), keep))
+            out.append(Allotted(b.fixed + b.lanes * rows + (b.optional if keep else 0), keep))
         return out
     room = height - sum(b.fixed + min(1, b.lanes) for b in blocks)
     extra = [max(0, b.lanes - 1) for b in blocks]

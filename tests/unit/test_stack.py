@@ -96,8 +96,12 @@ def test_labels_name_the_settings_and_the_wall_time():
 @pytest.mark.parametrize("height, blocks, expected", [
     # room for three rows a lane
     (40, [BlockRows(2, 1, 4), BlockRows(2, 1, 4)], [Allotted(15, True), Allotted(15, True)]),
+    # three rows a lane for both; the optional rows from the top while they fit
+    (29, [BlockRows(2, 1, 4), BlockRows(2, 1, 4)], [Allotted(15, True), Allotted(14, False)]),
     # every lane as tall as every other: two rows each, not three for one run and two for another
-    (29, [BlockRows(2, 1, 4), BlockRows(2, 1, 4)], [Allotted(11, True), Allotted(11, True)]),
+    (24, [BlockRows(3, 0, 4), BlockRows(2, 1, 4)], [Allotted(11, True), Allotted(11, True)]),
+    # taller lanes come before a second axis
+    (21, [BlockRows(3, 0, 4), BlockRows(2, 1, 4)], [Allotted(11, True), Allotted(10, False)]),
     # one row a lane, the axis rows kept
     (14, [BlockRows(3, 0, 4), BlockRows(2, 1, 4)], [Allotted(7, True), Allotted(7, True)]),
     # one row a lane only without the second run's axis
