@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from concviz.engine.frame import Frame
-from concviz.engine.spec import RunSpec
+from concviz.engine.spec import RunSpec, SpecError
 from concviz.talk.figures import format_number
 from concviz.view import FIT_MIN_SPAN_NS, MIN_SPAN_NS, Window, nice_floor
 
@@ -43,6 +43,19 @@ class StackedRun:
     def lanes(self) -> int:
         """How many task lanes the run has (or will have)."""
         return len(self.frame.tasks) if self.frame is not None and self.frame.tasks else self.spec.tasks
+
+    @property
+    def measured_spec(self) -> RunSpec:
+        """The settings the run's recording says it had (a recorded run shown for a deck's),
+        else the settings asked for."""
+        recorded = self.frame.header.get("spec") if self.frame is not None else None
+        if not recorded:
+            return self.spec
+        spec = RunSpec.from_dict(recorded)
+        try:
+            return spec.validate()  # (which also reads its faults)
+        except SpecError:  # recorded where other settings were possible (another machine)
+            return spec
 
     @property
     def sweeping(self) -> bool:

@@ -120,7 +120,7 @@ class RunBlock(Vertical):
 def label_markup(run: StackedRun, width: int) -> str:
     """The run's name and settings on the left, how it stands (its wall time) on the right."""
     name = run.name.replace("[", "\\[")
-    settings = settings_text(run.name, run.spec)
+    settings = settings_text(run.name, run.measured_spec)
     status = status_text(run)
     room = width - cell_len(name) - cell_len(status) - 4
     if cell_len(settings) > room:
