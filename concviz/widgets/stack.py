@@ -46,6 +46,7 @@ class _Blankable:
         """Forget the frame shown and draw blank rows."""
         self.frame = None
         self.window = None
+        self._base = self.rich_style  # blank rows on the pane's own background
         self._geometry = None  # the rows on screen are no longer the frame's
         self.virtual_size = Size(self.size.width, 0)
         self.refresh()
@@ -107,20 +108,26 @@ class RunBlock(Vertical):
         if key == self._shown:
             return
         self._shown = key
-        self.label.set_markup(label_markup(run, self.label.size.width))
         if run.frame is None or window is None:
             self.lanes.blank()
             self.parallel.blank()
+            self.label.set_markup(label_markup(run, self.label.size.width))
             return
         info = MODELS.get(run.frame.model)
         self.lanes.show(run.frame, window, note, info)
         self.parallel.show(run.frame, window, info=info)
+        lanes = self.lanes.lane_count()
+        room = max(0, self.lanes.size.height - self.lanes.header_rows) // self.lanes.rows_per_lane
+        self.label.set_markup(label_markup(run, self.label.size.width, min(room, lanes)))
 
 
-def label_markup(run: StackedRun, width: int) -> str:
-    """The run's name and settings on the left, how it stands (its wall time) on the right."""
+def label_markup(run: StackedRun, width: int, shown: int | None = None) -> str:
+    """The run's name and settings on the left, how it stands (its wall time) on the right;
+    ``shown``: how many of its lanes there was room for, said when not all."""
     name = run.name.replace("[", "\\[")
     settings = settings_text(run.name, run.measured_spec)
+    if shown is not None and shown < run.lanes:
+        settings += f" · {shown} of {run.lanes} lanes shown"
     status = status_text(run)
     room = width - cell_len(name) - cell_len(status) - 4
     if cell_len(settings) > room:
