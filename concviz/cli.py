@@ -154,6 +154,8 @@ def build_parsers() -> tuple[Parser, Parser]:
     talk.add_argument("deck", nargs="?", metavar="DECK.toml", help="a deck of scenes (default: the built-in deck)")
     talk.add_argument("--write-default", metavar="FILE", help="write the built-in deck to FILE, to start "
                       "a deck of your own, and exit")
+    talk.add_argument("--scene", type=_number(int, "scene"), metavar="N", default=1,
+                      help="begin at scene N (to rehearse one)")
     add_theme_flag(talk)
     sub.add_parser("serve", help="serve concviz in a browser, one app per tab (concviz serve -h)")
     doc = sub.add_parser("doctor", help="check this machine before a talk")

@@ -96,8 +96,10 @@ def cmd_talk(args: argparse.Namespace) -> int:
         for problem in exc.problems:  # one line each, as a compiler says it: file:line: what
             print(problem, file=sys.stderr)
         return 2
+    if not 1 <= args.scene <= len(deck.scenes):
+        raise SpecError(f"scene must be 1 to {len(deck.scenes)} (the deck's scenes), got {args.scene}")
     from concviz.talk.screen import run_talk
 
-    return run_talk(deck, theme=args.theme)
+    return run_talk(deck, theme=args.theme, scene=args.scene - 1)
 
 

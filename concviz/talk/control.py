@@ -46,6 +46,7 @@ class TalkControl:
         deck: the talk.
         start: makes the session of a run (live by default).
         cpus: the machine's CPUs, for the deck's {cpus}.
+        scene: the scene to begin with, from 0 (to rehearse one).
 
     Attributes:
         index: the scene shown, from 0.
@@ -55,7 +56,8 @@ class TalkControl:
         failures: why a run could not start, by its index.
     """
 
-    def __init__(self, deck: Deck, start: SessionFactory = live_session, cpus: int | None = None) -> None:
+    def __init__(self, deck: Deck, start: SessionFactory = live_session, cpus: int | None = None,
+                 scene: int = 0) -> None:
         if cpus is None:
             from concviz.engine.experiment import machine_info
 
@@ -63,7 +65,7 @@ class TalkControl:
         self.deck = deck
         self.start = start
         self.cpus = cpus
-        self.index = 0
+        self.index = max(0, min(scene, len(deck.scenes) - 1))
         self.step = Step.NARRATION
         self.chosen: int | None = None
         self.sessions: list[Session | None] = []

@@ -213,6 +213,7 @@ class TalkApp(App[int]):
         deck: the talk.
         start: makes each run's session (live by default; tests give recorded runs).
         cpus: the machine's CPUs for {cpus} (this machine's by default).
+        scene: the scene to begin with, from 0.
         theme: a name from concviz.themes.THEMES.
         live_ticks: run the frame timer (tests drive the screen themselves).
     """
@@ -222,10 +223,10 @@ class TalkApp(App[int]):
     BINDINGS = [Binding("ctrl+c", "quit", "Quit", show=False, priority=True)]
 
     def __init__(self, deck: Deck, *, start: SessionFactory = live_session, cpus: int | None = None,
-                 theme: str | None = None, live_ticks: bool = True) -> None:
+                 scene: int = 0, theme: str | None = None, live_ticks: bool = True) -> None:
         super().__init__()
         use_theme(self, theme)
-        self.talk = TalkControl(deck, start, cpus)
+        self.talk = TalkControl(deck, start, cpus, scene)
         self.live_ticks = live_ticks
 
     def get_default_screen(self) -> Screen:
@@ -236,9 +237,10 @@ class TalkApp(App[int]):
         self.exit(0)
 
 
-def run_talk(deck: Deck, theme: str | None = None) -> int:
-    """Give ``deck`` until q; every run it started is gone when this returns."""
+def run_talk(deck: Deck, theme: str | None = None, scene: int = 0) -> int:
+    """Give ``deck`` (from scene ``scene``, from 0) until q; every run it started is gone when
+    this returns."""
     from concviz.app import run_until_quit
 
-    app = TalkApp(deck, theme=theme)
+    app = TalkApp(deck, theme=theme, scene=scene)
     return run_until_quit(app, app.talk.shutdown)

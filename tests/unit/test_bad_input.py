@@ -158,6 +158,8 @@ BAD = [
     (["stack"], "the following arguments are required: FILE.jsonl"),
     (["talk", "--theme", "hi-contrast"], "(did you mean 'high-contrast'?)"),
     (["talk", "--write-default", "{d}/no/such/folder/deck.toml"], "does not exist"),
+    (["talk", "--scene", "8"], "scene must be 1 to 7 (the deck's scenes), got 8"),
+    (["talk", "--scene", "two"], "scene must be a whole number"),
     (["compare", "--save", "{d}/good.jsonl"], "it is not a folder"),
     (["compare", "--save", "{d}/no/such/folder"], "does not exist"),
 ]

@@ -101,13 +101,13 @@ def test_a_good_deck_and_a_theme_reach_the_talk_screen(tmp_path, monkeypatch):
     import concviz.talk.screen as screen
 
     given = []
-    monkeypatch.setattr(screen, "run_talk", lambda deck, theme=None: given.append((deck, theme)) or 0)
+    monkeypatch.setattr(screen, "run_talk", lambda deck, theme=None, scene=0: given.append((deck, theme, scene)) or 0)
     assert cli.main(["talk", str(write(tmp_path, GOOD)), "--theme", "high-contrast"]) == 0
-    (deck, theme), = given
+    (deck, theme, scene), = given
     assert deck.title == "A small talk" and [r.name for r in deck.scenes[0].runs] == ["threads", "processes"]
-    assert theme == "high-contrast"
-    assert cli.main(["talk"]) == 0  # no deck: the built-in one
-    assert given[-1][0].title == "Python concurrency, measured"
+    assert theme == "high-contrast" and scene == 0
+    assert cli.main(["talk", "--scene", "3"]) == 0  # no deck: the built-in one, from its third scene
+    assert given[-1][0].title == "Python concurrency, measured" and given[-1][2] == 2
 
 
 def test_write_default_writes_the_built_in_deck_once(tmp_path):
