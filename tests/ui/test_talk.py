@@ -4,45 +4,13 @@ takeaway are the runs' own figures; back, again, quit and a run that cannot star
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from concviz.engine.events import read_trace
 from concviz.session import ReplaySession
 from concviz.talk.control import Step
 from concviz.talk.deck import default_deck
 from concviz.talk.figures import MISSING, format_number
 from concviz.talk.screen import TalkApp
 from concviz.widgets.stack import StackView
-
-FIXTURES = Path(__file__).parent.parent / "fixtures"
-
-
-class Held(ReplaySession):
-    """A recorded run held mid-way, as if it were still being measured; says when it is let go."""
-
-    closed = False
-
-    def close(self, wait_s: float = 0.0) -> None:
-        self.closed = True
-
-
-class Recordings:
-    """Makes each run of a deck a recorded run of its model and workload (tests/fixtures), shown
-    whole at once, or ``held`` mid-way as if it were still running; remembers what it made."""
-
-    def __init__(self, held: bool = False) -> None:
-        self.held = held
-        self.made: list[ReplaySession] = []
-
-    def __call__(self, run) -> ReplaySession:
-        header, events = read_trace(FIXTURES / f"{run.spec.model}-{run.spec.workload}.jsonl")
-        if self.held:  # a clock so slow that the run stays where it was put
-            session = Held(header, events, speed=1e-9)
-            session.seek(session.duration_ns // 2)
-        else:
-            session = ReplaySession(header, events, instant=True)
-        self.made.append(session)
-        return session
+from tests.fixtures.recorded_runs import Recordings
 
 
 def text(app, name: str) -> str:
@@ -106,7 +74,7 @@ async def test_back_a_scene_again_and_a_skipped_question():
 
 
 async def test_a_live_run_sweeps_space_waits_for_it_and_q_stops_it():
-    made = Recordings(held=True)
+    made = Recordings(held=("one",))
     app = TalkApp(default_deck(), start=made, cpus=2, live_ticks=False)
     async with app.run_test(size=(120, 36)) as pilot:
         talk = app.talk
