@@ -52,7 +52,7 @@ TALK_SHOTS = {
 }
 # the stack of recorded runs (concviz stack): screenshot name -> traces
 STACK_SHOTS = {
-    "stack": ("sequential-cpu", "threads-cpu", "processes-cpu"),
+    "stack": ("threads-cpu", "processes-cpu"),
 }
 
 
