@@ -18,6 +18,7 @@ from textual.geometry import Size
 from textual.screen import Screen
 
 from concviz.engine.models import MODELS
+from concviz.engine.timeline import RUNNING
 from concviz.stack import (
     MAX_STACK,
     BlockRows,
@@ -118,7 +119,19 @@ class RunBlock(Vertical):
         self.parallel.show(run.frame, window, info=info)
         lanes = self.lanes.lane_count()
         room = max(0, self.lanes.size.height - self.lanes.header_rows) // self.lanes.rows_per_lane
+        # short of rows, a sweeping run shows the lanes of the tasks that run now, not the
+        # first ones (which may be long over); once over, the first ones again
+        first = first_running(run.frame) if run.sweeping and room < lanes else 0
+        top = min(first, lanes - room) * self.lanes.rows_per_lane if room else 0
+        if int(self.lanes.scroll_offset.y) != top:  # (its overflow is hidden: no scroll_to)
+            self.lanes.set_scroll(None, top)
+            self.lanes.show(run.frame, window, note, info)
         self.label.set_markup(label_markup(run, self.label.size.width, min(room, lanes)))
+
+
+def first_running(frame) -> int:
+    """The first task of ``frame`` that runs now (0 if none does)."""
+    return next((i for i, t in enumerate(frame.tasks) if t.status == RUNNING), 0)
 
 
 def label_markup(run: StackedRun, width: int, shown: int | None = None) -> str:

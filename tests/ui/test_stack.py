@@ -125,3 +125,21 @@ async def test_a_live_run_sweeps_and_the_others_keep_the_whole_span():
         whole = view.blocks[1].lanes.window
         assert whole.t0 == whole.origin and whole.span == first.lanes.window.span
         assert whole.span >= live.last - live.first
+
+
+async def test_short_of_rows_a_sweeping_run_shows_the_lanes_that_run_now():
+    run = Recorded("sequential-io")  # four tasks one after another: at 60% the third one runs
+    spec = RunSpec(model="sequential", workload="io", tasks=4, scale=0.4).validate()
+    app = OneStack()
+    async with app.run_test(size=(80, 5)) as pilot:  # a label, an axis, 2 lanes, "in parallel"
+        view = app.query_one(StackView)
+        view.show([StackedRun("sequential", spec, run.frame_at(run.at(0.6)), live=True)])
+        await pilot.pause()
+        block = view.blocks[0]
+        assert block.lanes.scroll_offset.y == 2  # T2 and T3, not T0 and T1, which are over
+        assert "2 of 4 lanes shown" in label(block)
+        timeline = run.timeline_at(run.last)
+        timeline.end("ok")
+        view.show([StackedRun("sequential", spec, timeline.snapshot(), live=True)])  # over: drawn whole
+        await pilot.pause()
+        assert block.lanes.scroll_offset.y == 0
