@@ -25,12 +25,11 @@ from concviz.engine.models import MODELS
 from concviz.run_control import RunControl
 from concviz.view import Zoom, format_time
 from concviz.widgets.bars import (
-    LEGEND,
-    LEGEND_SHORT,
     Bar,
     KeyFooter,
     caption_markup,
     controls_markup,
+    legend_markup,
     stats_markup,
     title_markup,
     welcome_markup,
@@ -220,7 +219,7 @@ class MainScreen(Screen):
         title = self.w["title"]
         title.set_markup(title_markup(frame, spec, session.source_label if session else "",
                                       title.size.width - 2, self.machine))
-        self.w["legend"].set_markup(LEGEND if self.size.width >= 104 else LEGEND_SHORT)
+        self.w["legend"].set_markup(legend_markup(self.size.width))
         controls = self.w["controls"]
         controls.set_markup(controls_markup(spec, running, session.live if session else True,
                                             controls.size.width - 2))

@@ -16,15 +16,15 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Static
 
+from concviz.app import TICK_HZ, run_until_quit
 from concviz.stack import settings_text
 from concviz.talk.control import SessionFactory, Step, TalkControl, live_session
 from concviz.talk.figures import format_number
 from concviz.talk.scene import Deck
 from concviz.themes import use_theme
-from concviz.widgets.bars import LEGEND, LEGEND_SHORT, Bar
+from concviz.widgets.bars import Bar, legend_markup
 from concviz.widgets.stack import StackView
 
-TICK_HZ = 10
 SHORT = 30  # rows: below this the reveal shows the takeaway in the narration's place
 KEYS = "space next · ← back · r again · q quit"
 CSS_PATH = Path(__file__).resolve().parent.parent / "concviz.tcss"
@@ -50,6 +50,7 @@ class TalkScreen(Screen):
         super().__init__()
         self.talk = talk
         self.w: dict[str, Bar | Static | StackView] = {}
+        self._shown: dict[str, str] = {}  # the markup each text part shows
 
     def compose(self) -> ComposeResult:
         yield Bar(id="talk-head")
@@ -117,15 +118,15 @@ class TalkScreen(Screen):
                 self._text("narration", "" if short else esc(scene.narration.render(cpus=talk.cpus)))
                 self._text("question", question_markup(talk))
             self._text("takeaway", takeaway_markup(talk) if step is Step.REVEAL else "")
-            self.w["legend"].set_markup(LEGEND if width >= 104 else LEGEND_SHORT)
+            self.w["legend"].set_markup(legend_markup(width))
             self.w["hint"].set_markup(hint_markup(talk))
             self.w["stack"].show(talk.stacked() if shows_runs else [])
 
     def _text(self, name: str, markup: str) -> None:
         widget = self.w[name]
         widget.display = bool(markup)
-        if getattr(widget, "_talk_markup", None) != markup:
-            widget._talk_markup = markup
+        if self._shown.get(name) != markup:
+            self._shown[name] = markup
             widget.update(markup)
 
 
@@ -240,7 +241,5 @@ class TalkApp(App[int]):
 def run_talk(deck: Deck, theme: str | None = None, scene: int = 0) -> int:
     """Give ``deck`` (from scene ``scene``, from 0) until q; every run it started is gone when
     this returns."""
-    from concviz.app import run_until_quit
-
     app = TalkApp(deck, theme=theme, scene=scene)
     return run_until_quit(app, app.talk.shutdown)

@@ -227,3 +227,9 @@ LEGEND_SHORT = ("[$success]█[/] run  [$error]▒[/] GIL wait  [$warning]░[/]
                 "[dim]-[/] queued  [$success]✓[/] done  [$error]✗[/] failed")
 LEGEND = ("[$success]█[/] running  [$error]▒[/] waiting for the GIL  [$warning]░[/] waiting for a CPU  "
           "[$primary]·[/] sleeping (I/O)  [dim]-[/] queued  [$success]✓[/] done  [$error]✗[/] failed")
+LEGEND_WIDE = 104  # columns from which the legend's long words fit
+
+
+def legend_markup(width: int) -> str:
+    """The legend of the lanes' glyphs, in long words where ``width`` has room for them."""
+    return LEGEND if width >= LEGEND_WIDE else LEGEND_SHORT

@@ -33,7 +33,7 @@ from concviz.stack import (
     whole_window,
 )
 from concviz.view import Window, format_time
-from concviz.widgets.bars import LEGEND, LEGEND_SHORT, Bar, KeyFooter
+from concviz.widgets.bars import Bar, KeyFooter, legend_markup
 from concviz.widgets.core_lanes import CoreLanes
 from concviz.widgets.task_lanes import TaskLanes
 
@@ -248,7 +248,7 @@ class StackScreen(Screen):
         self.call_after_refresh(self.query_one(StackView).show, self.runs)
 
     def on_resize(self) -> None:
-        self.query_one("#stack-legend", Bar).set_markup(LEGEND if self.size.width >= 104 else LEGEND_SHORT)
+        self.query_one("#stack-legend", Bar).set_markup(legend_markup(self.size.width))
 
     def action_back(self) -> None:
         self.dismiss()
