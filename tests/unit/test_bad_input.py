@@ -182,6 +182,7 @@ def nothing_runs(monkeypatch):
 
     monkeypatch.setattr(experiment, "run_to_frame", refuse)
     monkeypatch.setitem(sys.modules, "concviz.app", types.SimpleNamespace(run_app=refuse))
+    monkeypatch.setitem(sys.modules, "concviz.talk.screen", types.SimpleNamespace(run_talk=refuse))
 
 
 def call(argv: list[str], capsys) -> tuple[int, str, str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import types
 from pathlib import Path
 
 import pytest
@@ -98,10 +99,9 @@ def test_a_missing_deck_or_a_bad_theme_is_one_line_and_status_2(tmp_path):
 
 
 def test_a_good_deck_and_a_theme_reach_the_talk_screen(tmp_path, monkeypatch):
-    import concviz.talk.screen as screen
-
     given = []
-    monkeypatch.setattr(screen, "run_talk", lambda deck, theme=None, scene=0: given.append((deck, theme, scene)) or 0)
+    screen = types.SimpleNamespace(run_talk=lambda deck, theme=None, scene=0: given.append((deck, theme, scene)) or 0)
+    monkeypatch.setitem(sys.modules, "concviz.talk.screen", screen)  # (engine tests import no Textual)
     assert cli.main(["talk", str(write(tmp_path, GOOD)), "--theme", "high-contrast"]) == 0
     (deck, theme, scene), = given
     assert deck.title == "A small talk" and [r.name for r in deck.scenes[0].runs] == ["threads", "processes"]

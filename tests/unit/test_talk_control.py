@@ -93,3 +93,14 @@ def test_leaving_a_scene_or_quitting_mid_run_leaves_nothing():
     talk.shutdown()
     left = wait_no_leftovers(before=before)
     assert not left, describe(left)
+
+
+def test_the_flow_of_a_talk_and_the_stack_import_no_ui():
+    import subprocess
+    import sys
+
+    code = ("import sys, concviz.talk.control, concviz.stack; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
