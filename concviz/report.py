@@ -142,8 +142,9 @@ def compare(specs: dict[str, RunSpec], skipped: dict[str, str], as_json: bool = 
         for name in round_order(names, done):
             if progress is not None:
                 progress(f"round {done + 1}/{target}: {name}")
-            record = os.path.join(save, f".{name}.round{done}.jsonl") if save else None
-            frame = run_to_frame(specs[name], stop=stop, record=record)
+            # (the trace of a round is asked for only when it is kept)
+            keep = {"record": os.path.join(save, f".{name}.round{done}.jsonl")} if save else {}
+            frame = run_to_frame(specs[name], stop=stop, **keep)
             if stop is not None and stop.is_set():
                 if save:
                     _keep_median_runs(save, {}, done + 1)
