@@ -52,6 +52,7 @@ def read_traces(paths: list[str]) -> list[tuple[dict, list]]:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    """``concviz replay FILE``: a recorded run played back on the live screen."""
     if not args.speed > 0:
         raise SpecError(f"speed must be more than 0, got {args.speed:g}")
     (trace,) = read_traces([args.trace])
@@ -61,6 +62,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_stack(args: argparse.Namespace) -> int:
+    """``concviz stack FILE...``: recorded runs stacked on one time axis."""
     traces = read_traces(args.traces)
     from concviz.app import run_app
 
@@ -76,6 +78,7 @@ def load_deck(path: str | None):
 
 
 def cmd_talk(args: argparse.Namespace) -> int:
+    """``concviz talk [DECK]``: give a deck; ``--write-default FILE``: write the built-in one."""
     from concviz.talk.scene import DeckError
 
     if args.write_default:

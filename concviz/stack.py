@@ -59,6 +59,7 @@ class StackedRun:
 
     @property
     def sweeping(self) -> bool:
+        """Measured now and not over: its lanes sweep."""
         return self.live and self.frame is not None and self.frame.running
 
 

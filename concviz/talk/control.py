@@ -75,6 +75,7 @@ class TalkControl:
 
     @property
     def scene(self) -> Scene:
+        """The scene shown."""
         return self.deck.scenes[self.index]
 
     @property

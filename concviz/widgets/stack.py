@@ -65,6 +65,7 @@ class StackedLanes(_Blankable, TaskLanes):
 
     @property
     def axis(self) -> bool:
+        """Whether the lanes draw their time axis above them."""
         return self.header_rows == 1
 
     @axis.setter
