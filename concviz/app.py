@@ -9,7 +9,7 @@ import os
 import signal
 import threading
 import time
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -21,6 +21,7 @@ from concviz.engine.spec import RunSpec
 from concviz.main_screen import MainScreen
 from concviz.run_control import RunControl
 from concviz.session import ReplaySession, Session
+from concviz.themes import use_theme
 
 TICK_HZ = 10
 GC_THRESHOLDS = (10_000, 10, 100)  # the cyclic GC's, while the app runs (see on_mount)
@@ -51,13 +52,24 @@ class ConcvizApp(App[int]):
 
     def __init__(self, spec: RunSpec | None = None, *, replay: tuple[dict, list] | None = None,
                  speed: float = 1.0, autorun: bool = False, instant: bool = False,
-                 live_ticks: bool = True) -> None:
+                 live_ticks: bool = True, stack: list[tuple[dict, list]] | None = None,
+                 theme: str | None = None) -> None:
+        """``stack``: recorded traces to open stacked on one time axis (the last is shown
+        behind the stack, as a replay); ``theme``: a name from concviz.themes.THEMES."""
         super().__init__()
+        use_theme(self, theme)
         session = None
-        if replay is not None:
+        stacked = [ReplaySession(*trace, instant=True) for trace in stack or ()]
+        if stacked:
+            session = stacked[-1]
+            spec = dataclasses.replace(session.spec)
+        elif replay is not None:
             session = ReplaySession(*replay, speed=speed, instant=instant)
             spec = dataclasses.replace(session.spec)
         self.runs = RunControl(self, spec or RunSpec(), session)
+        for recorded in stacked:
+            self.runs.remember(recorded, recorded.snapshot())
+        self.open_stack = bool(stacked)
         self.main = MainScreen(self.runs, machine_info())
         self.autorun = autorun
         self.live_ticks = live_ticks
@@ -91,6 +103,8 @@ class ConcvizApp(App[int]):
         self.tick(force=True)
         if self.autorun:
             self.call_after_refresh(self.runs.run)
+        if self.open_stack:
+            self.main.action_stack()
 
     # --- the frame tick --------------------------------------------------------------------
     def tick(self, force: bool = False) -> None:
@@ -108,7 +122,10 @@ class ConcvizApp(App[int]):
         self._seen_version = version
         t0 = time.perf_counter()
         started = time.time() if self._record_frames else 0.0
-        self.main.show(session.snapshot())
+        frame = session.snapshot()
+        self.main.show(frame)
+        if not session.running and self.runs.remember(session, frame):
+            self.main.last_runs_changed()
         self.frames_drawn += 1
         if self._record_frames and len(self.frame_ms) < MAX_FRAMES_RECORDED:
             self.frame_ms.append((time.perf_counter() - t0) * 1000)
@@ -163,13 +180,23 @@ class ConcvizApp(App[int]):
 
 
 def run_app(spec: RunSpec | None = None, *, replay: tuple[dict, list] | None = None,
-            speed: float = 1.0, autorun: bool = False) -> int:
+            speed: float = 1.0, autorun: bool = False, stack: list[tuple[dict, list]] | None = None,
+            theme: str | None = None) -> int:
     """Run the TUI until it quits; every experiment it started is gone when this returns."""
-    app = ConcvizApp(spec, replay=replay, speed=speed, autorun=autorun)
+    app = ConcvizApp(spec, replay=replay, speed=speed, autorun=autorun, stack=stack, theme=theme)
+    try:
+        return run_until_quit(app, app.runs.shutdown)
+    finally:
+        _write_stats(app)
+
+
+def run_until_quit(app: App, shutdown: Callable[..., None]) -> int:
+    """Run ``app`` until it quits or a SIGTERM / SIGHUP arrives; ``shutdown(wait_s)`` ends every
+    process its runs started, before it returns in any case."""
 
     def on_signal(signum: int, _frame: Any) -> None:
         # First make sure no process of a run outlives us, then leave.
-        app.runs.shutdown(0.5)
+        shutdown(0.5)
         if signum == signal.SIGHUP:
             # The terminal is gone: there is nothing to restore, and writing to it could block.
             os._exit(128 + signum)
@@ -184,8 +211,7 @@ def run_app(spec: RunSpec | None = None, *, replay: tuple[dict, list] | None = N
     try:
         result = app.run()
     finally:
-        app.runs.shutdown()
-        _write_stats(app)
+        shutdown()
     # a crash inside the app sets return_code (Textual has printed the error by then)
     return app.return_code or result or 0
 

@@ -1,4 +1,5 @@
-"""Command line: ``concviz [TUI flags]``, ``concviz run``, ``compare``, ``export``, ``replay``.
+"""Command line: ``concviz [TUI flags]``, ``concviz run``, ``compare``, ``export``, ``replay``,
+``stack``, ``talk``, ``serve``, ``doctor``.
 
 Bad input exits with status 2 and one line naming the problem; never a traceback.
 """
@@ -17,7 +18,7 @@ from typing import Any, Sequence
 from concviz.engine.spec import MODEL_NAMES, NotApplicable, OverTaskLimit, SpecError, check_choice
 from concviz.engine.workloads import WORKLOADS
 
-SUBCOMMANDS = ("run", "compare", "export", "replay", "doctor")
+SUBCOMMANDS = ("run", "compare", "export", "replay", "stack", "talk", "serve", "doctor")
 
 
 class UsageError(Exception):
@@ -110,12 +111,18 @@ def add_run_flags(p: argparse.ArgumentParser, *, with_model: bool = True) -> Non
     p.add_argument("--hang-task", type=_number(int, "--hang-task"), help="task N never finishes")
 
 
+def add_theme_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--theme", metavar="NAME", help="a Textual theme, or high-contrast for a projector "
+                   "(default textual-dark; ctrl+p lists them all)")
+
+
 def build_parsers() -> tuple[Parser, Parser]:
     tui = Parser(prog="concviz", description="See Python concurrency happen: threads, processes, asyncio.",
                  epilog=f"subcommands: {', '.join(SUBCOMMANDS)} (concviz SUBCOMMAND -h)")
     add_run_flags(tui)
     tui.add_argument("--run", action="store_true", help="start the run at once")
     tui.add_argument("--version", action="store_true", help="print the version and exit")
+    add_theme_flag(tui)
 
     main = Parser(prog="concviz")
     sub = main.add_subparsers(dest="command", parser_class=Parser)
@@ -130,12 +137,27 @@ def build_parsers() -> tuple[Parser, Parser]:
                       help="run every model N times and rank the medians (default 3, or 1 if a round "
                            "takes over 20 s)")
     cmp_.add_argument("--json", action="store_true", help="print one JSON object")
+    cmp_.add_argument("--save", metavar="DIR", help="keep each model's median run as DIR/MODEL.jsonl "
+                      "(concviz stack opens them on one time axis)")
     exp = sub.add_parser("export", help="convert a trace to Chrome trace-event JSON (Perfetto)")
     exp.add_argument("trace", metavar="FILE.jsonl")
     exp.add_argument("-o", "--output", required=True, metavar="FILE.json")
     rep = sub.add_parser("replay", help="replay a recorded trace in the TUI")
     rep.add_argument("trace", metavar="FILE.jsonl")
     rep.add_argument("--speed", type=_number(float, "speed"), default=1.0, help="replay speed (0.1 = slow motion)")
+    add_theme_flag(rep)
+    stack = sub.add_parser("stack", help="recorded runs one above the other on one time axis")
+    stack.add_argument("traces", nargs="+", metavar="FILE.jsonl", help="up to 4 traces (run --record, "
+                       "compare --save, or e in the TUI)")
+    add_theme_flag(stack)
+    talk = sub.add_parser("talk", help="give a talk: scenes of narration, a question, live runs, the answer")
+    talk.add_argument("deck", nargs="?", metavar="DECK.toml", help="a deck of scenes (default: the built-in deck)")
+    talk.add_argument("--write-default", metavar="FILE", help="write the built-in deck to FILE, to start "
+                      "a deck of your own, and exit")
+    talk.add_argument("--scene", type=_number(int, "scene"), metavar="N", default=1,
+                      help="begin at scene N (to rehearse one)")
+    add_theme_flag(talk)
+    sub.add_parser("serve", help="serve concviz in a browser, one app per tab (concviz serve -h)")
     doc = sub.add_parser("doctor", help="check this machine before a talk")
     doc.add_argument("--json", action="store_true")
     return tui, main
@@ -202,16 +224,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: list[str]) -> int:
     from concviz.engine.events import TraceError
 
-    tui, main_parser = build_parsers()
-    if argv and not argv[0].startswith("-"):
-        if argv[0] not in SUBCOMMANDS:
-            from concviz.engine.spec import suggest
+    if argv[:1] == ["serve"]:  # its own options, and the app's after "--"
+        from concviz.serve import main as serve_main
 
-            raise UsageError(f"unknown command {argv[0]!r}{suggest(argv[0], SUBCOMMANDS)}")
-        args = main_parser.parse_args(argv)
-    else:
-        args = tui.parse_args(argv)
-        args.command = None
+        return serve_main(argv[1:])
+    args = parse(argv)
+    if getattr(args, "theme", None) is not None:
+        from concviz.themes import check_theme
+
+        check_theme(args.theme)
     try:
         if args.command == "run":
             return cmd_run(args)
@@ -219,8 +240,10 @@ def _main(argv: list[str]) -> int:
             return cmd_compare(args)
         if args.command == "export":
             return cmd_export(args)
-        if args.command == "replay":
-            return cmd_replay(args)
+        if args.command in ("replay", "stack", "talk"):
+            from concviz import cli_screens
+
+            return getattr(cli_screens, f"cmd_{args.command}")(args)
         if args.command == "doctor":
             from concviz.doctor import doctor
 
@@ -228,6 +251,20 @@ def _main(argv: list[str]) -> int:
         return cmd_tui(args)
     except TraceError as exc:
         raise SpecError(str(exc)) from None
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """The command line as parsed (``command`` None for the TUI); UsageError if it is wrong."""
+    tui, main_parser = build_parsers()
+    if argv and not argv[0].startswith("-"):
+        if argv[0] not in SUBCOMMANDS:
+            from concviz.engine.spec import suggest
+
+            raise UsageError(f"unknown command {argv[0]!r}{suggest(argv[0], SUBCOMMANDS)}")
+        return main_parser.parse_args(argv)
+    args = tui.parse_args(argv)
+    args.command = None
+    return args
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -264,15 +301,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise SpecError("nothing to compare: " + "; ".join(f"{m} skipped ({why})" for m, why in skipped.items()))
     if args.rounds is not None and not 1 <= args.rounds <= 100:
         raise SpecError(f"rounds must be 1 to 100, got {args.rounds}")
+    if args.save is not None:
+        check_folder(args.save)
     progress = _progress_line if sys.stderr.isatty() else None
     with SignalStop() as stop:
         try:
             code = compare(specs, skipped, as_json=args.json, stop=stop.event, rounds=args.rounds,
-                           progress=progress)
+                           progress=progress, save=args.save)
         finally:
             if progress is not None:
                 progress("")
     stop.check()
+    if args.save and code == 0:
+        saved = [os.path.join(args.save, f"{m}.jsonl") for m in specs]
+        print(f"saved each model's median run in {args.save}; to see some on one time axis: "
+              f"concviz stack {' '.join(saved[:2])}", file=sys.stderr if args.json else sys.stdout)
     return code
 
 
@@ -296,15 +339,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_replay(args: argparse.Namespace) -> int:
-    from concviz.engine.events import read_trace
-
-    if not args.speed > 0:
-        raise SpecError(f"speed must be more than 0, got {args.speed:g}")
-    header, events = read_trace(args.trace)
-    from concviz.app import run_app
-
-    return run_app(replay=(header, events), speed=args.speed)
+def check_folder(path: str) -> None:
+    """Refuse a folder to write traces into before any run (compare --save); it is made if
+    its parent exists."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise SpecError(f"cannot save into {path}: it is not a folder")
+    if not os.path.isdir(path):
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            raise SpecError(f"cannot save into {path}: folder {parent} does not exist")
+        try:
+            os.mkdir(path)
+        except OSError as exc:
+            raise SpecError(f"cannot make {path}: {exc.strerror or exc}") from None
+    probe = os.path.join(path, ".concviz-write-check")
+    check_writable(probe)
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
@@ -316,4 +365,4 @@ def cmd_tui(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
     from concviz.app import run_app
 
-    return run_app(spec=spec, autorun=args.run)
+    return run_app(spec=spec, autorun=args.run, theme=args.theme)

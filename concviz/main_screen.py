@@ -25,12 +25,11 @@ from concviz.engine.models import MODELS
 from concviz.run_control import RunControl
 from concviz.view import Zoom, format_time
 from concviz.widgets.bars import (
-    LEGEND,
-    LEGEND_SHORT,
     Bar,
     KeyFooter,
     caption_markup,
     controls_markup,
+    legend_markup,
     stats_markup,
     title_markup,
     welcome_markup,
@@ -44,7 +43,7 @@ from concviz.widgets.task_lanes import TaskLanes
 NARROW = 110  # columns: below this, the side panel docks at the bottom
 # keys the footer leaves out first when it is too narrow for all of them (at 80 columns, the
 # first four); they still work, and "?" lists them
-FOOTER_DROP_FIRST = ("follow", "zoom(1)", "export", "toggle_log", "toggle_code", "toggle_results")
+FOOTER_DROP_FIRST = ("follow", "zoom(1)", "export", "toggle_log", "stack", "toggle_code", "toggle_results")
 SIDE_PANES = ("code", "log", "results")
 STATS_EVERY_S = 0.25  # while a run goes on, the figures are redrawn at most this often
 
@@ -97,6 +96,7 @@ class MainScreen(Screen):
         Binding("c", "toggle_code", "Code"),
         Binding("l", "toggle_log", "Log"),
         Binding("t", "toggle_results", "Results", tooltip="Results: this session's runs, ranked"),
+        Binding("v", "stack", "Stack", tooltip="Stack the last runs of this session on one time axis"),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "app.quit", "Quit"),
         Binding("greater_than_sign,full_stop", "zoom(1)", "Zoom", key_display="</>"),
@@ -155,6 +155,7 @@ class MainScreen(Screen):
                   ("title", "controls", "legend", "stats", "caption", "welcome", "tasks", "gil", "cores", "log",
                    "code", "results")}
         self.w["log"].border_title = "Events"
+        self.last_runs_changed()
         self._apply_size(self.size)
         self.post_message(self.Ready())
 
@@ -206,8 +207,9 @@ class MainScreen(Screen):
         session = self.runs.session
         return session.sample() if session is not None and session.running else None
 
-    def refresh_bars(self) -> None:
-        """The title, the settings, the figures, the caption and the legend."""
+    def refresh_bars(self, at_once: bool = False) -> None:
+        """The title, the settings, the figures, the caption and the legend. While a run goes
+        on the figures are redrawn at most every STATS_EVERY_S, unless ``at_once``."""
         if not self.w:
             return  # not mounted yet
         frame = self.frame
@@ -217,7 +219,7 @@ class MainScreen(Screen):
         title = self.w["title"]
         title.set_markup(title_markup(frame, spec, session.source_label if session else "",
                                       title.size.width - 2, self.machine))
-        self.w["legend"].set_markup(LEGEND if self.size.width >= 104 else LEGEND_SHORT)
+        self.w["legend"].set_markup(legend_markup(self.size.width))
         controls = self.w["controls"]
         controls.set_markup(controls_markup(spec, running, session.live if session else True,
                                             controls.size.width - 2))
@@ -238,7 +240,7 @@ class MainScreen(Screen):
         # figures change every tick while running, but nobody reads them at the tick's rate,
         # and the markup parse and repaint are a good part of a tick's cost
         now = time.monotonic()
-        if running and now - self._stats_at < STATS_EVERY_S:
+        if running and not at_once and now - self._stats_at < STATS_EVERY_S:
             return
         self._stats_at = now
         stats = self.w["stats"]
@@ -259,6 +261,10 @@ class MainScreen(Screen):
         log.write_lines(f"{(t - origin) / 1e9:7.3f} s  {text}"
                         for t, _, text in sorted(frame.log[-new:], key=lambda entry: entry[0]))
         self._log_seen = frame.log_total
+
+    def last_runs_changed(self) -> None:
+        """A run ended: the footer offers the stack key (v) once there are two to compare."""
+        self.query_one(KeyFooter).hide(frozenset() if len(self.runs.last_runs) > 1 else frozenset({"stack"}))
 
     def settings_changed(self) -> None:
         """The settings of the next run changed: the code, the results and the bars follow."""
@@ -358,6 +364,16 @@ class MainScreen(Screen):
     def action_toggle_results(self) -> None:
         self._toggle("results")
         self.update_results()
+
+    def action_stack(self) -> None:
+        """Stack the last runs of this session (up to 4) on one time axis, each from its own
+        start, so that their lengths compare."""
+        if not self.runs.last_runs:
+            self.notify("no run has ended yet: r runs one", severity="warning")
+            return
+        from concviz.widgets.stack import StackScreen
+
+        self.app.push_screen(StackScreen(self.runs.last_runs))
 
     def action_help(self) -> None:
         # imported here: the Markdown widget costs start-up time that most launches skip

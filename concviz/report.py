@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import textwrap
 import time
@@ -118,7 +119,8 @@ LONG_ROUND_S = 20.0  # a first round longer than this is not repeated unless --r
 
 
 def compare(specs: dict[str, RunSpec], skipped: dict[str, str], as_json: bool = False,
-            stop: Any = None, rounds: int | None = None, progress: Any = None) -> int:
+            stop: Any = None, rounds: int | None = None, progress: Any = None,
+            save: str | None = None) -> int:
     """Run each spec ``rounds`` times, then print a table ranked by median wall time, with each
     model's spread, and the rule of thumb.
 
@@ -129,7 +131,8 @@ def compare(specs: dict[str, RunSpec], skipped: dict[str, str], as_json: bool = 
 
     ``rounds`` None: DEFAULT_ROUNDS, or one where the first round took over LONG_ROUND_S.
     ``progress(text)`` is told what runs now. ``stop`` (a threading.Event) cancels the run in
-    progress; nothing is printed then and the caller says why.
+    progress; nothing is printed then and the caller says why. ``save``: a folder where each
+    model's median run is kept as MODEL.jsonl (``concviz stack`` opens them).
     """
     from concviz.engine.experiment import run_to_frame
 
@@ -142,13 +145,19 @@ def compare(specs: dict[str, RunSpec], skipped: dict[str, str], as_json: bool = 
         for name in round_order(names, done):
             if progress is not None:
                 progress(f"round {done + 1}/{target}: {name}")
-            frame = run_to_frame(specs[name], stop=stop)
+            # (the trace of a round is asked for only when it is kept)
+            keep = {"record": os.path.join(save, f".{name}.round{done}.jsonl")} if save else {}
+            frame = run_to_frame(specs[name], stop=stop, **keep)
             if stop is not None and stop.is_set():
+                if save:
+                    _keep_median_runs(save, {}, done + 1)
                 return 1
             frames[name].append(frame)
         done += 1
         if rounds is None and done == 1 and time.monotonic() - began > LONG_ROUND_S:
             target = 1
+    if save:
+        _keep_median_runs(save, frames, done)
     rows = rank_runs({name: [f.stats for f in runs] for name, runs in frames.items()})
     any_spec = next(iter(specs.values()))
     workload = any_spec.workload
@@ -183,6 +192,18 @@ def compare(specs: dict[str, RunSpec], skipped: dict[str, str], as_json: bool = 
     _say(f"Rule of thumb: {RULES[workload]}")
     _say(f"Measured here: {verdict}")
     return 0
+
+
+def _keep_median_runs(folder: str, frames: dict[str, list[Frame]], rounds: int) -> None:
+    """Keep, of each model's round traces in ``folder``, the run of median wall time as
+    MODEL.jsonl (the lower of the two middle ones for an even count); remove the others."""
+    for name, runs in frames.items():
+        walls = sorted(range(len(runs)), key=lambda i: runs[i].stats["wall_s"])
+        keep = walls[(len(walls) - 1) // 2]
+        os.replace(os.path.join(folder, f".{name}.round{keep}.jsonl"), os.path.join(folder, f"{name}.jsonl"))
+    for entry in os.listdir(folder):
+        if entry.startswith(".") and any(entry.endswith(f".round{k}.jsonl") for k in range(rounds)):
+            os.unlink(os.path.join(folder, entry))
 
 
 def round_order(models: Sequence[str], round_no: int) -> list[str]:

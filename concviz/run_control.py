@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+import weakref
 from typing import Any, Callable, Protocol
 
 from concviz.engine.frame import Frame
@@ -28,6 +29,7 @@ from concviz.engine.workloads import WORKLOADS
 from concviz.report import round_order
 from concviz.results import Results
 from concviz.session import LiveSession, Session
+from concviz.stack import MAX_STACK, StackedRun
 
 TASK_STEPS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 100, 200, 500, 1000, 2000, 5000, 10000)
 SCALE_STEPS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
@@ -78,6 +80,7 @@ class RunControl:
         session: the run shown, live or replayed; None before the first.
         results: this app session's complete runs, ranked by the results pane.
         queue: the models "a" has still to run after the one running.
+        last_runs: the last MAX_STACK runs that ended, oldest first, for the stack (v).
     """
 
     def __init__(self, host: RunHost, spec: RunSpec, session: Session | None = None) -> None:
@@ -88,6 +91,8 @@ class RunControl:
         self.queue: list[str] = []
         self._queue_workers: int | None = None  # the pool size the queued models run with
         self._retired: list[Session] = []  # replaced while running: still being wound down
+        self.last_runs: list[StackedRun] = []
+        self._remembered: weakref.WeakSet[Session] = weakref.WeakSet()
 
     # --- settings of the next run ----------------------------------------------------------
     def change(self, **changes: Any) -> None:
@@ -257,6 +262,16 @@ class RunControl:
                 self.host.call_later(self.run_next)
             return ""
         return self.results.verdict(session.spec) if session.ranked else ""
+
+    def remember(self, session: Session, frame: Frame) -> bool:
+        """``session``'s run is over and ``frame`` is its last picture: keep it among the last
+        runs (only its picture and settings; the session and its events can go). Returns
+        False when it was already kept."""
+        if session in self._remembered:
+            return False
+        self._remembered.add(session)
+        self.last_runs = [*self.last_runs, StackedRun(session.spec.model, session.spec, frame)][-MAX_STACK:]
+        return True
 
     def shutdown(self, wait_s: float = 1.0) -> None:
         """Stop every run still going and wait (bounded) for its processes to be gone."""

@@ -1,6 +1,6 @@
 """``concviz serve``: the app in a browser, through textual-serve.
 
-    python -m concviz.serve [--host 127.0.0.1] [--port 8000] [-- concviz options]
+    concviz serve [--host 127.0.0.1] [--port 8000] [--theme NAME] [-- concviz options]
 
 Each browser tab that opens the page gets a concviz of its own: textual-serve starts one process
 per websocket. What textual-serve (1.1) does with that process by itself: when the tab's
@@ -215,7 +215,9 @@ def _port(text: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m concviz.serve [--host H] [--port P] [--public-url URL] [-- concviz options]``."""
+    """``concviz serve [--host H] [--port P] [--public-url URL] [--theme NAME] [-- concviz options]``
+    (also ``python -m concviz.serve``). The options after ``--`` are what each tab's app is
+    given: the TUI's, or a screen's (``talk``, ``replay``, ``stack``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     own, app_args = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv else (argv, [])
     if own[:1] == ["--app"]:  # one tab's app, started by the server
@@ -223,20 +225,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         from concviz.cli import main as concviz_main
 
         return concviz_main(app_args)
-    from concviz.cli import Parser, UsageError, build_parsers, spec_from_args
+    from concviz.cli import Parser, UsageError, add_theme_flag
+    from concviz.cli_screens import check_screen_args
     from concviz.engine.spec import SpecError
 
     parser = Parser(prog="concviz serve", description="Serve concviz in a browser: one app per tab.",
-                    epilog="concviz options after -- are given to each tab's app, e.g. -- -m processes -n 8")
+                    epilog="concviz options after -- are given to each tab's app, e.g. -- -m processes -n 8, "
+                           "or -- talk my-talk.toml")
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST}: "
                         "this machine only)")
     parser.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     parser.add_argument("--public-url", help="the address browsers use to reach the server, when it "
                         "is not http://HOST:PORT (behind a proxy, or on 0.0.0.0)")
+    add_theme_flag(parser)
     try:
         args = parser.parse_args(own)
+        if args.theme:
+            app_args = [*app_args, "--theme", args.theme]
         # the app's options are checked once here, not found wrong in every tab
-        spec_from_args(build_parsers()[0].parse_args(app_args))
+        check_screen_args(app_args)
     except (UsageError, SpecError) as exc:
         print(f"concviz serve: error: {exc}", file=sys.stderr)
         return 2

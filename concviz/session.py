@@ -174,15 +174,38 @@ class ReplaySession(Session):
                  instant: bool = False) -> None:
         self.header = header
         self.source = ReplaySource(header, events, speed)
-        self.timeline = self.source.timeline
         self.spec = RunSpec.from_dict(header.get("spec", {}))
         self.events = events
+        self._version_base = 0  # versions of the timelines a seek back replaced
         if instant:
             self.source.finish()
 
     @property
+    def timeline(self) -> Timeline:  # type: ignore[override]
+        return self.source.timeline  # (a seek back gives the source a new one)
+
+    @property
+    def version(self) -> int:
+        return self._version_base + self.timeline.version
+
+    @property
     def running(self) -> bool:
         return self.timeline.ended is None
+
+    @property
+    def duration_ns(self) -> int:
+        """The recording's length, from its first event to its last."""
+        return self.source.end_ns - self.source.start_ns
+
+    def seek(self, t_ns: int) -> None:
+        """Put the replay at ``t_ns`` from the recording's start (kept within it): the next
+        snapshot shows what a live viewer saw at that instant, and the replay plays on from
+        there. Scripts that take pictures of a run as it grows (screenshots/animate.py) step
+        through it this way."""
+        old = self.source.timeline
+        self.source.seek(self.source.start_ns + t_ns)
+        if self.source.timeline is not old:
+            self._version_base += old.version + 1
 
     @property
     def source_label(self) -> str:

@@ -101,13 +101,22 @@ class Zoom:
         self.offset_ns = max(0, win.t0 - win.origin + direction * self.span_ns // 4)
 
 
+NICE_SPANS = (1, 1.5, 2, 3, 5, 7.5)  # x 10^k: the spans an axis grows or sweeps in
+
+
 def nice_ceil(ns: int) -> int:
-    """The smallest of 1, 1.5, 2, 3, 5, 7.5 x 10^k that is at least ``ns`` (an axis span)."""
+    """The smallest of NICE_SPANS x 10^k that is at least ``ns`` (an axis span)."""
     exp = 10 ** math.floor(math.log10(max(ns, 1)))
-    for m in (1, 1.5, 2, 3, 5, 7.5, 10):
+    for m in (*NICE_SPANS, 10):
         if m * exp >= ns:
             return int(m * exp)
     return int(10 * exp)
+
+
+def nice_floor(ns: int) -> int:
+    """The largest of NICE_SPANS x 10^k that is at most ``ns`` (1 at least)."""
+    exp = 10 ** math.floor(math.log10(max(ns, 1)))
+    return int(max(m for m in NICE_SPANS if m * exp <= max(ns, 1)) * exp)
 
 
 def nice_step(span_ns: int, width: int, min_gap: int = 12) -> int:

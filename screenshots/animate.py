@@ -32,7 +32,6 @@ sys.path.insert(0, str(ROOT))
 
 from concviz.app import ConcvizApp  # noqa: E402
 from concviz.engine.events import read_trace  # noqa: E402
-from concviz.session import ReplaySession  # noqa: E402
 from concviz.view import Zoom  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -44,7 +43,6 @@ CLIPS = ("threads-cpu", "processes-cpu")
 STEP_S = 0.07
 FRAME_S = 0.2
 HOLD_S = 3.5  # how long each whole run is shown at the end of its clip
-BARS_S = 0.26  # the app redraws its figures at most 4 times a second: wait that long per step
 
 
 @dataclass(frozen=True)
@@ -64,25 +62,21 @@ async def capture(trace: str, step_s: float = STEP_S) -> list[str]:
     app = ConcvizApp(replay=(header, events), instant=False, live_ticks=False)
     shots = []
     async with app.run_test(size=SIZE) as pilot:
-        # A session of our own, on a clock the script moves: the app's own replay clock is the
-        # wall clock, which this script does not keep in step with.
-        session = ReplaySession(header, events)
-        app.runs.session = session
-        source = session.source
-        length_s = (source.end_ns - source.start_ns) / 1e9
-        steps = math.ceil(length_s / step_s)
+        # The app's replay, put at each instant by the script (its frame timer is off): the
+        # replay's own clock is the wall clock, which this script does not keep in step with.
+        session = app.runs.session
+        length_ns = session.duration_ns
+        step_ns = int(step_s * 1e9)
+        steps = math.ceil(length_ns / step_ns)
         # the axis the whole run will have, from the start: the lanes grow across a still axis
         # (the live default re-scales it in steps, redrawing every lane at each step)
-        app.main.zoom = Zoom(span_ns=source.end_ns - source.start_ns, follow=False)
+        app.main.zoom = Zoom(span_ns=length_ns, follow=False)
         for step in range(steps + 1):
-            source.advance(wall_s=min(length_s, step * step_s))  # the first call sets the clock's zero
+            session.seek(min(length_ns, step * step_ns))
             if step == steps:
                 app.main.zoom = Zoom()  # the run is over: the app's own view of it, the whole run
-            app.main.frame = session.snapshot()
-            app.main.redraw()
-            await pilot.pause()
-            await asyncio.sleep(BARS_S)
-            app.main.redraw()
+            app.main.show(session.snapshot())
+            app.main.refresh_bars(at_once=True)  # the figures of this instant, not of a step ago
             await pilot.pause()
             shots.append(app.export_screenshot(simplify=True))
     return shots

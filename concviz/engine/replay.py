@@ -54,6 +54,21 @@ class ReplaySource:
         self.cursor_ns = self.end_ns
         self._feed_until(self.end_ns)
 
+    def seek(self, t_ns: int) -> bool:
+        """Put the virtual clock at ``t_ns`` (perf_counter_ns, kept within the recording): the
+        timeline then holds what a live viewer had seen at that instant. Going back folds the
+        events again from the first (a timeline only grows); a later ``advance`` plays on from
+        here at ``speed``.
+
+        Returns True when ``t_ns`` is the end of the recording (and the timeline has ended)."""
+        t_ns = max(self.start_ns, min(self.end_ns, t_ns))
+        if t_ns < self.cursor_ns:
+            self.timeline = Timeline(self.header)
+            self._fed = 0
+        self.cursor_ns = t_ns
+        self._wall0 = time.monotonic() - (t_ns - self.start_ns) / self.speed / 1e9
+        return self._feed_until(t_ns)
+
     def _feed_until(self, t_ns: int) -> bool:
         upto = bisect_right(self._ends, t_ns)
         if upto > self._fed:

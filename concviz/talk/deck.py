@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from concviz.engine.spec import RunSpec, SpecError, suggest
+from concviz.stack import MAX_STACK
 from concviz.talk import figures as fig
 from concviz.talk.locate import Locator
 from concviz.talk.scene import Choice, Deck, DeckError, DeckRun, Prediction, Problem, Scene, Template
@@ -50,7 +51,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-MAX_RUNS = 4  # runs stacked on one time axis
+MAX_RUNS = MAX_STACK  # a scene's runs are stacked on one time axis
 MIN_CHOICES, MAX_CHOICES = 2, 4
 RUN_SETTINGS = tuple(f.name for f in dataclasses.fields(RunSpec) if f.name != "faults")
 DECK_KEYS = ("title", "scene")

@@ -38,6 +38,14 @@ class KeyFooter(Footer):
         # actions whose keys leave the footer, in this order, while the footer is too narrow
         # for all of them (their keys still work, and the help lists every key)
         self.drop_first = drop_first
+        self.hidden: frozenset[str] = frozenset()  # actions whose keys it leaves out for now
+
+    def hide(self, actions: frozenset[str]) -> None:
+        """Leave out the keys of ``actions`` (a key that has nothing to act on yet; it still
+        works, and says so)."""
+        if actions != self.hidden:
+            self.hidden = actions
+            self.fit(self.size.width)
 
     def bindings_changed(self, screen: Screen) -> None:
         self._bindings_ready = True
@@ -61,6 +69,9 @@ class KeyFooter(Footer):
         first: a key cut in half ("f" without "Follow") says nothing, and one past the edge is
         not seen at all."""
         keys = list(self.query(FooterKey))
+        for key in keys:
+            key.display = key.action not in self.hidden
+        keys = [key for key in keys if key.action not in self.hidden]
         # a compact key: its key, a space, its description; then a margin of one
         cells = {key: cell_len(key.key_display) + (cell_len(key.description) + 1 if key.description else 0) + 1
                  for key in keys}
@@ -217,3 +228,9 @@ LEGEND_SHORT = ("[$success]█[/] run  [$error]▒[/] GIL wait  [$warning]░[/]
                 "[dim]-[/] queued  [$success]✓[/] done  [$error]✗[/] failed")
 LEGEND = ("[$success]█[/] running  [$error]▒[/] waiting for the GIL  [$warning]░[/] waiting for a CPU  "
           "[$primary]·[/] sleeping (I/O)  [dim]-[/] queued  [$success]✓[/] done  [$error]✗[/] failed")
+LEGEND_WIDE = 104  # columns from which the legend's long words fit
+
+
+def legend_markup(width: int) -> str:
+    """The legend of the lanes' glyphs, in long words where ``width`` has room for them."""
+    return LEGEND if width >= LEGEND_WIDE else LEGEND_SHORT

@@ -94,14 +94,21 @@ async def assert_gone(procs: list[psutil.Process], within: float) -> float:
     return time.monotonic() - t0
 
 
+def concviz_command() -> list[str]:
+    """``concviz``, as a user types it: the script pip installed beside this Python (else the
+    module, for a checkout run without installing)."""
+    script = Path(sys.executable).with_name("concviz")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "concviz"]
+
+
 class Served:
-    """``python -m concviz.serve`` on a free port, in its own folder."""
+    """``concviz serve`` on a free port, in its own folder."""
 
     def __init__(self, cwd: Path, app_args: list[str] = APP_ARGS, command: str | None = None) -> None:
         """``command``: serve that shell command (as textual-serve runs it) instead of concviz."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        argv = [sys.executable, "-m", "concviz.serve", "--port", str(self.port), "--", *app_args]
+        argv = [*concviz_command(), "serve", "--port", str(self.port), "--", *app_args]
         if command is not None:
             argv = [sys.executable, "-c", f"from concviz.serve import server_class; "
                     f"server_class()({command!r}, host='127.0.0.1', port={self.port}).serve()"]

@@ -150,6 +150,18 @@ BAD = [
     (["run", "--record", "{d}/no/such/folder/t.jsonl"], "does not exist"),
     (["run", "--record", "{d}"], "it is a directory"),
     (["run", "--record", "/proc/concviz-trace.jsonl"], "cannot write /proc/concviz-trace.jsonl"),
+    # the screens (issue 14): themes, stacks, talks, saved comparisons
+    (["--theme", "nrod"], "unknown theme 'nrod' (did you mean 'nord'?)"),
+    (["replay", "{d}/good.jsonl", "--theme", "darkk"], "unknown theme 'darkk'"),
+    (["stack", "{d}/good.jsonl", "--theme", ""], "unknown theme ''"),
+    (["stack", "{d}/good.jsonl", "{d}/missing.jsonl"], "trace not found"),
+    (["stack"], "the following arguments are required: FILE.jsonl"),
+    (["talk", "--theme", "hi-contrast"], "(did you mean 'high-contrast'?)"),
+    (["talk", "--write-default", "{d}/no/such/folder/deck.toml"], "does not exist"),
+    (["talk", "--scene", "8"], "scene must be 1 to 7 (the deck's scenes), got 8"),
+    (["talk", "--scene", "two"], "scene must be a whole number"),
+    (["compare", "--save", "{d}/good.jsonl"], "it is not a folder"),
+    (["compare", "--save", "{d}/no/such/folder"], "does not exist"),
 ]
 
 
@@ -170,6 +182,7 @@ def nothing_runs(monkeypatch):
 
     monkeypatch.setattr(experiment, "run_to_frame", refuse)
     monkeypatch.setitem(sys.modules, "concviz.app", types.SimpleNamespace(run_app=refuse))
+    monkeypatch.setitem(sys.modules, "concviz.talk.screen", types.SimpleNamespace(run_talk=refuse))
 
 
 def call(argv: list[str], capsys) -> tuple[int, str, str]:
