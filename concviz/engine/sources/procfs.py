@@ -1,0 +1,438 @@
+"""Readers of ``/proc``: what each thread of a process tree did, read from outside.
+
+Per thread (``/proc/PID/task/TID/...``):
+
+* ``schedstat``: nanoseconds on a CPU and nanoseconds runnable but waiting for one, both
+  cumulative. The kernel brings a running thread's count up to date at each scheduler tick and
+  each switch, so a reading lags the truth by at most one tick and sums are exact;
+* ``stat``: the state letter (R runnable, S/D blocked, Z exited...), the CPU it last ran on
+  (field 39) and its start time (field 22, which tells a reused TID from the thread before it);
+* ``syscall``: the system call a blocked thread is in and its first argument (a futex's
+  address). Reading it needs the rights of a debugger (the same user, or CAP_SYS_PTRACE), so
+  for another user's process it is unknown, with the reason;
+* ``comm``: the thread's name (recent Pythons set it from the Python thread's name).
+
+And the tree: every process whose parent is in it (or, with ``group``, in the root's process
+group) joins it when a scan finds it; a scan lists ``/proc``, so it runs less often than a
+sweep of the known threads.
+
+psutil offers some of these fields (``cpu_num``, ``children``) but opens, reads and closes a
+file per field per call; a sweep here keeps each thread's files open and re-reads them with one
+``pread`` (``/proc`` regenerates a file read again from offset 0). The reads are made without
+releasing the GIL (they never block), so one sweep is one short, uninterrupted block of the
+sampler's thread rather than a chain of GIL hand-offs with the rest of the process.
+
+Any read can fail because its thread or process has just gone: that is an ordinary outcome
+(the thread is left out of the sweep, and the tracer finishes it), never an error.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import resource
+import time
+from typing import Callable, NamedTuple, Protocol
+
+# how often the tree is scanned for new processes (listing /proc costs ~0.1 ms per 100 processes)
+SCAN_EVERY_NS = 50_000_000
+# how often a thread's name is read again (Python names a thread after the OS started it)
+NAME_EVERY_NS = 1_000_000_000
+GONE_ERRNOS = frozenset((errno.ENOENT, errno.ESRCH))
+DENIED_ERRNOS = frozenset((errno.EACCES, errno.EPERM))
+BUF_SIZE = 4096  # every per-thread file read here is far shorter (stat is ~300 bytes)
+
+RUNNING, IN_SYSCALL, NOT_IN_SYSCALL, UNREADABLE = "running", "syscall", "user", "unknown"
+
+
+class Syscall(NamedTuple):
+    """What ``/proc/.../syscall`` said about a thread.
+
+    ``kind`` is RUNNING (on a CPU or runnable), IN_SYSCALL (blocked in system call ``nr``, whose
+    first argument is ``arg0``), NOT_IN_SYSCALL (blocked outside any system call, the file's
+    ``-1``: a page fault, a stop) or UNREADABLE (``reason`` says why).
+    """
+
+    kind: str
+    nr: int = -1
+    arg0: int = 0
+    reason: str = ""
+
+
+class ThreadReading(NamedTuple):
+    """One reading of one thread."""
+
+    tid: int
+    t_ns: int  # perf_counter_ns() just before its schedstat was read
+    run_ns: int  # cumulative time on a CPU
+    wait_ns: int  # cumulative time runnable, waiting for a CPU
+    state: str  # stat's state letter
+    cpu: int  # the CPU it last ran on
+    start: int  # stat field 22: clock ticks after boot when the thread started
+    syscall: Syscall | None  # None: not read (its state and counters had not changed)
+    name: str
+
+
+class ProcessReading(NamedTuple):
+    """One reading of one process of the tree: the threads that could be read."""
+
+    pid: int
+    ppid: int
+    name: str
+    threads: tuple[ThreadReading, ...]
+
+
+class Sweep(NamedTuple):
+    """One pass over the tree. ``gone`` are processes of the tree found gone in this pass."""
+
+    t_ns: int
+    end_ns: int
+    processes: tuple[ProcessReading, ...]
+    gone: tuple[int, ...] = ()
+    scanned: bool = False
+
+
+class Stat(NamedTuple):
+    """The fields of a ``stat`` file the readers use."""
+
+    name: str
+    state: str
+    ppid: int
+    pgrp: int
+    start: int
+    cpu: int
+
+
+class FS(Protocol):
+    """Where readings come from: the live ``/proc``, or a recording of it (tests)."""
+
+    def clock(self) -> int: ...
+    def read(self, path: str) -> bytes: ...
+    def read_stamped(self, path: str) -> tuple[int, bytes]: ...
+    def read_whole(self, path: str) -> bytes: ...
+    def listdir(self, path: str) -> list[str]: ...
+    def forget(self, prefix: str) -> None: ...
+
+
+# --- parsing ------------------------------------------------------------------------------------
+def parse_schedstat(data: bytes) -> tuple[int, int]:
+    """``(run_ns, wait_ns)`` from a schedstat line ``"run wait timeslices"``."""
+    run, wait, _ = data.split(None, 2)
+    return int(run), int(wait)
+
+
+def parse_stat(data: bytes) -> Stat:
+    """The fields of a ``stat`` line. The name sits in parentheses and may itself hold spaces
+    and parentheses, so the fields are counted from the last ``)``."""
+    close = data.rindex(b")")
+    name = data[data.index(b"(") + 1:close].decode("utf-8", "replace")
+    f = data[close + 2:].split()
+    # f[0] is field 3 (state): field n is f[n - 3]
+    return Stat(name, f[0].decode(), int(f[1]), int(f[2]), int(f[19]), int(f[36]))
+
+
+def parse_syscall(data: bytes) -> Syscall:
+    """A ``syscall`` line: ``running``, ``-1 sp pc``, or ``nr arg0 .. arg5 sp pc``."""
+    fields = data.split()
+    if not fields:
+        return Syscall(UNREADABLE, reason="the syscall file was empty")
+    if fields[0] == b"running":
+        return Syscall(RUNNING)
+    nr = int(fields[0])
+    if nr < 0:
+        return Syscall(NOT_IN_SYSCALL)
+    return Syscall(IN_SYSCALL, nr, int(fields[1], 16) if len(fields) > 1 else 0)
+
+
+def denied_reason(exc: OSError) -> str:
+    """One line saying why a syscall file cannot be read."""
+    if exc.errno in DENIED_ERRNOS:
+        return ("syscall not readable (another user's process: it needs the same user "
+                "or CAP_SYS_PTRACE)")
+    return f"syscall not readable ({os.strerror(exc.errno or 0) or type(exc).__name__})"
+
+
+# --- the live /proc -----------------------------------------------------------------------------
+def _pread_holding_gil() -> Callable[[int, ctypes.Array, int], int] | None:
+    """libc's ``pread``, called without releasing the GIL (ctypes.PyDLL); None if unavailable."""
+    try:
+        fn = ctypes.PyDLL(None, use_errno=True).pread
+    except (OSError, AttributeError):
+        return None
+    fn.restype = ctypes.c_ssize_t
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_long]
+    return fn
+
+
+class LiveFS:
+    """``/proc`` through file descriptors kept open between sweeps.
+
+    A kept descriptor names one thread for good: once that thread is gone it fails with ESRCH
+    even if the TID is reused, so a reading never mixes two threads. At most ``max_fds`` are
+    kept (a fraction of the process's limit); beyond that, files are opened for each read.
+    """
+
+    def __init__(self, max_fds: int | None = None) -> None:
+        if max_fds is None:
+            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            max_fds = 768 if soft == resource.RLIM_INFINITY else max(0, min(768, soft // 2 - 64))
+        self.max_fds = max_fds
+        self._fds: dict[str, int] = {}
+        self._buf = ctypes.create_string_buffer(BUF_SIZE)
+        self._pread = _pread_holding_gil()
+        self.clock = time.perf_counter_ns
+
+    def read(self, path: str) -> bytes:
+        fd = self._fds.get(path)
+        if fd is None:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            if len(self._fds) >= self.max_fds:  # over the limit: read once, keep nothing
+                try:
+                    return self._pread_fd(fd, path)
+                finally:
+                    os.close(fd)
+            self._fds[path] = fd
+        try:
+            return self._pread_fd(fd, path)
+        except OSError:
+            del self._fds[path]
+            os.close(fd)
+            raise
+
+    def _pread_fd(self, fd: int, path: str) -> bytes:
+        if self._pread is None:
+            return os.pread(fd, BUF_SIZE, 0)
+        n = self._pread(fd, self._buf, BUF_SIZE, 0)
+        if n < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), path)
+        return self._buf[:n]
+
+    def read_stamped(self, path: str) -> tuple[int, bytes]:
+        t = time.perf_counter_ns()
+        return t, self.read(path)
+
+    def read_whole(self, path: str) -> bytes:
+        with open(path, "rb") as f:
+            return f.read()
+
+    def listdir(self, path: str) -> list[str]:
+        return os.listdir(path)
+
+    def forget(self, prefix: str) -> None:
+        """Close the descriptors of a thread or process that is gone."""
+        for path in [p for p in self._fds if p.startswith(prefix)]:
+            os.close(self._fds.pop(path))
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+
+    @property
+    def open_fds(self) -> int:
+        return len(self._fds)
+
+
+# --- the reader ---------------------------------------------------------------------------------
+class _Known(NamedTuple):
+    """What the reader remembers of a thread between sweeps: its latest reading, and when its
+    name was last read."""
+
+    reading: ThreadReading
+    name_t: int
+
+
+class ProcReader:
+    """Reads a process tree from ``/proc``, one :meth:`sweep` at a time.
+
+    Args:
+        root: the PID at the top of the tree.
+        fs: where to read (default: the live ``/proc``).
+        group: also take in processes of the root's process group whose parent left the tree
+            (``trace`` starts its command as a group leader).
+        full: read every file every time (recordings: so that a replay can serve any read).
+        scan_every_ns: how often to look for new processes.
+    """
+
+    def __init__(self, root: int, fs: FS | None = None, *, group: bool = False,
+                 full: bool = False, scan_every_ns: int = SCAN_EVERY_NS) -> None:
+        self.root = root
+        self.fs: FS = fs if fs is not None else LiveFS()
+        self.full = full
+        self.scan_every_ns = scan_every_ns
+        self.procs: dict[int, Stat] = {}  # the tree: pid -> its stat at discovery
+        self._others: set[int] = set()  # pids seen in /proc that are not in the tree
+        self._known: dict[int, dict[int, _Known]] = {}  # pid -> tid -> what was read last
+        self._group: int | None = None
+        self._last_scan: int | None = None
+        self._alive = True
+        try:
+            st = parse_stat(self.fs.read(f"/proc/{root}/stat"))
+        except (OSError, ValueError, IndexError) as exc:
+            raise ProcessLookupError(f"no process {root} to read ({_why(exc)})") from None
+        self.procs[root] = st
+        if group and st.pgrp == root:
+            self._group = root
+
+    @property
+    def alive(self) -> bool:
+        """True while some thread of the tree had not exited at the last sweep (a process whose
+        threads have all exited is a zombie waiting for its parent: read, but not alive)."""
+        return self._alive
+
+    def sweep(self) -> Sweep:
+        """Read every thread of every process of the tree (scanning for new processes first,
+        when a scan is due)."""
+        fs = self.fs
+        t0 = fs.clock()
+        scanned = self._last_scan is None or t0 - self._last_scan >= self.scan_every_ns
+        if scanned:
+            self._scan()
+            self._last_scan = t0
+        out = []
+        gone = []
+        for pid in list(self.procs):
+            reading = self._read_process(pid)
+            if reading is None:
+                gone.append(pid)
+                self._drop(pid)
+            else:
+                out.append(reading)
+        self._alive = any(t.state not in "ZX" for p in out for t in p.threads)
+        return Sweep(t0, fs.clock(), tuple(out), tuple(gone), scanned)
+
+    def maps(self, pid: int) -> bytes | None:
+        """The process's memory map, or None when it cannot be read (gone, another user's)."""
+        try:
+            return self.fs.read_whole(f"/proc/{pid}/maps")
+        except OSError:
+            return None
+
+    # --- the tree -----------------------------------------------------------------------------
+    def _scan(self) -> None:
+        try:
+            names = self.fs.listdir("/proc")
+        except OSError:
+            return
+        listed = {int(n) for n in names if n.isdigit()}
+        self._others &= listed
+        new = sorted(listed - self._others - self.procs.keys())
+        found = True
+        while found and new:  # parents first, whatever their PIDs (PIDs wrap around)
+            found = False
+            rest = []
+            for pid in new:
+                try:
+                    st = parse_stat(self.fs.read(f"/proc/{pid}/stat"))
+                except (OSError, ValueError, IndexError):
+                    self.fs.forget(f"/proc/{pid}/")
+                    continue
+                if st.ppid in self.procs or (self._group is not None and st.pgrp == self._group):
+                    self.procs[pid] = st
+                    found = True
+                else:
+                    rest.append(pid)
+            new = rest
+        self._others.update(new)
+        for pid in new:
+            self.fs.forget(f"/proc/{pid}/")
+
+    def _drop(self, pid: int) -> None:
+        self.procs.pop(pid, None)
+        self._known.pop(pid, None)
+        self.fs.forget(f"/proc/{pid}/")
+
+    # --- one process ----------------------------------------------------------------------------
+    def _read_process(self, pid: int) -> ProcessReading | None:
+        fs = self.fs
+        base = f"/proc/{pid}/task/"
+        try:
+            tids = fs.listdir(base)
+        except OSError:
+            return None
+        known = self._known.get(pid)
+        if known is None:
+            known = self._known[pid] = {}
+        threads = []
+        read = self._read_thread
+        for name in tids:
+            reading = read(known, int(name), f"{base}{name}/")
+            if reading is not None:
+                threads.append(reading)
+        if len(known) > len(threads):  # threads gone since the last sweep
+            now = {t.tid for t in threads}
+            for tid in [tid for tid in known if tid not in now]:
+                del known[tid]
+                fs.forget(f"{base}{tid}/")
+        if not threads:  # every thread went between the listing and the reads
+            return None
+        st = self.procs[pid]
+        leader = next((t for t in threads if t.tid == pid), None)
+        return ProcessReading(pid, st.ppid, leader.name if leader else st.name, tuple(threads))
+
+    def _read_thread(self, known: dict[int, _Known], tid: int, base: str) -> ThreadReading | None:
+        """Read one thread. A thread whose schedstat did not move since the last reading has not
+        run since: it cannot have blocked on something new, migrated or started another call,
+        so only its counters are read and the rest is its last reading. (The one change it can
+        have had, a wake-up from a block into the run queue, shows when it runs: the wait is
+        then in its counters.)"""
+        fs = self.fs
+        try:
+            t, raw = fs.read_stamped(base + "schedstat")
+            run, wait = parse_schedstat(raw)
+            k = known.get(tid)
+            if k is not None and not self.full:
+                last = k.reading
+                if last.run_ns == run and last.wait_ns == wait and t - k.name_t < NAME_EVERY_NS:
+                    return ThreadReading(tid, t, run, wait, last.state, last.cpu, last.start,
+                                         last.syscall, last.name)
+            st = parse_stat(fs.read(base + "stat"))
+        except (OSError, ValueError, IndexError):
+            known.pop(tid, None)
+            fs.forget(base)
+            return None
+        if k is not None and k.reading.start != st.start:  # the TID names a new thread
+            k = None
+        last = k.reading if k is not None else None
+        name, name_t = (last.name, k.name_t) if k is not None else (st.name, t)
+        if k is None or t - name_t >= NAME_EVERY_NS:
+            try:
+                name = fs.read(base + "comm").decode("utf-8", "replace").strip() or name
+                name_t = t
+            except OSError:
+                pass
+        state = st.state
+        syscall = self._syscall(base, state, run, wait, last)
+        if syscall.kind == RUNNING:  # woke between the two reads: it is runnable now
+            state = "R"
+        reading = ThreadReading(tid, t, run, wait, state, st.cpu, st.start, syscall, name)
+        known[tid] = _Known(reading, name_t)
+        return reading
+
+    def _syscall(self, base: str, state: str, run: int, wait: int,
+                 last: ThreadReading | None) -> Syscall:
+        """Read the syscall file only when it can say something new: a runnable thread is
+        "running", and a thread blocked since the last reading (same state, no time on a CPU
+        since) is still in the same call."""
+        if not self.full:
+            if state == "R":
+                return Syscall(RUNNING)
+            if (last is not None and last.syscall is not None and last.state == state
+                    and last.run_ns == run and last.wait_ns == wait):
+                return last.syscall
+        try:
+            return parse_syscall(self.fs.read(base + "syscall"))
+        except OSError as exc:
+            if exc.errno in GONE_ERRNOS:
+                return Syscall(UNREADABLE, reason="the thread ended while it was read")
+            return Syscall(UNREADABLE, reason=denied_reason(exc))
+        except (ValueError, IndexError):
+            return Syscall(UNREADABLE, reason="the syscall file could not be parsed")
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return os.strerror(exc.errno)
+    return type(exc).__name__
