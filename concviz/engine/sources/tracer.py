@@ -1,0 +1,399 @@
+"""Successive ``/proc`` readings -> concviz events, plus the states a Timeline cannot show yet.
+
+Each thread of the traced tree is a task (ids in order of discovery): START when first seen,
+RUN intervals from schedstat's run-time deltas, SLEEP for stretches blocked in I/O, FINISH when
+the thread is gone, the CPU from stat field 39. Between two readings of a thread its time is
+laid out in the order the kernel accounts it: the wait it had before it ran (the blocked state
+seen at the earlier reading), its wait for a CPU, its run, and what it blocked on at the later
+reading. Totals are exact (schedstat is cumulative); placement within one sampling period is
+the layout's, so a pane's per-column fractions are exact at columns of a period or wider.
+
+A thread that is runnable at a reading may have run or waited since the kernel last updated
+its counters (at most a scheduler tick for a running thread), so that tail is laid out only
+when a later reading accounts for it: the layout trails the present by about a tick.
+
+Alongside the events (the tuples of :mod:`concviz.engine.events`, which a Timeline folds as
+they are) a batch holds what the Timeline cannot express today: :class:`StateSpan` for every
+stretch that is not running (waiting for a CPU, for the GIL (inferred), on a lock, in I/O,
+blocked elsewhere, unknown with a reason), :class:`GilSpan` for the inferred GIL holder, the
+holder at each reading, and threads renamed after their START.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable, NamedTuple
+
+from concviz.engine.events import FINISH, PROGRESS, RUN, SLEEP, SLEEP_OPEN, START
+from concviz.engine.sources.infer import (
+    CPU,
+    EXITED_STATES,
+    GIL,
+    IO,
+    UNKNOWN,
+    FutexBook,
+    Holder,
+    PythonData,
+    Wait,
+    classify,
+    futex_address,
+    gil_holder,
+    syscall_table,
+)
+from concviz.engine.sources.procfs import Sweep, ThreadReading
+
+# the most a runnable thread's counters can trail its real run time: one scheduler tick
+# (CONFIG_HZ 250; at HZ 1000 this only keeps the layout a little further behind the present)
+TICK_NS = 4_000_000
+# a runnable thread whose unaccounted time grows past this blocked and woke between readings
+STALE_NS = 250_000_000
+PROGRESS_EVERY_NS = 50_000_000
+MAPS_RETRY_NS = 1_000_000_000  # a process with no Python in its memory map: read it again (exec)
+ENDED_UNMEASURED = "ended before the kernel accounted its last moments"
+BETWEEN_READINGS = "blocked and woke between two readings"
+
+
+class StateSpan(NamedTuple):
+    """A stretch of a thread's time that it did not run, as the outside view names it."""
+
+    task: int
+    pid: int
+    tid: int
+    t0: int
+    t1: int
+    state: str  # one of infer.LABELS
+    detail: str  # the system call, or why it is unknown
+    inferred: bool
+
+
+class GilSpan(NamedTuple):
+    """A thread of ``pid`` ran while siblings waited on its GIL futex: it held the GIL
+    (inferred)."""
+
+    pid: int
+    tid: int
+    t0: int
+    t1: int
+
+
+class HolderAt(NamedTuple):
+    """The GIL holder of ``pid`` at the instant of a reading (see infer.gil_holder)."""
+
+    pid: int
+    t_ns: int
+    holder: Holder
+
+
+class Renamed(NamedTuple):
+    """A thread's name changed after its START (Python names threads after they start)."""
+
+    task: int
+    t_ns: int
+    name: str
+
+
+@dataclass
+class TraceBatch:
+    """What one sweep added."""
+
+    t_ns: int = 0
+    events: list = field(default_factory=list)
+    spans: list = field(default_factory=list)
+    gil: list = field(default_factory=list)
+    holders: list = field(default_factory=list)
+    renamed: list = field(default_factory=list)
+    notes: list = field(default_factory=list)  # (t_ns, text): processes that came and went
+
+
+@dataclass
+class _Thread:
+    task: int
+    pid: int
+    tid: int
+    start: int
+    name: str
+    cursor: int  # its time is laid out up to here
+    last_t: int  # its latest reading
+    run_ns: int = 0
+    wait_ns: int = 0
+    carry_run: int = 0  # accounted time that did not fit before the reading: laid out next
+    carry_wait: int = 0
+    wait: Wait | None = None  # what it waited for at its latest reading; None: runnable
+    open: list | None = None  # the segment being extended: [state, t0, t1, cpu, detail, inferred]
+    progress_t: int = 0
+
+
+class Clock(NamedTuple):
+    """Turns stat's start times (clock ticks after boot) into perf_counter_ns times."""
+
+    ticks_per_s: int
+    boot_offset_ns: int  # CLOCK_BOOTTIME - CLOCK_MONOTONIC
+
+    @classmethod
+    def here(cls) -> "Clock":
+        mono = time.perf_counter_ns()
+        boot = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+        return cls(os.sysconf("SC_CLK_TCK"), boot - mono)
+
+    def start_ns(self, ticks: int) -> int:
+        """The middle of the tick the thread started in."""
+        tick = 1_000_000_000 // self.ticks_per_s
+        return ticks * tick + tick // 2 - self.boot_offset_ns
+
+
+class Tracker:
+    """Folds sweeps into events and spans, one :meth:`feed` per sweep, :meth:`close` at the end.
+
+    Args:
+        since_ns: ``trace``: when the tree's root was started (threads found at the first sweep
+            count from their birth); None for ``attach`` (the first sweep is a baseline: the
+            time threads spent before it is not shown).
+        arch: whose syscall numbers to use (default: this machine's).
+        maps: reads a process's memory map (the GIL rule's check), None when it cannot.
+        clock: converts start times (default: this machine's clock).
+    """
+
+    def __init__(self, since_ns: int | None = None, *, arch: str | None = None,
+                 maps: Callable[[int], bytes | None] | None = None, clock: Clock | None = None,
+                 progress_every_ns: int = PROGRESS_EVERY_NS) -> None:
+        self.since_ns = since_ns
+        self.table = syscall_table(arch)
+        self.maps = maps
+        self.clock = clock or Clock.here()
+        self.progress_every_ns = progress_every_ns
+        self.threads: dict[tuple[int, int], _Thread] = {}
+        self.books: dict[int, tuple[FutexBook, int]] = {}  # pid -> (book, when its map was read)
+        self.pids: dict[int, str] = {}
+        self.tasks = 0
+        self._ended: set[tuple[int, int, int]] = set()  # (pid, tid, start) of zombies finished
+        self._gil_open: dict[int, list] = {}  # pid -> [tid, t0, t1]
+        self._gil_active: dict[int, bool] = {}  # pid -> a sibling waited for the GIL at the last reading
+        self._prev_t: int | None = None
+        self._prev_scan_t: int | None = None
+        self._out = TraceBatch()
+
+    # --- feeding ------------------------------------------------------------------------------
+    def feed(self, sweep: Sweep) -> TraceBatch:
+        out = self._out = TraceBatch(sweep.t_ns)
+        first = self._prev_t is None
+        earliest_new_proc = self.since_ns if first else (self._prev_scan_t or self._prev_t)
+        for proc in sweep.processes:
+            new_proc = proc.pid not in self.pids
+            if new_proc:
+                self.pids[proc.pid] = proc.name
+                if not first or self.since_ns is not None:
+                    out.notes.append((sweep.t_ns, f"process {proc.pid} ({proc.name}) started"))
+            earliest = earliest_new_proc if new_proc else self._prev_t
+            self._feed_process(proc.pid, proc.threads, first and self.since_ns is None, earliest, sweep.t_ns)
+        live = {p.pid for p in sweep.processes}
+        for pid in [p for p in self.pids if p not in live]:
+            self._end_process(pid, sweep.t_ns)
+        self._prev_t = sweep.t_ns
+        if sweep.scanned:
+            self._prev_scan_t = sweep.t_ns
+        return out
+
+    def close(self) -> TraceBatch:
+        """Finish every thread still open (the trace ended): at its latest reading."""
+        out = self._out = TraceBatch(self._prev_t or 0)
+        for pid in list(self.pids):
+            self._end_process(pid, self._prev_t or 0)
+        return out
+
+    def _end_process(self, pid: int, t_ns: int) -> None:
+        for th in [th for th in self.threads.values() if th.pid == pid]:
+            self._finish(th, th.last_t)
+        self._flush_gil(pid)
+        self.books.pop(pid, None)
+        self._gil_active.pop(pid, None)
+        self._ended = {k for k in self._ended if k[0] != pid}
+        self._out.notes.append((t_ns, f"process {pid} ({self.pids.pop(pid)}) ended"))
+
+    def _book(self, pid: int, t_ns: int) -> FutexBook:
+        entry = self.books.get(pid)
+        if entry is None or (entry[0].data is not None and not entry[0].data
+                             and t_ns - entry[1] >= MAPS_RETRY_NS):
+            text = self.maps(pid) if self.maps is not None else None
+            book = FutexBook(PythonData.from_maps(text) if text is not None else None)
+            if entry is not None:  # keep what was learnt before the map was read again
+                book.gil = entry[0].gil
+            entry = self.books[pid] = (book, t_ns)
+        return entry[0]
+
+    def _feed_process(self, pid: int, readings: tuple[ThreadReading, ...], baseline: bool,
+                      earliest: int | None, t_sweep: int) -> None:
+        out = self._out
+        rows = []
+        book = None
+        for r in readings:
+            key = (pid, r.tid)
+            if (pid, r.tid, r.start) in self._ended:
+                continue
+            th = self.threads.get(key)
+            if th is not None and th.start != r.start:  # the TID was reused by a new thread
+                self._finish(th, th.last_t)
+                th = None
+            if th is None:
+                th = self._start(pid, r, baseline, earliest)
+            elif r.name != th.name:
+                th.name = r.name
+                out.renamed.append(Renamed(th.task, r.t_ns, r.name))
+            dr, dw = r.run_ns - th.run_ns, r.wait_ns - th.wait_ns
+            th.run_ns, th.wait_ns = r.run_ns, r.wait_ns
+            addr = None if r.state == "R" else futex_address(r.syscall, self.table)
+            if dr > 0 or addr is not None:
+                book = book or self._book(pid, t_sweep)
+                if dr > 0:
+                    book.saw_run(r.tid, r.t_ns)
+                if addr is not None:
+                    book.saw_wait(r.tid, addr, r.t_ns)
+            rows.append((th, r, dr, dw))
+        if book is not None:
+            book.settle(t_sweep)
+        book = self.books.get(pid, (None,))[0]
+        runnable, waiters, waits = [], [], []
+        for th, r, _, _ in rows:
+            wait = None
+            if r.state == "R":
+                runnable.append(r.tid)
+            elif r.state not in EXITED_STATES:
+                wait = classify(r.state, r.syscall, self.table, book)
+                if wait.state == GIL:
+                    waiters.append(r.tid)
+            waits.append(wait)
+        gil_now = bool(waiters)
+        gil_here = gil_now or self._gil_active.get(pid, False)
+        self._gil_active[pid] = gil_now
+        if gil_now:
+            out.holders.append(HolderAt(pid, t_sweep, gil_holder(runnable, waiters)))
+        seen = set()
+        for (th, r, dr, dw), wait in zip(rows, waits):
+            seen.add(r.tid)
+            self._layout(th, r, dr, dw, wait, gil_here)
+        for th in [th for th in self.threads.values() if th.pid == pid and th.tid not in seen]:
+            self._finish(th, th.last_t)  # gone between the last sweep and this one
+
+    def _start(self, pid: int, r: ThreadReading, baseline: bool, earliest: int | None) -> _Thread:
+        if baseline:  # attach: what it did before the first reading is not shown
+            t0 = r.t_ns
+            run = wait = None
+        else:  # born since the reading before: its counters count from zero
+            t0 = self.clock.start_ns(r.start)  # to a clock tick (10 ms at 100 Hz)
+            if earliest is not None:
+                t0 = max(t0, earliest)  # it was not there at the reading before
+            t0 = min(t0, r.t_ns - r.run_ns - r.wait_ns)  # it has had its run and wait times
+            run = wait = 0
+        th = _Thread(self.tasks, pid, r.tid, r.start, r.name, t0, t0)
+        th.run_ns = r.run_ns if run is None else run
+        th.wait_ns = r.wait_ns if wait is None else wait
+        th.progress_t = t0
+        self.tasks += 1
+        self.threads[(pid, r.tid)] = th
+        self._out.events.append((START, th.task, pid, r.tid, t0, t0, r.cpu, r.name))
+        return th
+
+    # --- layout ---------------------------------------------------------------------------------
+    def _layout(self, th: _Thread, r: ThreadReading, dr: int, dw: int, wait: Wait | None,
+                gil_here: bool) -> None:
+        t = r.t_ns
+        th.last_t = max(th.last_t, t)
+        dr += th.carry_run
+        dw += th.carry_wait
+        avail = max(0, t - th.cursor)
+        w = min(dw, avail)
+        run = min(dr, avail - w)
+        th.carry_wait, th.carry_run = dw - w, dr - run
+        rest = avail - w - run
+        prev = th.wait
+        c = th.cursor
+        cpu = r.cpu
+        if r.state == "R":
+            head = max(0, rest - TICK_NS) if prev is not None else 0
+            c = self._put_wait(th, prev, c, c + head)
+            c = self._put(th, CPU, c, c + w, cpu, "", False)
+            c = self._run(th, c, c + run, cpu, gil_here)
+            if t - c > STALE_NS:
+                c = self._put(th, UNKNOWN, c, t - TICK_NS, cpu, BETWEEN_READINGS, False)
+            th.wait = None
+        elif r.state in EXITED_STATES:  # its counters are final: it ended after its last run
+            c = self._put(th, CPU, c, c + w, cpu, "", False)
+            c = self._run(th, c, c + run, cpu, gil_here)
+            th.cursor = c
+            self._finish(th, c)
+            self._ended.add((th.pid, th.tid, th.start))
+            return
+        else:
+            head = rest // 2 if (prev is not None and w + run > 0) else 0
+            c = self._put_wait(th, prev, c, c + head)
+            c = self._put(th, CPU, c, c + w, cpu, "", False)
+            c = self._run(th, c, c + run, cpu, gil_here)
+            c = self._put_wait(th, wait, c, t)
+            th.wait = wait
+        th.cursor = c
+        o = th.open
+        if o is not None and o[0] == "run" and o[2] - th.progress_t >= self.progress_every_ns:
+            th.progress_t = o[2]
+            self._out.events.append((PROGRESS, th.task, th.pid, th.tid, o[1], o[2], o[3], None))
+
+    def _run(self, th: _Thread, t0: int, t1: int, cpu: int, gil_here: bool) -> int:
+        if t1 > t0 and gil_here:
+            g = self._gil_open.get(th.pid)
+            if g is not None and g[0] == th.tid and g[2] == t0:
+                g[2] = t1
+            else:
+                self._flush_gil(th.pid)
+                self._gil_open[th.pid] = [th.tid, t0, t1]
+        return self._put(th, "run", t0, t1, cpu, "", False)
+
+    def _put_wait(self, th: _Thread, wait: Wait | None, t0: int, t1: int) -> int:
+        if wait is None:
+            return self._put(th, UNKNOWN, t0, t1, -1, BETWEEN_READINGS, False)
+        return self._put(th, wait.state, t0, t1, -1, wait.detail, wait.inferred)
+
+    def _put(self, th: _Thread, state: str, t0: int, t1: int, cpu: int, detail: str,
+             inferred: bool) -> int:
+        """Append a segment to the thread's layout, extending the open one when it continues it."""
+        if t1 <= t0:
+            return t0
+        o = th.open
+        if o is not None and o[2] == t0 and o[0] == state and o[4] == detail and (state != "run" or o[3] == cpu):
+            o[2] = t1
+            return t1
+        self._flush(th)
+        th.open = [state, t0, t1, cpu, detail, inferred]
+        if state == IO:
+            self._out.events.append((SLEEP_OPEN, th.task, th.pid, th.tid, t0, t0, -1, None))
+        return t1
+
+    def _flush(self, th: _Thread) -> None:
+        o = th.open
+        if o is None:
+            return
+        th.open = None
+        state, t0, t1, cpu, detail, inferred = o
+        if state == "run":
+            self._out.events.append((RUN, th.task, th.pid, th.tid, t0, t1, cpu, None))
+            return
+        if state == IO:
+            self._out.events.append((SLEEP, th.task, th.pid, th.tid, t0, t1, -1, None))
+        self._out.spans.append(StateSpan(th.task, th.pid, th.tid, t0, t1, state, detail, inferred))
+
+    def _flush_gil(self, pid: int) -> None:
+        g = self._gil_open.pop(pid, None)
+        if g is not None:
+            self._out.gil.append(GilSpan(pid, g[0], g[1], g[2]))
+
+    def _finish(self, th: _Thread, t_end: int) -> None:
+        if th.cursor < t_end:
+            th.cursor = self._put(th, UNKNOWN, th.cursor, t_end, -1, ENDED_UNMEASURED, False)
+        self._flush(th)
+        if self._gil_open.get(th.pid, [None])[0] == th.tid:
+            self._flush_gil(th.pid)
+        book = self.books.get(th.pid)
+        if book is not None:
+            book[0].forget(th.tid)
+        end = max(th.cursor, t_end)
+        self._out.events.append((FINISH, th.task, th.pid, th.tid, end, end, -1, None))
+        self.threads.pop((th.pid, th.tid), None)
