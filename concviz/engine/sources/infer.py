@@ -175,7 +175,7 @@ class FutexBook:
                 continue
             if addr in self.gil or (self.data is not None and addr not in self.data):
                 continue
-            if sum(1 for tid in tids if ran.get(tid, -1) >= since) >= 2:
+            if sum(1 for tid in tids if ran.get(tid, since - 1) >= since) >= 2:
                 self.gil.add(addr)
 
     def is_gil(self, addr: int) -> bool:
