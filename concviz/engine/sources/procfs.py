@@ -373,11 +373,11 @@ class ProcReader:
         return ProcessReading(pid, st.ppid, leader.name if leader else st.name, tuple(threads))
 
     def _read_thread(self, known: dict[int, _Known], tid: int, base: str) -> ThreadReading | None:
-        """Read one thread. A thread whose schedstat did not move since the last reading has not
-        run since: it cannot have blocked on something new, migrated or started another call,
-        so only its counters are read and the rest is its last reading. (The one change it can
-        have had, a wake-up from a block into the run queue, shows when it runs: the wait is
-        then in its counters.)"""
+        """Read one thread. A runnable thread whose schedstat did not move since the last
+        reading has not run since (it waits for a CPU): it cannot have blocked or migrated, so
+        only its counters are read. A blocked thread's state is read every time: a wake-up
+        into the run queue shows in its counters only once it runs, and waiting for a CPU is
+        not waiting on what it blocked on."""
         fs = self.fs
         try:
             t, raw = fs.read_stamped(base + "schedstat")
@@ -385,7 +385,8 @@ class ProcReader:
             k = known.get(tid)
             if k is not None and not self.full:
                 last = k.reading
-                if last.run_ns == run and last.wait_ns == wait and t - k.name_t < NAME_EVERY_NS:
+                if (last.state == "R" and last.run_ns == run and last.wait_ns == wait
+                        and t - k.name_t < NAME_EVERY_NS):
                     return ThreadReading(tid, t, run, wait, last.state, last.cpu, last.start,
                                          last.syscall, last.name)
             st = parse_stat(fs.read(base + "stat"))
