@@ -121,6 +121,7 @@ class _Thread:
     carry_run: int = 0  # accounted time that did not fit before the reading: laid out next
     carry_wait: int = 0
     wait: Wait | None = None  # what it waited for at its latest reading; None: runnable
+    deferred: ThreadReading | None = None  # a reading laid out with the next one (see _layout)
     open: list | None = None  # the segment being extended: [state, t0, t1, cpu, detail, inferred]
     progress_t: int = 0
 
@@ -240,21 +241,21 @@ class Tracker:
             elif r.name != th.name:
                 th.name = r.name
                 out.renamed.append(Renamed(th.task, r.t_ns, r.name))
-            dr, dw = r.run_ns - th.run_ns, r.wait_ns - th.wait_ns
-            th.run_ns, th.wait_ns = r.run_ns, r.wait_ns
+            last = th.deferred or th
+            ran = r.run_ns > last.run_ns
             addr = None if r.state == "R" else futex_address(r.syscall, self.table)
-            if dr > 0 or addr is not None:
+            if ran or addr is not None:
                 book = book or self._book(pid, t_sweep)
-                if dr > 0:
+                if ran:
                     book.saw_run(r.tid, r.t_ns)
                 if addr is not None:
                     book.saw_wait(r.tid, addr, r.t_ns)
-            rows.append((th, r, dr, dw))
+            rows.append((th, r))
         if book is not None:
             book.settle(t_sweep)
         book = self.books.get(pid, (None,))[0]
         runnable, waiters, waits = [], [], []
-        for th, r, _, _ in rows:
+        for th, r in rows:
             wait = None
             if r.state == "R":
                 runnable.append(r.tid)
@@ -269,9 +270,9 @@ class Tracker:
         if gil_now:
             out.holders.append(HolderAt(pid, t_sweep, gil_holder(runnable, waiters)))
         seen = set()
-        for (th, r, dr, dw), wait in zip(rows, waits):
+        for (th, r), wait in zip(rows, waits):
             seen.add(r.tid)
-            self._layout(th, r, dr, dw, wait, gil_here)
+            self._layout(th, r, wait, gil_here)
         for th in [th for th in self.threads.values() if th.pid == pid and th.tid not in seen]:
             self._finish(th, th.last_t)  # gone between the last sweep and this one
 
@@ -295,22 +296,31 @@ class Tracker:
         return th
 
     # --- layout ---------------------------------------------------------------------------------
-    def _layout(self, th: _Thread, r: ThreadReading, dr: int, dw: int, wait: Wait | None,
-                gil_here: bool) -> None:
+    def _layout(self, th: _Thread, r: ThreadReading, wait: Wait | None, gil_here: bool) -> None:
         t = r.t_ns
         th.last_t = max(th.last_t, t)
-        dr += th.carry_run
-        dw += th.carry_wait
-        avail = max(0, t - th.cursor)
+        prev = th.wait
+        woke = th.deferred.t_ns if th.deferred is not None else None
+        if r.state == "R" and prev is not None and woke is None and r.state not in EXITED_STATES:
+            # It woke since the last reading. How long it then waited for a CPU is accounted only
+            # once it ran, and may not be yet: lay this reading out with the next one.
+            th.deferred = r
+            return
+        th.deferred = None
+        dr = r.run_ns - th.run_ns + th.carry_run
+        dw = r.wait_ns - th.wait_ns + th.carry_wait
+        th.run_ns, th.wait_ns = r.run_ns, r.wait_ns
+        c = th.cursor
+        avail = max(0, t - c)
         w = min(dw, avail)
         run = min(dr, avail - w)
         th.carry_wait, th.carry_run = dw - w, dr - run
         rest = avail - w - run
-        prev = th.wait
-        c = th.cursor
         cpu = r.cpu
+        # the wait seen at the reading before ended by the time it was seen runnable (woke)
+        before_max = rest if woke is None else max(0, min(rest, woke - c))
         if r.state == "R":
-            head = max(0, rest - TICK_NS) if prev is not None else 0
+            head = min(max(0, rest - TICK_NS), before_max) if prev is not None else 0
             c = self._put_wait(th, prev, c, c + head)
             c = self._put(th, CPU, c, c + w, cpu, "", False)
             c = self._run(th, c, c + run, cpu, gil_here)
@@ -318,6 +328,7 @@ class Tracker:
                 c = self._put(th, UNKNOWN, c, t - TICK_NS, cpu, BETWEEN_READINGS, False)
             th.wait = None
         elif r.state in EXITED_STATES:  # its counters are final: it ended after its last run
+            c = self._put_wait(th, prev, c, c + before_max if woke is not None else c)
             c = self._put(th, CPU, c, c + w, cpu, "", False)
             c = self._run(th, c, c + run, cpu, gil_here)
             th.cursor = c
@@ -325,7 +336,10 @@ class Tracker:
             self._ended.add((th.pid, th.tid, th.start))
             return
         else:
-            head = rest // 2 if (prev is not None and w + run > 0) else 0
+            head = 0
+            if prev is not None and w + run > 0:  # it woke, ran, and blocked again
+                after_max = rest if woke is None else t - woke
+                head = min(max(rest // 2, rest - after_max), before_max)
             c = self._put_wait(th, prev, c, c + head)
             c = self._put(th, CPU, c, c + w, cpu, "", False)
             c = self._run(th, c, c + run, cpu, gil_here)
@@ -386,6 +400,10 @@ class Tracker:
             self._out.gil.append(GilSpan(pid, g[0], g[1], g[2]))
 
     def _finish(self, th: _Thread, t_end: int) -> None:
+        if th.deferred is not None:  # its last reading waited for a next one that never came
+            r, th.deferred = th.deferred, None
+            th.wait = None  # lay it out as it was seen: runnable
+            self._layout(th, r, None, self._gil_active.get(th.pid, False))
         if th.cursor < t_end:
             th.cursor = self._put(th, UNKNOWN, th.cursor, t_end, -1, ENDED_UNMEASURED, False)
         self._flush(th)
