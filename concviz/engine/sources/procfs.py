@@ -41,6 +41,10 @@ SCAN_EVERY_NS = 50_000_000
 NAME_EVERY_NS = 1_000_000_000
 GONE_ERRNOS = frozenset((errno.ENOENT, errno.ESRCH))
 DENIED_ERRNOS = frozenset((errno.EACCES, errno.EPERM))
+# a blocked thread that ran less than this since its last reading and is back in the same call
+# is not read further (its CPU is taken as the one it last ran on)
+BRIEF_RUN_NS = 50_000
+SAME_PLACE = 64  # bytes between two futex words of one lock or condition variable
 BUF_SIZE = 4096  # every per-thread file read here is far shorter (stat is ~300 bytes)
 
 RUNNING, IN_SYSCALL, NOT_IN_SYSCALL, UNREADABLE = "running", "syscall", "user", "unknown"
@@ -132,9 +136,16 @@ def parse_stat(data: bytes) -> Stat:
     return Stat(name, f[0].decode(), int(f[1]), int(f[2]), int(f[19]), int(f[36]))
 
 
+def stat_fields(data: bytes) -> tuple[str, int, int]:
+    """``(state, start, cpu)`` of a ``stat`` line: :func:`parse_stat` for the fields a sweep
+    reads every time, without the name and the tree's fields."""
+    f = data[data.rindex(b")") + 2:].split(None, 37)
+    return f[0].decode(), int(f[19]), int(f[36])
+
+
 def parse_syscall(data: bytes) -> Syscall:
     """A ``syscall`` line: ``running``, ``-1 sp pc``, or ``nr arg0 .. arg5 sp pc``."""
-    fields = data.split()
+    fields = data.split(None, 2)
     if not fields:
         return Syscall(UNREADABLE, reason="the syscall file was empty")
     if fields[0] == b"running":
@@ -154,14 +165,16 @@ def denied_reason(exc: OSError) -> str:
 
 
 # --- the live /proc -----------------------------------------------------------------------------
-def _pread_holding_gil() -> Callable[[int, ctypes.Array, int], int] | None:
-    """libc's ``pread``, called without releasing the GIL (ctypes.PyDLL); None if unavailable."""
+def _pread_holding_gil() -> Callable[..., int] | None:
+    """libc's ``pread``, called without releasing the GIL (ctypes.PyDLL); None if unavailable.
+
+    No ``argtypes``: the arguments are passed as ready-made ctypes values (the size and offset
+    as ``c_size_t`` and ``c_long``, the fd a small int), which halves the cost of a call."""
     try:
         fn = ctypes.PyDLL(None, use_errno=True).pread
     except (OSError, AttributeError):
         return None
     fn.restype = ctypes.c_ssize_t
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_long]
     return fn
 
 
@@ -180,11 +193,17 @@ class LiveFS:
         self.max_fds = max_fds
         self._fds: dict[str, int] = {}
         self._buf = ctypes.create_string_buffer(BUF_SIZE)
+        self._size = ctypes.c_size_t(BUF_SIZE)
+        self._offset = ctypes.c_long(0)
         self._pread = _pread_holding_gil()
         self.clock = time.perf_counter_ns
 
     def read(self, path: str) -> bytes:
         fd = self._fds.get(path)
+        if fd is not None and self._pread is not None:  # the usual case: kept, read in place
+            n = self._pread(fd, self._buf, self._size, self._offset)
+            if n >= 0:
+                return self._buf[:n]
         if fd is None:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             if len(self._fds) >= self.max_fds:  # over the limit: read once, keep nothing
@@ -203,7 +222,7 @@ class LiveFS:
     def _pread_fd(self, fd: int, path: str) -> bytes:
         if self._pread is None:
             return os.pread(fd, BUF_SIZE, 0)
-        n = self._pread(fd, self._buf, BUF_SIZE, 0)
+        n = self._pread(fd, self._buf, self._size, self._offset)
         if n < 0:
             err = ctypes.get_errno()
             raise OSError(err, os.strerror(err), path)
@@ -236,12 +255,18 @@ class LiveFS:
 
 
 # --- the reader ---------------------------------------------------------------------------------
-class _Known(NamedTuple):
-    """What the reader remembers of a thread between sweeps: its latest reading, and when its
-    name was last read."""
+class _Known:
+    """What the reader keeps of a thread between sweeps: its files' paths, its latest reading
+    and when its name was last read."""
 
-    reading: ThreadReading
-    name_t: int
+    __slots__ = ("base", "sched", "stat", "syscall", "comm", "reading", "name_t")
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.sched, self.stat = base + "schedstat", base + "stat"
+        self.syscall, self.comm = base + "syscall", base + "comm"
+        self.reading: ThreadReading | None = None
+        self.name_t = 0
 
 
 class ProcReader:
@@ -358,73 +383,80 @@ class ProcReader:
         threads = []
         read = self._read_thread
         for name in tids:
-            reading = read(known, int(name), f"{base}{name}/")
-            if reading is not None:
+            tid = int(name)
+            k = known.get(tid)
+            if k is None:
+                k = known[tid] = _Known(f"{base}{name}/")
+            reading = read(k, tid)
+            if reading is None:
+                del known[tid]
+                fs.forget(k.base)
+            else:
                 threads.append(reading)
         if len(known) > len(threads):  # threads gone since the last sweep
             now = {t.tid for t in threads}
             for tid in [tid for tid in known if tid not in now]:
-                del known[tid]
-                fs.forget(f"{base}{tid}/")
+                fs.forget(known.pop(tid).base)
         if not threads:  # every thread went between the listing and the reads
             return None
         st = self.procs[pid]
         leader = next((t for t in threads if t.tid == pid), None)
         return ProcessReading(pid, st.ppid, leader.name if leader else st.name, tuple(threads))
 
-    def _read_thread(self, known: dict[int, _Known], tid: int, base: str) -> ThreadReading | None:
-        """Read one thread. A runnable thread whose schedstat did not move since the last
-        reading has not run since (it waits for a CPU): it cannot have blocked or migrated, so
-        only its counters are read. A blocked thread's state is read every time: a wake-up
-        into the run queue shows in its counters only once it runs, and waiting for a CPU is
-        not waiting on what it blocked on."""
+    def _read_thread(self, k: _Known, tid: int) -> ThreadReading | None:
+        """Read one thread (None if it is gone). A runnable thread whose schedstat did not move
+        since the last reading has not run since (it waits for a CPU): it cannot have blocked
+        or migrated, so only its counters are read. A blocked thread's state is read every
+        time: a wake-up into the run queue shows in its counters only once it runs, and
+        waiting for a CPU is not waiting on what it blocked on."""
         fs = self.fs
+        last = k.reading
+        call = None
         try:
-            t, raw = fs.read_stamped(base + "schedstat")
-            run, wait = parse_schedstat(raw)
-            k = known.get(tid)
-            if k is not None and not self.full:
-                last = k.reading
-                if (last.state == "R" and last.run_ns == run and last.wait_ns == wait
-                        and t - k.name_t < NAME_EVERY_NS):
-                    return ThreadReading(tid, t, run, wait, last.state, last.cpu, last.start,
-                                         last.syscall, last.name)
-            st = parse_stat(fs.read(base + "stat"))
+            t, raw = fs.read_stamped(k.sched)
+            run_b, wait_b, _ = raw.split(None, 2)
+            run, wait = int(run_b), int(wait_b)
+            if last is not None and not self.full and t - k.name_t < NAME_EVERY_NS:
+                if last.state == "R" and last.run_ns == run and last.wait_ns == wait:
+                    return ThreadReading(tid, t, run, wait, "R", last.cpu, last.start, last.syscall, last.name)
+                if (last.state != "R" and 0 < run - last.run_ns < BRIEF_RUN_NS
+                        and last.syscall is not None and last.syscall.kind == IN_SYSCALL):
+                    # it ran only briefly (a GIL waiter's periodic re-check): back in the same
+                    # call on the same structure (a condition variable has two futex words),
+                    # it is blocked as before, and its stat has nothing worth a read
+                    call = self._syscall(k.syscall)
+                    if (call.kind == IN_SYSCALL and call.nr == last.syscall.nr
+                            and abs(call.arg0 - last.syscall.arg0) <= SAME_PLACE):
+                        return ThreadReading(tid, t, run, wait, last.state, last.cpu, last.start, call, last.name)
+            state, start, cpu = stat_fields(fs.read(k.stat))
         except (OSError, ValueError, IndexError):
-            known.pop(tid, None)
-            fs.forget(base)
             return None
-        if k is not None and k.reading.start != st.start:  # the TID names a new thread
-            k = None
-        last = k.reading if k is not None else None
-        name, name_t = (last.name, k.name_t) if k is not None else (st.name, t)
-        if k is None or t - name_t >= NAME_EVERY_NS:
+        if last is not None and last.start != start:  # the TID names a new thread
+            last = None
+        if last is None or t - k.name_t >= NAME_EVERY_NS:
+            name = last.name if last is not None else str(tid)
+            k.name_t = t
             try:
-                name = fs.read(base + "comm").decode("utf-8", "replace").strip() or name
-                name_t = t
+                name = fs.read(k.comm).decode("utf-8", "replace").strip() or name
             except OSError:
                 pass
-        state = st.state
-        syscall = self._syscall(base, state, run, wait, last)
-        if syscall.kind == RUNNING:  # woke between the two reads: it is runnable now
-            state = "R"
-        reading = ThreadReading(tid, t, run, wait, state, st.cpu, st.start, syscall, name)
-        known[tid] = _Known(reading, name_t)
+        else:
+            name = last.name
+        if state == "R" and not self.full:
+            syscall = Syscall(RUNNING)
+        elif (not self.full and last is not None and last.syscall is not None and last.state == state
+              and last.run_ns == run and last.wait_ns == wait):
+            syscall = last.syscall  # blocked since the last reading: still in the same call
+        else:
+            syscall = call if call is not None else self._syscall(k.syscall)
+            if syscall.kind == RUNNING:  # woke between the two reads: it is runnable now
+                state = "R"
+        reading = k.reading = ThreadReading(tid, t, run, wait, state, cpu, start, syscall, name)
         return reading
 
-    def _syscall(self, base: str, state: str, run: int, wait: int,
-                 last: ThreadReading | None) -> Syscall:
-        """Read the syscall file only when it can say something new: a runnable thread is
-        "running", and a thread blocked since the last reading (same state, no time on a CPU
-        since) is still in the same call."""
-        if not self.full:
-            if state == "R":
-                return Syscall(RUNNING)
-            if (last is not None and last.syscall is not None and last.state == state
-                    and last.run_ns == run and last.wait_ns == wait):
-                return last.syscall
+    def _syscall(self, path: str) -> Syscall:
         try:
-            return parse_syscall(self.fs.read(base + "syscall"))
+            return parse_syscall(self.fs.read(path))
         except OSError as exc:
             if exc.errno in GONE_ERRNOS:
                 return Syscall(UNREADABLE, reason="the thread ended while it was read")
