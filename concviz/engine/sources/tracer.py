@@ -164,11 +164,12 @@ class Tracker:
         self.maps = maps
         self.clock = clock or Clock.here()
         self.progress_every_ns = progress_every_ns
-        self.threads: dict[tuple[int, int], _Thread] = {}
+        self.threads: dict[int, dict[int, _Thread]] = {}  # pid -> tid -> thread
         self.books: dict[int, tuple[FutexBook, int]] = {}  # pid -> (book, when its map was read)
         self.pids: dict[int, str] = {}
         self.tasks = 0
-        self._ended: set[tuple[int, int, int]] = set()  # (pid, tid, start) of zombies finished
+        self._ended: dict[int, set[tuple[int, int]]] = {}  # pid -> (tid, start) of zombies finished
+        self._waits: dict[int, tuple[int, dict]] = {}  # pid -> (GIL addresses known, classifications)
         self._gil_open: dict[int, list] = {}  # pid -> [tid, t0, t1]
         self._gil_active: dict[int, bool] = {}  # pid -> a sibling waited for the GIL at the last reading
         self._prev_t: int | None = None
@@ -204,12 +205,14 @@ class Tracker:
         return out
 
     def _end_process(self, pid: int, t_ns: int) -> None:
-        for th in [th for th in self.threads.values() if th.pid == pid]:
+        for th in list(self.threads.get(pid, {}).values()):
             self._finish(th, th.last_t)
+        self.threads.pop(pid, None)
         self._flush_gil(pid)
         self.books.pop(pid, None)
         self._gil_active.pop(pid, None)
-        self._ended = {k for k in self._ended if k[0] != pid}
+        self._ended.pop(pid, None)
+        self._waits.pop(pid, None)
         self._out.notes.append((t_ns, f"process {pid} ({self.pids.pop(pid)}) ended"))
 
     def _book(self, pid: int, t_ns: int) -> FutexBook:
@@ -228,22 +231,24 @@ class Tracker:
         out = self._out
         rows = []
         book = None
+        mine = self.threads.get(pid) or {}
+        ended = self._ended.get(pid, ())
+        table = self.table
         for r in readings:
-            key = (pid, r.tid)
-            if (pid, r.tid, r.start) in self._ended:
+            if ended and (r.tid, r.start) in ended:
                 continue
-            th = self.threads.get(key)
+            th = mine.get(r.tid)
             if th is not None and th.start != r.start:  # the TID was reused by a new thread
                 self._finish(th, th.last_t)
                 th = None
             if th is None:
                 th = self._start(pid, r, baseline, earliest)
+                mine = self.threads[pid]
             elif r.name != th.name:
                 th.name = r.name
                 out.renamed.append(Renamed(th.task, r.t_ns, r.name))
-            last = th.deferred or th
-            ran = r.run_ns > last.run_ns
-            addr = None if r.state == "R" else futex_address(r.syscall, self.table)
+            ran = r.run_ns > (th.deferred or th).run_ns
+            addr = None if r.state == "R" else futex_address(r.syscall, table)
             if ran or addr is not None:
                 book = book or self._book(pid, t_sweep)
                 if ran:
@@ -254,13 +259,20 @@ class Tracker:
         if book is not None:
             book.settle(t_sweep)
         book = self.books.get(pid, (None,))[0]
+        known, cache = self._waits.get(pid, (-1, None))
+        if cache is None or (book is not None and len(book.gil) != known):
+            cache = {}  # what a call means changes when a GIL address is learnt
+            self._waits[pid] = (len(book.gil) if book is not None else 0, cache)
         runnable, waiters, waits = [], [], []
         for th, r in rows:
             wait = None
             if r.state == "R":
                 runnable.append(r.tid)
             elif r.state not in EXITED_STATES:
-                wait = classify(r.state, r.syscall, self.table, book)
+                key = (r.state, r.syscall)
+                wait = cache.get(key)
+                if wait is None:
+                    wait = cache[key] = classify(r.state, r.syscall, table, book)
                 if wait.state == GIL:
                     waiters.append(r.tid)
             waits.append(wait)
@@ -269,11 +281,11 @@ class Tracker:
         self._gil_active[pid] = gil_now
         if gil_now:
             out.holders.append(HolderAt(pid, t_sweep, gil_holder(runnable, waiters)))
-        seen = set()
+        layout = self._layout
         for (th, r), wait in zip(rows, waits):
-            seen.add(r.tid)
-            self._layout(th, r, wait, gil_here)
-        for th in [th for th in self.threads.values() if th.pid == pid and th.tid not in seen]:
+            layout(th, r, wait, gil_here)
+        seen = {r.tid for _, r in rows}
+        for th in [th for tid, th in mine.items() if tid not in seen]:
             self._finish(th, th.last_t)  # gone between the last sweep and this one
 
     def _start(self, pid: int, r: ThreadReading, baseline: bool, earliest: int | None) -> _Thread:
@@ -291,7 +303,7 @@ class Tracker:
         th.wait_ns = r.wait_ns if wait is None else wait
         th.progress_t = t0
         self.tasks += 1
-        self.threads[(pid, r.tid)] = th
+        self.threads.setdefault(pid, {})[r.tid] = th
         self._out.events.append((START, th.task, pid, r.tid, t0, t0, r.cpu, r.name))
         return th
 
@@ -333,7 +345,7 @@ class Tracker:
             c = self._run(th, c, c + run, cpu, gil_here)
             th.cursor = c
             self._finish(th, c)
-            self._ended.add((th.pid, th.tid, th.start))
+            self._ended.setdefault(th.pid, set()).add((th.tid, th.start))
             return
         else:
             head = 0
@@ -414,4 +426,4 @@ class Tracker:
             book[0].forget(th.tid)
         end = max(th.cursor, t_end)
         self._out.events.append((FINISH, th.task, th.pid, th.tid, end, end, -1, None))
-        self.threads.pop((th.pid, th.tid), None)
+        self.threads.get(th.pid, {}).pop(th.tid, None)
