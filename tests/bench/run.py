@@ -45,7 +45,7 @@ FIGURES: dict[str, tuple[str, str, float]] = {
     "spawn_latency_error_max": ("SPAWN->START vs direct start cost, worst method", "<=", 0.20),
 }
 UI_FIGURES = ("ui_fps_under_load", "ui_cpu_fraction_busy", "ui_cpu_fraction_idle", "startup_s")
-ENGINE_MODULES = ("bench_probe", "bench_pipeline", "bench_frame", "bench_fidelity", "bench_net")
+ENGINE_MODULES = ("bench_probe", "bench_pipeline", "bench_frame", "bench_fidelity", "bench_net", "bench_trace")
 
 
 def load_benchmarks() -> tuple[dict[str, Callable[[bool], dict]], str | None]:
