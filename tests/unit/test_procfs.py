@@ -23,12 +23,12 @@ from concviz.engine.sources.procfs import (
     NOT_IN_SYSCALL,
     RUNNING,
     UNREADABLE,
-    LiveFS,
     ProcReader,
     parse_schedstat,
     parse_stat,
     parse_syscall,
 )
+from concviz.engine.sources.livefs import LiveFS
 from concviz.engine.sources.recording import RecordedFS, replay
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "procfs"

@@ -125,7 +125,8 @@ def test_cpu_threads_take_turns_on_the_gil():
     threads = by_thread(r)
     workers = [k for k in threads if k[0] != k[1]]  # not the main thread
     assert len(workers) == 4
-    assert all(threads[k][GIL] > 0 and threads[k]["run"] > 0 for k in workers)
+    assert all(threads[k][GIL] > 0 and threads[k]["run"] > 0 for k in workers), {
+        k: dict(threads[k]) for k in workers}
     holders = {h.holder.tid for b in r.batches for h in b.holders if h.holder.tid}
     assert len(holders & {tid for _, tid in workers}) >= 2
     wall = max(v["end"] for v in threads.values()) - min(v["start"] for v in threads.values())

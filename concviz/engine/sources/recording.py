@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from concviz.engine.sources.procfs import LiveFS
+from concviz.engine.sources.livefs import LiveFS
 
 VERSION = 1
 

@@ -13,17 +13,14 @@ its counters (at most a scheduler tick for a running thread), so that tail is la
 when a later reading accounts for it: the layout trails the present by about a tick.
 
 Alongside the events (the tuples of :mod:`concviz.engine.events`, which a Timeline folds as
-they are) a batch holds what the Timeline cannot express today: :class:`StateSpan` for every
-stretch that is not running (waiting for a CPU, for the GIL (inferred), on a lock, in I/O,
-blocked elsewhere, unknown with a reason), :class:`GilSpan` for the inferred GIL holder, the
-holder at each reading, and threads renamed after their START.
+they are) a batch holds what the Timeline cannot express today (:mod:`records`).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
 from concviz.engine.events import FINISH, PROGRESS, RUN, SLEEP, SLEEP_OPEN, START
@@ -34,7 +31,6 @@ from concviz.engine.sources.infer import (
     IO,
     UNKNOWN,
     FutexBook,
-    Holder,
     PythonData,
     Wait,
     classify,
@@ -43,6 +39,7 @@ from concviz.engine.sources.infer import (
     syscall_table,
 )
 from concviz.engine.sources.procfs import Sweep, ThreadReading
+from concviz.engine.sources.records import GilSpan, HolderAt, Renamed, StateSpan, TraceBatch
 
 # the most a runnable thread's counters can trail its real run time: one scheduler tick
 # (CONFIG_HZ 250; at HZ 1000 this only keeps the layout a little further behind the present)
@@ -53,58 +50,6 @@ PROGRESS_EVERY_NS = 50_000_000
 MAPS_RETRY_NS = 1_000_000_000  # a process with no Python in its memory map: read it again (exec)
 ENDED_UNMEASURED = "ended before the kernel accounted its last moments"
 BETWEEN_READINGS = "blocked and woke between two readings"
-
-
-class StateSpan(NamedTuple):
-    """A stretch of a thread's time that it did not run, as the outside view names it."""
-
-    task: int
-    pid: int
-    tid: int
-    t0: int
-    t1: int
-    state: str  # one of infer.LABELS
-    detail: str  # the system call, or why it is unknown
-    inferred: bool
-
-
-class GilSpan(NamedTuple):
-    """A thread of ``pid`` ran while siblings waited on its GIL futex: it held the GIL
-    (inferred)."""
-
-    pid: int
-    tid: int
-    t0: int
-    t1: int
-
-
-class HolderAt(NamedTuple):
-    """The GIL holder of ``pid`` at the instant of a reading (see infer.gil_holder)."""
-
-    pid: int
-    t_ns: int
-    holder: Holder
-
-
-class Renamed(NamedTuple):
-    """A thread's name changed after its START (Python names threads after they start)."""
-
-    task: int
-    t_ns: int
-    name: str
-
-
-@dataclass
-class TraceBatch:
-    """What one sweep added."""
-
-    t_ns: int = 0
-    events: list = field(default_factory=list)
-    spans: list = field(default_factory=list)
-    gil: list = field(default_factory=list)
-    holders: list = field(default_factory=list)
-    renamed: list = field(default_factory=list)
-    notes: list = field(default_factory=list)  # (t_ns, text): processes that came and went
 
 
 @dataclass
