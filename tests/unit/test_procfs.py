@@ -148,6 +148,32 @@ def test_a_process_whose_threads_all_vanished_is_gone():
     assert reader.sweep().processes == ()
 
 
+def test_a_waiter_that_only_re_checked_costs_its_counters_and_its_call():
+    files = fake_process(10, {10: b"100 5 1\n"})
+    files["/proc"] = ["10"]
+    base = "/proc/10/task/10/"
+    files[base + "syscall"] = b"202 0x1000 0x89 0x0 0x0 0x0 0x0 0x0 0x0\n"
+    fs = FakeFS(files)
+    reader = ProcReader(10, fs, scan_every_ns=1 << 60)
+
+    def sweep(sched: bytes, call: bytes) -> tuple[list[str], object]:
+        files[base + "schedstat"], files[base + "syscall"] = sched, call
+        fs.reads.clear()
+        t = reader.sweep().processes[0].threads[0]
+        return [r[len(base):] for r in fs.reads], t
+
+    reader.sweep()
+    # ran 30 ns, back on the condition variable's other word: no stat read
+    reads, t = sweep(b"130 6 2\n", b"202 0x1004 0x89 0x0 0x0 0x0 0x0 0x0 0x0\n")
+    assert reads == ["schedstat", "syscall"] and t.state == "S" and t.syscall.arg0 == 0x1004
+    # ran long: everything is read again
+    reads, t = sweep(b"200130 7 3\n", b"202 0x1004 0x89 0x0 0x0 0x0 0x0 0x0 0x0\n")
+    assert reads == ["schedstat", "stat", "syscall"]
+    # ran briefly but is in another call now: its state is read too (the call once)
+    reads, t = sweep(b"200160 8 4\n", b"7 0x5 0x1 0x0 0x0 0x0 0x0 0x0 0x0\n")
+    assert reads == ["schedstat", "syscall", "stat"] and t.syscall.nr == 7
+
+
 def test_a_pid_that_does_not_exist_is_one_clear_error():
     with pytest.raises(ProcessLookupError, match="no process 10 to read"):
         ProcReader(10, FakeFS({}))

@@ -115,9 +115,13 @@ class PythonData:
 
     def __init__(self, ranges: Iterable[tuple[int, int]]) -> None:
         self.ranges = tuple(sorted(ranges))
+        self._seen: dict[int, bool] = {}  # the few addresses a process waits on, answered once
 
     def __contains__(self, addr: int) -> bool:
-        return any(lo <= addr < hi for lo, hi in self.ranges)
+        found = self._seen.get(addr)
+        if found is None:
+            found = self._seen[addr] = any(lo <= addr < hi for lo, hi in self.ranges)
+        return found
 
     def __bool__(self) -> bool:
         return bool(self.ranges)
@@ -153,29 +157,34 @@ class FutexBook:
         self.gil: set[int] = set()
         self._waits: dict[int, dict[int, int]] = {}  # address -> tid -> last time seen waiting
         self._ran: dict[int, int] = {}  # tid -> last time it had run since the reading before
+        self._pruned = 0
 
     def saw_run(self, tid: int, t_ns: int) -> None:
         self._ran[tid] = t_ns
 
     def saw_wait(self, tid: int, addr: int, t_ns: int) -> None:
-        self._waits.setdefault(addr, {})[tid] = t_ns
+        if addr not in self.gil:  # (the GIL's own addresses need no more evidence)
+            self._waits.setdefault(addr, {})[tid] = t_ns
 
     def settle(self, t_ns: int) -> None:
         """Apply the GIL rule to the waits seen so far (call once per sweep, after its
         readings): addresses shared by threads that run in turn become the GIL's."""
-        if self.data is not None and not self.data:
+        data = self.data
+        if data is not None and not data:
             return
         since = t_ns - WINDOW_NS
         ran = self._ran
-        for addr, tids in list(self._waits.items()):
-            for tid in [tid for tid, t in tids.items() if t < since]:
-                del tids[tid]
-            if not tids:
-                del self._waits[addr]
+        if t_ns - self._pruned >= WINDOW_NS:  # forget sightings older than the window
+            self._pruned = t_ns
+            for addr, tids in list(self._waits.items()):
+                for tid in [tid for tid, t in tids.items() if t < since]:
+                    del tids[tid]
+                if not tids:
+                    del self._waits[addr]
+        for addr, tids in self._waits.items():
+            if len(tids) < 2 or addr in self.gil or (data is not None and addr not in data):
                 continue
-            if addr in self.gil or (self.data is not None and addr not in self.data):
-                continue
-            if sum(1 for tid in tids if ran.get(tid, since - 1) >= since) >= 2:
+            if sum(1 for tid, t in tids.items() if t >= since and ran.get(tid, since - 1) >= since) >= 2:
                 self.gil.add(addr)
 
     def is_gil(self, addr: int) -> bool:

@@ -52,6 +52,12 @@ ENDED_UNMEASURED = "ended before the kernel accounted its last moments"
 BETWEEN_READINGS = "blocked and woke between two readings"
 
 
+# the segments of a layout: (state, detail, inferred)
+_RUN = ("run", "", False)
+_CPU = (CPU, "", False)
+_UNSEEN = (UNKNOWN, BETWEEN_READINGS, False)
+
+
 @dataclass
 class _Thread:
     task: int
@@ -276,18 +282,16 @@ class Tracker:
         cpu = r.cpu
         # the wait seen at the reading before ended by the time it was seen runnable (woke)
         before_max = rest if woke is None else max(0, min(rest, woke - c))
+        before = _UNSEEN if prev is None else (prev.state, prev.detail, prev.inferred)
         if r.state == "R":
             head = min(max(0, rest - TICK_NS), before_max) if prev is not None else 0
-            c = self._put_wait(th, prev, c, c + head)
-            c = self._put(th, CPU, c, c + w, cpu, "", False)
-            c = self._run(th, c, c + run, cpu, gil_here)
+            c = self._lay(th, c, ((before, head), (_CPU, w), (_RUN, run)), cpu, gil_here)
             if t - c > STALE_NS:
-                c = self._put(th, UNKNOWN, c, t - TICK_NS, cpu, BETWEEN_READINGS, False)
+                c = self._lay(th, c, ((_UNSEEN, t - TICK_NS - c),), cpu, False)
             th.wait = None
         elif r.state in EXITED_STATES:  # its counters are final: it ended after its last run
-            c = self._put_wait(th, prev, c, c + before_max if woke is not None else c)
-            c = self._put(th, CPU, c, c + w, cpu, "", False)
-            c = self._run(th, c, c + run, cpu, gil_here)
+            head = before_max if woke is not None else 0
+            c = self._lay(th, c, ((before, head), (_CPU, w), (_RUN, run)), cpu, gil_here)
             th.cursor = c
             self._finish(th, c)
             self._ended.setdefault(th.pid, set()).add((th.tid, th.start))
@@ -297,10 +301,9 @@ class Tracker:
             if prev is not None and w + run > 0:  # it woke, ran, and blocked again
                 after_max = rest if woke is None else t - woke
                 head = min(max(rest // 2, rest - after_max), before_max)
-            c = self._put_wait(th, prev, c, c + head)
-            c = self._put(th, CPU, c, c + w, cpu, "", False)
-            c = self._run(th, c, c + run, cpu, gil_here)
-            c = self._put_wait(th, wait, c, t)
+            after = (wait.state, wait.detail, wait.inferred)
+            c = self._lay(th, c, ((before, head), (_CPU, w), (_RUN, run), (after, t - c - head - w - run)),
+                          cpu, gil_here)
             th.wait = wait
         th.cursor = c
         o = th.open
@@ -308,35 +311,31 @@ class Tracker:
             th.progress_t = o[2]
             self._out.events.append((PROGRESS, th.task, th.pid, th.tid, o[1], o[2], o[3], None))
 
-    def _run(self, th: _Thread, t0: int, t1: int, cpu: int, gil_here: bool) -> int:
-        if t1 > t0 and gil_here:
-            g = self._gil_open.get(th.pid)
-            if g is not None and g[0] == th.tid and g[2] == t0:
-                g[2] = t1
-            else:
-                self._flush_gil(th.pid)
-                self._gil_open[th.pid] = [th.tid, t0, t1]
-        return self._put(th, "run", t0, t1, cpu, "", False)
-
-    def _put_wait(self, th: _Thread, wait: Wait | None, t0: int, t1: int) -> int:
-        if wait is None:
-            return self._put(th, UNKNOWN, t0, t1, -1, BETWEEN_READINGS, False)
-        return self._put(th, wait.state, t0, t1, -1, wait.detail, wait.inferred)
-
-    def _put(self, th: _Thread, state: str, t0: int, t1: int, cpu: int, detail: str,
-             inferred: bool) -> int:
-        """Append a segment to the thread's layout, extending the open one when it continues it."""
-        if t1 <= t0:
-            return t0
+    def _lay(self, th: _Thread, c: int, segments: tuple, cpu: int, gil_here: bool) -> int:
+        """Lay out ``segments`` ((state, detail, inferred), duration) from ``c``, extending the
+        thread's open segment while they continue it; returns where they end."""
         o = th.open
-        if o is not None and o[2] == t0 and o[0] == state and o[4] == detail and (state != "run" or o[3] == cpu):
-            o[2] = t1
-            return t1
-        self._flush(th)
-        th.open = [state, t0, t1, cpu, detail, inferred]
-        if state == IO:
-            self._out.events.append((SLEEP_OPEN, th.task, th.pid, th.tid, t0, t0, -1, None))
-        return t1
+        for (state, detail, inferred), d in segments:
+            if d <= 0:
+                continue
+            t1 = c + d
+            if o is not None and o[2] == c and o[0] == state and o[4] == detail and (state != "run" or o[3] == cpu):
+                o[2] = t1
+            else:
+                if o is not None:
+                    self._flush(th)
+                o = th.open = [state, c, t1, cpu, detail, inferred]
+                if state == IO:
+                    self._out.events.append((SLEEP_OPEN, th.task, th.pid, th.tid, c, c, -1, None))
+            if state == "run" and gil_here:  # siblings wait for the GIL: it holds it
+                g = self._gil_open.get(th.pid)
+                if g is not None and g[0] == th.tid and g[2] == c:
+                    g[2] = t1
+                else:
+                    self._flush_gil(th.pid)
+                    self._gil_open[th.pid] = [th.tid, c, t1]
+            c = t1
+        return c
 
     def _flush(self, th: _Thread) -> None:
         o = th.open
@@ -362,7 +361,7 @@ class Tracker:
             th.wait = None  # lay it out as it was seen: runnable
             self._layout(th, r, None, self._gil_active.get(th.pid, False))
         if th.cursor < t_end:
-            th.cursor = self._put(th, UNKNOWN, th.cursor, t_end, -1, ENDED_UNMEASURED, False)
+            th.cursor = self._lay(th, th.cursor, (((UNKNOWN, ENDED_UNMEASURED, False), t_end - th.cursor),), -1, False)
         self._flush(th)
         if self._gil_open.get(th.pid, [None])[0] == th.tid:
             self._flush_gil(th.pid)
