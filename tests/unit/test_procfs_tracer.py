@@ -270,3 +270,43 @@ def test_stop_from_another_thread_ends_the_loop_and_finishes_every_lane():
     assert os.getpid() in {e[3] for b in batches for e in b.events if e[0] == START}
     os.kill(os.getpid(), 0)  # (the sampled process is this one, untouched)
     assert signal.getsignal(signal.SIGINT) is not None
+
+
+# --- the layout on hand-made readings -------------------------------------------------------------
+def test_a_waiter_s_re_checks_are_runs_laid_out_together_that_hold_no_gil():
+    from concviz.engine.sources.procfs import IN_SYSCALL, RUNNING, ProcessReading, Syscall, ThreadReading
+    from concviz.engine.sources.tracer import ASIDE_EVERY_NS, Clock
+
+    gil = 0x7F00_0000_1000
+    data = b"7f0000000000-7f0000010000 rw-p 00000000 00:00 1 /usr/lib/libpython3.11.so.1.0\n"
+    tracker = Tracker(0, arch="x86_64", maps=lambda pid: data, clock=Clock(100, 0))
+    period = 5_000_000
+    runs = {1: 0, 2: 0, 3: 0}
+    batches = []
+    for i in range(1, 61):
+        t = i * period
+        runs[1] += period  # the holder runs throughout
+        runs[2] += 20_000  # two waiters re-check the GIL every period, 20 us each
+        runs[3] += 20_000
+        threads = (ThreadReading(1, t, runs[1], 0, "R", 0, 1, Syscall(RUNNING), "holder"),
+                   # (a condition variable's two words, in turn)
+                   ThreadReading(2, t, runs[2], 0, "S", 1, 1, Syscall(IN_SYSCALL, 202, gil + 4 * (i % 2)), "w2"),
+                   ThreadReading(3, t, runs[3], 0, "S", 1, 1, Syscall(IN_SYSCALL, 202, gil + 4 * (i % 2)), "w3"))
+        batches.append(tracker.feed(Sweep(t, t, (ProcessReading(1, 0, "p", threads),))))
+    batches.append(tracker.close())
+    events = [e for b in batches for e in b.events]
+    spans = [s for b in batches for s in b.spans]
+    ran = defaultdict(int)
+    count = defaultdict(int)
+    for e in events:
+        if e[0] == RUN:
+            ran[e[3]] += e[5] - e[4]
+            count[e[3]] += 1
+    assert ran[2] == runs[2] and ran[3] == runs[3]  # every re-check is there, exactly
+    assert count[2] <= 60 * period // ASIDE_EVERY_NS + 3  # laid out together, not one by one
+    assert sum(s.t1 - s.t0 for s in spans if s.tid == 2 and s.state == GIL) > 0.9 * 60 * period
+    held = defaultdict(int)
+    for g in (g for b in batches for g in b.gil):
+        held[g.tid] += g.t1 - g.t0
+    # (before the address is known to be the GIL's, a waiter's first runs may count)
+    assert held[2] + held[3] < 0.01 * held[1]

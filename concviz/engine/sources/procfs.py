@@ -119,11 +119,11 @@ def parse_stat(data: bytes) -> Stat:
     return Stat(name, f[0].decode(), int(f[1]), int(f[2]), int(f[19]), int(f[36]))
 
 
-def stat_fields(data: bytes) -> tuple[str, int, int]:
-    """``(state, start, cpu)`` of a ``stat`` line: :func:`parse_stat` for the fields a sweep
-    reads every time, without the name and the tree's fields."""
+def stat_fields(data: bytes) -> tuple[str, int, int, int]:
+    """``(state, start, cpu, threads)`` of a ``stat`` line: :func:`parse_stat` for the fields a
+    sweep reads every time (``threads``: the process's thread count, field 20)."""
     f = data[data.rindex(b")") + 2:].split(None, 37)
-    return f[0].decode(), int(f[19]), int(f[36])
+    return f[0].decode(), int(f[19]), int(f[36]), int(f[17])
 
 
 def parse_syscall(data: bytes) -> Syscall:
@@ -152,7 +152,7 @@ class _Known:
     """What the reader keeps of a thread between sweeps: its files' paths, its latest reading
     and when its name was last read."""
 
-    __slots__ = ("base", "sched", "stat", "syscall", "comm", "reading", "name_t")
+    __slots__ = ("base", "sched", "stat", "syscall", "comm", "reading", "name_t", "nthreads")
 
     def __init__(self, base: str) -> None:
         self.base = base
@@ -160,6 +160,7 @@ class _Known:
         self.syscall, self.comm = base + "syscall", base + "comm"
         self.reading: ThreadReading | None = None
         self.name_t = 0
+        self.nthreads = -1  # its process's thread count, when its stat was read this sweep
 
 
 class ProcReader:
@@ -264,37 +265,51 @@ class ProcReader:
 
     # --- one process ----------------------------------------------------------------------------
     def _read_process(self, pid: int) -> ProcessReading | None:
+        """Read every thread of one process (None if it is gone). The thread list is read again
+        only when it may have changed: a thread known before could not be read, or the thread
+        count in the main thread's stat is not the number known (an exit shows as a failed
+        read, a start as a higher count)."""
         fs = self.fs
         base = f"/proc/{pid}/task/"
-        try:
-            tids = fs.listdir(base)
-        except OSError:
-            return None
         known = self._known.get(pid)
         if known is None:
             known = self._known[pid] = {}
         threads = []
         read = self._read_thread
-        for name in tids:
-            tid = int(name)
-            k = known.get(tid)
-            if k is None:
-                k = known[tid] = _Known(f"{base}{name}/")
+        complete = bool(known) and not self.full
+        for tid, k in list(known.items()):
+            k.nthreads = -1
             reading = read(k, tid)
             if reading is None:
                 del known[tid]
                 fs.forget(k.base)
+                complete = False
             else:
                 threads.append(reading)
-        if len(known) > len(threads):  # threads gone since the last sweep
-            now = {t.tid for t in threads}
-            for tid in [tid for tid in known if tid not in now]:
+        leader = known.get(pid)
+        if not complete or leader is None or leader.nthreads != len(known):
+            try:
+                names = fs.listdir(base)
+            except OSError:
+                names = []
+            listed = {int(n) for n in names}
+            for tid in [tid for tid in known if tid not in listed]:  # gone since the last sweep
                 fs.forget(known.pop(tid).base)
+            threads = [t for t in threads if t.tid in listed]
+            for tid in listed:
+                if tid not in known:
+                    k = known[tid] = _Known(f"{base}{tid}/")
+                    reading = read(k, tid)
+                    if reading is None:
+                        del known[tid]
+                        fs.forget(k.base)
+                    else:
+                        threads.append(reading)
         if not threads:  # every thread went between the listing and the reads
             return None
         st = self.procs[pid]
-        leader = next((t for t in threads if t.tid == pid), None)
-        return ProcessReading(pid, st.ppid, leader.name if leader else st.name, tuple(threads))
+        main = next((t for t in threads if t.tid == pid), None)
+        return ProcessReading(pid, st.ppid, main.name if main else st.name, tuple(threads))
 
     def _read_thread(self, k: _Known, tid: int) -> ThreadReading | None:
         """Read one thread (None if it is gone). A runnable thread whose schedstat did not move
@@ -321,7 +336,7 @@ class ProcReader:
                     if (call.kind == IN_SYSCALL and call.nr == last.syscall.nr
                             and abs(call.arg0 - last.syscall.arg0) <= SAME_PLACE):
                         return ThreadReading(tid, t, run, wait, last.state, last.cpu, last.start, call, last.name)
-            state, start, cpu = stat_fields(fs.read(k.stat))
+            state, start, cpu, k.nthreads = stat_fields(fs.read(k.stat))
         except (OSError, ValueError, IndexError):
             return None
         if last is not None and last.start != start:  # the TID names a new thread

@@ -93,8 +93,9 @@ class RecordedFS:
     """Serves a recording back. :meth:`next_sweep` moves to the next recorded sweep.
 
     A read that the current sweep does not hold is looked for in earlier sweeps for whole-file
-    reads (a memory map is read once, whenever a rule first needs it); anything else raises
-    :class:`NotRecorded`.
+    reads (a memory map is read once, whenever a rule first needs it); a read of a thread the
+    sweep's listing of its process did not hold fails as it would have (ENOENT); anything else
+    raises :class:`NotRecorded`.
     """
 
     def __init__(self, header: dict[str, Any], sweeps: list[dict[str, Any]]) -> None:
@@ -138,12 +139,21 @@ class RecordedFS:
                 answer = sweep[table].get(path)
                 if answer is not None:
                     break
+        if answer is None and table == "rd" and self._unlisted(path):
+            answer = "ENOENT"  # a thread this sweep's listing had not: it was gone
         if answer is None:
             raise NotRecorded(f"sweep {self.index} of the recording has no {table} of {path}")
         if isinstance(answer, str):
             code = getattr(errno, answer, errno.EIO)
             raise OSError(code, os.strerror(code), path)
         return answer
+
+    def _unlisted(self, path: str) -> bool:
+        parts = path.split("/")  # "", "proc", pid, "task", tid, leaf
+        if len(parts) != 6 or parts[3] != "task":
+            return False
+        names = self.current["ls"].get(f"/proc/{parts[2]}/task/")
+        return isinstance(names, str) or (isinstance(names, list) and parts[4] not in names)
 
     def read(self, path: str) -> bytes:
         return self._answer("rd", path)[1].encode("latin-1")

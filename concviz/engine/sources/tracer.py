@@ -47,6 +47,10 @@ TICK_NS = 4_000_000
 # a runnable thread whose unaccounted time grows past this blocked and woke between readings
 STALE_NS = 250_000_000
 PROGRESS_EVERY_NS = 50_000_000
+# a blocked thread that ran less than this and is back in the same wait only re-checked it;
+# such runs are laid out together at most this often
+BRIEF_RUN_NS = 50_000
+ASIDE_EVERY_NS = 50_000_000
 MAPS_RETRY_NS = 1_000_000_000  # a process with no Python in its memory map: read it again (exec)
 ENDED_UNMEASURED = "ended before the kernel accounted its last moments"
 BETWEEN_READINGS = "blocked and woke between two readings"
@@ -75,6 +79,10 @@ class _Thread:
     deferred: ThreadReading | None = None  # a reading laid out with the next one (see _layout)
     open: list | None = None  # the segment being extended: [state, t0, t1, cpu, detail, inferred]
     progress_t: int = 0
+    cpu: int = -1  # the CPU it last ran on
+    aside_run: int = 0  # brief runs inside a wait, laid out at the end of it (see _layout)
+    aside_cpu: int = 0
+    aside_since: int = 0
 
 
 class Clock(NamedTuple):
@@ -279,7 +287,7 @@ class Tracker:
         run = min(dr, avail - w)
         th.carry_wait, th.carry_run = dw - w, dr - run
         rest = avail - w - run
-        cpu = r.cpu
+        cpu = th.cpu = r.cpu
         # the wait seen at the reading before ended by the time it was seen runnable (woke)
         before_max = rest if woke is None else max(0, min(rest, woke - c))
         before = _UNSEEN if prev is None else (prev.state, prev.detail, prev.inferred)
@@ -289,6 +297,23 @@ class Tracker:
             if t - c > STALE_NS:
                 c = self._lay(th, c, ((_UNSEEN, t - TICK_NS - c),), cpu, False)
             th.wait = None
+        elif (prev is not None and wait is not None and woke is None and run < BRIEF_RUN_NS
+              and prev.state == wait.state and prev.detail == wait.detail):
+            # A re-check: it ran briefly and is back in the same wait (a GIL waiter does this
+            # every switch interval). The wait goes on; the brief run and its wait for a CPU are
+            # set aside and laid out at the end of the stretch (see _settle_aside).
+            o = th.open
+            if o is not None and o[2] == c and o[0] == wait.state and o[4] == wait.detail:
+                o[2] = t
+            else:
+                self._lay(th, c, (((wait.state, wait.detail, wait.inferred), t - c),), cpu, False)
+            th.aside_run += run
+            th.aside_cpu += w
+            th.cursor = t
+            th.wait = wait
+            if t - th.aside_since >= ASIDE_EVERY_NS:
+                self._settle_aside(th)
+            return
         elif r.state in EXITED_STATES:  # its counters are final: it ended after its last run
             head = before_max if woke is not None else 0
             c = self._lay(th, c, ((before, head), (_CPU, w), (_RUN, run)), cpu, gil_here)
@@ -311,9 +336,28 @@ class Tracker:
             th.progress_t = o[2]
             self._out.events.append((PROGRESS, th.task, th.pid, th.tid, o[1], o[2], o[3], None))
 
+    def _settle_aside(self, th: _Thread) -> None:
+        """Lay out the brief runs set aside during a wait: the wait's open segment gives up its
+        last stretch to them (their CPU waits, then their runs, on the CPU it last ran on).
+        They were re-checks of the wait, not work done holding the GIL."""
+        o = th.open
+        aside = th.aside_cpu + th.aside_run
+        th.aside_since = o[2] if o is not None else th.cursor
+        if not aside or o is None:
+            th.aside_cpu = th.aside_run = 0
+            return
+        end = o[2]
+        o[2] = max(o[1], end - aside)
+        c, th.cursor = o[2], end
+        cpu_ns, run_ns = th.aside_cpu, th.aside_run
+        th.aside_cpu = th.aside_run = 0
+        self._lay(th, c, ((_CPU, cpu_ns), (_RUN, run_ns)), th.cpu, False)
+
     def _lay(self, th: _Thread, c: int, segments: tuple, cpu: int, gil_here: bool) -> int:
         """Lay out ``segments`` ((state, detail, inferred), duration) from ``c``, extending the
         thread's open segment while they continue it; returns where they end."""
+        if th.aside_cpu or th.aside_run:
+            self._settle_aside(th)
         o = th.open
         for (state, detail, inferred), d in segments:
             if d <= 0:
@@ -360,6 +404,7 @@ class Tracker:
             r, th.deferred = th.deferred, None
             th.wait = None  # lay it out as it was seen: runnable
             self._layout(th, r, None, self._gil_active.get(th.pid, False))
+        self._settle_aside(th)
         if th.cursor < t_end:
             th.cursor = self._lay(th, th.cursor, (((UNKNOWN, ENDED_UNMEASURED, False), t_end - th.cursor),), -1, False)
         self._flush(th)
