@@ -310,3 +310,30 @@ def test_a_waiter_s_re_checks_are_runs_laid_out_together_that_hold_no_gil():
         held[g.tid] += g.t1 - g.t0
     # (before the address is known to be the GIL's, a waiter's first runs may count)
     assert held[2] + held[3] < 0.01 * held[1]
+
+
+def test_the_map_is_read_again_when_a_wait_is_outside_it():
+    """A child read before its exec has its parent's memory map: Python's data was elsewhere.
+    A wait outside every mapping of the map read means the map is out of date."""
+    from concviz.engine.sources.procfs import IN_SYSCALL, RUNNING, ProcessReading, Syscall, ThreadReading
+    from concviz.engine.sources.tracer import Clock
+
+    before_exec = b"100000-200000 rw-p 00000000 00:00 1 /usr/bin/python3.11\n"
+    after_exec = b"7f0000000000-7f0000010000 rw-p 00000000 00:00 1 /usr/lib/libpython3.12.so.1.0\n"
+    maps = [before_exec]
+    tracker = Tracker(0, arch="x86_64", maps=lambda pid: maps[-1], clock=Clock(100, 0))
+    gil = 0x7F00_0000_1000
+    run = {1: 0, 2: 0}
+    states = []
+    for i in range(1, 81):
+        if i == 2:
+            maps.append(after_exec)
+        t = i * 5_000_000
+        holder = 1 if i % 2 else 2
+        run[holder] += 5_000_000
+        threads = tuple(ThreadReading(tid, t, run[tid], 0, "R" if tid == holder else "S", 0, 1,
+                                      Syscall(RUNNING) if tid == holder else Syscall(IN_SYSCALL, 202, gil), "t")
+                        for tid in (1, 2))
+        batch = tracker.feed(Sweep(t, t, (ProcessReading(1, 0, "p", threads),)))
+        states += [s.state for s in batch.spans]
+    assert GIL in states[len(states) // 2:]

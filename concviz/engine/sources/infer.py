@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import platform
+from bisect import bisect_right
 from typing import Iterable, NamedTuple
 
 from concviz.engine.sources.procfs import IN_SYSCALL, NOT_IN_SYSCALL, RUNNING, UNREADABLE, Syscall
@@ -113,9 +114,17 @@ class PythonData:
     writable mappings of a ``python*`` executable or ``libpython*`` library, and the anonymous
     mapping right after one (its zero-filled data)."""
 
-    def __init__(self, ranges: Iterable[tuple[int, int]]) -> None:
+    def __init__(self, ranges: Iterable[tuple[int, int]], mapped: Iterable[tuple[int, int]] = ()) -> None:
         self.ranges = tuple(sorted(ranges))
+        self.mapped = tuple(sorted(mapped))  # every mapping of the map it was read from
+        self._starts = [lo for lo, _ in self.mapped]
         self._seen: dict[int, bool] = {}  # the few addresses a process waits on, answered once
+
+    def covers(self, addr: int) -> bool:
+        """Whether the map this was read from had ``addr`` mapped at all (if not, the process
+        has mapped memory since, or run another program: the map is out of date)."""
+        i = bisect_right(self._starts, addr) - 1
+        return i >= 0 and addr < self.mapped[i][1]
 
     def __contains__(self, addr: int) -> bool:
         found = self._seen.get(addr)
@@ -128,20 +137,21 @@ class PythonData:
 
     @classmethod
     def from_maps(cls, text: bytes) -> "PythonData":
-        ranges = []
+        ranges, mapped = [], []
         after_python = False
         for line in text.splitlines():
             parts = line.split(None, 5)
             if len(parts) < 5:
                 continue
             lo, hi = (int(x, 16) for x in parts[0].split(b"-"))
+            mapped.append((lo, hi))
             path = parts[5].strip() if len(parts) > 5 else b""
             base = os.path.basename(path)
             is_python = base.startswith((b"python", b"libpython"))
             if b"w" in parts[1] and (is_python or (after_python and not path)):
                 ranges.append((lo, hi))
             after_python = is_python
-        return cls(ranges)
+        return cls(ranges, mapped)
 
 
 class FutexBook:

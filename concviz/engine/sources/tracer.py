@@ -51,7 +51,7 @@ PROGRESS_EVERY_NS = 50_000_000
 # such runs are laid out together at most this often
 BRIEF_RUN_NS = 50_000
 ASIDE_EVERY_NS = 50_000_000
-MAPS_RETRY_NS = 1_000_000_000  # a process with no Python in its memory map: read it again (exec)
+MAPS_RETRY_NS = 100_000_000  # the least time between two reads of a process's memory map
 ENDED_UNMEASURED = "ended before the kernel accounted its last moments"
 BETWEEN_READINGS = "blocked and woke between two readings"
 
@@ -174,15 +174,21 @@ class Tracker:
         self._waits.pop(pid, None)
         self._out.notes.append((t_ns, f"process {pid} ({self.pids.pop(pid)}) ended"))
 
-    def _book(self, pid: int, t_ns: int) -> FutexBook:
+    def _book(self, pid: int, t_ns: int, addr: int | None = None) -> FutexBook:
+        """The process's futex book; its memory map is read on first use, and again when it
+        may be out of date: no Python in it (an exec may come), or a waited-on address outside
+        every mapping it had (memory mapped since, or another program after an exec)."""
         entry = self.books.get(pid)
-        if entry is None or (entry[0].data is not None and not entry[0].data
-                             and t_ns - entry[1] >= MAPS_RETRY_NS):
+        data = entry[0].data if entry is not None else None
+        if entry is None or (data is not None and t_ns - entry[1] >= MAPS_RETRY_NS and (
+                not data or (addr is not None and not data.covers(addr)))):
             text = self.maps(pid) if self.maps is not None else None
-            book = FutexBook(PythonData.from_maps(text) if text is not None else None)
-            if entry is not None:  # keep what was learnt before the map was read again
-                book.gil = entry[0].gil
-            entry = self.books[pid] = (book, t_ns)
+            data = PythonData.from_maps(text) if text is not None else None
+            if entry is None:
+                entry = self.books[pid] = (FutexBook(data), t_ns)
+            else:  # the evidence gathered so far stays
+                entry[0].data = data
+                entry = self.books[pid] = (entry[0], t_ns)
         return entry[0]
 
     def _feed_process(self, pid: int, readings: tuple[ThreadReading, ...], baseline: bool,
@@ -209,7 +215,9 @@ class Tracker:
             ran = r.run_ns > (th.deferred or th).run_ns
             addr = None if r.state == "R" else futex_address(r.syscall, table)
             if ran or addr is not None:
-                book = book or self._book(pid, t_sweep)
+                if book is None or (addr is not None and book.data is not None
+                                    and not book.data.covers(addr)):
+                    book = self._book(pid, t_sweep, addr)
                 if ran:
                     book.saw_run(r.tid, r.t_ns)
                 if addr is not None:
@@ -218,10 +226,11 @@ class Tracker:
         if book is not None:
             book.settle(t_sweep)
         book = self.books.get(pid, (None,))[0]
-        known, cache = self._waits.get(pid, (-1, None))
-        if cache is None or (book is not None and len(book.gil) != known):
-            cache = {}  # what a call means changes when a GIL address is learnt
-            self._waits[pid] = (len(book.gil) if book is not None else 0, cache)
+        known, cache = self._waits.get(pid, (None, None))
+        now = (len(book.gil), id(book.data)) if book is not None else None
+        if cache is None or now != known:
+            cache = {}  # what a call means changes when a GIL address is learnt, or a map read
+            self._waits[pid] = (now, cache)
         runnable, waiters, waits = [], [], []
         for th, r in rows:
             wait = None
