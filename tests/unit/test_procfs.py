@@ -249,7 +249,7 @@ def test_the_tree_follows_children_and_grandchildren_as_they_come_and_go():
             "os.waitpid(pid, 0); time.sleep(0.3)\n")
     child = subprocess.Popen([sys.executable, "-c", code])
     try:
-        reader = ProcReader(os.getpid(), scan_every_ns=0)
+        reader = ProcReader(child.pid, scan_every_ns=0)
         seen: set[int] = set()
         gone: set[int] = set()
         deadline = time.monotonic() + 10
@@ -262,7 +262,7 @@ def test_the_tree_follows_children_and_grandchildren_as_they_come_and_go():
     finally:
         child.kill()
         child.wait()
-    grandchildren = seen - {os.getpid(), child.pid}
+    grandchildren = seen - {child.pid}
     assert child.pid in seen
     assert len(grandchildren) >= 1 and grandchildren <= gone
 
