@@ -119,12 +119,16 @@ class PythonData:
         self.mapped = tuple(sorted(mapped))  # every mapping of the map it was read from
         self._starts = [lo for lo, _ in self.mapped]
         self._seen: dict[int, bool] = {}  # the few addresses a process waits on, answered once
+        self._covered: dict[int, bool] = {}
 
     def covers(self, addr: int) -> bool:
         """Whether the map this was read from had ``addr`` mapped at all (if not, the process
         has mapped memory since, or run another program: the map is out of date)."""
-        i = bisect_right(self._starts, addr) - 1
-        return i >= 0 and addr < self.mapped[i][1]
+        found = self._covered.get(addr)
+        if found is None:
+            i = bisect_right(self._starts, addr) - 1
+            found = self._covered[addr] = i >= 0 and addr < self.mapped[i][1]
+        return found
 
     def __contains__(self, addr: int) -> bool:
         found = self._seen.get(addr)

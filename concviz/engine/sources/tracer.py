@@ -51,7 +51,8 @@ PROGRESS_EVERY_NS = 50_000_000
 # such runs are laid out together at most this often
 BRIEF_RUN_NS = 50_000
 ASIDE_EVERY_NS = 50_000_000
-MAPS_RETRY_NS = 100_000_000  # the least time between two reads of a process's memory map
+MAPS_RETRY_NS = 1_000_000_000  # a process with no Python in its memory map: read it again
+MAPS_STALE_NS = 100_000_000  # a map that lacks a waited-on address: read it again
 ENDED_UNMEASURED = "ended before the kernel accounted its last moments"
 BETWEEN_READINGS = "blocked and woke between two readings"
 
@@ -124,7 +125,7 @@ class Tracker:
         self.clock = clock or Clock.here()
         self.progress_every_ns = progress_every_ns
         self.threads: dict[int, dict[int, _Thread]] = {}  # pid -> tid -> thread
-        self.books: dict[int, tuple[FutexBook, int]] = {}  # pid -> (book, when its map was read)
+        self.books: dict[int, list] = {}  # pid -> [its FutexBook, when its map was read (or None)]
         self.pids: dict[int, str] = {}
         self.tasks = 0
         self._ended: dict[int, set[tuple[int, int]]] = {}  # pid -> (tid, start) of zombies finished
@@ -175,21 +176,23 @@ class Tracker:
         self._out.notes.append((t_ns, f"process {pid} ({self.pids.pop(pid)}) ended"))
 
     def _book(self, pid: int, t_ns: int, addr: int | None = None) -> FutexBook:
-        """The process's futex book; its memory map is read on first use, and again when it
-        may be out of date: no Python in it (an exec may come), or a waited-on address outside
-        every mapping it had (memory mapped since, or another program after an exec)."""
+        """The process's futex book. Its memory map is read when the first futex wait is seen
+        (``addr``), and again when it may be out of date: no Python in it (an exec may come:
+        every MAPS_RETRY_NS), or a waited-on address outside every mapping it had (memory
+        mapped since, or another program after an exec: every MAPS_STALE_NS)."""
         entry = self.books.get(pid)
-        data = entry[0].data if entry is not None else None
-        if entry is None or (data is not None and t_ns - entry[1] >= MAPS_RETRY_NS and (
-                not data or (addr is not None and not data.covers(addr)))):
-            text = self.maps(pid) if self.maps is not None else None
-            data = PythonData.from_maps(text) if text is not None else None
-            if entry is None:
-                entry = self.books[pid] = (FutexBook(data), t_ns)
-            else:  # the evidence gathered so far stays
-                entry[0].data = data
-                entry = self.books[pid] = (entry[0], t_ns)
-        return entry[0]
+        if entry is None:
+            entry = self.books[pid] = [FutexBook(None), None]
+        book, read_t = entry
+        if addr is not None and self.maps is not None:
+            data = book.data
+            if read_t is None or (data is not None and (
+                    (not data and t_ns - read_t >= MAPS_RETRY_NS)
+                    or (not data.covers(addr) and t_ns - read_t >= MAPS_STALE_NS))):
+                text = self.maps(pid)
+                book.data = PythonData.from_maps(text) if text is not None else None
+                entry[1] = t_ns
+        return book
 
     def _feed_process(self, pid: int, readings: tuple[ThreadReading, ...], baseline: bool,
                       earliest: int | None, t_sweep: int) -> None:
@@ -215,8 +218,8 @@ class Tracker:
             ran = r.run_ns > (th.deferred or th).run_ns
             addr = None if r.state == "R" else futex_address(r.syscall, table)
             if ran or addr is not None:
-                if book is None or (addr is not None and book.data is not None
-                                    and not book.data.covers(addr)):
+                if book is None or (addr is not None and (
+                        book.data is None or not book.data or not book.data.covers(addr))):
                     book = self._book(pid, t_sweep, addr)
                 if ran:
                     book.saw_run(r.tid, r.t_ns)
