@@ -18,10 +18,19 @@ import pytest
 
 from concviz.engine.events import FINISH, RUN, START
 from concviz.engine.sources.infer import GIL, IO
-from concviz.engine.sources.procfs import ProcReader, Sweep
+from concviz.engine.sources.procfs import (
+    IN_SYSCALL,
+    RUNNING,
+    Clock,
+    ProcessReading,
+    ProcReader,
+    Sweep,
+    Syscall,
+    ThreadReading,
+)
 from concviz.engine.sources.recording import replay
 from concviz.engine.sources.sampler import ProcSampler, trace_command
-from concviz.engine.sources.tracer import TICK_NS, Tracker
+from concviz.engine.sources.tracer import ASIDE_EVERY_NS, TICK_NS, Tracker
 from concviz.engine.timeline import Timeline
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -274,9 +283,6 @@ def test_stop_from_another_thread_ends_the_loop_and_finishes_every_lane():
 
 # --- the layout on hand-made readings -------------------------------------------------------------
 def test_a_waiter_s_re_checks_are_runs_laid_out_together_that_hold_no_gil():
-    from concviz.engine.sources.procfs import IN_SYSCALL, RUNNING, ProcessReading, Syscall, ThreadReading
-    from concviz.engine.sources.tracer import ASIDE_EVERY_NS, Clock
-
     gil = 0x7F00_0000_1000
     data = b"7f0000000000-7f0000010000 rw-p 00000000 00:00 1 /usr/lib/libpython3.11.so.1.0\n"
     tracker = Tracker(0, arch="x86_64", maps=lambda pid: data, clock=Clock(100, 0))
@@ -315,9 +321,6 @@ def test_a_waiter_s_re_checks_are_runs_laid_out_together_that_hold_no_gil():
 def test_the_map_is_read_again_when_a_wait_is_outside_it():
     """A child read before its exec has its parent's memory map: Python's data was elsewhere.
     A wait outside every mapping of the map read means the map is out of date."""
-    from concviz.engine.sources.procfs import IN_SYSCALL, RUNNING, ProcessReading, Syscall, ThreadReading
-    from concviz.engine.sources.tracer import Clock
-
     before_exec = b"100000-200000 rw-p 00000000 00:00 1 /usr/bin/python3.11\n"
     after_exec = b"7f0000000000-7f0000010000 rw-p 00000000 00:00 1 /usr/lib/libpython3.12.so.1.0\n"
     maps = [before_exec]

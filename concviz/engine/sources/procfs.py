@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from typing import NamedTuple
 
 from concviz.engine.sources.livefs import FS, LiveFS
@@ -100,6 +101,24 @@ class Stat(NamedTuple):
     pgrp: int
     start: int
     cpu: int
+
+
+class Clock(NamedTuple):
+    """Turns stat's start times (clock ticks after boot) into perf_counter_ns times."""
+
+    ticks_per_s: int
+    boot_offset_ns: int  # CLOCK_BOOTTIME - CLOCK_MONOTONIC
+
+    @classmethod
+    def here(cls) -> "Clock":
+        mono = time.perf_counter_ns()
+        boot = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+        return cls(os.sysconf("SC_CLK_TCK"), boot - mono)
+
+    def start_ns(self, ticks: int) -> int:
+        """The middle of the tick the thread started in."""
+        tick = 1_000_000_000 // self.ticks_per_s
+        return ticks * tick + tick // 2 - self.boot_offset_ns
 
 
 # --- parsing ------------------------------------------------------------------------------------

@@ -197,8 +197,8 @@ def replay(path: str | Path, *, attach: bool = False, full: bool = False,
         full: read every file every sweep, as the recorder did.
         maps: let the GIL rule read memory maps (False: as if they could not be read).
     """
-    from concviz.engine.sources.procfs import ProcReader
-    from concviz.engine.sources.tracer import Clock, Tracker
+    from concviz.engine.sources.procfs import Clock, ProcReader
+    from concviz.engine.sources.tracer import Tracker
 
     fs = RecordedFS.load(path)
     h = fs.header

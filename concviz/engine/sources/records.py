@@ -14,9 +14,11 @@ Timeline folds as they are. The rest is new data, for phase 2 of issue 15 to fol
   them: WAIT with the state in ``info``), per-column shares of each state for the task lanes,
   legend entries saying "inferred", and figures (GIL wait, lock wait, CPU wait) that use them
   when a source provides them;
-* :class:`GilSpan`: the inferred GIL holder over time, per process; the GIL lane today derives
-  the holder from RUN intervals of sibling threads, which is the same for a source whose
-  threads are all Python threads, but has no "inferred" mark;
+* :class:`GilSpan`: the inferred GIL holder over time, per process. The GIL lane today derives
+  the holder from the RUN intervals of sibling threads; from outside, a GIL waiter's brief
+  re-checks (it runs a few microseconds every switch interval, inside ``take_gil``) are RUN
+  intervals too (laid out together, at most every 50 ms), which that lane would count as
+  hand-offs. GilSpans leave them out, and are marked inferred;
 * :class:`HolderAt`: the holder rule at each reading (or why there is none);
 * :class:`Renamed`: a thread's name after its START (Python names threads after they start);
   a Timeline sets a task's label at START only;

@@ -18,10 +18,8 @@ they are) a batch holds what the Timeline cannot express today (:mod:`records`).
 
 from __future__ import annotations
 
-import os
-import time
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import Callable
 
 from concviz.engine.events import FINISH, PROGRESS, RUN, SLEEP, SLEEP_OPEN, START
 from concviz.engine.sources.infer import (
@@ -38,7 +36,7 @@ from concviz.engine.sources.infer import (
     gil_holder,
     syscall_table,
 )
-from concviz.engine.sources.procfs import Sweep, ThreadReading
+from concviz.engine.sources.procfs import Clock, Sweep, ThreadReading
 from concviz.engine.sources.records import GilSpan, HolderAt, Renamed, StateSpan, TraceBatch
 
 # the most a runnable thread's counters can trail its real run time: one scheduler tick
@@ -84,24 +82,6 @@ class _Thread:
     aside_run: int = 0  # brief runs inside a wait, laid out at the end of it (see _layout)
     aside_cpu: int = 0
     aside_since: int = 0
-
-
-class Clock(NamedTuple):
-    """Turns stat's start times (clock ticks after boot) into perf_counter_ns times."""
-
-    ticks_per_s: int
-    boot_offset_ns: int  # CLOCK_BOOTTIME - CLOCK_MONOTONIC
-
-    @classmethod
-    def here(cls) -> "Clock":
-        mono = time.perf_counter_ns()
-        boot = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
-        return cls(os.sysconf("SC_CLK_TCK"), boot - mono)
-
-    def start_ns(self, ticks: int) -> int:
-        """The middle of the tick the thread started in."""
-        tick = 1_000_000_000 // self.ticks_per_s
-        return ticks * tick + tick // 2 - self.boot_offset_ns
 
 
 class Tracker:
