@@ -50,10 +50,13 @@ FIGURES: dict[str, tuple[str, str, float]] = {
     "switch_interval_error_max": ("median RUN interval vs switch interval (1/5/20 ms), worst", "<=", 0.15),
     "busy_over_wall_max": ("busy / wall of 2 CPU-bound threads, worst run", "<=", 1.05),
     "spawn_latency_error_max": ("SPAWN->START vs direct start cost, worst method", "<=", 0.20),
+    "trace_busy_error_max": ("trace (from /proc) busy per task vs the probe's, worst model", "<=", 0.10),
+    "trace_gil_wait_error_max": ("trace GIL-wait share vs the probe's, thread models, CPU-bound", "<=", 0.15),
+    "trace_sampler_cpu": ("trace sampler CPU (of one core), 200 Hz, 16 threads", "<=", 0.05),
 }
 UI_FIGURES = ("ui_fps_under_load", "ui_cpu_fraction_busy", "ui_cpu_fraction_idle", "startup_s",
               "long_ui_cpu_growth", "long_ui_cpu_vs_plain", "long_rss_mb_per_min", "long_rss_mb_10min")
-ENGINE_MODULES = ("bench_probe", "bench_pipeline", "bench_frame", "bench_fidelity", "bench_net")
+ENGINE_MODULES = ("bench_probe", "bench_pipeline", "bench_frame", "bench_fidelity", "bench_net", "bench_trace")
 
 
 def load_benchmarks() -> tuple[dict[str, Callable[[bool], dict]], str | None]:
@@ -92,7 +95,8 @@ def select(benchmarks: dict[str, Callable], only: list[str]) -> dict[str, Callab
               "switch_interval_error_max": "switch", "busy_over_wall_max": "switch",
               "spawn_latency_error_max": "spawn", "ui_fps_under_load": "ui_load",
               "ui_cpu_fraction_busy": "ui_cpu", "ui_cpu_fraction_idle": "ui_cpu",
-              "startup_s": "startup"}
+              "startup_s": "startup", "trace_busy_error_max": "trace_truth",
+              "trace_gil_wait_error_max": "trace_truth", "trace_sampler_cpu": "trace_cost"}
     chosen = {}
     for name in only:
         for part in name.split(","):
