@@ -14,7 +14,7 @@ import sys
 import threading
 from typing import Any, Sequence
 
-from concviz.engine.spec import MODEL_NAMES, NotApplicable, OverTaskLimit, SpecError, check_choice
+from concviz.engine.spec import MODEL_NAMES, SpecError, check_choice
 from concviz.engine.workloads import WORKLOADS
 
 SUBCOMMANDS = ("run", "compare", "export", "replay", "doctor")
@@ -95,7 +95,8 @@ def add_run_flags(p: argparse.ArgumentParser, *, with_model: bool = True) -> Non
     if with_model:
         p.add_argument("-m", "--model", default="threads", help=f"one of: {', '.join(MODEL_NAMES)}")
     p.add_argument("-w", "--workload", default="cpu", help=f"one of: {', '.join(WORKLOADS)}")
-    p.add_argument("-n", "--tasks", type=_number(int, "tasks"), default=4, help="number of tasks (default 4)")
+    p.add_argument("-n", "--tasks", type=_number(int, "tasks"),
+                   help="number of tasks (default 4; a net preset's own: net 16, net-fast 8, net-slow 2000)")
     if with_model:
         p.add_argument("--workers", type=_number(int, "workers"), help="pool size (pool models only; default: CPUs)")
     p.add_argument("--scale", type=_number(float, "scale"), default=1.0, help="multiply all work and sleeps")
@@ -108,6 +109,12 @@ def add_run_flags(p: argparse.ArgumentParser, *, with_model: bool = True) -> Non
     p.add_argument("--fail-task", type=_number(int, "--fail-task"), help="task N raises an exception")
     p.add_argument("--kill-task", type=_number(int, "--kill-task"), help="the process running task N is SIGKILLed")
     p.add_argument("--hang-task", type=_number(int, "--hang-task"), help="task N never finishes")
+    p.add_argument("--latency", type=_number(float, "latency"), metavar="MS", dest="latency_ms",
+                   help="net workloads: the server replies after MS ms (net 50, net-fast 2, net-slow 1000)")
+    p.add_argument("--requests", type=_number(int, "requests"), metavar="N",
+                   help="net workloads: requests per connection (net 10, net-fast 200, net-slow 1)")
+    p.add_argument("--kill-server", action="store_true",
+                   help="net workloads: the server is SIGKILLed once half the replies are sent")
 
 
 def build_parsers() -> tuple[Parser, Parser]:
@@ -142,15 +149,26 @@ def build_parsers() -> tuple[Parser, Parser]:
 
 
 def spec_from_args(args: argparse.Namespace, model: str | None = None):
-    from concviz.engine.spec import DEFAULT_TIMEOUT_S, RunSpec
+    from concviz.engine.spec import DEFAULT_TIMEOUT_S, RunSpec, default_tasks
 
     return RunSpec(
-        model=model or args.model, workload=args.workload, tasks=args.tasks,
+        model=model or args.model, workload=args.workload,
+        tasks=args.tasks if args.tasks is not None else default_tasks(str(args.workload).strip()),
         workers=getattr(args, "workers", None), scale=args.scale, seed=args.seed,
         switch_interval_ms=args.switch_interval_ms, start_method=args.start_method,
         fail_task=args.fail_task, kill_task=args.kill_task, hang_task=args.hang_task,
         timeout_s=args.timeout_s if args.timeout_s is not None else DEFAULT_TIMEOUT_S,
+        latency_ms=args.latency_ms, requests=args.requests, kill_server=args.kill_server,
     ).validate()
+
+
+def check_limits(spec) -> None:
+    """Make room for the run on this machine (raise a soft limit), or refuse it in one line."""
+    from concviz.engine.limits import prepare_run
+
+    check = prepare_run(spec)
+    if not check.ok:
+        raise SpecError(check.problem)
 
 
 def check_writable(path: str) -> None:
@@ -235,6 +253,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from concviz.report import format_run
 
     spec = spec_from_args(args)
+    check_limits(spec)
     if args.record:
         check_writable(args.record)
     with SignalStop() as stop:
@@ -248,18 +267,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from concviz.engine.limits import runnable_specs
     from concviz.report import compare
 
     models = MODEL_NAMES
     if args.models is not None:
         models = tuple(dict.fromkeys(check_choice("model", m, MODEL_NAMES) for m in args.models.split(",")))
-    specs = {}
-    skipped = {}
-    for m in models:
-        try:
-            specs[m] = spec_from_args(args, model=m)
-        except (NotApplicable, OverTaskLimit) as exc:  # the others still compare
-            skipped[m] = str(exc)
+    specs, skipped = runnable_specs(models, lambda m: spec_from_args(args, model=m))
     if not specs:
         raise SpecError("nothing to compare: " + "; ".join(f"{m} skipped ({why})" for m, why in skipped.items()))
     if args.rounds is not None and not 1 <= args.rounds <= 100:
@@ -314,6 +328,8 @@ def cmd_tui(args: argparse.Namespace) -> int:
         print(f"concviz {__version__}")
         return 0
     spec = spec_from_args(args)
+    if args.run:
+        check_limits(spec)
     from concviz.app import run_app
 
     return run_app(spec=spec, autorun=args.run)

@@ -11,7 +11,16 @@ from typing import Any, Sequence
 
 from concviz.engine.frame import Frame
 from concviz.engine.models import MODELS
+from concviz.engine.resources import server_line
 from concviz.engine.spec import RunSpec
+from concviz.engine.workloads import NET_WORKLOADS
+from concviz.view import format_kb
+
+WAITING_WORKLOADS = ("io", *NET_WORKLOADS)  # their tasks mostly wait
+# how a run's memory was read, in words (memory.py)
+MEMORY_SOURCES = {"pss": "PSS: shared pages split among the processes sharing them",
+                  "uss": "USS: no PSS here; pages a forked worker shares count nowhere",
+                  "rss": "RSS: neither PSS nor USS readable here", "mixed": "PSS, USS or RSS by process"}
 
 
 def caption(frame: Frame) -> str:
@@ -19,14 +28,16 @@ def caption(frame: Frame) -> str:
     s = frame.stats
     n = s["tasks"]
     p = s["parallelism"]
-    kind = {"cpu": "CPU-bound", "io": "I/O-bound", "mixed": "mixed"}.get(frame.workload, frame.workload)
+    kind = {"cpu": "CPU-bound", "io": "I/O-bound", "mixed": "mixed", "net": "network",
+            "net-fast": "network (fast replies, few connections)",
+            "net-slow": "network (slow replies, many connections)"}.get(frame.workload, frame.workload)
     info = MODELS.get(frame.model)
     head = f"{n} {info.noun if info else 'tasks'}, {kind}: parallelism {p:.2f}, concurrency up to {s['concurrency_max']}"
     if s["failed"] > s["stopped"]:
         head += f", {s['failed'] - s['stopped']} failed"
     if s["stopped"]:
         head += f", {s['stopped']} stopped"
-    if frame.workload == "io" or (frame.workload == "mixed" and p < 0.5):
+    if frame.workload in WAITING_WORKLOADS or (frame.workload == "mixed" and p < 0.5):
         if s["concurrency_max"] > 1:
             return head + ". The waits overlapped: concurrency without needing parallelism."
         return head + ". One wait after another: nothing overlapped."
@@ -77,6 +88,7 @@ def format_run(frame: Frame) -> str:
         + (" (the run itself completed; the failures are listed below)"
            if s["failed"] and frame.ended == "ok" else ""),
     ]
+    lines += resource_lines(frame)
     ended = end_line(frame)
     if ended:
         lines.append(ended)
@@ -95,6 +107,28 @@ def format_run(frame: Frame) -> str:
     return "\n".join(lines)
 
 
+def resource_lines(frame: Frame) -> list[str]:
+    """What the run's memory and its server (net workloads) came to, for ``concviz run``."""
+    s = frame.stats
+    lines = []
+    if s["mem_peak_mb"] is not None:
+        source = MEMORY_SOURCES.get(s["mem_source"], s["mem_source"])
+        lines.append(f"  memory        {format_kb(s['mem_per_task_kb']):>8} per task (peak {s['mem_peak_mb']:.1f} MB, "
+                     f"before the tasks {s['mem_baseline_mb']:.1f} MB; {source})")
+        kernel = s["mem_kernel_stacks_per_task_kb_inferred"]
+        if kernel:
+            lines.append(f"                + {format_kb(kernel)} per task of kernel stacks (inferred: threads added "
+                         "x the kernel's stack per thread; in no process's memory)")
+    server = s["server"]
+    if server is not None:
+        lines.append(f"  server        {server_line(server)} (not in busy){'; KILLED' if server['state'] == 'killed' else ''}")
+    net = frame.net_figures()
+    if net and net["wait_ms_median"] is not None:
+        lines.append(f"  latency       {net['wait_ms_median']:8.2f} ms  median wait per request "
+                     f"(the server's delay: {net['latency_ms']:g} ms; {net['replies_seen']:,} replies)")
+    return lines
+
+
 def _s(v: float | None) -> str:
     return "      -" if v is None else f"{v:7.3f}"
 
@@ -107,6 +141,12 @@ RULES = {
           "whole interpreter.",
     "mixed": "Mixed work: the CPU part decides. Processes run the bursts in parallel; threads and "
              "asyncio overlap only the waits.",
+    "net": "Network I/O: threads when the connections are few and the replies fast; asyncio when "
+           "they are many and slow (one thread holds thousands of waits, for less memory each).",
+    "net-fast": "Fast I/O, few connections: threads. Blocking libraries just work, and a few threads "
+                "cost little.",
+    "net-slow": "Slow I/O, many connections: asyncio. One thread holds thousands of waits, for the "
+                "memory of a few objects each; a thread per connection costs a stack each.",
 }
 
 
@@ -114,20 +154,12 @@ DEFAULT_ROUNDS = 3
 LONG_ROUND_S = 20.0  # a first round longer than this is not repeated unless --rounds asks
 
 
-def compare(specs: dict[str, RunSpec], skipped: dict[str, str], as_json: bool = False,
-            stop: Any = None, rounds: int | None = None, progress: Any = None) -> int:
-    """Run each spec ``rounds`` times, then print a table ranked by median wall time, with each
-    model's spread, and the rule of thumb.
-
-    One run of a short workload moves by tens of percent with the machine's load and clock,
-    which is enough to rank asyncio above sequential on CPU-bound work. So every model runs in
-    every round, in the order of round_order, and models whose ranges of wall time overlap
-    share a rank: the measurement cannot tell them apart.
-
-    ``rounds`` None: DEFAULT_ROUNDS, or one where the first round took over LONG_ROUND_S.
-    ``progress(text)`` is told what runs now. ``stop`` (a threading.Event) cancels the run in
-    progress; nothing is printed then and the caller says why.
-    """
+def measure(specs: dict[str, RunSpec], rounds: int | None = None, stop: Any = None,
+            progress: Any = None, label: str = "") -> tuple[dict[str, list[Frame]], int] | None:
+    """Run each spec ``rounds`` times (None: DEFAULT_ROUNDS, or one where the first round took
+    over LONG_ROUND_S), every model in every round, in the order of round_order. Returns the
+    frames of each model and the rounds done; None if ``stop`` (a threading.Event) was set.
+    ``progress(text)`` is told what runs now (``label``: which comparison, before it)."""
     from concviz.engine.experiment import run_to_frame
 
     names = list(specs)
@@ -138,14 +170,33 @@ def compare(specs: dict[str, RunSpec], skipped: dict[str, str], as_json: bool = 
     while done < target and names:
         for name in round_order(names, done):
             if progress is not None:
-                progress(f"round {done + 1}/{target}: {name}")
+                progress(f"{label}round {done + 1}/{target}: {name}")
             frame = run_to_frame(specs[name], stop=stop)
             if stop is not None and stop.is_set():
-                return 1
+                return None
             frames[name].append(frame)
         done += 1
         if rounds is None and done == 1 and time.monotonic() - began > LONG_ROUND_S:
             target = 1
+    return frames, done
+
+
+def compare(specs: dict[str, RunSpec], skipped: dict[str, str], as_json: bool = False,
+            stop: Any = None, rounds: int | None = None, progress: Any = None) -> int:
+    """Run each spec ``rounds`` times (see measure), then print a table ranked by median wall
+    time, with each model's spread and memory per task, and the rule of thumb.
+
+    One run of a short workload moves by tens of percent with the machine's load and clock,
+    which is enough to rank asyncio above sequential on CPU-bound work. So every model runs in
+    every round, in the order of round_order, and models whose ranges of wall time overlap
+    share a rank: the measurement cannot tell them apart.
+
+    ``stop`` cancels the run in progress; nothing is printed then and the caller says why.
+    """
+    measured = measure(specs, rounds, stop, progress)
+    if measured is None:
+        return 1
+    frames, done = measured
     rows = rank_runs({name: [f.stats for f in runs] for name, runs in frames.items()})
     any_spec = next(iter(specs.values()))
     workload = any_spec.workload
@@ -153,27 +204,32 @@ def compare(specs: dict[str, RunSpec], skipped: dict[str, str], as_json: bool = 
     verdict = _verdict(workload, rows)
     if as_json:
         print(json.dumps({"workload": workload, "tasks": any_spec.tasks, "scale": any_spec.scale,
+                          "latency_ms": any_spec.latency_ms, "requests": any_spec.requests,
                           "rounds": done, "rows": rows, "skipped": skipped, "fastest": best,
                           "rule_of_thumb": RULES[workload], "measured": verdict}, indent=2))
         return 0
     machine = next(iter(frames.values()))[0].machine if frames else {}
-    print(f"concviz compare: {workload} workload, {any_spec.tasks} tasks, scale {any_spec.scale:g}, "
-          f"{done} round{'s' if done != 1 else ''}  (Python {machine.get('python')}, {machine.get('cpus')} CPUs)")
+    size = (f"{any_spec.tasks} connections x {any_spec.requests} requests x {any_spec.latency_ms:g} ms"
+            if any_spec.is_net else f"{any_spec.tasks} tasks, scale {any_spec.scale:g}")
+    print(f"concviz compare: {workload} workload, {size}, {done} round{'s' if done != 1 else ''}  "
+          f"(Python {machine.get('python')}, {machine.get('cpus')} CPUs)")
     print()
-    # 74 columns: fits an 80-column terminal
-    print(f"  {'rank':<5}{'model':<13}{'wall s':>7}{'spread':>7}{'busy s':>7}{'parallel':>9}{'conc max':>9}"
-          f"{'speedup':>8}{'failed':>7}")
+    # 75 columns: fits an 80-column terminal
+    print(f"  {'rank':<5}{'model':<13}{'wall s':>7}{'spread':>7}{'busy s':>7}{'par':>6}{'conc':>6}"
+          f"{'speedup':>8}{'fail':>5}{'mem/task':>9}")
     for r in rows:
         sp = f"{r['speedup']:.2f}x" if r["speedup"] else "-"
         spread = f"±{r['spread']:.0%}" if done > 1 else "-"
         print(f"  {r['rank_text']:<5}{r['model']:<13}{r['wall_s']:>7.3f}{spread:>7}{r['busy_s']:>7.3f}"
-              f"{r['parallelism']:>9.2f}{r['concurrency_max']:>9d}{sp:>8}{r['failed']:>7d}")
+              f"{r['parallelism']:>6.2f}{r['concurrency_max']:>6d}{sp:>8}{r['failed']:>5d}"
+              f"{format_kb(r['mem_per_task_kb']):>9}")
     for name, why in skipped.items():
         print(f"  -    {name:<13}skipped: {why}")
     print()
     if done > 1:
         _say(f"wall s: the median of {done} rounds; spread: half their range. A shared rank (1=) "
-             "means the ranges overlap: no measured difference.")
+             "means the ranges overlap: no measured difference. mem/task: the memory (PSS) the "
+             "run grew by, per task.")
     elif rounds is None and rows:
         _say(f"One round (it took over {LONG_ROUND_S:g} s): no spread measured; --rounds 3 repeats it.")
     _say(f"Rule of thumb: {RULES[workload]}")
@@ -214,6 +270,7 @@ def _compare_row(name: str, stats: list[dict[str, Any]]) -> dict[str, Any]:
     walls = [s["wall_s"] for s in stats]
     wall = median(walls)
     spawns = [s["spawn_ms_median"] for s in stats if s["spawn_ms_median"] is not None]
+    mems = [s["mem_per_task_kb"] for s in stats if s.get("mem_per_task_kb") is not None]
     return {"model": name, "wall_s": wall, "wall_min_s": min(walls), "wall_max_s": max(walls),
             "spread": (max(walls) - min(walls)) / 2 / wall if wall else 0.0, "rounds": len(stats),
             "busy_s": median([s["busy_s"] for s in stats]),
@@ -222,7 +279,8 @@ def _compare_row(name: str, stats: list[dict[str, Any]]) -> dict[str, Any]:
             "concurrency_mean": median([s["concurrency_mean"] for s in stats]),
             "gil_switches": round(median([s["gil_switches"] for s in stats])),
             "spawn_ms_median": median(spawns) if spawns else None,
-            "failed": max(s["failed"] for s in stats)}
+            "failed": max(s["failed"] for s in stats),
+            "mem_per_task_kb": median(mems) if mems else None}
 
 
 def _rank(rows: list[dict[str, Any]]) -> None:
@@ -273,7 +331,7 @@ def _verdict(workload: str, rows: list[dict[str, Any]]) -> str:
         parts.append(f"threads reached parallelism {threads['parallelism']:.2f} "
                      f"({threads['wall_s'] / seq['wall_s']:.2f}x the sequential time"
                      + (", no measured difference)" if threads["rounds"] > 1 and _tied(threads, seq) else ")"))
-    if workload == "io" and "asyncio" in by and "threads" in by:
+    if workload in WAITING_WORKLOADS and "asyncio" in by and "threads" in by:
         parts.append(f"asyncio {by['asyncio']['wall_s']:.3f} s vs threads {by['threads']['wall_s']:.3f} s "
                      f"with {by['asyncio']['concurrency_max']} tasks in flight")
     return "; ".join(parts) + "."

@@ -16,6 +16,8 @@ from typing import Any, NamedTuple
 from concviz.engine import cells, core_cells
 from concviz.engine.cells import LaneCells, TaskCodes
 from concviz.engine.core_cells import CoreCells, CoreColumns
+from concviz.engine.netload import waits_of
+from concviz.engine.resources import ResourcesView, stats_without
 from concviz.engine.store import Intervals
 from concviz.engine.task import DONE, FAILED, QUEUED, RUNNING, TaskView, lane_end, median
 
@@ -67,6 +69,8 @@ class Frame:
     log: tuple = ()
     log_total: int = 0
     events: int = 0
+    # memory over time and the loopback server's counters (run-level events), if any
+    resources: ResourcesView | None = None
     # per-frame memo of the cell functions (cells.py)
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
     agg: FrameAgg | None = field(default=None, compare=False, repr=False)
@@ -255,6 +259,8 @@ class Frame:
             "queued": sum(1 for t in tasks if t.status == QUEUED),
             "running": now_conc,
             "per_core": [{"cpu": c, "busy_s": ns / 1e9} for c, ns in sorted(per_core.items())],
+            **(stats_without() if self.resources is None
+               else self.resources.stats(self.first_ns, len(tasks))),
         }
 
     def per_task(self) -> list[dict[str, Any]]:
@@ -284,7 +290,18 @@ class Frame:
         out["start_method"] = self.machine.get("start_method")
         out["cpus"] = self.cpu_count
         out["ended"] = self.ended
+        out["net"] = self.net_figures()
         return out
+
+    def net_figures(self) -> dict[str, Any] | None:
+        """A net run's latency as its tasks saw it (each request's wait for its reply), next to
+        the server's delay; None for other workloads."""
+        spec = self.header.get("spec") or {}
+        if spec.get("latency_ms") is None:
+            return None
+        waits = [w for t in self.tasks for w in waits_of(t.sleeps.spans(0, t.n_sleeps))]
+        return {"latency_ms": spec["latency_ms"], "requests": spec.get("requests"),
+                "wait_ms_median": median(waits) / 1e6 if waits else None, "replies_seen": len(waits)}
 
     # --- columns (cells.py) ------------------------------------------------------------------
     def task_cells(self, index: int, t0: int, t1: int, width: int) -> LaneCells:
