@@ -1,4 +1,5 @@
-"""Command line: ``concviz [TUI flags]``, ``concviz run``, ``compare``, ``export``, ``replay``.
+"""Command line: ``concviz [TUI flags]``, ``concviz run``, ``compare``, ``advise``, ``export``,
+``replay``, ``doctor``.
 
 Bad input exits with status 2 and one line naming the problem; never a traceback.
 """
@@ -17,7 +18,7 @@ from typing import Any, Sequence
 from concviz.engine.spec import MODEL_NAMES, SpecError, check_choice
 from concviz.engine.workloads import WORKLOADS
 
-SUBCOMMANDS = ("run", "compare", "export", "replay", "doctor")
+SUBCOMMANDS = ("run", "compare", "advise", "export", "replay", "doctor")
 
 
 class UsageError(Exception):
@@ -137,6 +138,11 @@ def build_parsers() -> tuple[Parser, Parser]:
                       help="run every model N times and rank the medians (default 3, or 1 if a round "
                            "takes over 20 s)")
     cmp_.add_argument("--json", action="store_true", help="print one JSON object")
+    adv = sub.add_parser("advise", help="measure the rule of thumb's three cases on this machine")
+    adv.add_argument("--cases", help="comma-separated subset of: cpu, net-fast, net-slow")
+    adv.add_argument("--rounds", type=_number(int, "rounds"), metavar="N",
+                     help="run every model of a case N times (default 3, or 1 if a round takes over 20 s)")
+    adv.add_argument("--json", action="store_true", help="print one JSON object with every figure")
     exp = sub.add_parser("export", help="convert a trace to Chrome trace-event JSON (Perfetto)")
     exp.add_argument("trace", metavar="FILE.jsonl")
     exp.add_argument("-o", "--output", required=True, metavar="FILE.json")
@@ -235,6 +241,8 @@ def _main(argv: list[str]) -> int:
             return cmd_run(args)
         if args.command == "compare":
             return cmd_compare(args)
+        if args.command == "advise":
+            return cmd_advise(args)
         if args.command == "export":
             return cmd_export(args)
         if args.command == "replay":
@@ -283,6 +291,26 @@ def cmd_compare(args: argparse.Namespace) -> int:
         try:
             code = compare(specs, skipped, as_json=args.json, stop=stop.event, rounds=args.rounds,
                            progress=progress)
+        finally:
+            if progress is not None:
+                progress("")
+    stop.check()
+    return code
+
+
+def cmd_advise(args: argparse.Namespace) -> int:
+    from concviz.advise import CASE_NAMES, CASES, advise
+
+    names = CASE_NAMES
+    if args.cases is not None:
+        names = tuple(dict.fromkeys(check_choice("case", c, CASE_NAMES) for c in args.cases.split(",")))
+    if args.rounds is not None and not 1 <= args.rounds <= 100:
+        raise SpecError(f"rounds must be 1 to 100, got {args.rounds}")
+    progress = _progress_line if sys.stderr.isatty() else None
+    with SignalStop() as stop:
+        try:
+            code = advise([c for c in CASES if c.name in names], rounds=args.rounds, as_json=args.json,
+                          stop=stop.event, progress=progress)
         finally:
             if progress is not None:
                 progress("")

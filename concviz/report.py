@@ -227,13 +227,13 @@ def compare(specs: dict[str, RunSpec], skipped: dict[str, str], as_json: bool = 
         print(f"  -    {name:<13}skipped: {why}")
     print()
     if done > 1:
-        _say(f"wall s: the median of {done} rounds; spread: half their range. A shared rank (1=) "
+        say(f"wall s: the median of {done} rounds; spread: half their range. A shared rank (1=) "
              "means the ranges overlap: no measured difference. mem/task: the memory (PSS) the "
              "run grew by, per task.")
     elif rounds is None and rows:
-        _say(f"One round (it took over {LONG_ROUND_S:g} s): no spread measured; --rounds 3 repeats it.")
-    _say(f"Rule of thumb: {RULES[workload]}")
-    _say(f"Measured here: {verdict}")
+        say(f"One round (it took over {LONG_ROUND_S:g} s): no spread measured; --rounds 3 repeats it.")
+    say(f"Rule of thumb: {RULES[workload]}")
+    say(f"Measured here: {verdict}")
     return 0
 
 
@@ -246,7 +246,7 @@ def round_order(models: Sequence[str], round_no: int) -> list[str]:
     return [*models[shift:], *models[:shift]]
 
 
-def _say(text: str) -> None:
+def say(text: str) -> None:
     """A paragraph under the table, wrapped to the terminal (60-100 columns)."""
     width = max(60, min(100, shutil.get_terminal_size((100, 24)).columns - 1))
     print(textwrap.fill(text, width, initial_indent="  ", subsequent_indent="    "))

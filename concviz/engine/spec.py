@@ -6,7 +6,7 @@ import difflib
 import math
 import multiprocessing
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from concviz.engine.workloads import NET_PRESETS, NET_WORKLOADS, WORKLOADS, WorkParams
 
@@ -228,10 +228,9 @@ class RunSpec:
             floor = net_floor_s(self.model, self.tasks, self.pool_size, self.requests, self.latency_ms)
             if floor > self.timeout_s:
                 raise TooSlow(
-                    f"{self.model} needs at least {floor:g} s for {self.tasks} connections of "
-                    f"{self.requests} x {self.latency_ms:g} ms ({at_once(self.model, self.tasks, self.pool_size)} "
-                    f"at a time), over the time limit of {self.timeout_s:g} s: use fewer connections, "
-                    "another model, or --timeout")
+                    f"{self.model} needs at least {floor:g} s for {self.tasks} connections "
+                    f"({at_once(self.model, self.tasks, self.pool_size)} at a time, {self.requests} x "
+                    f"{self.latency_ms:g} ms each), over its time limit of {self.timeout_s:g} s (--timeout)")
         return self
 
     def _validate_net(self) -> None:
@@ -257,6 +256,16 @@ class RunSpec:
         if self.scale != 1:
             raise NotApplicable(f"--scale is not for the net workloads (got {self.scale:g}): "
                                 "--latency and --requests set their size")
+
+    def for_model(self, model: str) -> "RunSpec":
+        """These settings under ``model`` (a pool size chosen holds for every pool model),
+        validated: what a comparison of every model runs.
+
+        Raises:
+            SpecError: the model cannot run them (see SKIPPED_ERRORS).
+        """
+        return replace(self, model=model, workers=self.workers if model in POOL_MODELS else None,
+                       faults={}).validate()
 
     def work_params(self) -> WorkParams:
         return WorkParams(self.workload, self.tasks, float(self.scale), int(self.seed), dict(self.faults))

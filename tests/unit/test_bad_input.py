@@ -67,6 +67,11 @@ BAD = [
     (["compare", "--models", "processes", "-n", "100"], "nothing to compare: processes skipped"),
     (["compare", "--models", "threads", "--kill-task", "1"], "nothing to compare: threads skipped"),
     (["compare", "--rounds", "two"], "rounds must be a whole number"),
+    (["advise", "--cases", "net-slwo"], "did you mean 'net-slow'"),
+    (["advise", "--cases", "io"], "unknown case 'io'"),
+    (["advise", "--cases", ""], "case is empty"),
+    (["advise", "--rounds", "0"], "rounds must be 1 to 100"),
+    (["advise", "--rounds", "many"], "rounds must be a whole number"),
     (["-m", "procesess"], "did you mean 'processes'"),  # the TUI's flags are checked the same way
     # counts, scales, intervals: <= 0, over the limits, not numbers
     (["run", "-n", "0"], "tasks must be at least 1"),
@@ -111,7 +116,7 @@ BAD = [
     (["run", "-m", "asyncio", "-w", "net-slow", "-n", "10001"], "tasks must be at most 10000 under asyncio"),
     (["run", "-m", "sequential", "-w", "net-slow", "-n", "500"], "sequential needs at least 500 s for 500 connections"),
     (["run", "-m", "pool", "--workers", "2", "-w", "net-slow"], "pool needs at least 1000 s"),
-    (["run", "-m", "threads", "-w", "net", "--latency", "2000", "--requests", "40"], "over the time limit of 60 s"),
+    (["run", "-m", "threads", "-w", "net", "--latency", "2000", "--requests", "40"], "over its time limit of 60 s (--timeout)"),
     (["-w", "net", "--requests", "-2"], "requests must be at least 1"),
     (["compare", "-w", "net-slow", "--models", "sequential,pool"], "nothing to compare: sequential skipped"),
     # faults: outside the run, on a model without worker processes, two on one task
