@@ -118,7 +118,7 @@ async def test_a_with_a_fault_set_or_too_many_tasks():
         app.runs.change(model="pool", fail_task=None, tasks=100, workers=3)  # over the 64 processes allowed
         await pilot.press("a")
         assert started == ["sequential"]  # the first; the others follow as each run ends
-        assert app.runs.queue == [m for m in MODEL_NAMES if m not in ("sequential", "processes")]
+        assert [s.model for s in app.runs.queue] == [m for m in MODEL_NAMES if m not in ("sequential", "processes")]
         assert app.runs.spec.workers is None  # sequential has no pool...
         app.runs.run_next()
         assert started[-1] == "threads" and app.runs.spec.workers is None
