@@ -50,9 +50,16 @@ FIGURES: dict[str, tuple[str, str, float]] = {
     "switch_interval_error_max": ("median RUN interval vs switch interval (1/5/20 ms), worst", "<=", 0.15),
     "busy_over_wall_max": ("busy / wall of 2 CPU-bound threads, worst run", "<=", 1.05),
     "spawn_latency_error_max": ("SPAWN->START vs direct start cost, worst method", "<=", 0.20),
+    "mem_per_task_error": ("memory per task vs the bench's PSS of the run's tree, worst model", "<=", 0.10),
+    "net_latency_error": ("median wait per request vs --latency, 1,000 connections, worse model", "<=", 0.10),
+    "net_10k_threads_s": ("10,000 net-slow connections under threads: wall s (all complete)", "<=", 60),
+    "net_10k_asyncio_s": ("10,000 net-slow connections under asyncio: wall s (all complete)", "<=", 60),
+    "net_ui_key_s_max": ("TUI, 10,000 net-slow connections: slowest key answer, s", "<=", 0.2),
+    "net_ui_rss_mb": ("TUI, 10,000 net-slow connections: UI RSS peak, MB", "<=", 200),
 }
 UI_FIGURES = ("ui_fps_under_load", "ui_cpu_fraction_busy", "ui_cpu_fraction_idle", "startup_s",
-              "long_ui_cpu_growth", "long_ui_cpu_vs_plain", "long_rss_mb_per_min", "long_rss_mb_10min")
+              "long_ui_cpu_growth", "long_ui_cpu_vs_plain", "long_rss_mb_per_min", "long_rss_mb_10min",
+              "net_ui_key_s_max", "net_ui_rss_mb")
 ENGINE_MODULES = ("bench_probe", "bench_pipeline", "bench_frame", "bench_fidelity", "bench_net")
 
 
@@ -92,7 +99,9 @@ def select(benchmarks: dict[str, Callable], only: list[str]) -> dict[str, Callab
               "switch_interval_error_max": "switch", "busy_over_wall_max": "switch",
               "spawn_latency_error_max": "spawn", "ui_fps_under_load": "ui_load",
               "ui_cpu_fraction_busy": "ui_cpu", "ui_cpu_fraction_idle": "ui_cpu",
-              "startup_s": "startup"}
+              "startup_s": "startup", "mem_per_task_error": "mem_per_task",
+              "net_latency_error": "net_latency", "net_10k_threads_s": "net_10k", "net_10k_asyncio_s": "net_10k",
+              "net_ui_key_s_max": "ui_net_scale", "net_ui_rss_mb": "ui_net_scale"}
     chosen = {}
     for name in only:
         for part in name.split(","):
