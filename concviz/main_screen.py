@@ -283,7 +283,7 @@ class MainScreen(Screen):
         if self.results_shown:
             spec, results = self.runs.spec, self.runs.results
             if self.runs.advising:
-                self.w["results"].show_advice(results)
+                self.w["results"].show_advice(results, self.runs.advice)
             else:
                 self.w["results"].show(spec, results.rows(spec), results.not_run(spec))
 

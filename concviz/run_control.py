@@ -92,6 +92,7 @@ class RunControl:
         self.results = Results()
         self.queue: list[RunSpec] = []
         self.advising = False  # the results pane shows the rule's cases ("A"), not one table
+        self.advice: dict[str, list[str]] = {}  # case -> the models "A" runs it under
         self._plain_tasks = spec.tasks if not spec.is_net else default_tasks("cpu")
         self._retired: list[Session] = []  # replaced while running: still being wound down
 
@@ -250,8 +251,10 @@ class RunControl:
         from concviz.advise import CASES
 
         queue, out = [], []
+        self.advice = {}
         for case in CASES:
             specs, skipped = case.runnable()
+            self.advice[case.name] = list(specs)
             queue += [specs[m] for m in round_order(list(specs), self.results.begin_round(case.spec))]
             if skipped:
                 out.append(f"{case.name}: {', '.join(skipped)}")

@@ -48,26 +48,30 @@ def results_text(spec: RunSpec, rows: list[dict[str, Any]], not_run: list[str]) 
     return "\n".join(lines)
 
 
-def advice_text(results: Results) -> str:
-    """The rule's three cases (``A``), as this session measured them, as Textual markup."""
+def advice_text(results: Results, expected: dict[str, list[str]] | None = None) -> str:
+    """The rule's three cases (``A``), as this session measured them, as Textual markup;
+    ``expected``: the models queued for each case, a verdict waiting until each has run."""
     from concviz.advise import CASES, judge
 
     lines = [f"[$text-muted]{'case':<10}{'rule says':<11}{'fastest here':<18}{'wall':>8}{'mem/task':>9}  agrees[/]"]
     verdicts = []
     for case in CASES:
         rows = results.rows(case.spec)
-        v = judge(case, rows)
+        ran = {r["model"] for r in rows}
+        missing = [m for m in (expected or {}).get(case.name, []) if m not in ran]
+        v = judge(case, rows) if not missing else None
         if v is None:
-            lines.append(f"{case.name:<10}{case.rule:<11}[$text-muted]not run yet[/]")
+            state = f"measuring: {len(ran)} of {len(ran) + len(missing)} models" if ran or missing else "not run yet"
+            lines.append(f"{case.name:<10}{case.rule:<11}[$text-muted]{state}[/]")
             continue
         won = ", ".join(v.fastest)
         won = won if len(won) <= 17 else won[:16] + "…"
         colour = {"yes": "$success", "partly": "$warning"}.get(v.agrees, "$error")
         lines.append(f"{case.name:<10}{case.rule:<11}{won:<18}{format_time(v.best['wall_s'] * 1e9):>8}"
                      f"{format_kb(v.best.get('mem_per_task_kb')):>9}  [b {colour}]{v.agrees}[/]")
-        ran = ", ".join(r["model"] for r in rows)
+        rounds = max(r["rounds"] for r in rows)
         verdicts.append(f"[b]{case.name}[/b]: {_plain(v.text)} "
-                        f"[$text-muted]({ran}; {max(r['rounds'] for r in rows)} round(s))[/]")
+                        f"[$text-muted]({len(rows)} models, {rounds} round{'s' if rounds != 1 else ''})[/]")
     return "\n".join(lines + [""] + verdicts + ["", "[$text-muted]A measures the rule's three cases again (each "
                                                   "model once more); t closes this pane.[/]"])
 
@@ -91,8 +95,8 @@ class ResultsPane(VerticalScroll):
         self.border_subtitle = "t closes"
         self.query_one("#results-text", Static).update(Content.from_markup(results_text(spec, rows, not_run)))
 
-    def show_advice(self, results: Results) -> None:
+    def show_advice(self, results: Results, expected: dict[str, list[str]]) -> None:
         """The rule's three cases as measured (``A``) instead of one table of settings."""
         self.border_title = "The rule of thumb, measured here"
         self.border_subtitle = "t closes"
-        self.query_one("#results-text", Static).update(Content.from_markup(advice_text(results)))
+        self.query_one("#results-text", Static).update(Content.from_markup(advice_text(results, expected)))
