@@ -25,14 +25,6 @@ from concviz.engine.probe import CPU_CHECK_NS, Recorder, current_cpu, gap_ns
 
 NET_WORKLOADS = ("net", "net-fast", "net-slow")
 WORKLOADS = ("io", "cpu", "mixed", *NET_WORKLOADS)
-WORKLOAD_TITLES = {
-    "io": "I/O-bound: each task waits on a slow call (sleep)",
-    "cpu": "CPU-bound: each task does pure-Python arithmetic",
-    "mixed": "Mixed: CPU bursts between waits, like a request handler",
-    "net": "Network: each task opens a TCP connection to a loopback server and sends requests",
-    "net-fast": "Network, fast I/O and few connections: 8 connections x 200 requests, 2 ms replies",
-    "net-slow": "Network, slow I/O and many connections: 2,000 connections x 1 request, 1 s replies",
-}
 
 
 @dataclass(frozen=True)
@@ -44,6 +36,10 @@ class NetPreset:
     requests: int
     latency_ms: float
 
+    def words(self) -> str:
+        return (f"{self.tasks:,} connections x {self.requests} request{'s' if self.requests != 1 else ''}, "
+                f"{self.latency_ms:g} ms replies")
+
 
 # The rule of thumb's two I/O cases, sized to run in seconds here with a real contrast:
 # net-fast is 200 replies of 2 ms on each of 8 connections (about 0.5 s, long enough to watch,
@@ -53,6 +49,15 @@ NET_PRESETS = {
     "net": NetPreset(16, 10, 50.0),
     "net-fast": NetPreset(8, 200, 2.0),
     "net-slow": NetPreset(2000, 1, 1000.0),
+}
+WORKLOAD_TITLES = {
+    "io": "I/O-bound: each task waits on a slow call (sleep)",
+    "cpu": "CPU-bound: each task does pure-Python arithmetic",
+    "mixed": "Mixed: CPU bursts between waits, like a request handler",
+    "net": "Network: each task opens a TCP connection to a loopback server and sends requests "
+           f"(by default {NET_PRESETS['net'].words()})",
+    "net-fast": f"Network, fast I/O and few connections: {NET_PRESETS['net-fast'].words()}",
+    "net-slow": f"Network, slow I/O and many connections: {NET_PRESETS['net-slow'].words()}",
 }
 
 # The probe reads the clock once per unit: ~20 us of arithmetic keeps that read ~1% of the work
