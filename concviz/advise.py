@@ -118,7 +118,7 @@ def judge(case: Case, rows: list[dict[str, Any]]) -> Verdict | None:
         mem = f"{leanest['model']} held a connection for the least memory, {format_kb(leanest['mem_per_task_kb'])}"
         others = [r for r in measured if r is not leanest]
         if others:
-            mem += " (" + ", ".join(f"{r['model']} {format_kb(r['mem_per_task_kb'])}" for r in others) + ")"
+            mem += " (" + ", ".join(f"{r['model']} {format_kb(r['mem_per_task_kb'])}" + _kernel(r) for r in others) + ")"
         if agrees == YES and not lean:
             agrees, text = PARTLY, f"partly: {text[len('agrees: '):]}, but {mem}"
         elif agrees == NO and lean:
@@ -128,6 +128,22 @@ def judge(case: Case, rows: list[dict[str, Any]]) -> Verdict | None:
     if 1 in (r["rounds"] for r in rows if r["model"] in tops):
         text += f" (one round: within {ONE_ROUND_MARGIN:.0%} of the fastest is no measured difference)"
     return Verdict(tops, best, leanest, agrees, text + ".")
+
+
+def _kernel(row: dict[str, Any]) -> str:
+    """' + 16.0 KB of kernel stacks, inferred' where the run added threads, else ''."""
+    kb = row.get("mem_kernel_kb_inferred")
+    return f" + {format_kb(kb)} of kernel stack, inferred" if kb and kb >= 1 else ""
+
+
+def skipped_text(skipped: dict[str, str]) -> str:
+    """Who sat out and why, the models with the same reason together ("pool, thread-pool
+    skipped: needs at least ..."), each reason once."""
+    by_reason: dict[str, list[str]] = {}
+    for model, why in skipped.items():
+        reason = why[len(model) + 1:] if why.startswith(model + " ") else why
+        by_reason.setdefault(reason, []).append(model)
+    return "; ".join(f"{', '.join(models)} skipped: {reason}" for reason, models in by_reason.items())
 
 
 def _names(models: Sequence[str]) -> str:
@@ -188,7 +204,7 @@ def advise(cases: Sequence[Case] = CASES, rounds: int | None = None, as_json: bo
     for case, rows, skipped, done, v in results:
         say(f"{case.name} ({_size(case.spec)}, {done} round{'s' if done != 1 else ''}): "
              + "; ".join(f"{r['model']} {_wall(r)}, {format_kb(r['mem_per_task_kb'])}" for r in rows)
-             + "".join(f"; {m} skipped: {why}" for m, why in skipped.items()))
+             + (f"; {skipped_text(skipped)}" if skipped else ""))
         say(f"Rule: {case.rule_text}")
         say(f"Measured here: {v.text if v else 'nothing could run.'}")
         print()

@@ -271,6 +271,8 @@ def _compare_row(name: str, stats: list[dict[str, Any]]) -> dict[str, Any]:
     wall = median(walls)
     spawns = [s["spawn_ms_median"] for s in stats if s["spawn_ms_median"] is not None]
     mems = [s["mem_per_task_kb"] for s in stats if s.get("mem_per_task_kb") is not None]
+    kernel = [s["mem_kernel_stacks_per_task_kb_inferred"] for s in stats
+              if s.get("mem_kernel_stacks_per_task_kb_inferred") is not None]
     return {"model": name, "wall_s": wall, "wall_min_s": min(walls), "wall_max_s": max(walls),
             "spread": (max(walls) - min(walls)) / 2 / wall if wall else 0.0, "rounds": len(stats),
             "busy_s": median([s["busy_s"] for s in stats]),
@@ -280,7 +282,8 @@ def _compare_row(name: str, stats: list[dict[str, Any]]) -> dict[str, Any]:
             "gil_switches": round(median([s["gil_switches"] for s in stats])),
             "spawn_ms_median": median(spawns) if spawns else None,
             "failed": max(s["failed"] for s in stats),
-            "mem_per_task_kb": median(mems) if mems else None}
+            "mem_per_task_kb": median(mems) if mems else None,
+            "mem_kernel_kb_inferred": median(kernel) if kernel else None}
 
 
 def _rank(rows: list[dict[str, Any]]) -> None:

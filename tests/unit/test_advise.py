@@ -106,7 +106,7 @@ def test_the_table_has_a_row_a_case_and_lists_who_sat_out(fake_runs, capsys):
     assert sum(1 for w, _ in fake_runs if w == "cpu") == 14
     assert {m for w, m in fake_runs if w == "net-slow"} == {"threads", "asyncio"}
     assert "sequential skipped: tasks must be at most 1000" in " ".join(out.split())
-    assert "pool skipped: pool needs at least 1000 s" in " ".join(out.split())
+    assert "pool, thread-pool, process-pool skipped: needs at least 1000 s" in " ".join(out.split())
 
 
 def test_json_has_every_figure(fake_runs, capsys):
