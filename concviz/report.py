@@ -18,9 +18,8 @@ from concviz.view import format_kb
 
 WAITING_WORKLOADS = ("io", *NET_WORKLOADS)  # their tasks mostly wait
 # how a run's memory was read, in words (memory.py)
-MEMORY_SOURCES = {"pss": "PSS: shared pages split among the processes sharing them",
-                  "uss": "USS: no PSS here; pages a forked worker shares count nowhere",
-                  "rss": "RSS: neither PSS nor USS readable here", "mixed": "PSS, USS or RSS by process"}
+MEMORY_SOURCES = {"pss": "PSS", "uss": "USS: no PSS here", "rss": "RSS: no PSS or USS here",
+                  "mixed": "PSS, USS or RSS by process"}
 
 
 def caption(frame: Frame) -> str:
@@ -114,11 +113,11 @@ def resource_lines(frame: Frame) -> list[str]:
     if s["mem_peak_mb"] is not None:
         source = MEMORY_SOURCES.get(s["mem_source"], s["mem_source"])
         lines.append(f"  memory        {format_kb(s['mem_per_task_kb']):>8} per task (peak {s['mem_peak_mb']:.1f} MB, "
-                     f"before the tasks {s['mem_baseline_mb']:.1f} MB; {source})")
+                     f"{s['mem_baseline_mb']:.1f} MB before the tasks; {source})")
         kernel = s["mem_kernel_stacks_per_task_kb_inferred"]
-        if kernel:
-            lines.append(f"                + {format_kb(kernel)} per task of kernel stacks (inferred: threads added "
-                         "x the kernel's stack per thread; in no process's memory)")
+        if kernel is not None and kernel >= 0.5:
+            lines.append(f"                + {format_kb(kernel)} per task of kernel stacks (inferred: threads "
+                         "added x the kernel's stack per thread)")
     server = s["server"]
     if server is not None:
         lines.append(f"  server        {server_line(server)} (not in busy){'; KILLED' if server['state'] == 'killed' else ''}")
