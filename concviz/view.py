@@ -138,6 +138,20 @@ def format_time(ns: float, step_ns: int | None = None) -> str:
     return f"{ns / 1e6:.{digits}f} ms"
 
 
+# a failed task's note: the OS's word for what ended its connection, where that is what failed
+FAILURE_WORDS = (("ConnectionRefusedError", "refused"), ("ConnectionResetError", "reset"),
+                 ("ServerClosed", "closed"), ("BrokenPipeError", "broken"), ("TimeoutError", "timed out"))
+
+
+def failure_word(error: str | None) -> str:
+    """One word for why a task failed, for its lane's note ("refused", "reset", ...; else
+    "failed"): the whole reason is in the event log."""
+    for prefix, word in FAILURE_WORDS:
+        if error and error.startswith(prefix):
+            return word
+    return "failed"
+
+
 def format_kb(kb: float | None) -> str:
     """Memory in KB, three digits at most: '7.3 KB', '312 KB', '2.1 MB'; '-' when not measured."""
     if kb is None:

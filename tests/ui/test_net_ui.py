@@ -174,3 +174,29 @@ async def test_a_live_net_run_shows_and_keeps_its_memory_and_server(tmp_path, mo
     assert MEMORY in kinds and SERVER in kinds and header["server"]["port"] > 0
     ours = [p for p in me.children(recursive=True) if p.pid not in before]
     assert not psutil.wait_procs(ours, timeout=3)[1]
+
+
+async def test_a_failed_connection_says_why_in_its_lane_note():
+    """The note of a task whose connection failed names the OS's reason in a word; the event
+    log has it whole."""
+    from concviz.engine.events import ERROR, SPAWN, START
+
+    spec = RunSpec(model="threads", workload="net", tasks=3).validate()
+    header = {"model": "threads", "workload": "net", "spec": spec.to_dict(), "machine": {"cpus": 2}, "t0_ns": 0}
+    reasons = ["ConnectionRefusedError: [Errno 111] Connection refused (connecting to 127.0.0.1:9)",
+               "ConnectionResetError: [Errno 104] Connection reset by peer (talking to 127.0.0.1:9)",
+               "ServerClosed: the server at 127.0.0.1:9 closed the connection after 0 of 10 replies"]
+    events = []
+    for task, reason in enumerate(reasons):
+        events += [(SPAWN, task, 1, 1, 100, 100, -1, None), (START, task, 1, 2 + task, 200, 200, 0, None),
+                   (ERROR, task, 1, 2 + task, 5_000_000, 5_000_000, -1, reason)]
+    app = ConcvizApp(replay=(header, events), instant=True, live_ticks=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        lanes = app.query_one("#tasks")
+        notes = [lanes.note_for(t, 10).text.strip() for t in app.main.frame.tasks]
+        assert notes == ["✗ refused", "✗ reset", "✗ closed"]
+        await pilot.press("l")
+        await pilot.pause()
+        log = "\n".join(str(line) for line in app.query_one("#log").lines)
+        assert all(reason in log for reason in reasons)
