@@ -190,6 +190,8 @@ def stats_markup(frame: Frame, sample: Sample | None, width: int = 200) -> str:
     if server is not None:
         state = "" if server["state"] in ("running", "stopped") else f" [b $error]{server['state']}[/]"
         parts.insert(at, f"server [b]{server['open_now']}[/] open, max [b]{server['max_open']}[/]{state}")
+        # last: its work is not the run's (its CPU is not in busy)
+        parts.append(f"server: {server['requests']:,} replies, CPU [b]{format_time(server['cpu_s'] * 1e9)}[/]")
     if sample is not None and sample.processes:
         if s["mem_peak_mb"] is None:
             parts.append(f"RSS [b]{sample.rss_bytes / 2**20:.0f} MB[/]")

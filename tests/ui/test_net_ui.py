@@ -99,6 +99,11 @@ async def test_memory_and_the_server_are_on_screen_in_a_replay():
         assert "mem 32.3 MB 8.1 KB/task" in stats and "server 0 open, max 2000" in stats
         lanes = app.query_one(ResourceLanes)
         assert lanes.kinds() == ["memory", "connections"] and lanes.size.height == 2
+    app = replay("asyncio-net-slow")
+    async with app.run_test(size=(200, 36)) as pilot:  # room for the server's own work too
+        await pilot.pause()
+        stats = " ".join(str(app.query_one("#stats").render()).split())
+        assert "server: 2,000 replies, CPU 170 ms" in stats
     app = replay("threads-cpu")  # recorded before memory was measured: no row, no figure
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
