@@ -49,12 +49,15 @@ class ResourceLanes(LanePane):
             values = res.memory_columns(win.t0, win.t1, cells_w)
             # from the lowest reading to the highest: the growth is what there is to see
             cells = block_codes(values, min(readings), max(readings))
-            note, label = f"{readings[-1] / 2**20:.1f} MB", " memory"
+            mb = readings[-1] / 2**20
+            note, label = (f"{mb:.1f} MB" if mb < 100 else f"{mb:.0f} MB"), " memory"
         else:
             n = res.n_server
             values = res.server_columns(win.t0, win.t1, cells_w)
             cells = block_codes(values, 0, max(res.server_open[:n]))
             note, label = f"{res.server_open[n - 1]} open", " connections"
+            if len(note) > note_w - 2:  # (10,000 open: the number alone)
+                note = str(res.server_open[n - 1])
         return [Segment(label.ljust(label_w)[:label_w], self.style("lane--label")),
                 Segment(cells, self.style(f"lane--{kind}")),
                 Segment(" " + note.rjust(note_w - 2)[: note_w - 2] + "  " if note_w else " ", self.style("lane--note"))]
