@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from array import array
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -168,7 +168,7 @@ def _columns(ts: array, values: array, n: int, t0: int, t1: int, width: int) -> 
         b = t0 + span * (col + 1) // width
         if b <= first or a > last:
             continue
-        i, j = bisect_left(ts, a, 0, n), bisect_right(ts, b, 0, n)
+        i, j = bisect_left(ts, a, 0, n), bisect_left(ts, b, 0, n)
         if j > i:
             out[col] = max(values[i:j])
         elif i:
