@@ -164,7 +164,11 @@ def ui_process(pane: int) -> psutil.Process:
 def test_ending_the_tui_leaves_no_server(tui, how):
     name, pane = tui
     server, port, pids = waiting_run(pane)
-    screen = tmux("capture-pane", "-p", "-t", name)
+    deadline = time.monotonic() + 10
+    screen = ""
+    while "connections" not in screen and time.monotonic() < deadline:  # the server's row, drawn
+        screen = tmux("capture-pane", "-p", "-t", name)
+        time.sleep(0.1)
     assert "net" in screen and "connections" in screen, screen
     ui = ui_process(pane)
     if how == "q":
