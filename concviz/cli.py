@@ -1,5 +1,5 @@
-"""Command line: ``concviz [TUI flags]``, ``concviz run``, ``compare``, ``export``, ``replay``,
-``stack``, ``talk``, ``serve``, ``doctor``.
+"""Command line: ``concviz [TUI flags]``, ``concviz run``, ``compare``, ``advise``, ``export``,
+``replay``, ``stack``, ``talk``, ``serve``, ``doctor``.
 
 Bad input exits with status 2 and one line naming the problem; never a traceback.
 """
@@ -15,10 +15,10 @@ import sys
 import threading
 from typing import Any, Sequence
 
-from concviz.engine.spec import MODEL_NAMES, NotApplicable, OverTaskLimit, SpecError, check_choice
+from concviz.engine.spec import MODEL_NAMES, SpecError, check_choice
 from concviz.engine.workloads import WORKLOADS
 
-SUBCOMMANDS = ("run", "compare", "export", "replay", "stack", "talk", "serve", "doctor")
+SUBCOMMANDS = ("run", "compare", "advise", "export", "replay", "stack", "talk", "serve", "doctor")
 
 
 class UsageError(Exception):
@@ -96,7 +96,8 @@ def add_run_flags(p: argparse.ArgumentParser, *, with_model: bool = True) -> Non
     if with_model:
         p.add_argument("-m", "--model", default="threads", help=f"one of: {', '.join(MODEL_NAMES)}")
     p.add_argument("-w", "--workload", default="cpu", help=f"one of: {', '.join(WORKLOADS)}")
-    p.add_argument("-n", "--tasks", type=_number(int, "tasks"), default=4, help="number of tasks (default 4)")
+    p.add_argument("-n", "--tasks", type=_number(int, "tasks"),
+                   help="number of tasks (default 4; a net preset's own: net 16, net-fast 8, net-slow 2000)")
     if with_model:
         p.add_argument("--workers", type=_number(int, "workers"), help="pool size (pool models only; default: CPUs)")
     p.add_argument("--scale", type=_number(float, "scale"), default=1.0, help="multiply all work and sleeps")
@@ -109,6 +110,12 @@ def add_run_flags(p: argparse.ArgumentParser, *, with_model: bool = True) -> Non
     p.add_argument("--fail-task", type=_number(int, "--fail-task"), help="task N raises an exception")
     p.add_argument("--kill-task", type=_number(int, "--kill-task"), help="the process running task N is SIGKILLed")
     p.add_argument("--hang-task", type=_number(int, "--hang-task"), help="task N never finishes")
+    p.add_argument("--latency", type=_number(float, "latency"), metavar="MS", dest="latency_ms",
+                   help="net workloads: the server replies after MS ms (net 50, net-fast 2, net-slow 1000)")
+    p.add_argument("--requests", type=_number(int, "requests"), metavar="N",
+                   help="net workloads: requests per connection (net 10, net-fast 200, net-slow 1)")
+    p.add_argument("--kill-server", action="store_true",
+                   help="net workloads: the server is SIGKILLed once half the replies are sent")
 
 
 def add_theme_flag(p: argparse.ArgumentParser) -> None:
@@ -139,6 +146,11 @@ def build_parsers() -> tuple[Parser, Parser]:
     cmp_.add_argument("--json", action="store_true", help="print one JSON object")
     cmp_.add_argument("--save", metavar="DIR", help="keep each model's median run as DIR/MODEL.jsonl "
                       "(concviz stack opens them on one time axis)")
+    adv = sub.add_parser("advise", help="measure the rule of thumb's three cases on this machine")
+    adv.add_argument("--cases", help="comma-separated subset of: cpu, net-fast, net-slow")
+    adv.add_argument("--rounds", type=_number(int, "rounds"), metavar="N",
+                     help="run every model of a case N times (default 3, or 1 if a round takes over 20 s)")
+    adv.add_argument("--json", action="store_true", help="print one JSON object with every figure")
     exp = sub.add_parser("export", help="convert a trace to Chrome trace-event JSON (Perfetto)")
     exp.add_argument("trace", metavar="FILE.jsonl")
     exp.add_argument("-o", "--output", required=True, metavar="FILE.json")
@@ -164,15 +176,26 @@ def build_parsers() -> tuple[Parser, Parser]:
 
 
 def spec_from_args(args: argparse.Namespace, model: str | None = None):
-    from concviz.engine.spec import DEFAULT_TIMEOUT_S, RunSpec
+    from concviz.engine.spec import DEFAULT_TIMEOUT_S, RunSpec, default_tasks
 
     return RunSpec(
-        model=model or args.model, workload=args.workload, tasks=args.tasks,
+        model=model or args.model, workload=args.workload,
+        tasks=args.tasks if args.tasks is not None else default_tasks(str(args.workload).strip()),
         workers=getattr(args, "workers", None), scale=args.scale, seed=args.seed,
         switch_interval_ms=args.switch_interval_ms, start_method=args.start_method,
         fail_task=args.fail_task, kill_task=args.kill_task, hang_task=args.hang_task,
         timeout_s=args.timeout_s if args.timeout_s is not None else DEFAULT_TIMEOUT_S,
+        latency_ms=args.latency_ms, requests=args.requests, kill_server=args.kill_server,
     ).validate()
+
+
+def check_limits(spec) -> None:
+    """Make room for the run on this machine (raise a soft limit), or refuse it in one line."""
+    from concviz.engine.limits import prepare_run
+
+    check = prepare_run(spec)
+    if not check.ok:
+        raise SpecError(check.problem)
 
 
 def check_writable(path: str) -> None:
@@ -238,6 +261,8 @@ def _main(argv: list[str]) -> int:
             return cmd_run(args)
         if args.command == "compare":
             return cmd_compare(args)
+        if args.command == "advise":
+            return cmd_advise(args)
         if args.command == "export":
             return cmd_export(args)
         if args.command in ("replay", "stack", "talk"):
@@ -272,6 +297,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from concviz.report import format_run
 
     spec = spec_from_args(args)
+    check_limits(spec)
     if args.record:
         check_writable(args.record)
     with SignalStop() as stop:
@@ -285,18 +311,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from concviz.engine.limits import runnable_specs
     from concviz.report import compare
 
     models = MODEL_NAMES
     if args.models is not None:
         models = tuple(dict.fromkeys(check_choice("model", m, MODEL_NAMES) for m in args.models.split(",")))
-    specs = {}
-    skipped = {}
-    for m in models:
-        try:
-            specs[m] = spec_from_args(args, model=m)
-        except (NotApplicable, OverTaskLimit) as exc:  # the others still compare
-            skipped[m] = str(exc)
+    specs, skipped = runnable_specs(models, lambda m: spec_from_args(args, model=m))
     if not specs:
         raise SpecError("nothing to compare: " + "; ".join(f"{m} skipped ({why})" for m, why in skipped.items()))
     if args.rounds is not None and not 1 <= args.rounds <= 100:
@@ -316,6 +337,26 @@ def cmd_compare(args: argparse.Namespace) -> int:
         saved = [os.path.join(args.save, f"{m}.jsonl") for m in specs]
         print(f"saved each model's median run in {args.save}; to see some on one time axis: "
               f"concviz stack {' '.join(saved[:2])}", file=sys.stderr if args.json else sys.stdout)
+    return code
+
+
+def cmd_advise(args: argparse.Namespace) -> int:
+    from concviz.advise import CASE_NAMES, CASES, advise
+
+    names = CASE_NAMES
+    if args.cases is not None:
+        names = tuple(dict.fromkeys(check_choice("case", c, CASE_NAMES) for c in args.cases.split(",")))
+    if args.rounds is not None and not 1 <= args.rounds <= 100:
+        raise SpecError(f"rounds must be 1 to 100, got {args.rounds}")
+    progress = _progress_line if sys.stderr.isatty() else None
+    with SignalStop() as stop:
+        try:
+            code = advise([c for c in CASES if c.name in names], rounds=args.rounds, as_json=args.json,
+                          stop=stop.event, progress=progress)
+        finally:
+            if progress is not None:
+                progress("")
+    stop.check()
     return code
 
 
@@ -363,6 +404,8 @@ def cmd_tui(args: argparse.Namespace) -> int:
         print(f"concviz {__version__}")
         return 0
     spec = spec_from_args(args)
+    if args.run:
+        check_limits(spec)
     from concviz.app import run_app
 
     return run_app(spec=spec, autorun=args.run, theme=args.theme)

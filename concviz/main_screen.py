@@ -37,6 +37,7 @@ from concviz.widgets.bars import (
 from concviz.widgets.code import CodePane
 from concviz.widgets.core_lanes import CoreLanes
 from concviz.widgets.gil_lane import GilLane
+from concviz.widgets.resource_lanes import ResourceLanes
 from concviz.widgets.results import ResultsPane
 from concviz.widgets.task_lanes import TaskLanes
 
@@ -79,6 +80,7 @@ class MainScreen(Screen):
     BINDINGS = [
         Binding("r", "run", "Run"),
         Binding("a", "run_all", "All", tooltip="Run every model in turn and rank them"),
+        Binding("A", "advise", "Advise", show=False, tooltip="Advise: measure the rule of thumb's three cases here"),
         Binding("s", "stop", "Stop"),
         Binding("m", "model(1)", "Model"),
         Binding("M", "model(-1)", "Previous model", show=False),
@@ -138,6 +140,7 @@ class MainScreen(Screen):
                 yield GilLane(id="gil")
                 # inside #left, so its columns line up with the task lanes' time axis
                 yield CoreLanes(id="cores")
+                yield ResourceLanes(id="resources")
             with Band(id="side"):
                 yield CodePane(id="code")
                 yield Log(id="log", max_lines=500)
@@ -152,7 +155,7 @@ class MainScreen(Screen):
     def on_mount(self) -> None:
         # the widgets a tick touches, found once (a query walks the DOM)
         self.w = {name: self.query_one(f"#{name}") for name in
-                  ("title", "controls", "legend", "stats", "caption", "welcome", "tasks", "gil", "cores", "log",
+                  ("title", "controls", "legend", "stats", "caption", "welcome", "tasks", "gil", "cores", "resources", "log",
                    "code", "results")}
         self.w["log"].border_title = "Events"
         self.last_runs_changed()
@@ -201,6 +204,7 @@ class MainScreen(Screen):
             sample = self._sample()
             cores.os_percent = sample.per_cpu if sample else ()
             cores.show(frame, win)
+            self.w["resources"].show(frame, win)
             self.append_log(frame)
 
     def _sample(self):
@@ -280,10 +284,14 @@ class MainScreen(Screen):
             self.w["code"].show_model(MODELS[self.runs.spec.model])
 
     def update_results(self) -> None:
-        """Fill the results pane for the settings shown, when it is open."""
+        """Fill the results pane for the settings shown (or the rule's cases, while "A" runs
+        them), when it is open."""
         if self.results_shown:
             spec, results = self.runs.spec, self.runs.results
-            self.w["results"].show(spec, results.rows(spec), results.not_run(spec))
+            if self.runs.advising:
+                self.w["results"].show_advice(results, self.runs.advice)
+            else:
+                self.w["results"].show(spec, results.rows(spec), results.not_run(spec))
 
     @property
     def results_shown(self) -> bool:
@@ -297,6 +305,14 @@ class MainScreen(Screen):
         """Run every model in turn with the settings shown, and open the results pane that
         ranks them."""
         if self.runs.queue_every_model():
+            if not self.results_shown:
+                self.action_toggle_results()
+            self.runs.run_next()
+
+    def action_advise(self) -> None:
+        """Run the rule's three cases (CPU-bound, net-fast, net-slow) under every model that can
+        run them here, and open the results pane that judges them."""
+        if self.runs.queue_advice():
             if not self.results_shown:
                 self.action_toggle_results()
             self.runs.run_next()

@@ -12,7 +12,15 @@ from typing import Any, Sequence
 
 from concviz.engine.frame import Frame
 from concviz.engine.models import MODELS
+from concviz.engine.resources import server_line
 from concviz.engine.spec import RunSpec
+from concviz.engine.workloads import NET_WORKLOADS
+from concviz.view import format_kb
+
+WAITING_WORKLOADS = ("io", *NET_WORKLOADS)  # their tasks mostly wait
+# how a run's memory was read, in words (memory.py)
+MEMORY_SOURCES = {"pss": "PSS", "uss": "USS: no PSS here", "rss": "RSS: no PSS or USS here",
+                  "mixed": "PSS, USS or RSS by process"}
 
 
 def caption(frame: Frame) -> str:
@@ -20,7 +28,9 @@ def caption(frame: Frame) -> str:
     s = frame.stats
     n = s["tasks"]
     p = s["parallelism"]
-    kind = {"cpu": "CPU-bound", "io": "I/O-bound", "mixed": "mixed"}.get(frame.workload, frame.workload)
+    kind = {"cpu": "CPU-bound", "io": "I/O-bound", "mixed": "mixed", "net": "network",
+            "net-fast": "network (fast replies, few connections)",
+            "net-slow": "network (slow replies, many connections)"}.get(frame.workload, frame.workload)
     info = MODELS.get(frame.model)
     head = f"{n} {info.noun if info else 'tasks'}, {kind}: parallelism {p:.2f}, concurrency up to {s['concurrency_max']}"
     if s["failed"] > s["stopped"]:
@@ -29,7 +39,7 @@ def caption(frame: Frame) -> str:
         head += f", {s['stopped']} stopped"
     if s["not_started"]:
         head += f", {s['not_started']} not started"
-    if frame.workload == "io" or (frame.workload == "mixed" and p < 0.5):
+    if frame.workload in WAITING_WORKLOADS or (frame.workload == "mixed" and p < 0.5):
         if s["concurrency_max"] > 1:
             return head + ". The waits overlapped: concurrency without needing parallelism."
         return head + ". One wait after another: nothing overlapped."
@@ -81,6 +91,7 @@ def format_run(frame: Frame) -> str:
         + (" (the run itself completed; the failures are listed below)"
            if s["failed"] and frame.ended == "ok" else ""),
     ]
+    lines += resource_lines(frame)
     ended = end_line(frame)
     if ended:
         lines.append(ended)
@@ -99,6 +110,28 @@ def format_run(frame: Frame) -> str:
     return "\n".join(lines)
 
 
+def resource_lines(frame: Frame) -> list[str]:
+    """What the run's memory and its server (net workloads) came to, for ``concviz run``."""
+    s = frame.stats
+    lines = []
+    if s["mem_peak_mb"] is not None:
+        source = MEMORY_SOURCES.get(s["mem_source"], s["mem_source"])
+        lines.append(f"  memory        {format_kb(s['mem_per_task_kb']):>8} per task (peak {s['mem_peak_mb']:.1f} MB, "
+                     f"{s['mem_baseline_mb']:.1f} MB before the tasks; {source})")
+        kernel = s["mem_kernel_stacks_per_task_kb_inferred"]
+        if kernel is not None and kernel >= 0.5:
+            lines.append(f"                + {format_kb(kernel)} per task of kernel stacks (inferred: threads "
+                         "added x the kernel's stack per thread)")
+    server = s["server"]
+    if server is not None:
+        lines.append(f"  server        {server_line(server)} (not in busy){'; KILLED' if server['state'] == 'killed' else ''}")
+    net = frame.net_figures()
+    if net and net["wait_ms_median"] is not None:
+        lines.append(f"  latency       {net['wait_ms_median']:8.2f} ms  median wait per request "
+                     f"(the server's delay: {net['latency_ms']:g} ms; {net['replies_seen']:,} replies)")
+    return lines
+
+
 def _s(v: float | None) -> str:
     return "      -" if v is None else f"{v:7.3f}"
 
@@ -111,6 +144,12 @@ RULES = {
           "whole interpreter.",
     "mixed": "Mixed work: the CPU part decides. Processes run the bursts in parallel; threads and "
              "asyncio overlap only the waits.",
+    "net": "Network I/O: threads when the connections are few and the replies fast; asyncio when "
+           "they are many and slow (one thread holds thousands of waits, for less memory each).",
+    "net-fast": "Fast I/O, few connections: threads. Blocking libraries just work, and a few threads "
+                "cost little.",
+    "net-slow": "Slow I/O, many connections: asyncio. One thread holds thousands of waits, for the "
+                "memory of a few objects each; a thread per connection costs a stack each.",
 }
 
 
@@ -118,22 +157,15 @@ DEFAULT_ROUNDS = 3
 LONG_ROUND_S = 20.0  # a first round longer than this is not repeated unless --rounds asks
 
 
-def compare(specs: dict[str, RunSpec], skipped: dict[str, str], as_json: bool = False,
-            stop: Any = None, rounds: int | None = None, progress: Any = None,
-            save: str | None = None) -> int:
-    """Run each spec ``rounds`` times, then print a table ranked by median wall time, with each
-    model's spread, and the rule of thumb.
-
-    One run of a short workload moves by tens of percent with the machine's load and clock,
-    which is enough to rank asyncio above sequential on CPU-bound work. So every model runs in
-    every round, in the order of round_order, and models whose ranges of wall time overlap
-    share a rank: the measurement cannot tell them apart.
-
-    ``rounds`` None: DEFAULT_ROUNDS, or one where the first round took over LONG_ROUND_S.
-    ``progress(text)`` is told what runs now. ``stop`` (a threading.Event) cancels the run in
-    progress; nothing is printed then and the caller says why. ``save``: a folder where each
-    model's median run is kept as MODEL.jsonl (``concviz stack`` opens them).
-    """
+def measure(specs: dict[str, RunSpec], rounds: int | None = None, stop: Any = None,
+            progress: Any = None, label: str = "",
+            save: str | None = None) -> tuple[dict[str, list[Frame]], int] | None:
+    """Run each spec ``rounds`` times (None: DEFAULT_ROUNDS, or one where the first round took
+    over LONG_ROUND_S), every model in every round, in the order of round_order. Returns the
+    frames of each model and the rounds done; None if ``stop`` (a threading.Event) was set.
+    ``progress(text)`` is told what runs now (``label``: which comparison, before it).
+    ``save``: a folder where each model's median run is kept as MODEL.jsonl (``concviz stack``
+    opens them)."""
     from concviz.engine.experiment import run_to_frame
 
     names = list(specs)
@@ -144,54 +176,21 @@ def compare(specs: dict[str, RunSpec], skipped: dict[str, str], as_json: bool = 
     while done < target and names:
         for name in round_order(names, done):
             if progress is not None:
-                progress(f"round {done + 1}/{target}: {name}")
+                progress(f"{label}round {done + 1}/{target}: {name}")
             # (the trace of a round is asked for only when it is kept)
             keep = {"record": os.path.join(save, f".{name}.round{done}.jsonl")} if save else {}
             frame = run_to_frame(specs[name], stop=stop, **keep)
             if stop is not None and stop.is_set():
                 if save:
                     _keep_median_runs(save, {}, done + 1)
-                return 1
+                return None
             frames[name].append(frame)
         done += 1
         if rounds is None and done == 1 and time.monotonic() - began > LONG_ROUND_S:
             target = 1
     if save:
         _keep_median_runs(save, frames, done)
-    rows = rank_runs({name: [f.stats for f in runs] for name, runs in frames.items()})
-    any_spec = next(iter(specs.values()))
-    workload = any_spec.workload
-    best = rows[0]["model"] if rows else None
-    verdict = _verdict(workload, rows)
-    if as_json:
-        print(json.dumps({"workload": workload, "tasks": any_spec.tasks, "scale": any_spec.scale,
-                          "rounds": done, "rows": rows, "skipped": skipped, "fastest": best,
-                          "rule_of_thumb": RULES[workload], "measured": verdict}, indent=2))
-        return 0
-    machine = next(iter(frames.values()))[0].machine if frames else {}
-    print(f"concviz compare: {workload} workload, {any_spec.tasks} tasks, scale {any_spec.scale:g}, "
-          f"{done} round{'s' if done != 1 else ''}  (Python {machine.get('python')}, {machine.get('cpus')} CPUs)")
-    print()
-    # 74 columns: fits an 80-column terminal
-    print(f"  {'rank':<5}{'model':<13}{'wall s':>7}{'spread':>7}{'busy s':>7}{'parallel':>9}{'conc max':>9}"
-          f"{'speedup':>8}{'failed':>7}")
-    for r in rows:
-        sp = f"{r['speedup']:.2f}x" if r["speedup"] else "-"
-        spread = f"±{r['spread']:.0%}" if done > 1 else "-"
-        print(f"  {r['rank_text']:<5}{r['model']:<13}{r['wall_s']:>7.3f}{spread:>7}{r['busy_s']:>7.3f}"
-              f"{r['parallelism']:>9.2f}{r['concurrency_max']:>9d}{sp:>8}{r['failed']:>7d}"
-              + (f"  ({r['not_started']} not started)" if r["not_started"] else ""))
-    for name, why in skipped.items():
-        print(f"  -    {name:<13}skipped: {why}")
-    print()
-    if done > 1:
-        _say(f"wall s: the median of {done} rounds; spread: half their range. A shared rank (1=) "
-             "means the ranges overlap: no measured difference.")
-    elif rounds is None and rows:
-        _say(f"One round (it took over {LONG_ROUND_S:g} s): no spread measured; --rounds 3 repeats it.")
-    _say(f"Rule of thumb: {RULES[workload]}")
-    _say(f"Measured here: {verdict}")
-    return 0
+    return frames, done
 
 
 def _keep_median_runs(folder: str, frames: dict[str, list[Frame]], rounds: int) -> None:
@@ -206,6 +205,65 @@ def _keep_median_runs(folder: str, frames: dict[str, list[Frame]], rounds: int) 
             os.unlink(os.path.join(folder, entry))
 
 
+def compare(specs: dict[str, RunSpec], skipped: dict[str, str], as_json: bool = False,
+            stop: Any = None, rounds: int | None = None, progress: Any = None,
+            save: str | None = None) -> int:
+    """Run each spec ``rounds`` times (see measure), then print a table ranked by median wall
+    time, with each model's spread and memory per task, and the rule of thumb.
+
+    One run of a short workload moves by tens of percent with the machine's load and clock,
+    which is enough to rank asyncio above sequential on CPU-bound work. So every model runs in
+    every round, in the order of round_order, and models whose ranges of wall time overlap
+    share a rank: the measurement cannot tell them apart.
+
+    ``stop`` cancels the run in progress; nothing is printed then and the caller says why.
+    ``save``: see measure.
+    """
+    measured = measure(specs, rounds, stop, progress, save=save)
+    if measured is None:
+        return 1
+    frames, done = measured
+    rows = rank_runs({name: [f.stats for f in runs] for name, runs in frames.items()})
+    any_spec = next(iter(specs.values()))
+    workload = any_spec.workload
+    best = rows[0]["model"] if rows else None
+    verdict = _verdict(workload, rows)
+    if as_json:
+        print(json.dumps({"workload": workload, "tasks": any_spec.tasks, "scale": any_spec.scale,
+                          "latency_ms": any_spec.latency_ms, "requests": any_spec.requests,
+                          "rounds": done, "rows": rows, "skipped": skipped, "fastest": best,
+                          "rule_of_thumb": RULES[workload], "measured": verdict}, indent=2))
+        return 0
+    machine = next(iter(frames.values()))[0].machine if frames else {}
+    size = (f"{any_spec.tasks} connections x {any_spec.requests} requests x {any_spec.latency_ms:g} ms"
+            if any_spec.is_net else f"{any_spec.tasks} tasks, scale {any_spec.scale:g}")
+    print(f"concviz compare: {workload} workload, {size}, {done} round{'s' if done != 1 else ''}  "
+          f"(Python {machine.get('python')}, {machine.get('cpus')} CPUs)")
+    print()
+    # 75 columns: fits an 80-column terminal
+    print(f"  {'rank':<5}{'model':<13}{'wall s':>7}{'spread':>7}{'busy s':>7}{'par':>6}{'conc':>6}"
+          f"{'speedup':>8}{'fail':>5}{'mem/task':>9}")
+    for r in rows:
+        sp = f"{r['speedup']:.2f}x" if r["speedup"] else "-"
+        spread = f"±{r['spread']:.0%}" if done > 1 else "-"
+        print(f"  {r['rank_text']:<5}{r['model']:<13}{r['wall_s']:>7.3f}{spread:>7}{r['busy_s']:>7.3f}"
+              f"{r['parallelism']:>6.2f}{r['concurrency_max']:>6d}{sp:>8}{r['failed']:>5d}"
+              f"{format_kb(r['mem_per_task_kb']):>9}"
+              + (f"  ({r['not_started']} not started)" if r["not_started"] else ""))
+    for name, why in skipped.items():
+        print(f"  -    {name:<13}skipped: {why}")
+    print()
+    if done > 1:
+        say(f"wall s: the median of {done} rounds; spread: half their range. A shared rank (1=) "
+             "means the ranges overlap: no measured difference. mem/task: the memory (PSS) the "
+             "run grew by, per task.")
+    elif rounds is None and rows:
+        say(f"One round (it took over {LONG_ROUND_S:g} s): no spread measured; --rounds 3 repeats it.")
+    say(f"Rule of thumb: {RULES[workload]}")
+    say(f"Measured here: {verdict}")
+    return 0
+
+
 def round_order(models: Sequence[str], round_no: int) -> list[str]:
     """The order in which ``models`` run in round ``round_no`` (from 0) of a comparison: the
     first round in the order given (sequential, the baseline of the speed-ups, first), each
@@ -215,7 +273,7 @@ def round_order(models: Sequence[str], round_no: int) -> list[str]:
     return [*models[shift:], *models[:shift]]
 
 
-def _say(text: str) -> None:
+def say(text: str) -> None:
     """A paragraph under the table, wrapped to the terminal (60-100 columns)."""
     width = max(60, min(100, shutil.get_terminal_size((100, 24)).columns - 1))
     print(textwrap.fill(text, width, initial_indent="  ", subsequent_indent="    "))
@@ -239,6 +297,9 @@ def _compare_row(name: str, stats: list[dict[str, Any]]) -> dict[str, Any]:
     walls = [s["wall_s"] for s in stats]
     wall = median(walls)
     spawns = [s["spawn_ms_median"] for s in stats if s["spawn_ms_median"] is not None]
+    mems = [s["mem_per_task_kb"] for s in stats if s.get("mem_per_task_kb") is not None]
+    kernel = [s["mem_kernel_stacks_per_task_kb_inferred"] for s in stats
+              if s.get("mem_kernel_stacks_per_task_kb_inferred") is not None]
     return {"model": name, "wall_s": wall, "wall_min_s": min(walls), "wall_max_s": max(walls),
             "spread": (max(walls) - min(walls)) / 2 / wall if wall else 0.0, "rounds": len(stats),
             "busy_s": median([s["busy_s"] for s in stats]),
@@ -248,7 +309,9 @@ def _compare_row(name: str, stats: list[dict[str, Any]]) -> dict[str, Any]:
             "gil_switches": round(median([s["gil_switches"] for s in stats])),
             "spawn_ms_median": median(spawns) if spawns else None,
             "failed": max(s["failed"] for s in stats),
-            "not_started": max(s.get("not_started", 0) for s in stats)}
+            "not_started": max(s.get("not_started", 0) for s in stats),
+            "mem_per_task_kb": median(mems) if mems else None,
+            "mem_kernel_kb_inferred": median(kernel) if kernel else None}
 
 
 def _rank(rows: list[dict[str, Any]]) -> None:
@@ -299,7 +362,7 @@ def _verdict(workload: str, rows: list[dict[str, Any]]) -> str:
         parts.append(f"threads reached parallelism {threads['parallelism']:.2f} "
                      f"({threads['wall_s'] / seq['wall_s']:.2f}x the sequential time"
                      + (", no measured difference)" if threads["rounds"] > 1 and _tied(threads, seq) else ")"))
-    if workload == "io" and "asyncio" in by and "threads" in by:
+    if workload in WAITING_WORKLOADS and "asyncio" in by and "threads" in by:
         parts.append(f"asyncio {by['asyncio']['wall_s']:.3f} s vs threads {by['threads']['wall_s']:.3f} s "
                      f"with {by['asyncio']['concurrency_max']} tasks in flight")
     return "; ".join(parts) + "."

@@ -12,7 +12,8 @@ from concviz.view import format_time
 
 def settings_key(spec: RunSpec) -> tuple:
     """What two runs must share to be compared: the work, and the interpreter's settings."""
-    return (spec.workload, spec.tasks, float(spec.scale), spec.seed, spec.switch_interval_ms, spec.start_method)
+    return (spec.workload, spec.tasks, float(spec.scale), spec.seed, spec.switch_interval_ms, spec.start_method,
+            spec.latency_ms, spec.requests)
 
 
 def model_label(model: str, workers: int | None) -> str:
@@ -38,7 +39,7 @@ class Results:
     def add(self, spec: RunSpec, stats: dict[str, Any]) -> bool:
         """Keep a run that measured the model as it is: one with a fault injected, or in which a
         task failed or was cut short, is not kept (its time says nothing about the model)."""
-        if spec.faults or stats["failed"] or stats["done"] != stats["tasks"]:
+        if spec.has_fault or stats["failed"] or stats["done"] != stats["tasks"]:
             return False
         self._runs.setdefault(settings_key(spec), {}).setdefault((spec.model, spec.workers), []).append(stats)
         return True

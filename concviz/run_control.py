@@ -15,6 +15,7 @@ import weakref
 from typing import Any, Callable, Protocol
 
 from concviz.engine.frame import Frame
+from concviz.engine.limits import prepare_run, runnable_specs
 from concviz.engine.spec import (
     DEFAULT_TIMEOUT_S,
     MAX_SCALE,
@@ -23,17 +24,20 @@ from concviz.engine.spec import (
     PROCESS_MODELS,
     RunSpec,
     SpecError,
+    default_tasks,
+    net_task_ceiling,
     task_limit,
 )
-from concviz.engine.workloads import WORKLOADS
+from concviz.engine.workloads import NET_PRESETS, WORKLOADS
 from concviz.report import round_order
 from concviz.results import Results
 from concviz.session import LiveSession, Session
 from concviz.stack import MAX_STACK, StackedRun
 
-TASK_STEPS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 100, 200, 500, 1000, 2000, 5000, 10000)
+TASK_STEPS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000)
 SCALE_STEPS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
 SWITCH_STEPS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0)  # ms, for i / I
+LATENCY_STEPS = (0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0)  # ms, [ ]
 HANG_TIMEOUT_S = 10.0  # the time limit of a run with a hanging task (x)
 FAULT_FLAGS = ("fail_task", "kill_task", "hang_task")
 
@@ -79,7 +83,8 @@ class RunControl:
         spec: the settings of the next run (each key makes a new, valid RunSpec).
         session: the run shown, live or replayed; None before the first.
         results: this app session's complete runs, ranked by the results pane.
-        queue: the models "a" has still to run after the one running.
+        queue: the runs "a" (or "A") has still to start after the one running.
+        advising: the runs are the rule's three cases ("A"): the results pane judges them.
         last_runs: the last MAX_STACK runs that ended, oldest first, for the stack (v).
     """
 
@@ -88,8 +93,10 @@ class RunControl:
         self.spec = spec
         self.session = session
         self.results = Results()
-        self.queue: list[str] = []
-        self._queue_workers: int | None = None  # the pool size the queued models run with
+        self.queue: list[RunSpec] = []
+        self.advising = False  # the results pane shows the rule's cases ("A"), not one table
+        self.advice: dict[str, list[str]] = {}  # case -> the models "A" runs it under
+        self._plain_tasks = spec.tasks if not spec.is_net else default_tasks("cpu")
         self._retired: list[Session] = []  # replaced while running: still being wound down
         self.last_runs: list[StackedRun] = []
         self._remembered: weakref.WeakSet[Session] = weakref.WeakSet()
@@ -97,15 +104,20 @@ class RunControl:
     # --- settings of the next run ----------------------------------------------------------
     def change(self, **changes: Any) -> None:
         """The user changed a setting: "a" runs every model with the settings it began with, so
-        a sequence in progress ends here (its current run goes on)."""
+        a sequence in progress ends here (its current run goes on), and so does "A"'s."""
         self.queue = []
+        self.advising = False
         self._apply(**changes)
 
     def _apply(self, **changes: Any) -> None:
         spec = dataclasses.replace(self.spec, **changes)
+        if spec.workload != self.spec.workload:
+            self._new_workload(spec)
         spec.tasks = min(spec.tasks, task_limit(spec.model, spec.workload))
         if not spec.has_pool:
             spec.workers = None
+        if spec.is_net:
+            self._fit_in_time(spec)
         for flag in FAULT_FLAGS:
             # a fault follows the task count; a kill only exists for process models
             if getattr(spec, flag) is not None:
@@ -118,6 +130,32 @@ class RunControl:
             return
         self.spec = spec
         self.host.settings_changed()
+
+    def _new_workload(self, spec: RunSpec) -> None:
+        """A net workload comes with its preset (connections, requests, latency; scale 1); back
+        on another workload, the task count is the one last used there."""
+        was_net = self.spec.is_net
+        if not was_net:
+            self._plain_tasks = self.spec.tasks
+        spec.latency_ms = spec.requests = None
+        if spec.is_net:
+            spec.tasks, spec.scale = default_tasks(spec.workload), 1.0
+        else:
+            spec.kill_server = False
+            if was_net:
+                spec.tasks = self._plain_tasks
+
+    def _fit_in_time(self, spec: RunSpec) -> None:
+        """Fewer connections, where the model would otherwise outlast the time limit (one at a
+        time, or a pool's few at a time), and the user told so."""
+        preset = NET_PRESETS[spec.workload]
+        requests = spec.requests or preset.requests
+        latency = preset.latency_ms if spec.latency_ms is None else spec.latency_ms
+        ceiling = net_task_ceiling(spec.model, spec.pool_size, requests, latency, spec.timeout_s)
+        if ceiling is not None and 1 <= ceiling < spec.tasks:
+            self.host.notify(f"{spec.model} can hold {ceiling} of {spec.tasks} connections within the "
+                             f"{spec.timeout_s:g} s time limit", severity="warning")
+            spec.tasks = ceiling
 
     def next_model(self, direction: int) -> None:
         """The next (direction 1) or previous (-1) model, in the registry's order."""
@@ -146,26 +184,35 @@ class RunControl:
         self.change(workers=max(1, min(MAX_WORKERS, (self.spec.pool_size or 1) + direction)))
 
     def step_scale(self, direction: int) -> None:
-        """More or less work per task, in SCALE_STEPS."""
+        """More or less work per task, in SCALE_STEPS; on a net workload, a slower or faster
+        server (its latency, in LATENCY_STEPS)."""
+        if self.spec.is_net:
+            self.change(latency_ms=_step(LATENCY_STEPS, self.spec.latency_ms, direction))
+            return
         self.change(scale=min(MAX_SCALE, _step(SCALE_STEPS, self.spec.scale, direction)))
 
     def next_fault(self) -> None:
-        """Cycle the fault injected into the middle task of the next run: none, raise, SIGKILL
-        (process models only), hang (ended by a HANG_TIMEOUT_S time limit)."""
+        """Cycle the fault injected into the next run: none, the middle task raises, its process
+        is SIGKILLed (process models only), it hangs (ended by a HANG_TIMEOUT_S time limit), the
+        server is killed half-way (net workloads only)."""
         spec = self.spec
         kinds = ["fail", "kill", "hang"] if spec.model in PROCESS_MODELS else ["fail", "hang"]
-        current = next(iter(spec.faults.values()), None) if spec.faults else None
+        if spec.is_net:
+            kinds.append("server")
+        current = "server" if spec.kill_server else next(iter(spec.faults.values()), None) if spec.faults else None
         following = kinds[kinds.index(current) + 1] if current in kinds[:-1] else (None if current else kinds[0])
         task = spec.tasks // 2
         changes: dict[str, Any] = {flag: None for flag in FAULT_FLAGS}
         changes["timeout_s"] = HANG_TIMEOUT_S if following == "hang" else DEFAULT_TIMEOUT_S
-        if following:
+        changes["kill_server"] = following == "server"
+        if following in ("fail", "kill", "hang"):
             changes[f"{following}_task"] = task
         self.change(**changes)
         if following:
             self.host.notify({"fail": f"task {task} will raise an exception half-way",
                               "kill": f"the process of task {task} will be SIGKILLed half-way",
-                              "hang": f"task {task} will hang; the run stops after {HANG_TIMEOUT_S:g} s"}[following])
+                              "hang": f"task {task} will hang; the run stops after {HANG_TIMEOUT_S:g} s",
+                              "server": "the server will be SIGKILLed once half the replies are sent"}[following])
 
     def step_switch(self, direction: int) -> None:
         """The next longer (shorter) switch interval than the one the next run would use; the
@@ -182,6 +229,7 @@ class RunControl:
     def run(self) -> None:
         """Start a fresh live run with the settings shown (stopping any run in progress)."""
         self.queue = []
+        self.advising = False
         self.start()
 
     def queue_every_model(self) -> bool:
@@ -189,27 +237,53 @@ class RunControl:
         round (report.round_order); False, and the user told why, when there is nothing to
         rank. run_next starts the first."""
         spec = self.spec
-        if spec.faults:
+        self.advising = False
+        if spec.has_fault:
             self.host.notify("a fault is set: runs with a fault are not ranked; press x until Fault "
                              "shows none", severity="warning")
             return False
-        runnable = [m for m in MODEL_NAMES if spec.tasks <= task_limit(m, spec.workload)]
-        skipped = [m for m in MODEL_NAMES if m not in runnable]
+        specs, skipped = runnable_specs(MODEL_NAMES, spec.for_model)
         if skipped:
-            self.host.notify(f"{spec.tasks} tasks is over the limit of {', '.join(skipped)}: skipped",
+            self.host.notify("skipped: " + "; ".join(f"{m} ({why})" for m, why in skipped.items()),
                              severity="warning")
-        self.queue = round_order(runnable, self.results.begin_round(spec))
-        self._queue_workers = spec.workers  # a pool size chosen (k/K) holds for every pool model
+        self.queue = [specs[m] for m in round_order(list(specs), self.results.begin_round(spec))]
         return bool(self.queue)
 
+    def queue_advice(self) -> bool:
+        """Queue the rule's three cases (advise.CASES) under every model that can run each here
+        ("A"), each case's models in the order of its round; the results pane judges them as
+        they complete. False, and the user told why, when nothing can run."""
+        from concviz.advise import CASES
+
+        queue, out = [], []
+        self.advice = {}
+        for case in CASES:
+            specs, skipped = case.runnable()
+            self.advice[case.name] = list(specs)
+            queue += [specs[m] for m in round_order(list(specs), self.results.begin_round(case.spec))]
+            if skipped:
+                out.append(f"{case.name}: {', '.join(skipped)}")
+        if out:
+            self.host.notify("sitting out (over their ceiling or the time limit): " + "; ".join(out),
+                             severity="information", timeout=8)
+        self.queue = queue
+        self.advising = bool(queue)
+        return self.advising
+
     def run_next(self) -> None:
-        """Start the next model of the queue, with the settings it was queued with (the pool
-        size is dropped for models without a pool)."""
-        self._apply(model=self.queue.pop(0), workers=self._queue_workers)
+        """Start the next run of the queue, with the settings it was queued with."""
+        self.spec = self.queue.pop(0)
+        self.host.settings_changed()
         self.start()
 
     def start(self) -> None:
-        """Start a live run of the settings shown; the run it replaces winds down meanwhile."""
+        """Start a live run of the settings shown (if this machine's limits allow it, raised
+        where they can be); the run it replaces winds down meanwhile."""
+        check = prepare_run(self.spec)
+        if not check.ok:
+            self.host.notify(check.problem, severity="error")
+            self.queue = []
+            return
         self._retire()
         session = LiveSession(dataclasses.replace(self.spec), on_end=self.host.run_ended)
         try:

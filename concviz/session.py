@@ -19,6 +19,7 @@ from concviz.engine.events import write_trace
 from concviz.engine.experiment import Experiment
 from concviz.engine.frame import Frame
 from concviz.engine.replay import ReplaySource
+from concviz.engine.resources import RunMemory
 from concviz.engine.sampler import Sample, Sampler
 from concviz.engine.spec import RunSpec
 from concviz.engine.timeline import Timeline
@@ -98,6 +99,7 @@ class LiveSession(Session):
         self.timeline = Timeline(tasks=spec.tasks)
         self.experiment = Experiment(spec)
         self.sampler: Sampler | None = None
+        self.memory: RunMemory | None = None  # the run's memory, read from here (MEMORY events)
         self._on_end = on_end
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -114,6 +116,8 @@ class LiveSession(Session):
         self.experiment.start()
         self.sampler = Sampler(root_pid=self.experiment.pid)
         self.sampler.start()
+        self.memory = RunMemory(self.experiment.pid, self._keep, lambda: self.timeline.first_ns)
+        self.memory.start()
         self._thread = threading.Thread(target=self._pump, name="concviz-pump", daemon=True)
         self._thread.start()
 
@@ -128,6 +132,13 @@ class LiveSession(Session):
             self.header = payload
             self.timeline.set_header(payload)
             self.log.set_header(payload)
+            if self.memory is not None:
+                self.memory.header(payload)
+
+    def _keep(self, events: list) -> None:
+        """MEMORY events, from the memory sampler's thread: folded and kept like the run's."""
+        self.timeline.feed(events)
+        self.log.append(events)
 
     def _pump(self) -> None:
         status, message, stopped_ns = "crashed", "", None
@@ -136,6 +147,8 @@ class LiveSession(Session):
         finally:
             if self.sampler is not None:
                 self.sampler.stop()
+            if self.memory is not None:
+                self.memory.stop()
             self.log.append(self.timeline.end(status, message, t_ns=stopped_ns))
             self.status = status
             if self._closed:  # let go of while it ran: nobody will export it

@@ -147,6 +147,32 @@ def format_time(ns: float, step_ns: int | None = None) -> str:
     return f"{ns / 1e6:.{digits}f} ms"
 
 
+# a failed task's note: the OS's word for what ended its connection, where that is what failed
+FAILURE_WORDS = (("ConnectionRefusedError", "refused"), ("ConnectionResetError", "reset"),
+                 ("ServerClosed", "closed"), ("BrokenPipeError", "broken"), ("TimeoutError", "timed out"))
+
+
+def failure_word(error: str | None) -> str:
+    """One word for why a task failed, for its lane's note ("refused", "reset", ...; else
+    "failed"): the whole reason is in the event log."""
+    for prefix, word in FAILURE_WORDS:
+        if error and error.startswith(prefix):
+            return word
+    return "failed"
+
+
+def format_kb(kb: float | None) -> str:
+    """Memory in KB, three digits at most: '7.3 KB', '312 KB', '2.1 MB'; '-' when not measured."""
+    if kb is None:
+        return "-"
+    if abs(kb) < 100:
+        return f"{kb:.1f} KB"
+    if abs(kb) < 1024:
+        return f"{kb:.0f} KB"
+    mb = kb / 1024
+    return f"{mb:.1f} MB" if abs(mb) < 100 else f"{mb:.0f} MB"
+
+
 def axis_ticks(win: Window, width: int) -> list[tuple[int, str]]:
     """(column, label) pairs for the time axis; times are relative to the run's start."""
     if width <= 0:

@@ -38,6 +38,8 @@ SHOTS = {
     "process-pool-cpu": ("process-pool-cpu", []),
     "asyncio-cpu": ("asyncio-cpu", []),
     "asyncio-io": ("asyncio-io", []),
+    "threads-net-fast": ("threads-net-fast", []),
+    "asyncio-net-slow": ("asyncio-net-slow", []),
     "failed-task": ("threads-failed", ["l"]),
     "code-pane": ("processes-cpu", ["c"]),
     "results": ("sequential-cpu", ["t"], "results-cpu"),

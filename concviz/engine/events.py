@@ -3,18 +3,20 @@
 An event is a flat tuple ``(kind, task, pid, tid, t0, t1, cpu, info)``:
 
 * ``kind``: one of the constants below;
-* ``task``: the task id (0..n-1), or -1 for run-level events;
+* ``task``: the task id (0..n-1), or -1 for run-level events (MEMORY, SERVER);
 * ``pid`` / ``tid``: the OS process id and native thread id that recorded it;
 * ``t0`` / ``t1``: ``time.perf_counter_ns()`` at the start and end (equal for instants);
 * ``cpu``: the logical CPU of a RUN interval, -1 when unknown or irrelevant;
-* ``info``: ``None`` or a short string (the error text of an ERROR, a worker label).
+* ``info``: ``None`` or a short string (the error text of an ERROR, a worker label; a run-level
+  event's figures, as a JSON object: see :mod:`concviz.engine.resources`).
 
 ``perf_counter_ns`` is CLOCK_MONOTONIC on Linux and macOS, one clock for every process, so
 events from different processes line up on one time axis without any correction.
 
 Messages on the wire are pickled tuples ``(tag, payload)``: ``("E", [event, ...])`` for a batch,
 ``("H", header)`` once at the start, ``("D", summary)`` once at the end, ``("X", text)`` if the
-experiment itself failed.
+experiment itself failed. MEMORY events are made outside the experiment, by whoever samples its
+memory (the UI, or ``concviz run``), and join its events there.
 
 A trace file is that header, the events, and a trailer saying how the run ended. Reading one
 checks it against what a recorded run can hold (the spec is one ``RunSpec.validate`` accepts, the
@@ -28,20 +30,28 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
 
-SPAWN, START, RUN, SLEEP, FINISH, ERROR, PROGRESS, SLEEP_OPEN = range(8)
-KIND_NAMES = ("spawn", "start", "run", "sleep", "finish", "error", "progress", "sleep-open")
+SPAWN, START, RUN, SLEEP, FINISH, ERROR, PROGRESS, SLEEP_OPEN, MEMORY, SERVER = range(10)
+KIND_NAMES = ("spawn", "start", "run", "sleep", "finish", "error", "progress", "sleep-open", "memory", "server")
 # PROGRESS: a RUN interval still open, (t0 = its start, t1 = now). A CPU-bound worker that is
 # never interrupted closes no interval until it ends; without these a live view would show it
 # as waiting. The final RUN with the same start replaces it; figures never count it twice.
 # SLEEP_OPEN: a sleep (I/O wait) began at t0 and is still going on; its SLEEP closes it. Without
 # it a live view could not tell a task asleep from one it has not heard from yet.
 
+# MEMORY: the run's memory read from outside (its process tree, less the server) at t0.
+# SERVER: the loopback server's counters at t0 (net workloads), as the experiment asked them.
+# Both are run-level: task -1, and their figures in info.
+RUN_LEVEL = frozenset((MEMORY, SERVER))
+
 # events that happen at one instant: the recorder writes them with t0 == t1
-INSTANTS = frozenset((SPAWN, START, FINISH, ERROR, SLEEP_OPEN))
+INSTANTS = frozenset((SPAWN, START, FINISH, ERROR, SLEEP_OPEN, MEMORY, SERVER))
 # how a run ended: the trailer's "ended" (see Experiment.pump)
 RUN_ENDINGS = ("ok", "error", "timeout", "cancelled", "crashed")
 
-TRACE_VERSION = 1
+# Version 2 added the run-level kinds (MEMORY, SERVER): a version-1 reader would have refused
+# them as malformed events, so it is told the version instead. Version 1 traces still load.
+TRACE_VERSION = 2
+KINDS_IN_VERSION = {1: 8, 2: len(KIND_NAMES)}  # trace version -> event kinds it can hold
 # perf_counter_ns() is a signed 64-bit count of nanoseconds on every platform
 MAX_NS = 2**63
 # os.cpu_count() of the largest machines Linux is built for (NR_CPUS with CONFIG_MAXSMP)
@@ -103,11 +113,13 @@ def read_trace(path: str | Path) -> tuple[dict[str, Any], list[Event]]:
         raise TraceError(f"not a concviz trace (first line is not JSON): {path}") from None
     if not isinstance(header, dict) or "concviz_trace" not in header:
         raise TraceError(f"not a concviz trace (no header line): {path}")
-    if type(header["concviz_trace"]) is not int or header["concviz_trace"] != TRACE_VERSION:
+    version = header["concviz_trace"]
+    if type(version) is not int or version not in KINDS_IN_VERSION:
         raise TraceError(
-            f"trace version {header['concviz_trace']!r} is not supported "
-            f"(this concviz reads version {TRACE_VERSION}): {path}"
+            f"trace version {version!r} is not supported "
+            f"(this concviz reads versions {', '.join(map(str, KINDS_IN_VERSION))}): {path}"
         )
+    kinds = KINDS_IN_VERSION[version]
     problem = header_problem(header)
     if problem:
         raise TraceError(f"impossible header at line 1 ({problem}): {path}")
@@ -127,7 +139,7 @@ def read_trace(path: str | Path) -> tuple[dict[str, Any], list[Event]]:
             header["ended"] = row["ended"]
             header["end_message"] = row.get("message", "")
             continue
-        if not _valid_event(row):
+        if not _valid_event(row, kinds):
             raise TraceError(f"malformed event at line {number}: {path}")
         problem = event_problem(row, bounds)
         if problem:
@@ -138,12 +150,12 @@ def read_trace(path: str | Path) -> tuple[dict[str, Any], list[Event]]:
     return header, events
 
 
-def _valid_event(row: Any) -> bool:
-    """An event row as :class:`TraceWriter` writes it: 7 integers (a known kind first) and a
-    string or null. Anything else would only fail later, far from the file, in the Timeline or
-    the exporter."""
+def _valid_event(row: Any, kinds: int = len(KIND_NAMES)) -> bool:
+    """An event row as :class:`TraceWriter` writes it: 7 integers (a kind known to the trace's
+    version first) and a string or null. Anything else would only fail later, far from the file,
+    in the Timeline or the exporter."""
     return (isinstance(row, list) and len(row) == 8
-            and all(type(v) is int for v in row[:7]) and 0 <= row[0] < len(KIND_NAMES)
+            and all(type(v) is int for v in row[:7]) and 0 <= row[0] < kinds
             and (row[7] is None or isinstance(row[7], str)))
 
 
@@ -166,9 +178,17 @@ def event_problem(row: list | tuple, bounds: TraceBounds) -> str | None:
     """What no recorded run can hold in this well-formed event (see :func:`_valid_event`), or
     None: a task outside the run, a CPU outside the machine, negative OS ids, an interval that
     ends before it starts, an instant that lasts, a time before the run or past the clock."""
-    kind, task, pid, tid, t0, t1, cpu, _ = row
-    if not -1 <= task < bounds.tasks:
-        return f"task {task} is outside the run (tasks are 0..{bounds.tasks - 1}, -1 for the run itself)"
+    kind, task, pid, tid, t0, t1, cpu, info = row
+    if kind in RUN_LEVEL:
+        if task != -1:
+            return f"a {KIND_NAMES[kind]} event is the run's, task -1, not task {task}"
+        from concviz.engine.resources import info_problem
+
+        problem = info_problem(kind, info)
+        if problem:
+            return problem
+    elif not 0 <= task < bounds.tasks:
+        return f"task {task} is outside the run (tasks are 0..{bounds.tasks - 1})"
     if not -1 <= cpu < bounds.cpus:
         return f"cpu {cpu} is outside the machine (cpus are 0..{bounds.cpus - 1}, -1 when not known)"
     if pid < 0 or tid < 0:

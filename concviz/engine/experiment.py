@@ -13,6 +13,7 @@ The child side (:func:`main`) never imports the UI.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import gc
 import json
 import multiprocessing
@@ -126,25 +127,43 @@ def main(argv: list[str]) -> int:
         "experiment_pid": os.getpid(),
         "t0_ns": time.perf_counter_ns(),
     }
+    status, message = "ok", ""
+    params = spec.work_params()
+    watch = None
+    if spec.is_net:  # the server first: the header names it (its memory is not the run's)
+        from concviz.engine.net import ServerError
+        from concviz.engine.server_watch import ServerWatch
+
+        watch = ServerWatch(spec, sink)
+        try:
+            header["server"] = watch.start()
+            params = dataclasses.replace(params, net=watch.params())
+        except ServerError as exc:
+            status, message = "error", str(exc)
     sink.send(("H", header))
     rec = Recorder(sink)
-    status, message = "ok", ""
     # Everything made so far lives as long as the run. Frozen, the cyclic GC of a forked worker
     # leaves it alone instead of walking it (each object it touches is a page copied), so a
     # forked worker starts sooner. The Python docs recommend gc.freeze() before fork for the
     # same reason.
     gc.freeze()
     cpu0 = os_cpu_s()
-    try:
-        MODELS[spec.model].runner(RunContext(spec, spec.work_params(), sink, ctx, rec))
-    except Exception as exc:  # noqa: BLE001 - report, never a traceback on the user's screen
-        status, message = "error", error_text(exc)
+    if status == "ok":
+        try:
+            if watch is not None:
+                watch.watch()
+            MODELS[spec.model].runner(RunContext(spec, params, sink, ctx, rec))
+        except Exception as exc:  # noqa: BLE001 - report, never a traceback on the user's screen
+            status, message = "error", error_text(exc)
     rec.flush()
     # What the OS accounted during the model's run: an instrument concviz does not control,
     # for the fidelity benchmark (tests/bench) to check busy_s against.
     os_cpu = [round(b - a, 6) for a, b in zip(cpu0, os_cpu_s())]
-    sink.send(("D", {"status": status, "message": message, "t_ns": time.perf_counter_ns(),
-                     "os_cpu_s": {"self": os_cpu[0], "children": os_cpu[1]}}))
+    summary = {"status": status, "message": message, "t_ns": time.perf_counter_ns(),
+               "os_cpu_s": {"self": os_cpu[0], "children": os_cpu[1]}}
+    if watch is not None:
+        summary["server"] = watch.stop()  # its CPU is its own: not in os_cpu_s
+    sink.send(("D", summary))
     conn.close()
     sys.stdout.flush()
     # Hung daemon threads must not keep the process alive; the model already joined its workers.
@@ -359,49 +378,8 @@ def _remove_lock_files() -> None:
     _LOCK_FILES.clear()
 
 
+# run_to_frame lives in headless.py; callers import it from here too
+from concviz.engine.headless import run_to_frame  # noqa: E402,F401
+
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
-
-
-def run_to_frame(spec: RunSpec, record: str | None = None, stop: threading.Event | None = None):
-    """Run ``spec`` to the end in a child process and return the final Frame.
-
-    Args:
-        spec: a validated RunSpec.
-        record: optional path of a JSON-lines trace to write as events arrive.
-        stop: set it (from another thread) to cancel the run.
-    """
-    from concviz.engine.events import TraceWriter
-    from concviz.engine.timeline import Timeline
-
-    timeline = Timeline(tasks=spec.tasks)
-    writer: TraceWriter | None = None
-    exp = Experiment(spec)
-
-    def on_message(tag: str, payload: Any) -> None:
-        nonlocal writer
-        if tag == "E":
-            timeline.feed(payload)
-            if writer is not None:
-                writer.write(payload)
-        elif tag == "H":
-            timeline.set_header(payload)
-            if record:
-                writer = TraceWriter(record, payload)
-
-    try:
-        exp.start()
-    except BaseException:
-        exp.close()
-        raise
-    try:
-        status, message, stopped_ns = exp.pump_to_end(on_message, stop=stop)  # closes exp
-    except BaseException:
-        if writer is not None:  # (ctrl+c while pumping) do not leak the trace's file
-            writer.close()
-        raise
-    extra = timeline.end(status, message, t_ns=stopped_ns)
-    if writer is not None:
-        writer.write(extra)
-        writer.close(status, message)
-    return timeline.snapshot()

@@ -26,6 +26,8 @@ def to_chrome_trace(header: dict[str, Any], events: list[tuple]) -> dict[str, An
         timeline.end(header["ended"], header.get("end_message", ""))
     frame = timeline.snapshot()
     origin = frame.first_ns or 0
+    if frame.resources is not None and frame.resources.n_memory:  # the readings before the tasks
+        origin = min(origin, frame.resources.memory.t[0]) if origin else frame.resources.memory.t[0]
 
     def us(ns: int) -> float:
         return (ns - origin) / 1000.0
@@ -69,5 +71,20 @@ def to_chrome_trace(header: dict[str, Any], events: list[tuple]) -> dict[str, An
             out.append({"ph": "i", "name": end,
                         "s": "t", "pid": pid, "tid": track, "ts": us(t.end_ns),
                         "args": {"error": t.error} if t.error else {}})
+    out += _counters(frame, us)
     return {"traceEvents": out, "displayTimeUnit": "ms",
             "otherData": {"model": frame.model, "workload": frame.workload, **frame.machine}}
+
+
+def _counters(frame, us) -> list[dict[str, Any]]:
+    """The run's memory (MB, read from outside) and the connections its server had open, as
+    counter tracks of their own."""
+    res = frame.resources
+    if res is None:
+        return []
+    mem = res.memory
+    out = [{"ph": "C", "name": "memory (MB)", "pid": 0, "ts": us(mem.t[i]),
+            "args": {"MB": round(mem.bytes[i] / 2**20, 3)}} for i in range(res.n_memory)]
+    out += [{"ph": "C", "name": "server connections open", "pid": 0, "ts": us(res.server_t[i]),
+             "args": {"open": res.server_open[i]}} for i in range(res.n_server)]
+    return out

@@ -16,8 +16,10 @@ from typing import Any, NamedTuple
 from concviz.engine import cells, core_cells
 from concviz.engine.cells import LaneCells, TaskCodes
 from concviz.engine.core_cells import CoreCells, CoreColumns
+from concviz.engine.netload import waits_of
+from concviz.engine.resources import ResourcesView, stats_without
 from concviz.engine.store import Intervals
-from concviz.engine.task import DONE, FAILED, NOT_STARTED, QUEUED, RUNNING, TaskView, lane_end, median
+from concviz.engine.task import DONE, FAILED, NOT_STARTED, QUEUED, RUNNING, STOPPED_REASON, TaskView, lane_end, median
 
 _INF = float("inf")
 
@@ -67,6 +69,8 @@ class Frame:
     log: tuple = ()
     log_total: int = 0
     events: int = 0
+    # memory over time and the loopback server's counters (run-level events), if any
+    resources: ResourcesView | None = None
     # per-frame memo of the cell functions (cells.py)
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
     agg: FrameAgg | None = field(default=None, compare=False, repr=False)
@@ -191,47 +195,74 @@ class Frame:
         """The run's figures (the fields of ``concviz run --json``, less per-task detail)."""
         tasks = self.tasks
         first = self.first_ns or 0
-        ends = [t.end_ns for t in tasks if t.end_ns is not None]
-        done = all(t.end_ns is not None for t in tasks) and tasks
-        last = max(ends) if done else self.now_ns
-        wall = max(0, last - first) if self.first_ns is not None else 0
-        # open intervals (PROGRESS) count while a run is live: a task running uninterrupted is busy
-        busy = sum(t.run_ns for t in tasks) + sum(t.open_ns for t in tasks)
-        points = []
+        now = self.now_ns
+        # one pass over the tasks (a run can have 100,000): what the figures below are made of
+        busy = ended = done = failed = stopped = not_started = queued = now_conc = 0
+        last_end = None
+        starts, ends, spawn, opened = [], [], [], []
         for t in tasks:
+            busy += t.run_ns
+            if t.open_run:
+                opened.append(t)
+                busy += t.open_run[1] - t.open_run[0]
+            status = t.status
+            if status == RUNNING:
+                now_conc += 1
+            elif status == DONE:
+                done += 1
+            elif status == FAILED:
+                failed += 1
+                stopped += t.error == STOPPED_REASON
+            elif status == NOT_STARTED:
+                not_started += 1
+            elif status == QUEUED:
+                queued += 1
+            if t.end_ns is not None:
+                ended += 1
+                if last_end is None or t.end_ns > last_end:
+                    last_end = t.end_ns
             if t.start_ns is not None:
-                points.append((t.start_ns, 1))
-                points.append((t.end_ns if t.end_ns is not None else self.now_ns, -1))
-        points.sort(key=lambda p: (p[0], p[1]))
-        cur = cmax = 0
-        area = 0
-        prev = first
-        for when, delta in points:
+                starts.append(t.start_ns)
+                ends.append(t.end_ns if t.end_ns is not None else now)
+                # tid is set only by a START the task itself recorded (not by a parent-side ERROR)
+                if t.tid is not None and t.spawn_ns is not None:
+                    spawn.append((t.start_ns - t.spawn_ns) / 1e6)
+        last = last_end if tasks and ended == len(tasks) else now
+        wall = max(0, last - first) if self.first_ns is not None else 0
+        # concurrency: the tasks' starts and ends in time order (an end before a start at the
+        # same instant), the number in flight between them
+        starts.sort()
+        ends.sort()
+        cur = cmax = area = i = j = 0
+        prev, n = first, len(starts)
+        while i < n or j < n:
+            if i < n and (j == n or starts[i] < ends[j]):
+                when, step = starts[i], 1
+                i += 1
+            else:
+                when, step = ends[j], -1
+                j += 1
             area += cur * max(0, when - prev)
             prev = when
-            cur += delta
-            cmax = max(cmax, cur)
-        now_conc = sum(1 for t in tasks if t.status == RUNNING)
+            cur += step
+            if cur > cmax:
+                cmax = cur
         agg = self.agg
         if agg is not None:
             run_median, run_count = agg.run_median_ns / 1e6, agg.run_count
         else:
             run_lengths = [(b - a) / 1e6 for t in tasks for a, b in t.runs.spans(0, t.n_runs)]
             run_median, run_count = median(run_lengths), len(run_lengths)
-        # tid is set only by a START the task itself recorded (not by a parent-side ERROR)
-        spawn = [(t.start_ns - t.spawn_ns) / 1e6 for t in tasks
-                 if t.tid is not None and t.spawn_ns is not None]
         per_core = None if agg is None else agg.core_ns
         if per_core is None:
             per_core = {}
             for t in tasks:
                 for a, b, cpu in t.runs.tagged(0, t.n_runs):
                     per_core[cpu] = per_core.get(cpu, 0) + (b - a)
-        if any(t.open_run for t in tasks):
+        if opened:
             per_core = dict(per_core)
-            for t in tasks:
-                if t.open_run:
-                    per_core[t.open_run[2]] = per_core.get(t.open_run[2], 0) + t.open_ns
+            for t in opened:
+                per_core[t.open_run[2]] = per_core.get(t.open_run[2], 0) + t.open_ns
         return {
             "model": self.model,
             "workload": self.workload,
@@ -248,15 +279,17 @@ class Frame:
             "run_intervals": run_count,
             "spawn_ms_median": median(spawn),
             "spawn_ms_max": max(spawn) if spawn else 0.0,
-            "done": sum(1 for t in tasks if t.status == DONE),
-            "failed": sum(1 for t in tasks if t.status == FAILED),
+            "done": done,
+            "failed": failed,
             # of those, cut short by a stop (the user's, not a fault)
-            "stopped": sum(1 for t in tasks if t.stopped),
+            "stopped": stopped,
             # ended with the run (or lost by a pool) before they ever started: not failures
-            "not_started": sum(1 for t in tasks if t.status == NOT_STARTED),
-            "queued": sum(1 for t in tasks if t.status == QUEUED),
+            "not_started": not_started,
+            "queued": queued,
             "running": now_conc,
             "per_core": [{"cpu": c, "busy_s": ns / 1e9} for c, ns in sorted(per_core.items())],
+            **(stats_without() if self.resources is None
+               else self.resources.stats(self.first_ns, len(tasks))),
         }
 
     def per_task(self) -> list[dict[str, Any]]:
@@ -286,7 +319,18 @@ class Frame:
         out["start_method"] = self.machine.get("start_method")
         out["cpus"] = self.cpu_count
         out["ended"] = self.ended
+        out["net"] = self.net_figures()
         return out
+
+    def net_figures(self) -> dict[str, Any] | None:
+        """A net run's latency as its tasks saw it (each request's wait for its reply), next to
+        the server's delay; None for other workloads."""
+        spec = self.header.get("spec") or {}
+        if spec.get("latency_ms") is None:
+            return None
+        waits = [w for t in self.tasks for w in waits_of(t.sleeps.spans(0, t.n_sleeps))]
+        return {"latency_ms": spec["latency_ms"], "requests": spec.get("requests"),
+                "wait_ms_median": median(waits) / 1e6 if waits else None, "replies_seen": len(waits)}
 
     # --- columns (cells.py) ------------------------------------------------------------------
     def task_cells(self, index: int, t0: int, t1: int, width: int) -> LaneCells:

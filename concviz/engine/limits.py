@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Callable, NamedTuple, Sequence
 
-from concviz.engine.spec import POOL_MODELS, PROCESS_MODELS
+from concviz.engine.spec import POOL_MODELS, PROCESS_MODELS, SKIPPED_ERRORS, RunSpec
 
 # Open files beyond the sockets: the interpreter's own, the run's pipes and lock file, the
 # server's listening socket and control pipes, with room to spare.
@@ -305,3 +305,28 @@ def prepare(model: str, tasks: int, pool_size: int | None = None, sockets: bool 
                             _stack_bytes(resource), _read_int("/proc/sys/vm/overcommit_memory") == 2,
                             commit_free, what)
     return LimitCheck(problem, tuple(raised))
+
+
+def prepare_run(spec: RunSpec) -> LimitCheck:
+    """:func:`prepare` for a validated RunSpec (its tasks hold connections on a net workload)."""
+    return prepare(spec.model, spec.tasks, spec.pool_size, sockets=spec.is_net)
+
+
+def runnable_specs(models: Sequence[str], make: Callable[[str], RunSpec]) -> tuple[dict[str, RunSpec], dict[str, str]]:
+    """The validated spec of each model (``make(model)``) that can run here, and why each of the
+    others cannot: it does not apply, is over its ceiling, would outlast its time limit, or
+    needs more of this machine than its limits allow. They sit out; the others still run
+    (``concviz compare``, ``advise``, the TUI's ``a``)."""
+    specs, skipped = {}, {}
+    for m in models:
+        try:
+            spec = make(m)
+        except SKIPPED_ERRORS as exc:
+            skipped[m] = str(exc)
+            continue
+        check = prepare_run(spec)
+        if check.ok:
+            specs[m] = spec
+        else:
+            skipped[m] = check.problem
+    return specs, skipped

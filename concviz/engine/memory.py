@@ -1,41 +1,46 @@
-"""Memory, measured from outside: the unique memory of a process and of a process tree.
+"""Memory, measured from outside: the proportional memory of a process and of a process tree.
 
-Unique memory (USS) is what a process's death would give back: its private pages, resident or
-not shared. On Linux it is read from ``/proc/PID/smaps_rollup`` (Private_Clean + Private_Dirty
-+ Private_Hugetlb, what psutil's ``memory_full_info().uss`` sums); elsewhere from psutil's
-``uss``; where neither answers (another user's process on macOS), the resident set (RSS), and
-every reading says which it is. :mod:`concviz.engine.memory_sampler` follows a run with it.
+A process's proportional set size (PSS) is every page it has resident, each divided by the
+number of processes that map it. Summed over a process tree, a page the tree's processes share
+counts once, which is what a run's memory is: a forked worker shares its parent's pages until
+it writes to them, and its cost is the pages it copied and those it added. Unique memory (USS,
+the pages one process alone maps) would count the shared pages in no process at all: when a
+pool forks its workers the experiment's USS drops by what they now share, and a run of
+process-pool workers measured in USS grew by nothing, or by less than nothing. Summed over a
+single process the two grow alike (a thread's stack, an asyncio task's objects: pages of its
+own).
+
+On Linux PSS is read from ``/proc/PID/smaps_rollup`` (the Pss line, what psutil's
+``memory_full_info().pss`` reads); elsewhere psutil's USS is the nearest there is (macOS: no
+PSS), and where neither answers (another user's process on macOS) the resident set (RSS); every
+reading says which it is. :mod:`concviz.engine.memory_sampler` follows a run with it.
 
 A thread also costs the kernel a stack of its own (16 KB on x86-64 Linux), which no process's
-USS holds: :func:`kernel_stack_per_thread` gives it from this machine's totals, and the run's
-figures report it apart, labelled inferred.
+memory holds: :func:`kernel_stack_per_thread` gives it from this machine's totals, and the
+run's figures report it apart, labelled inferred.
 """
 from __future__ import annotations
 
 import os
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 
-USS, RSS, MIXED = "uss", "rss", "uss+rss"
+PSS, USS, RSS, MIXED = "pss", "uss", "rss", "mixed"
 RESCAN_EVERY = 5  # readings between two searches for the tree's processes
-_PRIVATE = (b"Private_Clean:", b"Private_Dirty:", b"Private_Hugetlb:")
+_PSS = b"\nPss:"
 _HAS_ROLLUP = os.path.exists(f"/proc/{os.getpid()}/smaps_rollup")
 
 _perf = time.perf_counter_ns
 
 
-def _rollup_uss(pid: int) -> int:
+def _rollup_pss(pid: int) -> int:
     with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
         data = f.read()
-    if not data:  # a process that is exiting (a zombie) has no mappings left
+    i = data.find(_PSS)
+    if i < 0:  # a process that is exiting (a zombie) has no mappings left
         raise ProcessLookupError(pid)
-    total = 0
-    for key in _PRIVATE:
-        i = data.find(key)
-        if i >= 0:
-            total += int(data[i + len(key):data.index(b"kB", i)])
-    return total * 1024
+    return int(data[i + len(_PSS):data.index(b"kB", i)]) * 1024
 
 
 def _state(pid: int) -> bytes | None:
@@ -48,14 +53,15 @@ def _state(pid: int) -> bytes | None:
 
 
 def process_memory(pid: int) -> tuple[int, str]:
-    """The unique memory of ``pid`` in bytes, and how it was measured (USS or RSS).
+    """The proportional memory of ``pid`` in bytes, and how it was measured (PSS, or USS or RSS
+    where there is no PSS).
 
     Raises:
         ProcessLookupError: the process is gone.
     """
     if _HAS_ROLLUP:
         try:
-            return _rollup_uss(pid), USS
+            return _rollup_pss(pid), PSS
         except (FileNotFoundError, ProcessLookupError):
             if _state(pid) in (None, b"Z", b"X"):  # gone, or a zombie: its memory is freed
                 raise ProcessLookupError(pid) from None
@@ -66,7 +72,9 @@ def process_memory(pid: int) -> tuple[int, str]:
     try:
         proc = psutil.Process(pid)
         try:
-            return proc.memory_full_info().uss, USS
+            full = proc.memory_full_info()
+            pss = getattr(full, "pss", None)
+            return (pss, PSS) if pss is not None else (full.uss, USS)
         except (psutil.AccessDenied, AttributeError, NotImplementedError):
             return proc.memory_info().rss, RSS
     except (psutil.NoSuchProcess, psutil.ZombieProcess):
@@ -106,10 +114,11 @@ class TreeReading:
 
     Attributes:
         t_ns: ``perf_counter_ns()`` when the reading was complete.
-        bytes: the sum of their unique memory (or RSS, see ``source``).
+        bytes: the sum of their proportional memory (or USS, or RSS: see ``source``).
         processes: how many processes answered.
-        source: ``"uss"``, ``"rss"``, or ``"uss+rss"`` when only some gave their USS.
+        source: ``"pss"``, ``"uss"``, ``"rss"``, or ``"mixed"`` when they were not read alike.
         threads: the threads of those processes.
+        parts: each process's share, when asked for (see :meth:`without`).
     """
 
     t_ns: int
@@ -117,6 +126,24 @@ class TreeReading:
     processes: int
     source: str
     threads: int = 0
+    parts: tuple[ProcessPart, ...] = ()
+
+    def without(self, pid: int) -> "TreeReading":
+        """This reading less process ``pid`` (known from its parts): a process found, after the
+        reading, not to be the run's."""
+        for part in self.parts:
+            if part.pid == pid:
+                return TreeReading(self.t_ns, self.bytes - part.bytes, self.processes - 1, self.source,
+                                   self.threads - part.threads, tuple(p for p in self.parts if p.pid != pid))
+        return self
+
+
+class ProcessPart(NamedTuple):
+    """One process's share of a TreeReading."""
+
+    pid: int
+    bytes: int
+    threads: int
 
 
 def group_members(pgid: int) -> list[int] | None:
@@ -162,6 +189,11 @@ class ProcessTree:
         except OSError:
             self.by_group = False
 
+    def leave_out(self, pid: int) -> None:
+        """Exclude ``pid`` (and its subtree) from the next reading on."""
+        self.exclude.add(pid)
+        self._pids = []  # found again at the next reading
+
     def pids(self) -> list[int]:
         """The tree's processes now (root first)."""
         if self.by_group:
@@ -191,14 +223,15 @@ class ProcessTree:
                 found.append(p.pid)
         return found
 
-    def read(self) -> TreeReading:
-        """Sum the memory of the tree's live processes now."""
+    def read(self, parts: bool = False) -> TreeReading:
+        """Sum the memory of the tree's live processes now (``parts``: and keep each one's)."""
         if self.by_group or self._readings % self.rescan_every == 0 or not self._pids:
             self._pids = self.pids()
         self._readings += 1
         total = count = threads = 0
         sources = set()
         alive = []
+        shares = []
         for pid in self._pids:
             try:
                 value, source = self._reader(pid)
@@ -207,14 +240,17 @@ class ProcessTree:
             alive.append(pid)
             total += value
             count += 1
-            threads += process_threads(pid)
+            n = process_threads(pid)
+            threads += n
             sources.add(source)
+            if parts:
+                shares.append(ProcessPart(pid, value, n))
         self._pids = alive
-        return TreeReading(_perf(), total, count, one_source(sources), threads)
+        return TreeReading(_perf(), total, count, one_source(sources), threads, tuple(shares))
 
 
 def one_source(sources: set[str]) -> str:
     """The source of readings made with ``sources``."""
     if not sources:
-        return USS
+        return PSS
     return MIXED if len(sources) > 1 or MIXED in sources else next(iter(sources))

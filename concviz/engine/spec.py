@@ -6,9 +6,9 @@ import difflib
 import math
 import multiprocessing
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
-from concviz.engine.workloads import WORKLOADS, WorkParams
+from concviz.engine.workloads import NET_PRESETS, NET_WORKLOADS, WORKLOADS, WorkParams
 
 MODEL_NAMES = ("sequential", "threads", "processes", "pool", "thread-pool", "process-pool", "asyncio")
 POOL_MODELS = ("pool", "thread-pool", "process-pool")
@@ -27,8 +27,15 @@ MAX_TASKS = {
     "asyncio": 10_000,
 }
 # (model, workload) -> a ceiling other than the model's own, for workloads whose tasks cost less
-# (or more) than CPU work does
-TASK_LIMIT_BY_WORKLOAD: dict[tuple[str, str], int] = {}
+# (or more) than CPU work does: a thread that waits costs a stack and no CPU, an asyncio task that
+# sleeps a few objects (one that holds a connection also holds a socket, hence 10,000)
+TASK_LIMIT_BY_WORKLOAD: dict[tuple[str, str], int] = {
+    **{("threads", w): 10_000 for w in ("io", *NET_WORKLOADS)},
+    ("asyncio", "io"): 100_000,
+}
+DEFAULT_TASKS = 4  # the tasks of a run when none are given, unless its workload has a preset
+MAX_LATENCY_MS = 60_000.0
+MAX_REQUESTS = 100_000
 ALL_START_METHODS = ("fork", "spawn", "forkserver")  # what some platform offers
 MAX_WORKERS = 64
 MAX_SCALE = 100.0
@@ -50,9 +57,51 @@ class OverTaskLimit(SpecError):
     """More tasks than the chosen model allows on the chosen workload (see task_limit)."""
 
 
+class TooSlow(SpecError):
+    """A run that cannot end within its time limit under the chosen model, whatever the machine
+    (see net_floor_s): a pool of 2 workers on 2,000 one-second connections."""
+
+
+# what makes a model sit out a comparison rather than stop it: the others still run
+SKIPPED_ERRORS = (NotApplicable, OverTaskLimit, TooSlow)
+
+
 def task_limit(model: str, workload: str) -> int:
     """The most tasks a run of ``model`` on ``workload`` may have."""
     return TASK_LIMIT_BY_WORKLOAD.get((model, workload), MAX_TASKS[model])
+
+
+def default_tasks(workload: str) -> int:
+    """The tasks of a run of ``workload`` when none are given: its preset's, else DEFAULT_TASKS."""
+    preset = NET_PRESETS.get(workload)
+    return preset.tasks if preset else DEFAULT_TASKS
+
+
+def at_once(model: str, tasks: int, pool_size: int | None) -> int:
+    """How many tasks ``model`` runs at the same time: one (sequential), the pool's size, or
+    every task."""
+    if model == "sequential":
+        return 1
+    if pool_size is not None:
+        return min(tasks, pool_size)
+    return tasks
+
+
+def net_floor_s(model: str, tasks: int, pool_size: int | None, requests: int, latency_ms: float) -> float:
+    """The least wall time a net run can take: its waves of connections (as many at once as
+    the model runs), each waiting ``requests`` replies of ``latency_ms``."""
+    waves = -(-tasks // at_once(model, tasks, pool_size))
+    return waves * requests * latency_ms / 1000
+
+
+def net_task_ceiling(model: str, pool_size: int | None, requests: int, latency_ms: float,
+                     timeout_s: float) -> int | None:
+    """The most connections a net run of ``model`` can hold and still end within
+    ``timeout_s`` (see net_floor_s); None: no limit from time (every task runs at once)."""
+    wave_s = requests * latency_ms / 1000
+    if wave_s <= 0 or (model != "sequential" and pool_size is None):
+        return None
+    return int(timeout_s // wave_s) * (1 if model == "sequential" else pool_size)
 
 
 def suggest(value: str, choices: tuple[str, ...]) -> str:
@@ -107,11 +156,23 @@ class RunSpec:
     kill_task: int | None = None
     hang_task: int | None = None
     timeout_s: float = DEFAULT_TIMEOUT_S
+    latency_ms: float | None = None  # net workloads: the server's delay per reply (None: preset)
+    requests: int | None = None  # net workloads: requests per connection (None: preset)
+    kill_server: bool = False  # net workloads: the server is killed half-way through the run
     faults: dict = field(default_factory=dict, repr=False)
 
     @property
     def has_pool(self) -> bool:
         return self.model in POOL_MODELS
+
+    @property
+    def is_net(self) -> bool:
+        return self.workload in NET_WORKLOADS
+
+    @property
+    def has_fault(self) -> bool:
+        """A fault is injected (a task's, or the server's): the run does not measure the model."""
+        return bool(self.faults) or self.kill_server
 
     @property
     def pool_size(self) -> int | None:
@@ -135,6 +196,7 @@ class RunSpec:
             check_number("workers", self.workers, 1, MAX_WORKERS, integer=True)
             self.workers = int(self.workers)
         check_number("scale", self.scale, 0, MAX_SCALE, exclusive=True)
+        self._validate_net()
         check_number("seed", self.seed, 0, 2**31, integer=True)
         if self.switch_interval_ms is not None:
             check_number("switch interval (ms)", self.switch_interval_ms, 0, MAX_SWITCH_MS, exclusive=True)
@@ -162,7 +224,48 @@ class RunSpec:
                 raise SpecError(f"task {value} is given two faults ({faults[value]} and {kind})")
             faults[value] = kind
         self.faults = faults
+        if self.is_net:
+            floor = net_floor_s(self.model, self.tasks, self.pool_size, self.requests, self.latency_ms)
+            if floor > self.timeout_s:
+                raise TooSlow(
+                    f"{self.model} needs at least {floor:g} s for {self.tasks} connections "
+                    f"({at_once(self.model, self.tasks, self.pool_size)} at a time, {self.requests} x "
+                    f"{self.latency_ms:g} ms each), over its time limit of {self.timeout_s:g} s (--timeout)")
         return self
+
+    def _validate_net(self) -> None:
+        """The net workloads' own settings (their preset's where not given); refused elsewhere."""
+        if not self.is_net:
+            for flag, value in (("--latency", self.latency_ms), ("--requests", self.requests),
+                                ("--kill-server", self.kill_server or None)):
+                if value is not None:
+                    raise NotApplicable(f"{flag} is only for the net workloads ({', '.join(NET_WORKLOADS)}); "
+                                        f"{self.workload!r} talks to no server")
+            return
+        preset = NET_PRESETS[self.workload]
+        if self.latency_ms is None:
+            self.latency_ms = preset.latency_ms
+        if self.requests is None:
+            self.requests = preset.requests
+        check_number("latency (ms)", self.latency_ms, 0, MAX_LATENCY_MS)
+        self.latency_ms = float(self.latency_ms)
+        check_number("requests", self.requests, 1, MAX_REQUESTS, integer=True)
+        self.requests = int(self.requests)
+        if not isinstance(self.kill_server, bool):
+            raise SpecError(f"kill_server must be true or false, got {self.kill_server!r}")
+        if self.scale != 1:
+            raise NotApplicable(f"--scale is not for the net workloads (got {self.scale:g}): "
+                                "--latency and --requests set their size")
+
+    def for_model(self, model: str) -> "RunSpec":
+        """These settings under ``model`` (a pool size chosen holds for every pool model),
+        validated: what a comparison of every model runs.
+
+        Raises:
+            SpecError: the model cannot run them (see SKIPPED_ERRORS).
+        """
+        return replace(self, model=model, workers=self.workers if model in POOL_MODELS else None,
+                       faults={}).validate()
 
     def work_params(self) -> WorkParams:
         return WorkParams(self.workload, self.tasks, float(self.scale), int(self.seed), dict(self.faults))

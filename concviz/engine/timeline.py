@@ -30,6 +30,7 @@ from concviz.engine.events import (ERROR, EV_CPU, EV_KIND, EV_PID, EV_T0, EV_T1,
                                    RUN, SLEEP, SLEEP_OPEN, SPAWN, START)
 from concviz.engine.frame import Frame, FrameAgg
 from concviz.engine.prefix import RunLengths
+from concviz.engine.resources import RunResources
 from concviz.engine.store import LaneSet
 from concviz.engine.task import (DONE, END_REASONS, FAILED, MODEL_FAILED_REASON, NEVER_STARTED_PREFIX, NOT_STARTED,
                                  PENDING, QUEUED, RUNNING, STOPPED_REASON, UNREPORTED_REASON,  # noqa: F401
@@ -75,6 +76,7 @@ class Timeline:
         self.log: list[tuple[int, int, str]] = []  # (t_ns, kind, text), bounded
         self.log_max = 500
         self.log_total = 0
+        self.resources = RunResources()  # memory and server figures (run-level events)
         n = tasks if tasks is not None else (self.header.get("spec") or {}).get("tasks")
         for i in range(n or 0):
             self.tasks[i] = Task(i)
@@ -127,6 +129,10 @@ class Timeline:
             for ev in events:
                 kind, task, pid, tid, t0, t1, cpu, info = ev
                 if task != task_:
+                    if task < 0:  # a run-level event (MEMORY, SERVER): no task's, no lane's
+                        self._run_event(kind, t0, info)
+                        skipped += 1
+                        continue
                     t = tasks.get(task)
                     if t is None:
                         t = tasks[task] = Task(task)
@@ -237,6 +243,11 @@ class Timeline:
                 self._log(t0, FINISH, self._finish_text(t))
         return _ITS_OWN
 
+    def _run_event(self, kind: int, t_ns: int, info: str) -> None:
+        text = self.resources.add(kind, t_ns, info)
+        if text:
+            self._log(t_ns, kind, text)
+
     @staticmethod
     def _finish_text(t: Task) -> str:
         took = (t.end_ns - t.start_ns) / 1e9
@@ -327,6 +338,7 @@ class Timeline:
                 log=tuple(self.log[-self.log_max:]),
                 log_total=self.log_total,
                 events=self.events,
+                resources=self.resources.view(),
                 agg=FrameAgg(
                     thread_pids=thread_pids,
                     gil_switches=sum(lanes.switches.get(p, 0) for p in thread_pids),

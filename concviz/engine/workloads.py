@@ -1,9 +1,13 @@
-"""Task bodies: I/O-bound (sleep), CPU-bound (pure-Python arithmetic) and mixed.
+"""Task bodies: I/O-bound (sleep), CPU-bound (pure-Python arithmetic), mixed, and net.
 
 A task is a list of steps, ``("cpu", units)`` or ``("sleep", seconds)``, derived from the
 workload, the scale and the seed alone, so the same inputs give the same work in every model.
 CPU work is a fixed *amount* (units of arithmetic), not a duration: contention shows up as a
 longer wall time instead of being hidden.
+
+A net task (the net workloads) is one connection to the run's loopback server instead, with
+its requests one after another (:mod:`concviz.engine.netload`); the experiment starts the
+server and puts its address in :attr:`WorkParams.net`.
 """
 
 from __future__ import annotations
@@ -16,13 +20,44 @@ import time
 from dataclasses import dataclass, field
 
 from concviz.engine.events import PROGRESS, RUN, SLEEP, SLEEP_OPEN
+from concviz.engine.netload import NetParams, run_net_async, run_net_sync
 from concviz.engine.probe import CPU_CHECK_NS, Recorder, current_cpu, gap_ns
 
-WORKLOADS = ("io", "cpu", "mixed")
+NET_WORKLOADS = ("net", "net-fast", "net-slow")
+WORKLOADS = ("io", "cpu", "mixed", *NET_WORKLOADS)
+
+
+@dataclass(frozen=True)
+class NetPreset:
+    """The size of a net workload unless the user gives another: connections (tasks), requests
+    per connection, and the server's delay before each reply."""
+
+    tasks: int
+    requests: int
+    latency_ms: float
+
+    def words(self) -> str:
+        return (f"{self.tasks:,} connections x {self.requests} request{'s' if self.requests != 1 else ''}, "
+                f"{self.latency_ms:g} ms replies")
+
+
+# The rule of thumb's two I/O cases, sized to run in seconds here with a real contrast:
+# net-fast is 200 replies of 2 ms on each of 8 connections (about 0.5 s, long enough to watch,
+# short enough for several rounds); net-slow holds 2,000 connections open at once for a second
+# each (memory per task is then per connection held).
+NET_PRESETS = {
+    "net": NetPreset(16, 10, 50.0),
+    "net-fast": NetPreset(8, 200, 2.0),
+    "net-slow": NetPreset(2000, 1, 1000.0),
+}
 WORKLOAD_TITLES = {
     "io": "I/O-bound: each task waits on a slow call (sleep)",
     "cpu": "CPU-bound: each task does pure-Python arithmetic",
     "mixed": "Mixed: CPU bursts between waits, like a request handler",
+    "net": "Network: each task opens a TCP connection to a loopback server and sends requests "
+           f"(by default {NET_PRESETS['net'].words()})",
+    "net-fast": f"Network, fast I/O and few connections: {NET_PRESETS['net-fast'].words()}",
+    "net-slow": f"Network, slow I/O and many connections: {NET_PRESETS['net-slow'].words()}",
 }
 
 # The probe reads the clock once per unit: ~20 us of arithmetic keeps that read ~1% of the work
@@ -49,6 +84,7 @@ class WorkParams:
     scale: float = 1.0
     seed: int = 0
     faults: dict = field(default_factory=dict)  # task id -> "fail" | "hang" | "kill"
+    net: NetParams | None = None  # the server to talk to (net workloads)
 
     def plan(self, task: int) -> list[tuple[str, float]]:
         """The steps of one task, reproducible from (workload, scale, seed, task)."""
@@ -159,6 +195,9 @@ def _with_midpoint(steps: list[tuple[str, float]]) -> list[tuple[str, float]]:
 
 def run_sync(rec: Recorder, task: int, params: WorkParams) -> None:
     """Run one task's plan in a blocking way (threads, processes, sequential)."""
+    if params.net is not None:  # a fault strikes half-way through the requests
+        run_net_sync(rec, task, params.net, lambda: _fault_point(params, task))
+        return
     steps = _with_midpoint(params.plan(task))
     for i, (kind, amount) in enumerate(steps):
         if i == len(steps) // 2:
@@ -171,13 +210,19 @@ def run_sync(rec: Recorder, task: int, params: WorkParams) -> None:
 
 async def run_async(rec: Recorder, task: int, params: WorkParams) -> None:
     """Run one task's plan on the event loop: sleeps are awaited, CPU work blocks the loop."""
+
+    async def midpoint() -> None:
+        if params.faults.get(task) == "hang":
+            await asyncio.Event().wait()
+        _fault_point(params, task)
+
+    if params.net is not None:
+        await run_net_async(rec, task, params.net, midpoint)
+        return
     steps = _with_midpoint(params.plan(task))
     for i, (kind, amount) in enumerate(steps):
         if i == len(steps) // 2:
-            fault = params.faults.get(task)
-            if fault == "hang":
-                await asyncio.Event().wait()
-            _fault_point(params, task)
+            await midpoint()
         if kind == "cpu":
             burn(rec, task, int(amount))
         else:

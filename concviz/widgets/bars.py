@@ -17,7 +17,7 @@ from concviz.engine.frame import Frame
 from concviz.engine.sampler import Sample
 from concviz.engine.spec import RunSpec
 from concviz.report import caption
-from concviz.view import format_time
+from concviz.view import format_kb, format_time
 
 if TYPE_CHECKING:
     from concviz.engine.models import ModelInfo
@@ -148,12 +148,18 @@ def controls_markup(spec: RunSpec, running: bool, live: bool, width: int = 200) 
     if spec.has_pool:
         parts.append(f"Workers [b]{spec.pool_size}[/] [dim]k/K[/]")
     fault = next(iter(spec.faults.items()), None) if spec.faults else None
-    if fault:
+    if spec.kill_server:
+        parts.append("Fault [b $error]kill server[/] [dim]x[/]")
+    elif fault:
         parts.append(f"Fault [b $error]{fault[1]} T{fault[0]}[/] [dim]x[/]")
-    parts.append(f"Scale [b]{spec.scale:g}[/] [dim]\\[ ][/]")
+    if spec.is_net:  # the server's delay takes the place of the scale (its keys too)
+        parts.append(f"Latency [b]{spec.latency_ms:g} ms[/] [dim]\\[ ][/]")
+        parts.append(f"Requests [b]{spec.requests}[/]")
+    else:
+        parts.append(f"Scale [b]{spec.scale:g}[/] [dim]\\[ ][/]")
     switch = f"{spec.switch_interval_ms:g} ms" if spec.switch_interval_ms else "default"
     parts.append(f"Switch [b]{switch}[/] [dim]i/I[/]")
-    if not fault:
+    if not fault and not spec.kill_server:
         parts.append("Fault [dim]none x[/]")
     return fit(parts, width, sep="   ")
 
@@ -184,8 +190,23 @@ def stats_markup(frame: Frame, sample: Sample | None, width: int = 200) -> str:
         + (f" not started [b]{s['not_started']}[/]" if s["not_started"] else ""),
         f"spawn [b]{s['spawn_ms_median']:.1f} ms[/]",
     ]
+    # a net run's memory and connections come right after its concurrency (they are its point);
+    # another run's memory after its GIL figures
+    at = 3 if s["server"] is not None else 5
+    if s["mem_peak_mb"] is not None:  # measured from outside, the server left out
+        res = frame.resources
+        now = res.memory.bytes[res.n_memory - 1] / 2**20
+        parts.insert(at, f"mem [b]{now:.1f} MB[/] [b $accent]{format_kb(s['mem_per_task_kb'])}[/]/task")
+        at += 1
+    server = s["server"]
+    if server is not None:
+        state = "" if server["state"] in ("running", "stopped") else f" [b $error]{server['state']}[/]"
+        parts.insert(at, f"server [b]{server['open_now']}[/] open, max [b]{server['max_open']}[/]{state}")
+        # last: its work is not the run's (its CPU is not in busy)
+        parts.append(f"server: {server['requests']:,} replies, CPU [b]{format_time(server['cpu_s'] * 1e9)}[/]")
     if sample is not None and sample.processes:
-        parts.append(f"RSS [b]{sample.rss_bytes / 2**20:.0f} MB[/]")
+        if s["mem_peak_mb"] is None:
+            parts.append(f"RSS [b]{sample.rss_bytes / 2**20:.0f} MB[/]")
         parts.append(f"threads {sample.threads} procs {sample.processes}")
     return fit(parts, width)
 
@@ -219,8 +240,8 @@ def welcome_markup(spec: RunSpec, info: ModelInfo) -> str:
         f"Press [b $success]r[/] to run {spec.tasks} tasks and watch them; [b]m[/] and [b]w[/] "
         f"choose another model or workload, [b]c[/] shows the code, [b]?[/] explains the screen.\n\n"
         "[dim]Rule of thumb: CPU-bound work wants processes; I/O with few connections, threads; "
-        "slow I/O with many connections, asyncio.[/] Press [b $success]a[/] to run every model on "
-        "this workload and rank them by the time measured on this machine."
+        "slow I/O with many connections, asyncio.[/] [b $success]A[/] measures it on this machine; "
+        "[b $success]a[/] runs every model on this workload and ranks them."
     )
 
 

@@ -30,6 +30,10 @@ where the task's own reports end: what a task did after its last report is left 
 row adds the cores up: its height is the share of all cores busy with task work, drawn bright
 where more than one core's worth ran at the same instant (true parallelism).
 
+**Memory** and **connections** (under the cores): the run's memory over time, read from
+outside (PSS of its processes, the loopback server left out), and the connections the server of
+a net workload has open. The figures give *mem/task*: what the run grew by, per task.
+
 **Figures**: *parallelism* = busy CPU time / wall time (how many cores' worth ran at once);
 *concurrency* = tasks started and not finished (now / max). Sync code has concurrency 1;
 async code has many tasks in flight, with or without parallelism.
@@ -42,18 +46,19 @@ share a rank (`1=`): the measurement cannot tell them apart. `a` runs every mode
 |---|---|---|---|
 | r | run with the settings shown | s | stop the run |
 | a | run every model in turn, ranked in the results | t | results: this session's runs, ranked |
+| A | advise: the rule's three cases (CPU, net-fast, net-slow), measured and judged | | |
 | m / M | next / previous model | w / W | next / previous workload |
 | + / - | more / fewer tasks | k / K | more / fewer pool workers |
-| \\] / \\[ | scale up / down | i / I | switch interval up / down |
+| \\] / \\[ | scale up / down (net: the server's latency) | i / I | switch interval up / down |
 | > / < | zoom in / out | ← / → | pan when zoomed |
 | f | follow the live edge | 0 | fit the whole run |
 | c | code of the model | l | event log |
-| x | inject a fault into the next run: raise, SIGKILL (processes), hang | v | stack the last runs on one time axis |
+| x | inject a fault into the next run: raise, SIGKILL (processes), hang, kill the server (net) | v | stack the last runs on one time axis |
 | e | export trace (.jsonl + Perfetto .json) | S | save a screenshot (SVG) |
 | ctrl+p | command palette | q | quit (stops the run) |
 
 Rule of thumb: CPU-bound work wants processes; I/O with few connections, threads; slow I/O
-with many connections, asyncio. `concviz compare -w io -n 50` measures it on this machine.
+with many connections, asyncio. `A` (or `concviz advise`) measures it on this machine.
 """
 
 

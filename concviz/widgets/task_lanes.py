@@ -8,7 +8,7 @@ from rich.segment import Segment
 from concviz.engine.cells import CODE_BLANK, CODE_FULL
 from concviz.widgets.lane_cache import LaneCodes
 from concviz.engine.timeline import DONE, FAILED, NOT_STARTED, QUEUED, RUNNING
-from concviz.view import BLOCKS, format_time, short_label
+from concviz.view import BLOCKS, failure_word, format_time, short_label
 from concviz.widgets.lane_pane import STATE_GLYPHS, LanePane, code_segments
 
 GLYPH_BY_STATE = tuple(STATE_GLYPHS.values())
@@ -111,7 +111,7 @@ class TaskLanes(LanePane):
         elif t.stopped:
             text, style = "■ stopped", "lane--note"  # cut short by the user: not a fault
         elif t.status == FAILED:
-            text, style = "✗ failed", "lane--failed"
+            text, style = f"✗ {failure_word(t.error)}", "lane--failed"
         elif t.status == NOT_STARTED:  # the run ended before it began: not a failure
             text, style = "- not run", "lane--queued"
         elif t.status == RUNNING:

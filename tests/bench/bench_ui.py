@@ -12,7 +12,10 @@
 * ui_fps_under_load: frames/s the app draws while 8 processes flood the pipe (bench_pipeline's
   flood child), and whether any event was lost;
 * scale: 10,000 asyncio tasks, 1,000 threads and 64 processes under the TUI: each completes, a
-  key still gets an answer, and the UI's peak RSS.
+  key still gets an answer, and the UI's peak RSS;
+* net_scale: 10,000 net-slow connections under threads and under asyncio in the TUI: each run
+  completes, a key pressed every half second while it runs (the code pane, opened and closed)
+  is answered within net_ui_key_s_max, and the UI's peak RSS (net_ui_rss_mb).
 """
 
 from __future__ import annotations
@@ -409,8 +412,62 @@ def scale(quick: bool) -> dict:
             "details": {"scale": out}}
 
 
+NET_KEY_EVERY_S = 0.5
+
+
+def _key_answers(term: Terminal, proc: psutil.Process, until: float) -> tuple[list[float], int, str]:
+    """Open and close the code pane (c) while the run goes on, timing how long the screen took
+    to show each change; (the answer times, the peak RSS, the caption once the run is over)."""
+    answers, peak = [], 0
+    while time.perf_counter() < until:
+        peak = max(peak, proc.memory_info().rss)
+        screen = term.screen()
+        if "○ idle" in screen:  # the run is over
+            return answers, peak, next((line for line in screen.splitlines() if "▶" in line), "")
+        opened = "runnable as is" in screen
+        t0 = time.perf_counter()
+        term.keys("c")
+        seen = term.wait(lambda s: ("runnable as is" in s) != opened, 5, step=0.002)
+        answers.append(time.perf_counter() - t0 if seen is not None else float("inf"))
+        time.sleep(NET_KEY_EVERY_S)
+    return answers, peak, ""
+
+
+def net_scale(quick: bool) -> dict:
+    n = 10_000
+    out: dict[str, Any] = {}
+    for model in ("threads", "asyncio"):
+        cmd = CONCVIZ + ["-m", model, "-w", "net-slow", "-n", str(n), "--run"]
+        with common.Background() as bg:  # the machine's load just before (the run's own is not "other")
+            time.sleep(0.5)
+        with Terminal(cmd) as term:
+            proc = term.process()
+            started = term.wait(lambda s: "● running" in s, 20)
+            answers, peak, caption = _key_answers(term, proc, time.perf_counter() + 90)
+            took = time.perf_counter() - term.t0
+            done = f"{n} " in caption  # "10000 threads, network ... concurrency up to ..."
+            done = done and "failed" not in caption and "stopped" not in caption
+        out[model] = {"completed": done, "caption": caption.strip(), "seconds_to_done": round(took, 2),
+                      "started_s": started, "key_s": [round(a, 3) for a in answers],
+                      "keys": len(answers), "key_s_max": max(answers) if answers else None,
+                      "key_s_median": median(answers) if answers else None, "ui_peak_rss_mb": peak / 2**20,
+                      "other_load_cores": round(bg.cores, 2)}
+    keys = [r["key_s_max"] for r in out.values() if r["key_s_max"] is not None]
+    complete = all(r["completed"] for r in out.values())
+    return {"figures": {"net_ui_key_s_max": max(keys) if keys and complete else None,
+                        "net_ui_rss_mb": max(r["ui_peak_rss_mb"] for r in out.values())},
+            "notes": {"net_ui_key_s_max": "; ".join(
+                f"{m}: {'done' if r['completed'] else 'NOT done'} {r['seconds_to_done']} s after launch, "
+                f"{r['keys']} keys answered in {r['key_s_median'] or 0:.3f} s median, "
+                f"{r['key_s_max'] or 0:.3f} s at most; other processes used {r['other_load_cores']:.2f} cores "
+                f"just before"
+                for m, r in out.items()),
+                "net_ui_rss_mb": "; ".join(f"{m}: {r['ui_peak_rss_mb']:.0f} MB" for m, r in out.items())},
+            "details": {"net_scale": out}}
+
+
 if shutil.which("tmux"):
     BENCHMARKS = {"startup": startup, "ui_cpu": idle_and_busy, "ui_frame": frame,
-                  "ui_load": under_load, "ui_scale": scale}
+                  "ui_load": under_load, "ui_scale": scale, "ui_net_scale": net_scale}
 else:  # the headless ones still run
     BENCHMARKS = {"ui_frame": frame, "ui_load": under_load}

@@ -53,9 +53,16 @@ FIGURES: dict[str, tuple[str, str, float]] = {
     "trace_busy_error_max": ("trace (from /proc) busy per task vs the probe's, worst model", "<=", 0.10),
     "trace_gil_wait_error_max": ("trace GIL-wait share vs the probe's, thread models, CPU-bound", "<=", 0.15),
     "trace_sampler_cpu": ("trace sampler CPU (of one core), 200 Hz, 16 threads", "<=", 0.05),
+    "mem_per_task_error": ("memory per task vs the bench's PSS of the run's tree, worst model", "<=", 0.10),
+    "net_latency_error": ("median wait per request vs --latency, 1,000 connections, worse model", "<=", 0.10),
+    "net_10k_threads_s": ("10,000 net-slow connections under threads: wall s (all complete)", "<=", 60),
+    "net_10k_asyncio_s": ("10,000 net-slow connections under asyncio: wall s (all complete)", "<=", 60),
+    "net_ui_key_s_max": ("TUI, 10,000 net-slow connections: slowest key answer, s", "<=", 0.2),
+    "net_ui_rss_mb": ("TUI, 10,000 net-slow connections: UI RSS peak, MB", "<=", 200),
 }
 UI_FIGURES = ("ui_fps_under_load", "ui_cpu_fraction_busy", "ui_cpu_fraction_idle", "startup_s",
-              "long_ui_cpu_growth", "long_ui_cpu_vs_plain", "long_rss_mb_per_min", "long_rss_mb_10min")
+              "long_ui_cpu_growth", "long_ui_cpu_vs_plain", "long_rss_mb_per_min", "long_rss_mb_10min",
+              "net_ui_key_s_max", "net_ui_rss_mb")
 ENGINE_MODULES = ("bench_probe", "bench_pipeline", "bench_frame", "bench_fidelity", "bench_net", "bench_trace")
 
 
@@ -96,7 +103,10 @@ def select(benchmarks: dict[str, Callable], only: list[str]) -> dict[str, Callab
               "spawn_latency_error_max": "spawn", "ui_fps_under_load": "ui_load",
               "ui_cpu_fraction_busy": "ui_cpu", "ui_cpu_fraction_idle": "ui_cpu",
               "startup_s": "startup", "trace_busy_error_max": "trace_truth",
-              "trace_gil_wait_error_max": "trace_truth", "trace_sampler_cpu": "trace_cost"}
+              "trace_gil_wait_error_max": "trace_truth", "trace_sampler_cpu": "trace_cost",
+              "mem_per_task_error": "mem_per_task",
+              "net_latency_error": "net_latency", "net_10k_threads_s": "net_10k", "net_10k_asyncio_s": "net_10k",
+              "net_ui_key_s_max": "ui_net_scale", "net_ui_rss_mb": "ui_net_scale"}
     chosen = {}
     for name in only:
         for part in name.split(","):

@@ -47,6 +47,24 @@ def test_sequential_io(snap_compare, replay, size):
 
 
 @pytest.mark.parametrize("size", SIZES)
+def test_net_fast(snap_compare, replay, size):
+    """net-fast under threads (8 connections x 200 requests, 2 ms replies): every lane a dense
+    run of short waits (·) between instants of work, GIL hand-offs between them; the memory
+    row under the cores, and the connections row (8 open, then 0); the stats bar gives the
+    memory and its cost per task, and the server's connections (8 at most)."""
+    assert snap_compare(replay("threads-net-fast"), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_net_slow(snap_compare, replay, size):
+    """net-slow under asyncio (2,000 connections x 1 request, 1 s replies): the first lanes of
+    2,000, each one long wait; the memory row climbing as the connections open, the
+    connections row full at 2,000 while they wait; concurrency 2,000 and memory per task in
+    the stats bar."""
+    assert snap_compare(replay("asyncio-net-slow"), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_failed_task(snap_compare, replay, size):
     """A mixed run where task 2 raises: its lane stops half-way with ✗ failed, the others
     finish with ✓, and the stats count 1 failed."""

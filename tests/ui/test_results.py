@@ -72,7 +72,14 @@ async def test_a_runs_every_model_in_turn_and_s_ends_the_sequence():
     app = ConcvizApp(RunSpec(model="threads", workload="io", tasks=2, scale=0.05).validate())
     started: list[str] = []
     start = app.runs.start
-    app.runs.start = lambda: (started.append(app.runs.spec.model), start())
+
+    def start_and_note() -> None:
+        started.append(app.runs.spec.model)
+        start()
+        if len(started) == len(MODEL_NAMES) + 1:  # the second sequence's first run: "s" now
+            app.simulate_key("s")
+
+    app.runs.start = start_and_note
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("a")
         assert app.query_one("#results", ResultsPane).display
@@ -90,9 +97,7 @@ async def test_a_runs_every_model_in_turn_and_s_ends_the_sequence():
         times = [float(line.split()[0]) for line in app.query_one("#log").lines]
         assert times and times == sorted(times)  # the last run's event log, in time order
         # again, stopped during its first run: the sequence ends there
-        await pilot.press("a")
-        await pilot.pause(0.05)
-        await pilot.press("s")
+        await pilot.press("a")  # "s" follows as soon as its first run has started
         for _ in range(50):
             await pilot.pause(0.1)
             if not app.runs.session.running:
@@ -118,7 +123,7 @@ async def test_a_with_a_fault_set_or_too_many_tasks():
         app.runs.change(model="pool", fail_task=None, tasks=100, workers=3)  # over the 64 processes allowed
         await pilot.press("a")
         assert started == ["sequential"]  # the first; the others follow as each run ends
-        assert app.runs.queue == [m for m in MODEL_NAMES if m not in ("sequential", "processes")]
+        assert [s.model for s in app.runs.queue] == [m for m in MODEL_NAMES if m not in ("sequential", "processes")]
         assert app.runs.spec.workers is None  # sequential has no pool...
         app.runs.run_next()
         assert started[-1] == "threads" and app.runs.spec.workers is None

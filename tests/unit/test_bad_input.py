@@ -67,6 +67,11 @@ BAD = [
     (["compare", "--models", "processes", "-n", "100"], "nothing to compare: processes skipped"),
     (["compare", "--models", "threads", "--kill-task", "1"], "nothing to compare: threads skipped"),
     (["compare", "--rounds", "two"], "rounds must be a whole number"),
+    (["advise", "--cases", "net-slwo"], "did you mean 'net-slow'"),
+    (["advise", "--cases", "io"], "unknown case 'io'"),
+    (["advise", "--cases", ""], "case is empty"),
+    (["advise", "--rounds", "0"], "rounds must be 1 to 100"),
+    (["advise", "--rounds", "many"], "rounds must be a whole number"),
     (["-m", "procesess"], "did you mean 'processes'"),  # the TUI's flags are checked the same way
     # counts, scales, intervals: <= 0, over the limits, not numbers
     (["run", "-n", "0"], "tasks must be at least 1"),
@@ -93,6 +98,27 @@ BAD = [
     (["run", "--timeout", "infinity"], "timeout must be a finite number"),
     (["run", "--seed", "-1"], "seed must be at least 0"),
     (["replay", "{d}/v99.jsonl", "--speed", "0"], "speed must be more than 0"),
+    # the net workloads (issue 12): their own settings, refused elsewhere; runs that cannot end
+    (["run", "-w", "net", "--latency", "-1"], "latency (ms) must be at least 0, got -1"),
+    (["run", "-w", "net-slow", "--latency", "60001"], "latency (ms) must be at most 60000"),
+    (["run", "-w", "net", "--latency", "nan"], "latency must be a finite number"),
+    (["run", "-w", "net", "--latency", "soon"], "latency must be a number"),
+    (["run", "-w", "net", "--requests", "0"], "requests must be at least 1, got 0"),
+    (["run", "-w", "net-fast", "--requests", "1.5"], "requests must be a whole number"),
+    (["run", "-w", "net", "--requests", "100001"], "requests must be at most 100000"),
+    (["run", "-w", "cpu", "--latency", "5"], "--latency is only for the net workloads"),
+    (["run", "-w", "io", "--requests", "3"], "--requests is only for the net workloads"),
+    (["run", "--kill-server"], "--kill-server is only for the net workloads"),
+    (["run", "-w", "net-fast", "--scale", "2"], "--scale is not for the net workloads"),
+    (["run", "-m", "threads", "-w", "net", "-n", "10001"], "tasks must be at most 10000 under threads"),
+    (["run", "-m", "threads", "-w", "cpu", "-n", "1001"], "tasks must be at most 1000 under threads"),
+    (["run", "-m", "asyncio", "-w", "io", "-n", "100001"], "tasks must be at most 100000 under asyncio"),
+    (["run", "-m", "asyncio", "-w", "net-slow", "-n", "10001"], "tasks must be at most 10000 under asyncio"),
+    (["run", "-m", "sequential", "-w", "net-slow", "-n", "500"], "sequential needs at least 500 s for 500 connections"),
+    (["run", "-m", "pool", "--workers", "2", "-w", "net-slow"], "pool needs at least 1000 s"),
+    (["run", "-m", "threads", "-w", "net", "--latency", "2000", "--requests", "40"], "over its time limit of 60 s (--timeout)"),
+    (["-w", "net", "--requests", "-2"], "requests must be at least 1"),
+    (["compare", "-w", "net-slow", "--models", "sequential,pool"], "nothing to compare: sequential skipped"),
     # faults: outside the run, on a model without worker processes, two on one task
     (["run", "-n", "4", "--fail-task", "4"], "--fail-task 4 is outside the run (tasks are 0..3)"),
     (["run", "--hang-task", "-1"], "--hang-task -1 is outside the run"),
@@ -130,7 +156,7 @@ BAD = [
     (["replay", "{d}/bad-kind.jsonl"], "malformed event at line 2"),
     (["replay", "{d}"], "cannot read trace"),  # a folder
     (["replay", "{d}/no-cpus.jsonl"], "impossible header at line 1 (machine.cpus must be a whole number"),
-    (["replay", "{d}/huge-run.jsonl"], "impossible header at line 1 (spec: tasks must be at most 1000"),
+    (["replay", "{d}/huge-run.jsonl"], "impossible header at line 1 (spec: tasks must be at most 10000 under threads"),
     (["replay", "{d}/task-9.jsonl"], "impossible event at line 4 (task 9 is outside the run"),
     (["replay", "{d}/backwards.jsonl"], "impossible event at line 2 (it ends before it starts"),
     (["export", "{d}/missing.jsonl", "-o", "{d}/out.json"], "trace not found"),
@@ -273,5 +299,5 @@ def test_the_real_command_line_refuses_an_impossible_trace(command, folder):
     done = subprocess.run([sys.executable, "-m", "concviz", *argv], capture_output=True, text=True,
                           timeout=60, stdin=subprocess.DEVNULL)
     assert_one_line(done.returncode, done.stdout, done.stderr,
-                    f"impossible event at line 4 (task 9 is outside the run (tasks are 0..0, -1 for the run itself)): {trace}")
+                    f"impossible event at line 4 (task 9 is outside the run (tasks are 0..0)): {trace}")
     assert not out.exists()

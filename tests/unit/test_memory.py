@@ -1,5 +1,6 @@
-"""Memory measured from outside (issue 12): a process's unique memory, a tree's, and a run's
-baseline / peak / per task; and what a connection costs under threads and under asyncio."""
+"""Memory measured from outside (issue 12): a process's proportional memory, a tree's, and a
+run's baseline / peak / per task. What a connection costs under threads and under asyncio, in
+a real run: tests/unit/test_net_runs.py."""
 
 from __future__ import annotations
 
@@ -10,28 +11,25 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import psutil
 import pytest
 
-from concviz.engine.memory import MIXED, RSS, USS, ProcessTree, TreeReading, process_memory, process_threads
+from concviz.engine.memory import MIXED, PSS, RSS, USS, ProcessTree, TreeReading, process_memory, process_threads
 from concviz.engine.memory_sampler import BUDGET, MAX_WAIT_S, MemorySampler, next_wait
-from concviz.engine.net import HOST, LoopbackServer
 
 from .helpers import gone
 
 MB = 2**20
-NET_CHILD = Path(__file__).resolve().parent.parent / "bench" / "net_child.py"
 LINUX = sys.platform.startswith("linux")
 
 
-def test_a_process_unique_memory_is_measured_and_says_how():
+def test_a_process_memory_is_measured_and_says_how():
     value, source = process_memory(os.getpid())
     rss = psutil.Process().memory_info().rss
-    assert source in (USS, RSS)
+    assert source in (PSS, USS, RSS)
     if LINUX:
-        assert source == USS  # smaps_rollup
+        assert source == PSS  # smaps_rollup
     assert 0 < value <= rss
     assert process_threads(os.getpid()) == psutil.Process().num_threads()
 
@@ -113,14 +111,14 @@ class ScriptedTree:
     def __init__(self, readings: list[TreeReading]) -> None:
         self.readings = list(readings)
 
-    def read(self) -> TreeReading:
+    def read(self, parts: bool = False) -> TreeReading:
         return self.readings.pop(0)
 
 
 MS = 1_000_000
 
 
-def reading(t_ms: int, mb: int, threads: int = 1, source: str = USS) -> TreeReading:
+def reading(t_ms: int, mb: int, threads: int = 1, source: str = PSS) -> TreeReading:
     return TreeReading(t_ms * MS, mb * MB, 1, source, threads)
 
 
@@ -208,49 +206,3 @@ def test_the_sampler_finds_the_memory_each_task_added():
     fig = sampler.figures(tasks)
     assert fig.baseline_before_start and fig.baseline_lead_ms < 250, fig.to_dict()
     assert 3.2 * MB <= fig.per_task_bytes <= 4.8 * MB, fig.to_dict()
-
-
-def hold_connections(model: str, n: int, port: int) -> dict:
-    """Memory of ``n`` connections held at once by plain threads or asyncio tasks (net_child.py,
-    in a child process), sampled from here."""
-    child = subprocess.Popen([sys.executable, str(NET_CHILD), model, HOST, str(port), str(n), "1"],
-                             stdout=subprocess.PIPE, text=True, start_new_session=True)
-    sampler = MemorySampler(child.pid, interval_s=0.05)
-    sampler.start()
-    try:
-        sampler.mark_start(json.loads(child.stdout.readline())["t_start_ns"])
-        end = json.loads(child.stdout.readline())
-        child.wait(30)
-    finally:
-        sampler.stop()
-        if child.poll() is None:
-            child.kill()
-        child.wait()
-        child.stdout.close()
-    assert end["done"] == n, end
-    assert gone(child.pid)
-    return sampler.figures(n)
-
-
-@pytest.mark.slow
-def test_a_thread_costs_more_than_an_asyncio_task_at_500_connections():
-    """A blocking thread holds its connection for ~18 KB of unique memory here, an asyncio
-    streams task for ~7 KB (USS ratio ~2.4x, the same at 2,000 connections). The thread also
-    has a 16 KB kernel stack that no process's USS holds (reported apart, as inferred); counted
-    in, a thread costs ~4.5x a task."""
-    n = 500
-    with LoopbackServer() as srv:
-        port = srv.start(1500)  # every reply after 1.5 s: all connections are held at once
-        threads = hold_connections("threads", n, port)
-        tasks = hold_connections("asyncio", n, port)
-        stats = srv.stats()
-        server_pid = srv.pid
-    assert gone(server_pid)
-    assert stats.accepted == 2 * n and stats.max_open >= n
-    assert threads.peak_threads >= n and tasks.peak_threads <= 2
-    uss_ratio = threads.per_task_bytes / tasks.per_task_bytes
-    assert uss_ratio >= 2, (threads.to_dict(), tasks.to_dict())
-    if threads.kernel_stack_bytes is not None:
-        whole = (threads.per_task_bytes + threads.kernel_per_task_bytes) / \
-            (tasks.per_task_bytes + tasks.kernel_per_task_bytes)
-        assert whole >= 3, (threads.to_dict(), tasks.to_dict())

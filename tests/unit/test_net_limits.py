@@ -107,3 +107,40 @@ def test_prepare_refuses_a_run_the_hard_limit_cannot_hold_in_one_line():
     result = prepare_in_child("asyncio", 100_000_000)
     assert one_line(result["problem"]) and "ulimit -n" in result["problem"], result
     assert result["soft_after"] == 256  # nothing raised for a run that cannot go
+
+
+def concviz_with_nofile(soft: int, hard: int, *args: str) -> subprocess.CompletedProcess:
+    """``python -m concviz ARGS`` in a shell whose open-files limit is (soft, hard)."""
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    return subprocess.run([sys.executable, "-m", "concviz", *args], preexec_fn=limit, capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.parametrize("command", ["run", "compare"])
+def test_more_connections_than_the_hard_limit_allows_is_one_line_exit_2(command):
+    """2,000 connections where the hard limit is 256: refused before anything runs, saying
+    what to change (compare: every model that would need them sits out, and with none left
+    the comparison is refused)."""
+    args = [command, "-w", "net-slow"] + (["-m", "asyncio"] if command == "run" else ["--models", "asyncio,threads"])
+    done = concviz_with_nofile(256, 256, *args)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr and done.stdout == "", done.stderr
+    assert "ulimit -n" in lines[0] and "2000 connections" in lines[0], lines
+
+
+def test_a_soft_limit_below_the_run_is_raised_and_the_run_goes():
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 600 + FD_MARGIN:
+        pytest.skip(f"this machine's hard limit ({hard}) is below what the test needs")
+    done = concviz_with_nofile(256, hard, "run", "-m", "asyncio", "-w", "net", "-n", "600", "--requests", "1",
+                               "--latency", "300", "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out["done"] == 600 and out["server"]["max_open"] >= 300, out["server"]

@@ -23,11 +23,26 @@ from concviz.engine.workloads import WORKLOADS
 def test_task_limit_is_the_models_ceiling_unless_the_workload_has_its_own(monkeypatch):
     for model in MODEL_NAMES:
         for workload in WORKLOADS:
-            assert task_limit(model, workload) == MAX_TASKS[model]
+            expected = spec_module.TASK_LIMIT_BY_WORKLOAD.get((model, workload), MAX_TASKS[model])
+            assert task_limit(model, workload) == expected
     monkeypatch.setitem(spec_module.TASK_LIMIT_BY_WORKLOAD, ("threads", "io"), 5000)
     assert task_limit("threads", "io") == 5000
     assert task_limit("threads", "cpu") == MAX_TASKS["threads"]
-    assert task_limit("asyncio", "io") == MAX_TASKS["asyncio"]
+
+
+def test_the_ceilings_of_issue_12():
+    """Threads and asyncio hold 10,000 waiting tasks (asyncio 100,000 sleeps); CPU work keeps
+    the model's own ceiling; processes stay at 64 and the pools as they were, on every workload."""
+    for workload in ("io", "net", "net-fast", "net-slow"):
+        assert task_limit("threads", workload) == 10_000
+    assert task_limit("asyncio", "io") == 100_000
+    for workload in ("net", "net-fast", "net-slow", "cpu"):
+        assert task_limit("asyncio", workload) == 10_000
+    assert task_limit("threads", "cpu") == task_limit("threads", "mixed") == 1000
+    for workload in WORKLOADS:
+        assert task_limit("processes", workload) == 64
+        for pool in ("pool", "thread-pool", "process-pool"):
+            assert task_limit(pool, workload) == MAX_TASKS[pool] == 10_000
 
 
 def test_validate_reads_the_ceiling_of_the_workload(monkeypatch):

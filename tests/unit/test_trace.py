@@ -14,14 +14,15 @@ from collections import defaultdict
 
 import pytest
 
-from concviz.engine.events import TRACE_VERSION, TraceError, read_trace
+from concviz.engine.events import MEMORY, RUN_LEVEL, TRACE_VERSION, TraceError, read_trace
 from concviz.engine.export import to_chrome_trace
 from concviz.engine.timeline import Timeline
 
 from .helpers import run
 
 COMPARED = ("wall_s", "busy_s", "parallelism", "concurrency_max", "concurrency_mean",
-            "gil_switches", "failed", "done", "run_intervals", "spawn_ms_median")
+            "gil_switches", "failed", "done", "run_intervals", "spawn_ms_median",
+            "mem_baseline_mb", "mem_peak_mb", "mem_per_task_kb", "mem_threads_peak")
 RECORDED = {
     "threads-cpu": dict(model="threads", workload="cpu", tasks=3, scale=0.1),
     "pool-mixed-failing": dict(model="pool", workload="mixed", tasks=4, scale=0.2, fail_task=2),
@@ -60,7 +61,9 @@ def test_round_trip_gives_the_same_figures(recorded):
     assert header["ended"] == live.ended
     for key in ("model", "workload", "machine", "spec"):
         assert header[key] == live.header[key]
-    assert len(events) == live.events
+    # the task events, and the memory read while it ran (run-level, not counted as the run's)
+    assert len([e for e in events if e[0] not in RUN_LEVEL]) == live.events
+    assert len([e for e in events if e[0] == MEMORY]) == live.resources.n_memory > 0
     for key in COMPARED:
         assert again.stats[key] == pytest.approx(live.stats[key], rel=1e-9, abs=1e-12), key
     assert again.per_task() == live.per_task()
@@ -104,6 +107,11 @@ def test_chrome_export_is_valid_json_without_overlaps(recorded):
     # the running slices add up to the measured busy time
     running_us = sum(e["dur"] for e in slices if e["name"] == "running")
     assert running_us / 1e6 == pytest.approx(live.stats["busy_s"], rel=1e-6)
+    # the memory read while it ran is a counter track; the time axis begins with the first
+    # task or the first reading, whichever came first
+    memory = [e for e in trace["traceEvents"] if e["ph"] == "C" and e["name"] == "memory (MB)"]
+    assert len(memory) == live.resources.n_memory
+    assert min(e["ts"] for e in trace["traceEvents"] if "ts" in e) == 0
     if live.stats["failed"]:
         marks = [e for e in trace["traceEvents"] if e["ph"] == "i" and e["name"] in ("failed", "stopped")]
         assert len(marks) == live.stats["failed"]

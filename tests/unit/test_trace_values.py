@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from concviz.engine.events import (ERROR, FINISH, MAX_CPUS, MAX_NS, PROGRESS, RUN, SLEEP, SLEEP_OPEN, SPAWN,
-                                   START, TraceError, read_trace)
+from concviz.engine.events import (ERROR, FINISH, MAX_CPUS, MAX_NS, MEMORY, PROGRESS, RUN, SERVER, SLEEP,
+                                   SLEEP_OPEN, SPAWN, START, TraceError, read_trace)
 from concviz.engine.spec import MAX_TASKS
 
 ROOT = Path(__file__).parent.parent
@@ -147,8 +147,9 @@ def change(number: int, **fields) -> tuple[int, list]:
 
 
 BAD_EVENTS = {
-    "task past the run": ([change(RUN_LINE, task=4)], "task 4 is outside the run (tasks are 0..3, -1 for the run itself)"),
+    "task past the run": ([change(RUN_LINE, task=4)], "task 4 is outside the run (tasks are 0..3)"),
     "task below -1": ([change(RUN_LINE, task=-2)], "task -2 is outside the run"),
+    "a task event of the run's": ([change(SPAWN_LINE, task=-1)], "task -1 is outside the run"),
     "cpu past the machine": ([change(RUN_LINE, cpu=2)], "cpu 2 is outside the machine (cpus are 0..1, -1 when not known)"),
     "cpu below -1": ([change(RUN_LINE, cpu=-5)], "cpu -5 is outside the machine"),
     "negative pid": ([change(RUN_LINE, pid=-1)], "an OS id is never negative"),
@@ -203,20 +204,62 @@ def test_impossible_trailer_is_refused(trailer, words, tmp_path):
 
 def test_the_edge_values_a_run_can_record_are_accepted(tmp_path):
     """The rules refuse only what no run can hold: the largest machine, a run-level event (task
-    -1), a task's first and last ids, the last CPU, an event at the run's very start, a zero-length
-    RUN, and a header without the facts that are only checked when present."""
+    -1, in a version-2 trace), a task's first and last ids, the last CPU, an event at the run's
+    very start, a zero-length RUN, and a header without the facts that are only checked when
+    present."""
     header = without("experiment_pid")
+    header["concviz_trace"] = 2
     header["machine"] = {"cpus": MAX_CPUS}
     header["spec"]["tasks"] = MAX_TASKS["threads"]
     header["spec"]["fail_task"] = MAX_TASKS["threads"] - 1
     run = row(RUN_LINE)
-    changes = [change(SPAWN_LINE, task=-1, t0=T0, t1=T0),
+    changes = [(SPAWN_LINE, [MEMORY, -1, 1, 0, T0, T0, -1, MEMORY_INFO]),
                change(RUN_LINE, task=MAX_TASKS["threads"] - 1, cpu=MAX_CPUS - 1, t1=run[4]),
                change(RUN_LINE + 1, task=0, cpu=-1)]
     path = write(tmp_path, header=header, changes=changes)
     _, events = read_trace(path)
     assert events[SPAWN_LINE - 2][1] == -1
     assert events[RUN_LINE - 2][1] == MAX_TASKS["threads"] - 1 and events[RUN_LINE - 2][6] == MAX_CPUS - 1
+
+
+MEMORY_INFO = json.dumps({"bytes": 15 * 2**20, "processes": 1, "threads": 2, "source": "pss", "kernel_stack": None})
+SERVER_FIGURES = {"state": "running", "port": 40000, "pid": 7, "latency_ms": 2.0, "backlog": 4096, "accepted": 8,
+                  "open_now": 8, "max_open": 8, "requests": 100, "cpu_s": 0.05}
+BAD_RUN_LEVEL = {
+    "a memory reading of a task": ([MEMORY, 0, 1, 0, T0, T0, -1, MEMORY_INFO], "a memory event is the run's, task -1"),
+    "figures that are no JSON": ([MEMORY, -1, 1, 0, T0, T0, -1, "{bytes"], "figures are not JSON"),
+    "no figures": ([SERVER, -1, 1, 0, T0, T0, -1, None], "a server event carries its figures"),
+    "a figure missing": ([MEMORY, -1, 1, 0, T0, T0, -1, json.dumps({"bytes": 1})], "figures must be bytes, processes"),
+    "negative memory": ([MEMORY, -1, 1, 0, T0, T0, -1, MEMORY_INFO.replace("15728640", "-1")], "memory.bytes cannot be -1"),
+    "an unknown source": ([MEMORY, -1, 1, 0, T0, T0, -1, MEMORY_INFO.replace("pss", "vss")], "memory.source cannot be 'vss'"),
+    "a reading that lasts": ([MEMORY, -1, 1, 0, T0, T0 + 5, -1, MEMORY_INFO], "a memory is an instant"),
+    "more open than accepted": ([SERVER, -1, 1, 0, T0, T0, -1, json.dumps({**SERVER_FIGURES, "accepted": 3})],
+                                "do not add up"),
+    "an unknown state": ([SERVER, -1, 1, 0, T0, T0, -1, json.dumps({**SERVER_FIGURES, "state": "asleep"})],
+                         "server.state cannot be 'asleep'"),
+    "an endless CPU time": ([SERVER, -1, 1, 0, T0, T0, -1, json.dumps(SERVER_FIGURES).replace("0.05", "Infinity")],
+                            "server.cpu_s cannot be inf"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_RUN_LEVEL))
+def test_impossible_run_level_event_is_refused_in_one_line(case, tmp_path):
+    event, words = BAD_RUN_LEVEL[case]
+    header = copy.deepcopy(HEADER)
+    header["concviz_trace"] = 2
+    path = write(tmp_path, header=header, changes=[(SPAWN_LINE, event)])
+    with pytest.raises(TraceError) as info:
+        read_trace(path)
+    message = str(info.value)
+    assert message.startswith(f"impossible event at line {SPAWN_LINE} (") and words in message, message
+    assert "\n" not in message
+
+
+def test_a_version_1_trace_holds_no_run_level_event(tmp_path):
+    """Version 1 had no MEMORY or SERVER: such a line there is malformed, as it always was."""
+    path = write(tmp_path, changes=[(SPAWN_LINE, [MEMORY, -1, 1, 0, T0, T0, -1, MEMORY_INFO])])
+    with pytest.raises(TraceError, match=f"malformed event at line {SPAWN_LINE}: "):
+        read_trace(path)
 
 
 def test_every_kind_a_probe_records_passes(tmp_path):
@@ -227,8 +270,11 @@ def test_every_kind_a_probe_records_passes(tmp_path):
             [PROGRESS, 0, pid, tid, t + 2, t + 50, 1, None], [RUN, 0, pid, tid, t + 2, t + 60, 1, None],
             [SLEEP_OPEN, 0, pid, tid, t + 70, t + 70, -1, None], [SLEEP, 0, pid, tid, t + 70, t + 90, -1, None],
             [ERROR, 1, 0, 0, t + 95, t + 95, -1, "lost: the task never reported an end"],
-            [FINISH, 0, pid, tid, t + 100, t + 100, -1, None]]
+            [FINISH, 0, pid, tid, t + 100, t + 100, -1, None],
+            [MEMORY, -1, pid, 0, t + 101, t + 101, -1, MEMORY_INFO],
+            [SERVER, -1, pid, tid, t + 102, t + 102, -1, json.dumps(SERVER_FIGURES)]]
     path = tmp_path / "kinds.jsonl"
-    path.write_text("\n".join([LINES[0], *map(json.dumps, rows), LINES[-1]]) + "\n")
+    header = json.dumps({**HEADER, "concviz_trace": 2})
+    path.write_text("\n".join([header, *map(json.dumps, rows), LINES[-1]]) + "\n")
     _, events = read_trace(path)
     assert [e[0] for e in events] == [r[0] for r in rows]
