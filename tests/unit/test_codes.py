@@ -116,6 +116,35 @@ def test_codes_say_what_the_lane_shows():
     assert eighths == [1, 0, 4, 0]
 
 
+
+def test_plain_columns_follow_the_whole_rule():
+    """A column the task was alive all through, not asleep nor queued, is coded from its running
+    and sibling shares alone (cells._plain_codes): the same code as the whole rule
+    (cells._classify) gives it, on random shares and on each threshold of the rule (an eighth,
+    a thousandth, three quarters, all of it, the GIL's half of the wait) and beside them."""
+    import random
+
+    from concviz.engine.cells import _classify, _plain_codes
+
+    rnd = random.Random(13)
+    edges = [0.0, 1e-12, 0.001, 0.1, 0.5, 0.75, 0.8, 0.9, 0.95, 1.0 - 1e-9, 1.0, 1.0 + 1e-12]
+    edges += [k / 8 for k in range(9)]
+    shares = []
+    for x in edges:
+        shares += [x, x * (1 + 1e-15), x * (1 - 1e-15), x + 1e-9, x - 1e-9]
+    shares = [min(1.0, max(0.0, x)) for x in shares] + [rnd.random() for _ in range(400)]
+    pairs = [(r, p) for r in shares for p in shares[::7]]
+    # the GIL's part of the wait equal to the CPU's: p - r == (1 - r) - (p - r), give or take
+    for r in shares:
+        p = (1.0 + r) / 2
+        pairs += [(r, p), (r, p * (1 + 1e-15)), (r, p * (1 - 1e-15)), (r, p + 1e-9), (r, p - 1e-9)]
+    rnd.shuffle(pairs)
+    run = [r for r, _ in pairs]
+    sibling = [p for _, p in pairs]
+    n = len(pairs)
+    assert _plain_codes(run, sibling) == _classify(run, [0.0] * n, [1.0] * n, [0.0] * n, sibling)
+    assert {c % 5 for c in _plain_codes(run, sibling)} >= {COL_GIL, COL_CPU, CODE_BLANK}
+
 def live_batches(seed: int) -> list[list[tuple]]:
     """random_run as a live UI sees it: before a batch that closes a RUN or a SLEEP, a report
     that it is still open (PROGRESS halfway through the RUN, SLEEP_OPEN at the sleep's start)."""
