@@ -159,21 +159,15 @@ def busy_cpu(cmd: list[str], size: tuple[int, int], seconds: float, ready: str, 
     while both cores of a 2-core laptop are busy: by its own run (concviz), or with ``burn``
     by two CPU-bound loops started here (the reference). Returns the share of one core, the
     window (time.time()), the other processes' load meanwhile (cores) and the screen."""
-    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2 if burn else 0)]
-    try:
-        with Terminal(cmd, size=size, env=env) as term:
-            term.wait(lambda s: ready in s, 10)
-            time.sleep(1.0)
-            proc = term.process()
-            with common.Background() as bg:
-                t0 = time.time()
-                share = cpu_fraction(proc, seconds)
-                t1 = time.time()
-            screen = term.screen()
-    finally:
-        for b in burners:
-            b.kill()
-            b.wait()
+    with common.burners(2 if burn else 0), Terminal(cmd, size=size, env=env) as term:
+        term.wait(lambda s: ready in s, 10)
+        time.sleep(1.0)
+        proc = term.process()
+        with common.Background() as bg:
+            t0 = time.time()
+            share = cpu_fraction(proc, seconds)
+            t1 = time.time()
+        screen = term.screen()
     return {"share": share, "t0": t0, "t1": t1, "others": bg.cores, "screen": screen}
 
 
