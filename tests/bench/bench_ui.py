@@ -56,8 +56,12 @@ class Terminal:
     def __init__(self, cmd: list[str], size: tuple[int, int] = (120, 36), env: dict | None = None):
         self.name = f"concviz-bench-{uuid.uuid4().hex[:8]}"
         # as a user runs it: Python caches compiled modules (some sandboxes and CI images set
-        # PYTHONDONTWRITEBYTECODE, which makes every launch compile concviz again, ~50 ms)
-        self.cmd = " ".join(_quote(c) for c in ["env", "-u", "PYTHONDONTWRITEBYTECODE", *cmd])
+        # PYTHONDONTWRITEBYTECODE, which makes every launch compile concviz again, ~50 ms).
+        # ``env`` goes in the command itself: a tmux server already running (another
+        # benchmark's, or anyone's on this machine) gives a new session its own environment,
+        # not the client's.
+        extra = [f"{k}={v}" for k, v in (env or {}).items()]
+        self.cmd = " ".join(_quote(c) for c in ["env", "-u", "PYTHONDONTWRITEBYTECODE", *extra, *cmd])
         self.size = size
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("TMUX")}
         self.env.update(env or {})
