@@ -27,16 +27,16 @@ from concviz.engine.timeline import Timeline
 
 # The pump folds what it read as one batch once the pipe has nothing more waiting, or past this
 # many events (a flood never leaves the pipe empty: the UI thread still gets the GIL between
-# folds, and a frame never waits on one huge fold).
-DRAIN_MAX_EVENTS = 4_096
-# After a fold that found the pipe empty, the pump waits this long (one flush period of a
-# worker) before it reads again, so that what the workers flush meanwhile is read and folded
-# together: a wake-up of the pump costs more than folding a batch, and this makes them a few a
-# frame instead of one per batch. The lanes lag the pipe by at most this much more (a frame
-# is taken every 100 ms). Past SETTLE_MAX_EVENTS in one fold, events come too fast to wait on
-# (the pipe's buffer would fill): the pump only yields.
+# folds, and a frame never waits long on the Timeline's lock).
+DRAIN_MAX_EVENTS = 2_048
+# While events come slower than SETTLE_MAX_RATE a second, the pump waits SETTLE_S after each
+# fold (one flush period of a worker) before it reads again, so that what the workers flush
+# meanwhile is read and folded together: a wake-up of the pump costs more than folding a small
+# batch, and this makes them a few a frame instead of one per batch. The lanes lag the pipe by
+# at most that much more (a frame is taken every 100 ms). Faster than that, waiting would let
+# the pipe's buffer fill and hold the workers up: the pump only yields.
 SETTLE_S = 0.01
-SETTLE_MAX_EVENTS = 512
+SETTLE_MAX_RATE = 20_000
 
 
 class Session(ABC):
@@ -123,6 +123,7 @@ class LiveSession(Session):
         self._closed = False
         self._read: list[list] = []  # batches read from the pipe, not folded yet
         self._read_events = 0
+        self._folded_at = 0.0  # when the pump last folded (perf_counter)
         self._waiting: Callable[[], bool] = lambda: False  # is more waiting on the pipe?
 
     @property
@@ -149,10 +150,13 @@ class LiveSession(Session):
             if self._read_events < DRAIN_MAX_EVENTS and self._waiting():
                 return  # the pump reads the next one at once
             events = self._fold_read()
+            now = time.perf_counter()
+            slow = events < SETTLE_MAX_RATE * (now - self._folded_at)
+            self._folded_at = now
             # Let the UI thread have the GIL between folds: under a flood of events the pump
             # would otherwise hold it for whole switch intervals and the frame rate would drop.
-            # A small fold that emptied the pipe: let the next batches gather (see SETTLE_S).
-            time.sleep(SETTLE_S if events <= SETTLE_MAX_EVENTS else 0)
+            # Events coming slowly: let the next batches gather (see SETTLE_S).
+            time.sleep(SETTLE_S if slow else 0)
             return
         self._fold_read()  # what came before this message is folded before it
         if tag == "H":
