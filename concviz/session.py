@@ -9,9 +9,11 @@ depend on how many events arrived.
 
 from __future__ import annotations
 
+import select
 import threading
 import time
 from abc import ABC, abstractmethod
+from itertools import chain
 from typing import Any, Callable, ClassVar
 
 from concviz.engine.eventlog import EventLog
@@ -23,6 +25,20 @@ from concviz.engine.resources import RunMemory
 from concviz.engine.sampler import Sample, Sampler
 from concviz.engine.spec import RunSpec
 from concviz.engine.timeline import Timeline
+
+# The pump folds what it read as one batch once the pipe has nothing more waiting, or past this
+# many events (a flood never leaves the pipe empty: the UI thread still gets the GIL between
+# folds, and a frame never waits long on the Timeline's lock).
+DRAIN_MAX_EVENTS = 2_048
+# While events come slower than SETTLE_MAX_RATE a second, the pump waits SETTLE_S after each
+# fold (one flush period of a worker) before it reads again, so that what the workers flush
+# meanwhile is read and folded together: a wake-up of the pump costs more than folding a small
+# batch, and this makes them a few a frame instead of one per batch. The lanes lag the pipe by
+# at most that much more (a frame is taken every 100 ms). Faster than that, waiting would let
+# the pipe's buffer fill and hold the workers up: the pump only yields.
+SETTLE_S = 0.01
+SETTLE_MAX_RATE = 20_000
+
 
 class Session(ABC):
     """One run the app shows, folded into ``timeline``.
@@ -107,6 +123,10 @@ class LiveSession(Session):
         self.log = EventLog()  # every event, on disk, for export (removed when the session closes)
         self.status: str | None = None
         self._closed = False
+        self._read: list[list] = []  # batches read from the pipe, not folded yet
+        self._read_events = 0
+        self._folded_at = 0.0  # when the pump last folded (perf_counter)
+        self._waiting: Callable[[], bool] = lambda: False  # is more waiting on the pipe?
 
     @property
     def running(self) -> bool:
@@ -114,6 +134,10 @@ class LiveSession(Session):
 
     def start(self) -> None:
         self.experiment.start()
+        # one poll object for the run (Connection.poll builds a selector on every call)
+        poller = select.poll()
+        poller.register(self.experiment.reader.fileno(), select.POLLIN)
+        self._waiting = lambda: bool(poller.poll(0))
         self.sampler = Sampler(root_pid=self.experiment.pid)
         self.sampler.start()
         self.memory = RunMemory(self.experiment.pid, self._keep, lambda: self.timeline.first_ns)
@@ -123,12 +147,23 @@ class LiveSession(Session):
 
     def _on_message(self, tag: str, payload: Any) -> None:
         if tag == "E":
-            self.timeline.feed(payload)
-            self.log.append(payload)
-            # Let the UI thread have the GIL between batches: under a flood of events the pump
+            # every batch waiting on the pipe is read before any is folded: one fold, one write
+            # to the log and one yield per drain of the pipe, not per batch
+            self._read.append(payload)
+            self._read_events += len(payload)
+            if self._read_events < DRAIN_MAX_EVENTS and self._waiting():
+                return  # the pump reads the next one at once
+            events = self._fold_read()
+            now = time.perf_counter()
+            slow = events < SETTLE_MAX_RATE * (now - self._folded_at)
+            self._folded_at = now
+            # Let the UI thread have the GIL between folds: under a flood of events the pump
             # would otherwise hold it for whole switch intervals and the frame rate would drop.
-            time.sleep(0)
-        elif tag == "H":
+            # Events coming slowly: let the next batches gather (see SETTLE_S).
+            time.sleep(SETTLE_S if slow else 0)
+            return
+        self._fold_read()  # what came before this message is folded before it
+        if tag == "H":
             self.header = payload
             self.timeline.set_header(payload)
             self.log.set_header(payload)
@@ -140,11 +175,24 @@ class LiveSession(Session):
         self.timeline.feed(events)
         self.log.append(events)
 
+    def _fold_read(self) -> int:
+        """Fold the batches read and not folded yet, as one batch (arrival order: each worker's
+        events stay in order), into the Timeline and the log; returns how many events."""
+        read = self._read
+        if not read:
+            return 0
+        events = read[0] if len(read) == 1 else list(chain.from_iterable(read))
+        self._read, self._read_events = [], 0
+        self.timeline.feed(events)
+        self.log.append(events)
+        return len(events)
+
     def _pump(self) -> None:
         status, message, stopped_ns = "crashed", "", None
         try:
             status, message, stopped_ns = self.experiment.pump_to_end(self._on_message, stop=self._stop)
         finally:
+            self._fold_read()  # (batches read before the pipe closed)
             if self.sampler is not None:
                 self.sampler.stop()
             if self.memory is not None:

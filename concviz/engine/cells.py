@@ -218,8 +218,7 @@ def task_codes(frame: Lanes, index: int, t0: int, t1: int, width: int, levels: i
     if sibling is None:
         sibling = zero  # no sibling thread: a wait is for a CPU
     if dense and levels == 1:  # every column: one pass over the columns' fractions
-        codes[from_col:] = _classify(run[from_col:], sleep[from_col:], alive[from_col:], queued[from_col:],
-                                     sibling[from_col:])
+        codes[from_col:] = _dense_row(run, sleep, alive, queued, sibling, from_col)
         if prev is not None and from_col:
             codes[:from_col] = prev[0][:from_col]
         return TaskCodes([codes], dense)
@@ -266,6 +265,62 @@ def task_codes(frame: Lanes, index: int, t0: int, t1: int, width: int, levels: i
         for row, old in zip(rows, prev):
             row[:from_col] = old[:from_col]
     return TaskCodes(rows, dense)
+
+
+def _dense_row(run: list[float], sleep: list[float], alive: list[float], queued: list[float],
+               sibling: list[float], first: int) -> list[int]:
+    """The codes of columns ``first..`` of a one-row lane whose every column needs working out.
+
+    Where the task was alive all through a column and never asleep (a queue ends where the
+    task's life begins, so nothing was queued there either), the code depends on the running
+    and the sibling shares alone (:func:`_plain_codes`); the columns around them go through
+    the whole rule (:func:`_classify`)."""
+    width = len(run)
+    if not any(sleep):
+        try:
+            a = alive.index(1.0, first)  # alive is one interval: its whole columns are contiguous
+        except ValueError:
+            a = width
+        if a < width:
+            b = width - alive[::-1].index(1.0)
+            return (_classify(run[first:a], sleep[first:a], alive[first:a], queued[first:a], sibling[first:a])
+                    + _plain_codes(run[a:b], sibling[a:b])
+                    + _classify(run[b:], sleep[b:], alive[b:], queued[b:], sibling[b:]))
+    return _classify(run[first:], sleep[first:], alive[first:], queued[first:], sibling[first:])
+
+
+def _plain_codes(run: list[float], sibling: list[float]) -> list[int]:
+    """:func:`_classify` of columns the task was alive all through (``alive`` 1.0) with no sleep
+    and no queue, from the running and sibling shares. Below three quarters running, the rest
+    of the column (a quarter or more) is waiting, so the larger of its two parts (the GIL's
+    and the CPU's) is over a tenth: the state under the block is the wait's, whatever its
+    size, and the code is one expression; above that, the whole rule (:func:`_plain_code`).
+    The comparisons are the rule's own, on the same float values, so the codes are the same."""
+    gil, cpu = COL_GIL, COL_CPU
+    return [(ceil(r * 8 - 1e-9) * 5 if r > 0.001 else 0)
+            + (gil if (g := p - r) > 0.0 and g >= 1.0 - r - g else cpu)
+            if r < 0.75 else _plain_code(r, p) for r, p in zip(run, sibling)]
+
+
+def _plain_code(r: float, p: float) -> int:
+    """:func:`_classify`'s rule for one column with ``alive`` 1.0, no sleep and no queue."""
+    w = 1.0 - r
+    if w > 1e-9:
+        g = p - r
+        if g <= 0.0:
+            best, k = w, COL_CPU
+        elif g >= w:
+            best, k = w, COL_GIL
+        elif g >= w - g:
+            best, k = g, COL_GIL
+        else:
+            best, k = w - g, COL_CPU
+    else:
+        best, k = 0.0, COL_GIL
+    if r > 0.001:
+        e = ceil(r * 8 - 1e-9)
+        return (8 if e > 8 else e) * 5 + (k if best > 0.1 else CODE_BLANK)
+    return k if best > 0.05 else CODE_BLANK
 
 
 def _classify(run: list[float], sleep: list[float], alive: list[float], queued: list[float],

@@ -36,18 +36,42 @@ class CoreColumns(NamedTuple):
 
 def gil_cells(frame: Lanes, pid: int, t0: int, t1: int, width: int) -> CoreCells:
     """Per column, the task whose thread held ``pid``'s GIL the longest, and how busy."""
-    busy = [0.0] * width
-    best = [0.0] * width
-    who = [-1] * width
+    columns = gil_columns(frame, pid, t0, t1, width)
+    return CoreCells(columns.busy, columns.who)
+
+
+def gil_columns(frame: Lanes, pid: int, t0: int, t1: int, width: int, first: int = 0,
+                prev: CoreColumns | None = None) -> CoreColumns:
+    """:func:`gil_cells` as columns; with ``prev`` (an earlier result over the same window) the
+    columns before ``first`` are taken from it (a process lane's RUN intervals are all closed:
+    nothing is laid on top)."""
     lane, n = lane_of(frame.proc_runs, pid)
     dt = (t1 - t0) / width
     if frame.agg is not None and lane.count_in(n, t0, t1) > width:
         # busy is the process's running share, which the task lanes of its threads have
         # asked for already (the same running sums: one computation, cached)
-        return CoreCells(process_cells(frame, pid, t0, t1, width)[:], column_owners(lane, n, t0, t1, width))
-    for a, b, task in lane.tagged(*lane.window(n, t0, t1)):
-        spread(busy, a, b, t0, dt, width, best, who, task)
-    return CoreCells(busy, who)
+        busy = process_cells(frame, pid, t0, t1, width)[:]
+        who = column_owners(lane, n, t0, t1, width, first=first)
+        if prev is not None and first:
+            who[:first] = prev.who[:first]
+        return CoreColumns(busy, busy, who, True)
+    busy = [0.0] * width
+    best = [0.0] * width
+    who = [-1] * width
+    i, j = lane.window(n, t0, t1)
+    t_from = t0
+    if first:
+        # (items can overlap where threads ran at once: start a few back, as core_closed does)
+        t_from = t0 + first * dt
+        i = max(i, lane.window(n, t_from, t1)[0] - 64)
+    for a, b, task in lane.tagged(i, j):
+        if b > t_from:
+            spread(busy, a, b, t0, dt, width, best, who, task)
+    if prev is not None and first:
+        busy[:first] = prev.busy[:first]
+        best[:first] = prev.best[:first]
+        who[:first] = prev.who[:first]
+    return CoreColumns(busy, best, who, False)
 
 
 def core_cells(frame: Lanes, cpu: int, t0: int, t1: int, width: int) -> CoreCells:

@@ -357,6 +357,12 @@ class Frame:
         """Per column, the task whose thread held ``pid``'s GIL the longest, and how busy."""
         return core_cells.gil_cells(self, pid, t0, t1, width)
 
+    def gil_columns(self, pid: int, t0: int, t1: int, width: int, first: int = 0,
+                    prev: CoreColumns | None = None) -> CoreColumns:
+        """:meth:`gil_cells` as columns, those before ``first`` taken from ``prev`` (an earlier
+        result over the same window)."""
+        return core_cells.gil_columns(self, pid, t0, t1, width, first, prev)
+
     def core_cells(self, cpu: int, t0: int, t1: int, width: int) -> CoreCells:
         """Per column, how busy logical CPU ``cpu`` was with task work, and with which task."""
         return core_cells.core_cells(self, cpu, t0, t1, width)

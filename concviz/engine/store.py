@@ -174,10 +174,10 @@ def covered_before(lane: Intervals, n: int, xs: Sequence[int]) -> list[int]:
         return [0] * m
     if lane.overlaps:
         return [0] * z + [_covered_walk(lane, i, x) for i, x in zip(idx[z:], xs[z:])]
-    upto = map(cum.__getitem__, idx[z:])
-    before = list(map(sub, idx[z:], repeat(1, m - z)))  # the last item starting before each
-    held = map(sub, map(cum.__getitem__, before), map(starts.__getitem__, before))  # cum - start
-    return [0] * z + [c if c < h + x else h + x for c, h, x in zip(upto, held, xs[z:])]
+    # i: the first item starting at or after x; i - 1 the last one before it (the subscripts
+    # inline: a map per array would build a list of indices and pass through the items twice)
+    return [0] * z + [c if c < (h := cum[i - 1] - starts[i - 1] + x) else h
+                      for i, x in zip(idx[z:], xs[z:]) for c in (cum[i],)]
 
 
 def _covered_walk(lane: Intervals, i: int, x: int) -> int:

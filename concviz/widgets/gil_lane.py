@@ -7,6 +7,7 @@ from math import ceil
 from rich.segment import Segment
 
 from concviz.view import TASK_CHARS
+from concviz.widgets.lane_cache import GilCellsCache
 from concviz.widgets.lane_pane import TASK_COLOURS, LanePane, keyed_segments
 
 # a GIL lane's column: the style key of idle, and of each task colour (plain, bold)
@@ -46,6 +47,10 @@ class GilLane(LanePane):
 
     header_rows = 0
 
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._cells = GilCellsCache()  # GIL columns kept across frames, redone where changed
+
     def lane_count(self) -> int:
         if not self.frame:
             return 0
@@ -64,7 +69,7 @@ class GilLane(LanePane):
             why = ()
         if why:  # no GIL hand-offs to draw: say why
             return [title, Segment(fit_words(why, cells_w + note_w), self.style("lane--label"))]
-        g = frame.gil_cells(pids[index], win.t0, win.t1, cells_w)
+        g = self._cells.cells(frame, pids[index], win.t0, win.t1, cells_w)
         # per column: the holder's task character, bold in its colour where it held the GIL
         # most of the column; a dot where nobody did; blank past the last instant recorded (a
         # live run's future, or after the run), as in the other lanes

@@ -5,7 +5,7 @@ work out only the columns from the earliest change on: a few per lane instead of
 A zoom or a pan (a new window) computes every column. The engine says where a lane changed
 (concviz.engine.changes, Frame.lane_changed_from) and computes columns from a given one on
 (Frame.task_codes_from, Frame.core_columns); what is kept, and for which pane, is decided here.
-Both caches give the same columns as a computation afresh (tests/unit/test_codes.py).
+The caches give the same columns as a computation afresh (tests/unit/test_codes.py).
 """
 
 from __future__ import annotations
@@ -100,47 +100,83 @@ class LaneCodes:
 
 
 @dataclass
-class _CoreMemo:
-    """One core lane's closed columns as last computed."""
+class _ColumnsMemo:
+    """One core or process lane's closed columns as last computed."""
 
     serial: int  # the snapshot they were computed in
     key: tuple  # (timeline, t0, t1, width): the window
     closed: CoreColumns
 
 
-class CoreCellsCache:
-    """Core lane cells kept across frames: the columns before the earliest start among the
-    RUN intervals that reached the lane since the last frame are reused (the Timeline logs that
-    instant per lane), the rest worked out again; RUN intervals still open are laid on top each
-    frame. Same cells as Frame.core_cells; asked twice in one frame, the same answer."""
+class _ClosedColumnsCache:
+    """Columns of core or process lanes kept across frames: the columns before the earliest
+    start among the RUN intervals that reached the lane since the last frame are reused (the
+    Timeline logs that instant per lane, under ``LANE``), the rest worked out again. Asked twice
+    in one frame, the same answer."""
+
+    LANE = ""  # the Timeline's name for this kind of lane ("c": core, "p": process)
 
     def __init__(self) -> None:
-        self._memo: dict[int, _CoreMemo] = {}  # cpu -> its closed columns as last computed
+        self._memo: dict[int, _ColumnsMemo] = {}  # lane -> its closed columns as last computed
         self._frame: Frame | None = None
-        self._shown: dict[tuple, CoreCells] = {}  # (cpu, window) -> this frame's answer
+        self._shown: dict[tuple, CoreCells] = {}  # (lane, window) -> this frame's answer
 
-    def cells(self, frame: Frame, cpu: int, t0: int, t1: int, width: int) -> CoreCells:
-        """Frame.core_cells(cpu, t0, t1, width), from the last frame's columns where they hold."""
+    def cells(self, frame: Frame, lane: int, t0: int, t1: int, width: int) -> CoreCells:
+        """The lane's cells over [t0, t1), from the last frame's columns where they hold."""
         if frame is not self._frame:
             self._frame, self._shown = frame, {}
-        shown = self._shown.get((cpu, t0, t1, width))
+        shown = self._shown.get((lane, t0, t1, width))
         if shown is not None:
             return shown
         serial = frame.serial
         key = (frame.source, t0, t1, width)  # serials count within one Timeline
-        m = self._memo.get(cpu)
+        m = self._memo.get(lane)
         first, prev = 0, None
         if serial is not None and m is not None and m.key == key:
-            first = first_changed_column(frame.lane_changed_from(("c", cpu), m.serial), t0, t1, width)
+            first = first_changed_column(frame.lane_changed_from((self.LANE, lane), m.serial), t0, t1, width)
             if first:
                 prev = m.closed
         if first == width:
             closed = m.closed
         else:
-            closed = frame.core_columns(cpu, t0, t1, width, first, prev)
+            closed = self._columns(frame, lane, t0, t1, width, first, prev)
             if prev is not None and closed.dense != prev.dense:  # columns kept were computed another way
-                closed = frame.core_columns(cpu, t0, t1, width)
+                closed = self._columns(frame, lane, t0, t1, width, 0, None)
         if serial is not None:
-            self._memo[cpu] = _CoreMemo(serial, key, closed)
-        out = self._shown[(cpu, t0, t1, width)] = frame.with_open_runs(cpu, t0, t1, width, closed)
+            self._memo[lane] = _ColumnsMemo(serial, key, closed)
+        out = self._shown[(lane, t0, t1, width)] = self._cells(frame, lane, t0, t1, width, closed)
         return out
+
+    def _columns(self, frame: Frame, lane: int, t0: int, t1: int, width: int, first: int,
+                 prev: CoreColumns | None) -> CoreColumns:
+        """The lane's closed columns, those before ``first`` taken from ``prev``."""
+        raise NotImplementedError
+
+    def _cells(self, frame: Frame, lane: int, t0: int, t1: int, width: int, closed: CoreColumns) -> CoreCells:
+        """What the pane draws of the closed columns."""
+        return CoreCells(closed.busy, closed.who)
+
+
+class CoreCellsCache(_ClosedColumnsCache):
+    """Core lane cells kept across frames (see _ClosedColumnsCache); RUN intervals still open
+    are laid on top each frame. Same cells as Frame.core_cells."""
+
+    LANE = "c"
+
+    def _columns(self, frame: Frame, lane: int, t0: int, t1: int, width: int, first: int,
+                 prev: CoreColumns | None) -> CoreColumns:
+        return frame.core_columns(lane, t0, t1, width, first, prev)
+
+    def _cells(self, frame: Frame, lane: int, t0: int, t1: int, width: int, closed: CoreColumns) -> CoreCells:
+        return frame.with_open_runs(lane, t0, t1, width, closed)
+
+
+class GilCellsCache(_ClosedColumnsCache):
+    """GIL lane cells (a GIL-sharing process's lane: which thread held it) kept across frames
+    (see _ClosedColumnsCache). Same cells as Frame.gil_cells."""
+
+    LANE = "p"
+
+    def _columns(self, frame: Frame, lane: int, t0: int, t1: int, width: int, first: int,
+                 prev: CoreColumns | None) -> CoreColumns:
+        return frame.gil_columns(lane, t0, t1, width, first, prev)

@@ -3,7 +3,8 @@
 Every pane is a pure view of a Frame and a time Window. A row is computed only when it is
 visible, and cached until the next frame, so the cost of a tick is O(visible rows x width) at
 most; the columns of task and core lanes are also kept from frame to frame up to where their
-data changed (lane_cache.LaneCodes, lane_cache.CoreCellsCache), so a live tick redoes a few columns a lane.
+data changed (lane_cache: LaneCodes, CoreCellsCache, GilCellsCache), so a live tick redoes a few
+columns a lane.
 A row becomes one code per column, then glyphs and styles by ``str.translate`` and one segment
 per run of a style (code_segments): the per-column work is in C.
 """

@@ -120,11 +120,13 @@ class TaskLanes(LanePane):
             text, style = "- queued", "lane--queued"
         else:
             text, style = "", ""
+        # one segment: the gap and the trailing space are blanks on the pane's background in
+        # any style (a segment fewer per lane for the compositor to cut and encode)
+        if t.status == RUNNING:  # its time changes every frame: a note kept would not be asked again
+            return Segment(" " + text.ljust(note_w - 1)[: note_w - 1] + " ", self.style(style))
         key = ("@note", text, style, note_w)
         seg = self._labels.get(key)
         if seg is None:
-            # one segment: the gap and the trailing space are blanks on the pane's background in
-            # any style (a segment fewer per lane for the compositor to cut and encode)
             seg = self._labels[key] = Segment(" " + text.ljust(note_w - 1)[: note_w - 1] + " ",
                                               self.style(style) if style else self._base)
         return seg

@@ -59,8 +59,12 @@ class Terminal:
     def __init__(self, cmd: list[str], size: tuple[int, int] = (120, 36), env: dict | None = None):
         self.name = f"concviz-bench-{uuid.uuid4().hex[:8]}"
         # as a user runs it: Python caches compiled modules (some sandboxes and CI images set
-        # PYTHONDONTWRITEBYTECODE, which makes every launch compile concviz again, ~50 ms)
-        self.cmd = " ".join(_quote(c) for c in ["env", "-u", "PYTHONDONTWRITEBYTECODE", *cmd])
+        # PYTHONDONTWRITEBYTECODE, which makes every launch compile concviz again, ~50 ms).
+        # ``env`` goes in the command itself: a tmux server already running (another
+        # benchmark's, or anyone's on this machine) gives a new session its own environment,
+        # not the client's.
+        extra = [f"{k}={v}" for k, v in (env or {}).items()]
+        self.cmd = " ".join(_quote(c) for c in ["env", "-u", "PYTHONDONTWRITEBYTECODE", *extra, *cmd])
         self.size = size
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("TMUX")}
         self.env.update(env or {})
@@ -162,21 +166,15 @@ def busy_cpu(cmd: list[str], size: tuple[int, int], seconds: float, ready: str, 
     while both cores of a 2-core laptop are busy: by its own run (concviz), or with ``burn``
     by two CPU-bound loops started here (the reference). Returns the share of one core, the
     window (time.time()), the other processes' load meanwhile (cores) and the screen."""
-    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2 if burn else 0)]
-    try:
-        with Terminal(cmd, size=size, env=env) as term:
-            term.wait(lambda s: ready in s, 10)
-            time.sleep(1.0)
-            proc = term.process()
-            with common.Background() as bg:
-                t0 = time.time()
-                share = cpu_fraction(proc, seconds)
-                t1 = time.time()
-            screen = term.screen()
-    finally:
-        for b in burners:
-            b.kill()
-            b.wait()
+    with common.burners(2 if burn else 0), Terminal(cmd, size=size, env=env) as term:
+        term.wait(lambda s: ready in s, 10)
+        time.sleep(1.0)
+        proc = term.process()
+        with common.Background() as bg:
+            t0 = time.time()
+            share = cpu_fraction(proc, seconds)
+            t1 = time.time()
+        screen = term.screen()
     return {"share": share, "t0": t0, "t1": t1, "others": bg.cores, "screen": screen}
 
 

@@ -6,13 +6,16 @@ process waits for it and leaves nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -143,3 +146,44 @@ def load_average() -> float:
         return os.getloadavg()[0]
     except OSError:
         return float("nan")
+
+
+# A CPU-bound loop that cannot outlive the benchmark that started it: the kernel kills it when
+# its parent dies (PR_SET_PDEATHSIG, Linux), and elsewhere a thread of its own exits it once its
+# parent is gone (the loop lets go of the GIL every switch interval, so the thread gets to look).
+_BURNER = """
+import os, sys, threading, time
+parent = int(sys.argv[1])
+try:
+    import ctypes, signal
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+except (OSError, AttributeError):
+    pass
+def watch():
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+threading.Thread(target=watch, daemon=True).start()
+if os.getppid() != parent:
+    os._exit(0)  # the parent died before the death signal was armed
+while True:
+    pass
+"""
+
+
+@contextlib.contextmanager
+def burners(count: int) -> Iterator[list[subprocess.Popen]]:
+    """``count`` CPU-bound loops (each a process in a session of its own) while the block runs:
+    killed when it ends, however it ends, and by the kernel (or themselves) if this process
+    dies first, so an interrupted benchmark cannot leave them loading the machine."""
+    procs: list[subprocess.Popen] = []
+    try:
+        for _ in range(count):
+            procs.append(subprocess.Popen([sys.executable, "-c", _BURNER, str(os.getpid())],
+                                          start_new_session=True, stdin=subprocess.DEVNULL))
+        yield procs
+    finally:
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -46,3 +46,22 @@ async def test_panes_keep_what_they_work_out_out_of_the_frame():
             drawn += [pane._line(y, pane.draw_width, 0).text for y in range(rows)]
     assert any(" w1 " in line for line in drawn)  # the pool workers were told apart
     assert not [w for w in frame._cache.writers if w.startswith("concviz.widgets")]
+
+
+async def test_what_a_pane_keeps_across_frames_does_not_grow_with_a_live_run():
+    """A live run's task lanes change their note (how long each task has run) on every frame: the
+    segments a pane keeps across frames (labels, notes of finished tasks) must not take one more
+    entry a frame for them, or a talk-long run grows the UI's memory by them."""
+    run = Recorded("threads-cpu")
+    window = Window(run.first, run.last, run.first)
+    app = PaneApp(TaskLanes, "tasks")
+    async with app.run_test(size=(120, 30)) as pilot:
+        lanes = app.query_one(TaskLanes)
+        sizes = []
+        for k in range(40):
+            frame = run.frame_at(run.at(0.3 + k / 100))
+            assert any(t.status == "running" for t in frame.tasks)
+            lanes.show(frame, window)
+            await pilot.pause()
+            sizes.append(len(lanes._labels))
+        assert sizes[-1] - sizes[9] < 5, sizes

@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 
 from concviz.engine.events import PROGRESS, RUN, SLEEP, SLEEP_OPEN, read_trace
+from concviz.engine import core_cells
 from concviz.engine.cells import CODE_BLANK, COL_CPU, COL_GIL, COL_QUEUED, COL_SLEEP
 from concviz.engine.changes import changed_from
 from concviz.engine.frame import Frame
 from concviz.engine.timeline import Timeline
-from concviz.widgets.lane_cache import CoreCellsCache, LaneCodes
+from concviz.widgets.lane_cache import CoreCellsCache, GilCellsCache, LaneCodes
 
 from tests.unit.test_prefix import HEADER, random_run
 from tests.unit.test_timeline import finish, run, sleep, spawn, start, t
@@ -116,6 +117,35 @@ def test_codes_say_what_the_lane_shows():
     assert eighths == [1, 0, 4, 0]
 
 
+
+def test_plain_columns_follow_the_whole_rule():
+    """A column the task was alive all through, not asleep nor queued, is coded from its running
+    and sibling shares alone (cells._plain_codes): the same code as the whole rule
+    (cells._classify) gives it, on random shares and on each threshold of the rule (an eighth,
+    a thousandth, three quarters, all of it, the GIL's half of the wait) and beside them."""
+    import random
+
+    from concviz.engine.cells import _classify, _plain_codes
+
+    rnd = random.Random(13)
+    edges = [0.0, 1e-12, 0.001, 0.1, 0.5, 0.75, 0.8, 0.9, 0.95, 1.0 - 1e-9, 1.0, 1.0 + 1e-12]
+    edges += [k / 8 for k in range(9)]
+    shares = []
+    for x in edges:
+        shares += [x, x * (1 + 1e-15), x * (1 - 1e-15), x + 1e-9, x - 1e-9]
+    shares = [min(1.0, max(0.0, x)) for x in shares] + [rnd.random() for _ in range(400)]
+    pairs = [(r, p) for r in shares for p in shares[::7]]
+    # the GIL's part of the wait equal to the CPU's: p - r == (1 - r) - (p - r), give or take
+    for r in shares:
+        p = (1.0 + r) / 2
+        pairs += [(r, p), (r, p * (1 + 1e-15)), (r, p * (1 - 1e-15)), (r, p + 1e-9), (r, p - 1e-9)]
+    rnd.shuffle(pairs)
+    run = [r for r, _ in pairs]
+    sibling = [p for _, p in pairs]
+    n = len(pairs)
+    assert _plain_codes(run, sibling) == _classify(run, [0.0] * n, [1.0] * n, [0.0] * n, sibling)
+    assert {c % 5 for c in _plain_codes(run, sibling)} >= {COL_GIL, COL_CPU, CODE_BLANK}
+
 def live_batches(seed: int) -> list[list[tuple]]:
     """random_run as a live UI sees it: before a batch that closes a RUN or a SLEEP, a report
     that it is still open (PROGRESS halfway through the RUN, SLEEP_OPEN at the sleep's start)."""
@@ -135,8 +165,8 @@ def live_batches(seed: int) -> list[list[tuple]]:
 def computed(monkeypatch):
     """Columns the frames actually worked out for the caches (task lanes, core lanes): what a
     cache saves is what it did not ask a frame for."""
-    count = {"task": 0, "core": 0}
-    task_codes_from, core_columns = Frame.task_codes_from, Frame.core_columns
+    count = {"task": 0, "core": 0, "gil": 0}
+    task_codes_from, core_columns, gil_columns = Frame.task_codes_from, Frame.core_columns, Frame.gil_columns
 
     def counted_task(self, index, t0, t1, width, levels, from_col, prev):
         count["task"] += width - from_col
@@ -146,8 +176,13 @@ def computed(monkeypatch):
         count["core"] += width - first
         return core_columns(self, cpu, t0, t1, width, first, prev)
 
+    def counted_gil(self, pid, t0, t1, width, first=0, prev=None):
+        count["gil"] += width - first
+        return gil_columns(self, pid, t0, t1, width, first, prev)
+
     monkeypatch.setattr(Frame, "task_codes_from", counted_task)
     monkeypatch.setattr(Frame, "core_columns", counted_core)
+    monkeypatch.setattr(Frame, "gil_columns", counted_gil)
     return count
 
 
@@ -236,6 +271,42 @@ def test_core_cells_kept_across_frames_equal_cells_computed_afresh(seed, overlap
                 assert got.task == want.task, (k, cpu, width)
     assert 0 < computed["core"] < 0.75 * drawn, (computed["core"], drawn)
 
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("dense", [False, True])
+def test_gil_cells_kept_across_frames_equal_cells_computed_afresh(seed, dense, computed):
+    """GilCellsCache reuses a GIL lane's columns before the earliest start among the RUN
+    intervals that reached its process since the last frame; at every frame its cells equal a
+    full computation (over few columns the lane is dense: read from running sums), and the frames
+    were asked for under three quarters of the columns drawn."""
+    batches = live_batches(seed)
+    tl = Timeline(HEADER)
+    first = min(e[4] for b in batches for e in b)
+    last = max(e[5] for b in batches for e in b)
+    width = 7 if dense else 120
+    views = [(first, last + (last - first) // 4, width), (first + (last - first) // 3, last, width)]
+    caches = [GilCellsCache() for _ in views]
+    drawn = 0
+    kinds = set()
+    for k, batch in enumerate(batches):
+        tl.feed(batch)
+        if k % 2:
+            continue
+        frame = tl.snapshot(now_ns=max(e[5] for e in batch))
+        for cache, (t0, t1, w) in zip(caches, views):
+            for pid in sorted(frame.thread_pids):
+                if k % 7 == 0:
+                    continue  # a lane not drawn in this frame must catch up in the next
+                got = cache.cells(frame, pid, t0, t1, w)
+                assert cache.cells(frame, pid, t0, t1, w) is got  # asked again: the same answer
+                drawn += w
+                want = frame.gil_cells(pid, t0, t1, w)
+                assert got.busy == pytest.approx(want.busy, abs=1e-9), (k, pid, w)
+                assert got.task == want.task, (k, pid, w)
+                kinds.add(core_cells.gil_columns(frame, pid, t0, t1, w).dense)  # (not counted)
+    assert drawn and 0 < computed["gil"] < 0.75 * drawn, (computed["gil"], drawn)
+    assert dense in kinds
 
 def test_lane_log_says_where_a_core_lane_changed():
     tl = Timeline({"model": "threads", "spec": {"tasks": 2}, "machine": {"cpus": 2, "gil": True}})
