@@ -8,7 +8,6 @@ longer wall time instead of being hidden.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import signal
@@ -171,6 +170,10 @@ def run_sync(rec: Recorder, task: int, params: WorkParams) -> None:
 
 async def run_async(rec: Recorder, task: int, params: WorkParams) -> None:
     """Run one task's plan on the event loop: sleeps are awaited, CPU work blocks the loop."""
+    # imported here, not at the top: the interpreters model imports this module in
+    # subinterpreters, where 3.12.1's _asyncio breaks the process's finalization
+    import asyncio
+
     steps = _with_midpoint(params.plan(task))
     for i, (kind, amount) in enumerate(steps):
         if i == len(steps) // 2:
