@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 from concviz.engine.workloads import WORKLOADS, WorkParams
 
-MODEL_NAMES = ("sequential", "threads", "processes", "pool", "thread-pool", "process-pool", "asyncio")
+MODEL_NAMES = ("sequential", "threads", "processes", "pool", "thread-pool", "process-pool", "asyncio", "interpreters")
 POOL_MODELS = ("pool", "thread-pool", "process-pool")
 PROCESS_MODELS = ("processes", "pool", "process-pool")
 THREAD_MODELS = ("threads", "thread-pool")
@@ -25,6 +25,7 @@ MAX_TASKS = {
     "thread-pool": 10_000,
     "process-pool": 10_000,
     "asyncio": 10_000,
+    "interpreters": 64,  # an interpreter per task: tens of MB each once the task's code is imported
 }
 # (model, workload) -> a ceiling other than the model's own, for workloads whose tasks cost less
 # (or more) than CPU work does
@@ -48,6 +49,28 @@ class NotApplicable(SpecError):
 
 class OverTaskLimit(SpecError):
     """More tasks than the chosen model allows on the chosen workload (see task_limit)."""
+
+
+class Unavailable(SpecError):
+    """The experiment's Python cannot run the chosen model (see unavailable)."""
+
+
+def unavailable(model: str, python: str | None = None) -> str:
+    """Why the Python at ``python`` (None: this one) cannot run ``model``, in one line; "" when
+    it can. Only the interpreters model needs more than CPython 3.10 (subinterpreters with a
+    GIL of their own); bad paths raise SpecError (pythons.describe)."""
+    if model != "interpreters":
+        return ""
+    from concviz.engine.pythons import describe
+    from concviz.engine.subinterp import why_unavailable
+
+    facts = describe(python)
+    return why_unavailable(facts.version, facts.interpreters)
+
+
+def models_for(python: str | None = None) -> tuple[str, ...]:
+    """The models the Python at ``python`` can run, in the registry's order."""
+    return tuple(m for m in MODEL_NAMES if not unavailable(m, python))
 
 
 def task_limit(model: str, workload: str) -> int:
@@ -107,6 +130,7 @@ class RunSpec:
     kill_task: int | None = None
     hang_task: int | None = None
     timeout_s: float = DEFAULT_TIMEOUT_S
+    python: str | None = None  # the experiment's interpreter (an absolute path); None: this one
     faults: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -162,6 +186,20 @@ class RunSpec:
                 raise SpecError(f"task {value} is given two faults ({faults[value]} and {kind})")
             faults[value] = kind
         self.faults = faults
+        if self.python is not None and (not isinstance(self.python, str) or not os.path.isabs(self.python)):
+            raise SpecError(f"python must be an absolute path, got {self.python!r}")
+        return self
+
+    def check_runnable(self) -> "RunSpec":
+        """Check what :meth:`validate` cannot from the settings alone: the experiment's Python
+        is a CPython 3.10+ (run once, then cached) and can run the model (Unavailable if not).
+        Returns self."""
+        from concviz.engine.pythons import describe
+
+        describe(self.python)
+        why = unavailable(self.model, self.python)
+        if why:
+            raise Unavailable(why)
         return self
 
     def work_params(self) -> WorkParams:
