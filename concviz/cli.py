@@ -15,7 +15,7 @@ import sys
 import threading
 from typing import Any, Sequence
 
-from concviz.engine.spec import MODEL_NAMES, NotApplicable, OverTaskLimit, SpecError, check_choice
+from concviz.engine.spec import MODEL_NAMES, NotApplicable, OverTaskLimit, SpecError, Unavailable, check_choice
 from concviz.engine.workloads import WORKLOADS
 
 SUBCOMMANDS = ("run", "compare", "export", "replay", "stack", "talk", "serve", "doctor")
@@ -111,6 +111,12 @@ def add_run_flags(p: argparse.ArgumentParser, *, with_model: bool = True) -> Non
     p.add_argument("--hang-task", type=_number(int, "--hang-task"), help="task N never finishes")
 
 
+def add_python_flag(p: argparse.ArgumentParser, *, many: bool = False) -> None:
+    p.add_argument("--python", metavar="PATH", action="append" if many else "store",
+                   help="run the experiment under this CPython 3.10+ (the UI stays on this one)"
+                   + ("; repeat it to compare the models across Pythons" if many else ""))
+
+
 def add_theme_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--theme", metavar="NAME", help="a Textual theme, or high-contrast for a projector "
                    "(default textual-dark; ctrl+p lists them all)")
@@ -120,6 +126,7 @@ def build_parsers() -> tuple[Parser, Parser]:
     tui = Parser(prog="concviz", description="See Python concurrency happen: threads, processes, asyncio.",
                  epilog=f"subcommands: {', '.join(SUBCOMMANDS)} (concviz SUBCOMMAND -h)")
     add_run_flags(tui)
+    add_python_flag(tui)
     tui.add_argument("--run", action="store_true", help="start the run at once")
     tui.add_argument("--version", action="store_true", help="print the version and exit")
     add_theme_flag(tui)
@@ -128,10 +135,12 @@ def build_parsers() -> tuple[Parser, Parser]:
     sub = main.add_subparsers(dest="command", parser_class=Parser)
     run = sub.add_parser("run", help="run one model headless and print what was measured")
     add_run_flags(run)
+    add_python_flag(run)
     run.add_argument("--record", metavar="FILE.jsonl", help="write every event to a trace file")
     run.add_argument("--json", action="store_true", help="print one JSON object")
     cmp_ = sub.add_parser("compare", help="run every model on the same workload and rank them")
     add_run_flags(cmp_, with_model=False)
+    add_python_flag(cmp_, many=True)
     cmp_.add_argument("--models", help="comma-separated subset of models")
     cmp_.add_argument("--rounds", type=_number(int, "rounds"), metavar="N",
                       help="run every model N times and rank the medians (default 3, or 1 if a round "
@@ -163,15 +172,20 @@ def build_parsers() -> tuple[Parser, Parser]:
     return tui, main
 
 
-def spec_from_args(args: argparse.Namespace, model: str | None = None):
+def spec_from_args(args: argparse.Namespace, model: str | None = None, python: str | None = None):
+    """The RunSpec the flags describe (validated); ``python``: the experiment's Python, else
+    the one ``--python`` names (resolved to an absolute path), else None (this one)."""
+    from concviz.engine.pythons import resolve
     from concviz.engine.spec import DEFAULT_TIMEOUT_S, RunSpec
 
+    if python is None and isinstance(getattr(args, "python", None), str):
+        python = resolve(args.python)
     return RunSpec(
         model=model or args.model, workload=args.workload, tasks=args.tasks,
         workers=getattr(args, "workers", None), scale=args.scale, seed=args.seed,
         switch_interval_ms=args.switch_interval_ms, start_method=args.start_method,
         fail_task=args.fail_task, kill_task=args.kill_task, hang_task=args.hang_task,
-        timeout_s=args.timeout_s if args.timeout_s is not None else DEFAULT_TIMEOUT_S,
+        timeout_s=args.timeout_s if args.timeout_s is not None else DEFAULT_TIMEOUT_S, python=python,
     ).validate()
 
 
@@ -271,7 +285,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from concviz.engine.experiment import run_to_frame
     from concviz.report import format_run
 
-    spec = spec_from_args(args)
+    spec = spec_from_args(args).check_runnable()
     if args.record:
         check_writable(args.record)
     with SignalStop() as stop:
@@ -292,11 +306,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
         models = tuple(dict.fromkeys(check_choice("model", m, MODEL_NAMES) for m in args.models.split(",")))
     specs = {}
     skipped = {}
-    for m in models:
-        try:
-            specs[m] = spec_from_args(args, model=m)
-        except (NotApplicable, OverTaskLimit) as exc:  # the others still compare
-            skipped[m] = str(exc)
+    pythons = compared_pythons(args.python)
+    for python, label in pythons.items():
+        for m in models:
+            name = f"{m}@{label}" if len(pythons) > 1 else m
+            try:
+                specs[name] = spec_from_args(args, model=m, python=python).check_runnable()
+            except (NotApplicable, OverTaskLimit, Unavailable) as exc:  # the others still compare
+                skipped[name] = str(exc)
     if not specs:
         raise SpecError("nothing to compare: " + "; ".join(f"{m} skipped ({why})" for m, why in skipped.items()))
     if args.rounds is not None and not 1 <= args.rounds <= 100:
@@ -317,6 +334,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"saved each model's median run in {args.save}; to see some on one time axis: "
               f"concviz stack {' '.join(saved[:2])}", file=sys.stderr if args.json else sys.stdout)
     return code
+
+
+def compared_pythons(paths: list[str] | None) -> dict[str | None, str]:
+    """The Pythons ``compare --python`` names (None: this one), each with the label its rows
+    get ("threads@3.13.0"; "3.13.0t" for a free-threaded build; "3.13.0#2" for a second
+    Python of one version). A bad one is a SpecError, before anything runs."""
+    from concviz.engine.pythons import describe, resolve
+
+    found: dict[str | None, str] = {}
+    for path in paths or [None]:
+        python = resolve(path) if path is not None else None
+        if python not in found:
+            label = describe(python).label
+            same = sum(1 for other in found.values() if other.split("#")[0] == label)
+            found[python] = f"{label}#{same + 1}" if same else label
+    return found
 
 
 def _progress_line(text: str) -> None:
@@ -362,7 +395,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
         print(f"concviz {__version__}")
         return 0
-    spec = spec_from_args(args)
+    spec = spec_from_args(args).check_runnable()
     from concviz.app import run_app
 
     return run_app(spec=spec, autorun=args.run, theme=args.theme)
