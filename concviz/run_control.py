@@ -23,6 +23,7 @@ from concviz.engine.spec import (
     PROCESS_MODELS,
     RunSpec,
     SpecError,
+    models_for,
     task_limit,
 )
 from concviz.engine.workloads import WORKLOADS
@@ -120,9 +121,11 @@ class RunControl:
         self.host.settings_changed()
 
     def next_model(self, direction: int) -> None:
-        """The next (direction 1) or previous (-1) model, in the registry's order."""
-        i = (MODEL_NAMES.index(self.spec.model) + direction) % len(MODEL_NAMES)
-        self.change(model=MODEL_NAMES[i])
+        """The next (direction 1) or previous (-1) model, in the registry's order, of those the
+        experiment's Python can run (the interpreters model needs 3.12 or newer)."""
+        offered = models_for(self.spec.python)
+        ring = [m for m in MODEL_NAMES if m in offered or m == self.spec.model]
+        self.change(model=ring[(ring.index(self.spec.model) + direction) % len(ring)])
 
     def next_workload(self, direction: int) -> None:
         """The next or previous workload."""
@@ -193,8 +196,9 @@ class RunControl:
             self.host.notify("a fault is set: runs with a fault are not ranked; press x until Fault "
                              "shows none", severity="warning")
             return False
-        runnable = [m for m in MODEL_NAMES if spec.tasks <= task_limit(m, spec.workload)]
-        skipped = [m for m in MODEL_NAMES if m not in runnable]
+        offered = models_for(spec.python)  # (a model the experiment's Python cannot run is not offered)
+        runnable = [m for m in offered if spec.tasks <= task_limit(m, spec.workload)]
+        skipped = [m for m in offered if m not in runnable]
         if skipped:
             self.host.notify(f"{spec.tasks} tasks is over the limit of {', '.join(skipped)}: skipped",
                              severity="warning")
@@ -210,6 +214,11 @@ class RunControl:
 
     def start(self) -> None:
         """Start a live run of the settings shown; the run it replaces winds down meanwhile."""
+        try:
+            self.spec.check_runnable()  # (a replay's settings may name a model this Python lacks)
+        except SpecError as exc:
+            self.host.notify(str(exc), severity="error")
+            return
         self._retire()
         session = LiveSession(dataclasses.replace(self.spec), on_end=self.host.run_ended)
         try:
