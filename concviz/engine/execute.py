@@ -8,7 +8,6 @@ no more (see subprobe.py).
 from __future__ import annotations
 
 import os
-import traceback
 
 from concviz.engine.probe import Recorder
 from concviz.engine.workloads import WorkParams, run_sync
@@ -16,6 +15,8 @@ from concviz.engine.workloads import WorkParams, run_sync
 
 def error_text(exc: BaseException) -> str:
     """One line: the exception type and message, and where it was raised."""
+    import traceback  # (only when a task fails: an interpreter's start imports what it needs)
+
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" (at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno})" if frames else ""
     return f"{type(exc).__name__}: {exc}{where}"

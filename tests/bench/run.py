@@ -53,10 +53,14 @@ FIGURES: dict[str, tuple[str, str, float]] = {
     "trace_busy_error_max": ("trace (from /proc) busy per task vs the probe's, worst model", "<=", 0.10),
     "trace_gil_wait_error_max": ("trace GIL-wait share vs the probe's, thread models, CPU-bound", "<=", 0.15),
     "trace_sampler_cpu": ("trace sampler CPU (of one core), 200 Hz, 16 threads", "<=", 0.05),
+    "interp_parallelism": ("interpreters, cpu, newest Python: parallelism / cores", ">=", 0.85),
+    "interp_busy_vs_os_error": ("interpreters: busy_s vs the OS's CPU time, rel. error", "<=", 0.10),
+    "interp_start_error": ("interpreters: SPAWN->START vs direct start cost, rel. error", "<=", 0.20),
 }
 UI_FIGURES = ("ui_fps_under_load", "ui_cpu_fraction_busy", "ui_cpu_fraction_idle", "startup_s",
               "long_ui_cpu_growth", "long_ui_cpu_vs_plain", "long_rss_mb_per_min", "long_rss_mb_10min")
-ENGINE_MODULES = ("bench_probe", "bench_pipeline", "bench_frame", "bench_fidelity", "bench_net", "bench_trace")
+ENGINE_MODULES = ("bench_probe", "bench_pipeline", "bench_frame", "bench_fidelity", "bench_net", "bench_trace",
+                  "bench_interp")
 
 
 def load_benchmarks() -> tuple[dict[str, Callable[[bool], dict]], str | None]:
@@ -96,7 +100,9 @@ def select(benchmarks: dict[str, Callable], only: list[str]) -> dict[str, Callab
               "spawn_latency_error_max": "spawn", "ui_fps_under_load": "ui_load",
               "ui_cpu_fraction_busy": "ui_cpu", "ui_cpu_fraction_idle": "ui_cpu",
               "startup_s": "startup", "trace_busy_error_max": "trace_truth",
-              "trace_gil_wait_error_max": "trace_truth", "trace_sampler_cpu": "trace_cost"}
+              "trace_gil_wait_error_max": "trace_truth", "trace_sampler_cpu": "trace_cost",
+              "interp_parallelism": "interp_parallel", "interp_busy_vs_os_error": "interp_parallel",
+              "interp_start_error": "interp_start"}
     chosen = {}
     for name in only:
         for part in name.split(","):
