@@ -38,6 +38,7 @@ SHOTS = {
     "process-pool-cpu": ("process-pool-cpu", []),
     "asyncio-cpu": ("asyncio-cpu", []),
     "asyncio-io": ("asyncio-io", []),
+    "interpreters-cpu": ("interpreters-cpu", []),
     "failed-task": ("threads-failed", ["l"]),
     "code-pane": ("processes-cpu", ["c"]),
     "results": ("sequential-cpu", ["t"], "results-cpu"),
