@@ -168,6 +168,7 @@ def compare(specs: dict[str, RunSpec], skipped: dict[str, str], as_json: bool = 
     verdict = _verdict(workload, rows)
     if as_json:
         print(json.dumps({"workload": workload, "tasks": any_spec.tasks, "scale": any_spec.scale,
+                          "pythons": list(dict.fromkeys(pythons.values())),
                           "rounds": done, "rows": rows, "skipped": skipped, "fastest": best,
                           "rule_of_thumb": RULES[workload], "measured": verdict}, indent=2))
         return 0

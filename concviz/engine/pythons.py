@@ -4,7 +4,8 @@ The experiment process can run under any CPython 3.10 or newer while the UI stay
 Nothing is installed into that interpreter: concviz's own code reaches it through PYTHONPATH
 (:func:`engine_env`, the one place that rule lives), and what it has is asked of it once, by
 running it (:func:`describe`, cached): its version, whether it is a free-threaded build and
-has the GIL on, which subinterpreter API it offers, whether psutil is there.
+has the GIL on, which subinterpreter API it offers. The experiment needs no package of its own
+(psutil is only used by the UI's process, to sample the experiment from outside).
 
 Bad input is refused in one line (a SpecError): a path that is no executable, a program that is
 no Python, a Python that is not CPython, or one older than 3.10.
@@ -50,7 +51,6 @@ class PythonFacts:
         gil: the GIL is on (False only on a free-threaded build running without it).
         free_threaded_build: built with Py_GIL_DISABLED (3.13t), whether or not the GIL is on.
         interpreters: the subinterpreter API it offers (subinterp.Backend.name), "" for none.
-        psutil: psutil can be imported there.
     """
 
     executable: str
@@ -59,18 +59,11 @@ class PythonFacts:
     gil: bool = True
     free_threaded_build: bool = False
     interpreters: str = ""
-    psutil: bool = False
 
     @property
     def label(self) -> str:
         """"3.13.0", or "3.13.0t" for a free-threaded build, as compare's rows name it."""
         return self.version + ("t" if self.free_threaded_build else "")
-
-    def gil_words(self) -> str:
-        """'GIL on', 'GIL off (free-threaded build)', ..."""
-        from concviz.report import gil_label  # (the one wording, shared with the reports)
-
-        return gil_label({"gil": self.gil, "free_threaded_build": self.free_threaded_build})
 
     def as_machine(self) -> dict[str, Any]:
         """The facts in the form of a trace header's machine (for the title bar before a run)."""
@@ -84,16 +77,13 @@ class PythonFacts:
 
 def local_facts() -> dict[str, Any]:
     """This interpreter's facts beyond its version (run here, or inside the Python described)."""
-    import importlib.util
-
     from concviz.engine.experiment import machine_info
     from concviz.engine.subinterp import find_backend
 
     machine = machine_info()
     backend = find_backend()
     return {"gil": machine["gil"], "free_threaded_build": machine["free_threaded_build"],
-            "interpreters": backend.name if backend else "",
-            "psutil": importlib.util.find_spec("psutil") is not None}
+            "interpreters": backend.name if backend else ""}
 
 
 def engine_env(env: dict[str, str] | None = None) -> dict[str, str]:
@@ -179,4 +169,4 @@ def _ask(python: str) -> PythonFacts:
         raise SpecError(f"--python {python}: Python {version} could not load concviz's engine ({last})")
     return PythonFacts(executable=python, version=version, implementation=implementation,
                        gil=bool(facts["gil"]), free_threaded_build=bool(facts["free_threaded_build"]),
-                       interpreters=str(facts.get("interpreters") or ""), psutil=bool(facts.get("psutil")))
+                       interpreters=str(facts.get("interpreters") or ""))

@@ -190,7 +190,7 @@ FAKE_PYTHONS = {
     "pypy": '{"version": "3.10.14", "version_info": [3, 10, 14], "implementation": "PyPy"}',
     "py39": '{"version": "3.9.18", "version_info": [3, 9, 18], "implementation": "CPython"}',
     "py311": ('{"version": "3.11.7", "version_info": [3, 11, 7], "implementation": "CPython", "gil": true, '
-              '"free_threaded_build": false, "interpreters": "", "psutil": false}'),
+              '"free_threaded_build": false, "interpreters": ""}'),
 }
 
 

@@ -52,13 +52,16 @@ def test_run_under_each_python(version):
     it: pyenv's Pythons have no psutil, which the experiment does not need), and --json says
     which Python it was."""
     path = python(version)
-    done = concviz("run", "--python", path, "-m", "threads", "-w", "io", "-n", "2", "--scale", "0.1", "--json")
+    has_psutil = subprocess.run([path, "-c", "import psutil"], capture_output=True).returncode == 0
+    done = concviz("run", "--python", path, "-m", "threads", "-w", "cpu", "-n", "2", "--scale", "0.05", "--json")
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["python"]["version"] == pythons.describe(path).version
     assert out["python"]["executable"] == path
     assert out["python"]["gil_enabled"] is True and out["python"]["free_threaded_build"] is False
     assert out["done"] == 2 and out["failed"] == 0
+    # every figure is there, psutil or not (the sampler runs in this process, not that one)
+    assert out["per_core"] and out["per_task"][0]["cpus"], (has_psutil, out)
 
 
 @pytest.mark.parametrize("version", ["3.12", "3.13"])
@@ -109,7 +112,7 @@ def test_compare_ranks_the_same_models_across_pythons():
     assert labels == {f"threads@{v_old}", f"threads@{v_new}", f"interpreters@{v_new}"}
     assert {(r["model"], r["python"]) for r in out["rows"]} == {("threads", v_old), ("threads", v_new),
                                                                   ("interpreters", v_new)}
-    assert list(out["skipped"]) == [f"interpreters@{v_old}"]
+    assert list(out["skipped"]) == [f"interpreters@{v_old}"] and out["pythons"] == [v_old, v_new]
     assert "needs Python 3.12 or newer" in out["skipped"][f"interpreters@{v_old}"]
     table = concviz("compare", "--python", old, "--python", new, "--models", "threads", "-w", "io", "-n", "2",
                     "--scale", "0.1", "--rounds", "1")
@@ -122,3 +125,15 @@ def test_the_engine_reaches_another_python_by_its_path():
     env = pythons.engine_env({"PYTHONPATH": "/somewhere"})
     assert env["PYTHONPATH"].split(os.pathsep) == [pythons.ROOT, "/somewhere"]
     assert os.path.isfile(os.path.join(pythons.ROOT, "concviz", "engine", "experiment.py"))
+
+
+def test_compare_labels_each_python_by_what_it_is(monkeypatch):
+    """3.13.0 and 3.13.0t are told apart; two Pythons of one version get #2."""
+    from concviz import cli
+
+    facts = {"/a/python3.13": pythons.PythonFacts("/a/python3.13", "3.13.0"),
+             "/b/python3.13t": pythons.PythonFacts("/b/python3.13t", "3.13.0", gil=False, free_threaded_build=True),
+             "/c/python3.13": pythons.PythonFacts("/c/python3.13", "3.13.0")}
+    monkeypatch.setattr(pythons, "describe", lambda path: facts[path])
+    assert cli.compared_pythons(list(facts)) == {"/a/python3.13": "3.13.0", "/b/python3.13t": "3.13.0t",
+                                                 "/c/python3.13": "3.13.0#2"}
