@@ -306,7 +306,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         models = tuple(dict.fromkeys(check_choice("model", m, MODEL_NAMES) for m in args.models.split(",")))
     specs = {}
     skipped = {}
-    pythons = compared_pythons(args.python)
+    from concviz.engine.pythons import labelled
+
+    pythons = labelled(args.python)
     for python, label in pythons.items():
         for m in models:
             name = f"{m}@{label}" if len(pythons) > 1 else m
@@ -334,22 +336,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(f"saved each model's median run in {args.save}; to see some on one time axis: "
               f"concviz stack {' '.join(saved[:2])}", file=sys.stderr if args.json else sys.stdout)
     return code
-
-
-def compared_pythons(paths: list[str] | None) -> dict[str | None, str]:
-    """The Pythons ``compare --python`` names (None: this one), each with the label its rows
-    get ("threads@3.13.0"; "3.13.0t" for a free-threaded build; "3.13.0#2" for a second
-    Python of one version). A bad one is a SpecError, before anything runs."""
-    from concviz.engine.pythons import describe, resolve
-
-    found: dict[str | None, str] = {}
-    for path in paths or [None]:
-        python = resolve(path) if path is not None else None
-        if python not in found:
-            label = describe(python).label
-            same = sum(1 for other in found.values() if other.split("#")[0] == label)
-            found[python] = f"{label}#{same + 1}" if same else label
-    return found
 
 
 def _progress_line(text: str) -> None:

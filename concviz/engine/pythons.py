@@ -170,3 +170,17 @@ def _ask(python: str) -> PythonFacts:
     return PythonFacts(executable=python, version=version, implementation=implementation,
                        gil=bool(facts["gil"]), free_threaded_build=bool(facts["free_threaded_build"]),
                        interpreters=str(facts.get("interpreters") or ""))
+
+
+def labelled(paths: list[str] | None) -> dict[str | None, str]:
+    """The Pythons ``compare --python`` names (None: this one), each with the label its rows
+    get ("threads@3.13.0"; "3.13.0t" for a free-threaded build, "3.13.0#2" for a second Python
+    of one version). A bad one is a SpecError, before anything runs."""
+    found: dict[str | None, str] = {}
+    for path in paths or [None]:
+        python = resolve(path) if path is not None else None
+        if python not in found:
+            label = describe(python).label
+            same = sum(1 for other in found.values() if other.split("#")[0] == label)
+            found[python] = f"{label}#{same + 1}" if same else label
+    return found

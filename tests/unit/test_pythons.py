@@ -129,11 +129,9 @@ def test_the_engine_reaches_another_python_by_its_path():
 
 def test_compare_labels_each_python_by_what_it_is(monkeypatch):
     """3.13.0 and 3.13.0t are told apart; two Pythons of one version get #2."""
-    from concviz import cli
-
     facts = {"/a/python3.13": pythons.PythonFacts("/a/python3.13", "3.13.0"),
              "/b/python3.13t": pythons.PythonFacts("/b/python3.13t", "3.13.0", gil=False, free_threaded_build=True),
              "/c/python3.13": pythons.PythonFacts("/c/python3.13", "3.13.0")}
     monkeypatch.setattr(pythons, "describe", lambda path: facts[path])
-    assert cli.compared_pythons(list(facts)) == {"/a/python3.13": "3.13.0", "/b/python3.13t": "3.13.0t",
+    assert pythons.labelled(list(facts)) == {"/a/python3.13": "3.13.0", "/b/python3.13t": "3.13.0t",
                                                  "/c/python3.13": "3.13.0#2"}
