@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from concviz.engine.limits import runnable_specs
-from concviz.engine.spec import MODEL_NAMES, PROCESS_MODELS, THREAD_MODELS, RunSpec, default_tasks
+from concviz.engine.spec import PROCESS_MODELS, THREAD_MODELS, RunSpec, default_tasks, models_for
 from concviz.report import RULES, fastest, measure, rank_runs, say
 from concviz.view import format_kb, format_time
 
@@ -53,7 +53,7 @@ class Case:
 
     def runnable(self) -> tuple[dict[str, RunSpec], dict[str, str]]:
         """The spec of every model that can run this case here, and why the others cannot."""
-        return runnable_specs(MODEL_NAMES, self.spec.for_model)
+        return runnable_specs(models_for(self.spec.python), self.spec.for_model)
 
 
 def _settings(workload: str) -> RunSpec:

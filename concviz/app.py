@@ -17,7 +17,8 @@ from textual.message import Message
 from textual.screen import Screen
 
 from concviz.engine.experiment import machine_info
-from concviz.engine.spec import RunSpec
+from concviz.engine import pythons
+from concviz.engine.spec import RunSpec, SpecError
 from concviz.main_screen import MainScreen
 from concviz.run_control import RunControl
 from concviz.session import ReplaySession, Session
@@ -66,11 +67,15 @@ class ConcvizApp(App[int]):
         elif replay is not None:
             session = ReplaySession(*replay, speed=speed, instant=instant)
             spec = dataclasses.replace(session.spec)
+        if session is not None:
+            spec = here(spec)
         self.runs = RunControl(self, spec or RunSpec(), session)
         for recorded in stacked:
             self.runs.remember(recorded, recorded.snapshot())
         self.open_stack = bool(stacked)
-        self.main = MainScreen(self.runs, machine_info())
+        # the title bar before a run: the experiment's Python (--python), else this one
+        python = self.runs.spec.python
+        self.main = MainScreen(self.runs, pythons.describe(python).as_machine() if python else machine_info())
         self.autorun = autorun
         self.live_ticks = live_ticks
         self._seen_version = -1
@@ -177,6 +182,17 @@ class ConcvizApp(App[int]):
             # (a footer's short word, "All", says less than its tooltip in a list of commands)
             yield SystemCommand(binding.tooltip or binding.description, f"key: {binding.key_display or binding.key}",
                                 lambda a=binding.action: self.main.run_action(a))
+
+
+def here(spec: RunSpec) -> RunSpec:
+    """A recording's settings, for the next live run here: its Python too where this machine
+    has it, else this one (a trace recorded elsewhere names a path that may not be here)."""
+    if spec.python is not None:
+        try:
+            pythons.describe(spec.python)
+        except SpecError:
+            spec.python = None
+    return spec
 
 
 def run_app(spec: RunSpec | None = None, *, replay: tuple[dict, list] | None = None,

@@ -118,6 +118,12 @@ def add_run_flags(p: argparse.ArgumentParser, *, with_model: bool = True) -> Non
                    help="net workloads: the server is SIGKILLed once half the replies are sent")
 
 
+def add_python_flag(p: argparse.ArgumentParser, *, many: bool = False) -> None:
+    p.add_argument("--python", metavar="PATH", action="append" if many else "store",
+                   help="run the experiment under this CPython 3.10+ (the UI stays on this one)"
+                   + ("; repeat it to compare the models across Pythons" if many else ""))
+
+
 def add_theme_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--theme", metavar="NAME", help="a Textual theme, or high-contrast for a projector "
                    "(default textual-dark; ctrl+p lists them all)")
@@ -127,6 +133,7 @@ def build_parsers() -> tuple[Parser, Parser]:
     tui = Parser(prog="concviz", description="See Python concurrency happen: threads, processes, asyncio.",
                  epilog=f"subcommands: {', '.join(SUBCOMMANDS)} (concviz SUBCOMMAND -h)")
     add_run_flags(tui)
+    add_python_flag(tui)
     tui.add_argument("--run", action="store_true", help="start the run at once")
     tui.add_argument("--version", action="store_true", help="print the version and exit")
     add_theme_flag(tui)
@@ -135,10 +142,12 @@ def build_parsers() -> tuple[Parser, Parser]:
     sub = main.add_subparsers(dest="command", parser_class=Parser)
     run = sub.add_parser("run", help="run one model headless and print what was measured")
     add_run_flags(run)
+    add_python_flag(run)
     run.add_argument("--record", metavar="FILE.jsonl", help="write every event to a trace file")
     run.add_argument("--json", action="store_true", help="print one JSON object")
     cmp_ = sub.add_parser("compare", help="run every model on the same workload and rank them")
     add_run_flags(cmp_, with_model=False)
+    add_python_flag(cmp_, many=True)
     cmp_.add_argument("--models", help="comma-separated subset of models")
     cmp_.add_argument("--rounds", type=_number(int, "rounds"), metavar="N",
                       help="run every model N times and rank the medians (default 3, or 1 if a round "
@@ -175,16 +184,21 @@ def build_parsers() -> tuple[Parser, Parser]:
     return tui, main
 
 
-def spec_from_args(args: argparse.Namespace, model: str | None = None):
+def spec_from_args(args: argparse.Namespace, model: str | None = None, python: str | None = None):
+    """The RunSpec the flags describe (validated); ``python``: the experiment's Python, else
+    the one ``--python`` names (resolved to an absolute path), else None (this one)."""
+    from concviz.engine.pythons import resolve
     from concviz.engine.spec import DEFAULT_TIMEOUT_S, RunSpec, default_tasks
 
+    if python is None and isinstance(getattr(args, "python", None), str):
+        python = resolve(args.python)
     return RunSpec(
         model=model or args.model, workload=args.workload,
         tasks=args.tasks if args.tasks is not None else default_tasks(str(args.workload).strip()),
         workers=getattr(args, "workers", None), scale=args.scale, seed=args.seed,
         switch_interval_ms=args.switch_interval_ms, start_method=args.start_method,
         fail_task=args.fail_task, kill_task=args.kill_task, hang_task=args.hang_task,
-        timeout_s=args.timeout_s if args.timeout_s is not None else DEFAULT_TIMEOUT_S,
+        timeout_s=args.timeout_s if args.timeout_s is not None else DEFAULT_TIMEOUT_S, python=python,
         latency_ms=args.latency_ms, requests=args.requests, kill_server=args.kill_server,
     ).validate()
 
@@ -296,7 +310,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from concviz.engine.experiment import run_to_frame
     from concviz.report import format_run
 
-    spec = spec_from_args(args)
+    spec = spec_from_args(args).check_runnable()
     check_limits(spec)
     if args.record:
         check_writable(args.record)
@@ -317,7 +331,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     models = MODEL_NAMES
     if args.models is not None:
         models = tuple(dict.fromkeys(check_choice("model", m, MODEL_NAMES) for m in args.models.split(",")))
-    specs, skipped = runnable_specs(models, lambda m: spec_from_args(args, model=m))
+    from concviz.engine.pythons import labelled
+
+    specs, skipped = {}, {}
+    pythons = labelled(args.python)
+    for python, label in pythons.items():
+        def make(m: str, python: str | None = python):
+            return spec_from_args(args, model=m, python=python).check_runnable()
+
+        got, missed = runnable_specs(models, make)  # those that cannot run sit out: the others compare
+        specs.update({(f"{m}@{label}" if len(pythons) > 1 else m): sp for m, sp in got.items()})
+        skipped.update({(f"{m}@{label}" if len(pythons) > 1 else m): why for m, why in missed.items()})
     if not specs:
         raise SpecError("nothing to compare: " + "; ".join(f"{m} skipped ({why})" for m, why in skipped.items()))
     if args.rounds is not None and not 1 <= args.rounds <= 100:
@@ -403,7 +427,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
         print(f"concviz {__version__}")
         return 0
-    spec = spec_from_args(args)
+    spec = spec_from_args(args).check_runnable()
     if args.run:
         check_limits(spec)
     from concviz.app import run_app

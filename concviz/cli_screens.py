@@ -30,7 +30,7 @@ def check_screen_args(argv: list[str]) -> None:
         check_theme(args.theme)
     try:
         if args.command is None:
-            spec_from_args(args)
+            spec_from_args(args).check_runnable()
         elif args.command == "talk":
             if args.write_default:
                 raise UsageError("--write-default writes a file and exits: run it without serve")

@@ -231,7 +231,7 @@ class MainScreen(Screen):
         # widget once more before the first screen
         self.set_class(frame is not None, "has-run")
         if frame is None:
-            welcome = welcome_markup(spec, MODELS[spec.model])
+            welcome = welcome_markup(spec, MODELS[spec.model], self.machine)
             if welcome != self._welcome:  # re-laid out only when the choice changed
                 self._welcome = welcome
                 self.w["welcome"].update(welcome)

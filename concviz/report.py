@@ -193,6 +193,16 @@ def measure(specs: dict[str, RunSpec], rounds: int | None = None, stop: Any = No
     return frames, done
 
 
+def _python_labels(frames: dict[str, list[Frame]]) -> dict[str, str]:
+    """Each compared key's Python, as its first run's header says ("3.13.0", "3.13.0t" for a
+    free-threaded build)."""
+    out = {}
+    for name, runs in frames.items():
+        m = runs[0].machine if runs else {}
+        out[name] = f"{m.get('python', '?')}{'t' if m.get('free_threaded_build') else ''}"
+    return out
+
+
 def _keep_median_runs(folder: str, frames: dict[str, list[Frame]], rounds: int) -> None:
     """Keep, of each model's round traces in ``folder``, the run of median wall time as
     MODEL.jsonl (the lower of the two middle ones for an even count); remove the others."""
@@ -223,35 +233,41 @@ def compare(specs: dict[str, RunSpec], skipped: dict[str, str], as_json: bool = 
     if measured is None:
         return 1
     frames, done = measured
-    rows = rank_runs({name: [f.stats for f in runs] for name, runs in frames.items()})
+    pythons = _python_labels(frames)
+    rows = rank_runs({name: [f.stats for f in runs] for name, runs in frames.items()},
+                     {name: (specs[name].model, pythons[name]) for name in frames} if len(set(pythons.values())) > 1
+                     else None)
     any_spec = next(iter(specs.values()))
     workload = any_spec.workload
-    best = rows[0]["model"] if rows else None
+    best = rows[0]["label"] if rows else None
     verdict = _verdict(workload, rows)
     if as_json:
         print(json.dumps({"workload": workload, "tasks": any_spec.tasks, "scale": any_spec.scale,
                           "latency_ms": any_spec.latency_ms, "requests": any_spec.requests,
+                          "pythons": list(dict.fromkeys(pythons.values())),
                           "rounds": done, "rows": rows, "skipped": skipped, "fastest": best,
                           "rule_of_thumb": RULES[workload], "measured": verdict}, indent=2))
         return 0
     machine = next(iter(frames.values()))[0].machine if frames else {}
+    versions = ", ".join(dict.fromkeys(pythons.values())) or machine.get("python")
     size = (f"{any_spec.tasks} connections x {any_spec.requests} requests x {any_spec.latency_ms:g} ms"
             if any_spec.is_net else f"{any_spec.tasks} tasks, scale {any_spec.scale:g}")
     print(f"concviz compare: {workload} workload, {size}, {done} round{'s' if done != 1 else ''}  "
-          f"(Python {machine.get('python')}, {machine.get('cpus')} CPUs)")
+          f"(Python {versions}, {machine.get('cpus')} CPUs)")
     print()
-    # 75 columns: fits an 80-column terminal
-    print(f"  {'rank':<5}{'model':<13}{'wall s':>7}{'spread':>7}{'busy s':>7}{'par':>6}{'conc':>6}"
+    # 75 columns with one Python: fits an 80-column terminal; rows of several are named longer
+    width = max([13] + [len(r["label"]) + 1 for r in rows] + [len(name) + 1 for name in skipped])
+    print(f"  {'rank':<5}{'model':<{width}}{'wall s':>7}{'spread':>7}{'busy s':>7}{'par':>6}{'conc':>6}"
           f"{'speedup':>8}{'fail':>5}{'mem/task':>9}")
     for r in rows:
         sp = f"{r['speedup']:.2f}x" if r["speedup"] else "-"
         spread = f"±{r['spread']:.0%}" if done > 1 else "-"
-        print(f"  {r['rank_text']:<5}{r['model']:<13}{r['wall_s']:>7.3f}{spread:>7}{r['busy_s']:>7.3f}"
+        print(f"  {r['rank_text']:<5}{r['label']:<{width}}{r['wall_s']:>7.3f}{spread:>7}{r['busy_s']:>7.3f}"
               f"{r['parallelism']:>6.2f}{r['concurrency_max']:>6d}{sp:>8}{r['failed']:>5d}"
               f"{format_kb(r['mem_per_task_kb']):>9}"
               + (f"  ({r['not_started']} not started)" if r["not_started"] else ""))
     for name, why in skipped.items():
-        print(f"  -    {name:<13}skipped: {why}")
+        print(f"  -    {name:<{width}}skipped: {why}")
     print()
     if done > 1:
         say(f"wall s: the median of {done} rounds; spread: half their range. A shared rank (1=) "
@@ -279,14 +295,24 @@ def say(text: str) -> None:
     print(textwrap.fill(text, width, initial_indent="  ", subsequent_indent="    "))
 
 
-def rank_runs(runs: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+def rank_runs(runs: dict[str, list[dict[str, Any]]],
+              names: dict[str, tuple[str, str]] | None = None) -> list[dict[str, Any]]:
     """Rows of a comparison, fastest first: for each model (``runs``: its runs' Frame.stats),
     the median of its runs, the range of its wall time, its speed-up over sequential (where
-    sequential ran) and its rank, shared with models whose ranges overlap (see compare)."""
+    sequential ran) and its rank, shared with models whose ranges overlap (see compare).
+
+    ``names``: where the same models ran under several Pythons, each key's (model, Python):
+    its row says both ("label": "threads 3.13.0"), and its speed-up is over sequential on the
+    same Python."""
     rows = [_compare_row(name, stats) for name, stats in runs.items() if stats]
-    base = next((r["wall_s"] for r in rows if r["model"] == "sequential"), None)
     for r in rows:
-        r["speedup"] = (base / r["wall_s"]) if base and r["wall_s"] else None
+        r["label"] = r["model"]
+        if names is not None:
+            r["model"], r["python"] = names[r["label"]]
+    base = {r.get("python"): r["wall_s"] for r in rows if r["model"] == "sequential"}
+    for r in rows:
+        b = base.get(r.get("python"))
+        r["speedup"] = (b / r["wall_s"]) if b and r["wall_s"] else None
     rows.sort(key=lambda r: r["wall_s"])
     _rank(rows)
     return rows
@@ -331,7 +357,7 @@ def _rank(rows: list[dict[str, Any]]) -> None:
 
 def fastest(rows: list[dict[str, Any]]) -> list[str]:
     """The models sharing the first rank of ``rows`` (rank_runs): no measured difference."""
-    return [r["model"] for r in rows if r["rank"] == 1]
+    return [r.get("label", r["model"]) for r in rows if r["rank"] == 1]
 
 
 def _tied(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -345,18 +371,18 @@ def _verdict(workload: str, rows: list[dict[str, Any]]) -> str:
     best = rows[0]
     tops = fastest(rows)
     if len(rows) == 1:  # nothing to be faster than
-        head = f"only {best['model']} ran ({best['wall_s']:.3f} s"
+        head = f"only {best['label']} ran ({best['wall_s']:.3f} s"
     elif len(tops) > 1:
-        head = f"fastest were {_words(tops)}, with no measured difference between them ({best['model']} {best['wall_s']:.3f} s"
+        head = f"fastest were {_words(tops)}, with no measured difference between them ({best['label']} {best['wall_s']:.3f} s"
     else:
-        head = f"fastest was {best['model']} ({best['wall_s']:.3f} s"
+        head = f"fastest was {best['label']} ({best['wall_s']:.3f} s"
     if best.get("speedup"):
         head += f", {best['speedup']:.2f}x sequential"
     head += f", parallelism {best['parallelism']:.2f}"
     if best["failed"]:  # a run cut short is quick for the wrong reason
         head += f"; but {best['failed']} of its tasks failed"
     parts = [head + ")"]
-    by = {r["model"]: r for r in rows}
+    by = {r["label"]: r for r in rows}  # (under one Python, the labels are the models)
     if workload == "cpu" and "threads" in by and "sequential" in by:
         threads, seq = by["threads"], by["sequential"]
         parts.append(f"threads reached parallelism {threads['parallelism']:.2f} "

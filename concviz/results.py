@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from concviz.engine.spec import MODEL_NAMES, RunSpec
+from concviz.engine.spec import RunSpec, models_for
 from concviz.report import fastest, rank_runs
 from concviz.view import format_time
 
 
 def settings_key(spec: RunSpec) -> tuple:
-    """What two runs must share to be compared: the work, and the interpreter's settings."""
+    """What two runs must share to be compared: the work, and the interpreter and its settings."""
     return (spec.workload, spec.tasks, float(spec.scale), spec.seed, spec.switch_interval_ms, spec.start_method,
-            spec.latency_ms, spec.requests)
+            spec.latency_ms, spec.requests, spec.python)
 
 
 def model_label(model: str, workers: int | None) -> str:
@@ -50,9 +50,9 @@ class Results:
         return rank_runs({model_label(*model): stats for model, stats in runs.items()})
 
     def not_run(self, spec: RunSpec) -> list[str]:
-        """Models with no complete run under ``spec``'s settings yet."""
+        """Models with no complete run under ``spec``'s settings yet (of those its Python runs)."""
         done = {model for model, _ in self._runs.get(settings_key(spec), {})}
-        return [m for m in MODEL_NAMES if m not in done]
+        return [m for m in models_for(spec.python) if m not in done]
 
     def verdict(self, spec: RunSpec) -> str:
         """One line on the run of ``spec`` just ended, among the others with its settings ("" if

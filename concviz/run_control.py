@@ -26,6 +26,7 @@ from concviz.engine.spec import (
     SpecError,
     default_tasks,
     net_task_ceiling,
+    models_for,
     task_limit,
 )
 from concviz.engine.workloads import NET_PRESETS, WORKLOADS
@@ -158,9 +159,11 @@ class RunControl:
             spec.tasks = ceiling
 
     def next_model(self, direction: int) -> None:
-        """The next (direction 1) or previous (-1) model, in the registry's order."""
-        i = (MODEL_NAMES.index(self.spec.model) + direction) % len(MODEL_NAMES)
-        self.change(model=MODEL_NAMES[i])
+        """The next (direction 1) or previous (-1) model, in the registry's order, of those the
+        experiment's Python can run (the interpreters model needs 3.12 or newer)."""
+        offered = models_for(self.spec.python)
+        ring = [m for m in MODEL_NAMES if m in offered or m == self.spec.model]
+        self.change(model=ring[(ring.index(self.spec.model) + direction) % len(ring)])
 
     def next_workload(self, direction: int) -> None:
         """The next or previous workload."""
@@ -242,7 +245,8 @@ class RunControl:
             self.host.notify("a fault is set: runs with a fault are not ranked; press x until Fault "
                              "shows none", severity="warning")
             return False
-        specs, skipped = runnable_specs(MODEL_NAMES, spec.for_model)
+        # (a model the experiment's Python cannot run is not offered)
+        specs, skipped = runnable_specs(models_for(spec.python), spec.for_model)
         if skipped:
             self.host.notify("skipped: " + "; ".join(f"{m} ({why})" for m, why in skipped.items()),
                              severity="warning")
@@ -277,8 +281,15 @@ class RunControl:
         self.start()
 
     def start(self) -> None:
-        """Start a live run of the settings shown (if this machine's limits allow it, raised
-        where they can be); the run it replaces winds down meanwhile."""
+        """Start a live run of the settings shown (if the experiment's Python can run its model
+        and this machine's limits allow it, raised where they can be); the run it replaces winds
+        down meanwhile."""
+        try:
+            self.spec.check_runnable()  # (a replay's settings may name a model this Python lacks)
+        except SpecError as exc:
+            self.host.notify(str(exc), severity="error")
+            self.queue = []
+            return
         check = prepare_run(self.spec)
         if not check.ok:
             self.host.notify(check.problem, severity="error")

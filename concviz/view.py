@@ -195,10 +195,15 @@ _TRAILING_NUMBER = re.compile(r"^(.*?)(\d+)$")
 def short_label(text: str, room: int) -> str:
     """``text`` in at most ``room`` cells. A trailing number (a thread id, a pid) keeps its last
     digits, which tell neighbours apart (threads 18198 and 18199 -> "thr 198", "thr 199"),
-    not its first (which would make them "thr 181" twice)."""
+    not its first (which would make them "thr 181" twice); where the word before it leaves no
+    room for a digit, the word is cut instead ("interp 12" -> "inte 12")."""
     if len(text) <= room:
         return text
     m = _TRAILING_NUMBER.match(text)
     if m and len(m.group(1)) < room:
         return m.group(1) + m.group(2)[len(m.group(1)) - room:]
+    if m and len(m.group(2)) + 2 <= room:
+        word = m.group(1).rstrip()
+        gap = m.group(1)[len(word):]
+        return word[:room - len(gap) - len(m.group(2))] + gap + m.group(2)
     return text[:room]

@@ -40,6 +40,7 @@ SHOTS = {
     "asyncio-io": ("asyncio-io", []),
     "threads-net-fast": ("threads-net-fast", []),
     "asyncio-net-slow": ("asyncio-net-slow", []),
+    "interpreters-cpu": ("interpreters-cpu", []),
     "failed-task": ("threads-failed", ["l"]),
     "code-pane": ("processes-cpu", ["c"]),
     "results": ("sequential-cpu", ["t"], "results-cpu"),

@@ -47,6 +47,7 @@ def machine_info(start_method: str | None = None) -> dict[str, Any]:
     return {
         "cpus": os.cpu_count() or 1,
         "python": platform.python_version(),
+        "executable": sys.executable,
         "implementation": platform.python_implementation(),
         "gil": gil_enabled(),
         # The build (3.13t: Py_GIL_DISABLED), not the state: a free-threaded build can run with
@@ -124,6 +125,8 @@ def main(argv: list[str]) -> int:
         "workload": spec.workload,
         "spec": spec.to_dict(),
         "machine": machine_info(ctx.get_start_method()),
+        # False where each task thread runs its own interpreter: no GIL shared between them
+        "threads_share_gil": MODELS[spec.model].shares_gil,
         "experiment_pid": os.getpid(),
         "t0_ns": time.perf_counter_ns(),
     }
@@ -199,11 +202,10 @@ class Experiment:
         return self.proc.pid if self.proc else None
 
     def start(self) -> None:
+        from concviz.engine.pythons import engine_env
+
         r, w = os.pipe()
-        env = dict(os.environ)
-        # The child must import this very package, wherever it was imported from.
-        here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        env["PYTHONPATH"] = here + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env = engine_env()  # the child imports this very package, under whichever Python
         self.started_ns = time.perf_counter_ns()
         alive_r, self._alive_w = os.pipe()
         # the writers' lock file: made (and removed, in close) by this side, which outlives them
@@ -212,7 +214,7 @@ class Experiment:
         _LOCK_FILES.add(self._lock_path)
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "concviz.engine.experiment", json.dumps(self.spec.to_dict()), str(w),
+                [self.spec.python or sys.executable, "-m", "concviz.engine.experiment", json.dumps(self.spec.to_dict()), str(w),
                  str(alive_r), self._lock_path],
                 pass_fds=(w, alive_r), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=self._stderr, start_new_session=True, env=env,

@@ -24,6 +24,12 @@ from concviz.engine.task import DONE, FAILED, NOT_STARTED, QUEUED, RUNNING, STOP
 _INF = float("inf")
 
 
+def threads_share_gil(header: dict[str, Any]) -> bool:
+    """Whether the threads that ran tasks in one process shared its GIL: yes, unless the run's
+    header says each ran an interpreter of its own (the interpreters model)."""
+    return header.get("threads_share_gil", True) is not False
+
+
 class ThreadRun(NamedTuple):
     """A RUN interval of one of a process's task threads."""
 
@@ -112,6 +118,8 @@ class Frame:
         """Processes in which more than one thread ran tasks (they share one GIL)."""
         if self.agg is not None:
             return self.agg.thread_pids
+        if not threads_share_gil(self.header):
+            return frozenset()
         seen: dict[int, set] = {}
         for t in self.tasks:
             if t.pid is not None and t.tid is not None:
@@ -315,7 +323,8 @@ class Frame:
         out = dict(self.stats)
         out["per_task"] = self.per_task()
         out["python"] = {"version": self.machine.get("python"), "gil_enabled": self.gil,
-                         "free_threaded_build": self.machine.get("free_threaded_build", False)}
+                         "free_threaded_build": self.machine.get("free_threaded_build", False),
+                         "executable": self.machine.get("executable")}
         out["start_method"] = self.machine.get("start_method")
         out["cpus"] = self.cpu_count
         out["ended"] = self.ended

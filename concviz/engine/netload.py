@@ -20,7 +20,6 @@ errno, and the address), so the task fails with the OS's reason.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import time
@@ -121,6 +120,10 @@ async def run_net_async(rec: Recorder, task: int, net: NetParams,
                         midpoint: Callable[[], Awaitable[None]] | None = None) -> None:
     """One net task on asyncio streams, recorded on the loop's recorder ``rec`` (``midpoint``:
     as for :func:`run_net_sync`, awaited)."""
+    # imported here, not at the top: the interpreters model imports this module in
+    # subinterpreters, where 3.12.1's _asyncio breaks the process's finalization
+    import asyncio
+
     perf = _perf
     t0 = perf()
     rec.add(SLEEP_OPEN, task, t0, t0)  # the loop's recorder is flushed while the loop is idle

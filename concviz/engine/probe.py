@@ -7,7 +7,6 @@ so a worker pays one pickle + one pipe write per ~10 ms, never one per event.
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import os
 import pickle
@@ -18,6 +17,11 @@ import time
 from typing import Any, Callable
 
 from concviz.engine.events import ERROR, FINISH, SLEEP, SLEEP_OPEN, START
+
+try:
+    import ctypes
+except ImportError:  # an own-GIL subinterpreter on 3.12 cannot load _ctypes: the fallbacks serve
+    ctypes = None
 
 FLUSH_EVENTS = 512
 FLUSH_NS = 10_000_000  # 10 ms
@@ -41,26 +45,29 @@ def gap_ns() -> int:
     return max(GAP_MIN_NS, min(GAP_MAX_NS, half))
 
 
-def _gil_holding(name: str, restype: Any, *argtypes: Any) -> Callable | None:
-    """libc's ``name``, called without releasing the GIL; None where there is no such function.
+def _gil_holding(name: str, restype: str, *argtypes: str) -> Callable | None:
+    """libc's ``name``, called without releasing the GIL; None where there is no such function
+    (or no ctypes). The types are named as ctypes names them ("c_int").
 
     PyDLL, not CDLL: a CDLL call releases and retakes the GIL, and a thread that does so (every
     millisecond, or at every flush) hands the GIL to a waiting sibling or resets its rivals' 5 ms
     switch timer, so the probe would change the very GIL hand-offs it is there to show. The
     calls made this way are short and do not block (a vDSO read, a pipe write, a lock taken
     only when free)."""
+    if ctypes is None:
+        return None
     try:
         function = getattr(ctypes.PyDLL(None, use_errno=True), name)
     except (OSError, AttributeError):
         return None
-    function.restype = restype
-    function.argtypes = list(argtypes)
+    function.restype = getattr(ctypes, restype)
+    function.argtypes = [getattr(ctypes, t) for t in argtypes]
     return function
 
 
 def _cpu_getter() -> Callable[[], int]:
     """Return the cheapest available way to ask which logical CPU this thread is on."""
-    getcpu = _gil_holding("sched_getcpu", ctypes.c_int)
+    getcpu = _gil_holding("sched_getcpu", "c_int")
     if getcpu is not None and getcpu() >= 0:
         return getcpu
     if os.path.exists("/proc/thread-self/stat"):
@@ -135,7 +142,7 @@ class WriterLock:
 _F_ULOCK, _F_TLOCK = 0, 2  # lockf(3) commands
 
 
-_libc_lockf = _gil_holding("lockf", ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long)
+_libc_lockf = _gil_holding("lockf", "c_int", "c_int", "c_int", "c_long")
 
 
 class Sink:
@@ -163,7 +170,7 @@ class Sink:
 _HEADER = struct.Struct("!i").pack
 
 
-_libc_write = _gil_holding("write", ctypes.c_ssize_t, ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t)
+_libc_write = _gil_holding("write", "c_ssize_t", "c_int", "c_char_p", "c_size_t")
 
 
 def _write_holding_gil(fd: int, frame: bytes) -> bool:

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 from concviz.engine.workloads import NET_PRESETS, NET_WORKLOADS, WORKLOADS, WorkParams
 
-MODEL_NAMES = ("sequential", "threads", "processes", "pool", "thread-pool", "process-pool", "asyncio")
+MODEL_NAMES = ("sequential", "threads", "processes", "pool", "thread-pool", "process-pool", "asyncio", "interpreters")
 POOL_MODELS = ("pool", "thread-pool", "process-pool")
 PROCESS_MODELS = ("processes", "pool", "process-pool")
 THREAD_MODELS = ("threads", "thread-pool")
@@ -25,6 +25,7 @@ MAX_TASKS = {
     "thread-pool": 10_000,
     "process-pool": 10_000,
     "asyncio": 10_000,
+    "interpreters": 64,  # an interpreter per task: tens of MB each once the task's code is imported
 }
 # (model, workload) -> a ceiling other than the model's own, for workloads whose tasks cost less
 # (or more) than CPU work does: a thread that waits costs a stack and no CPU, an asyncio task that
@@ -60,10 +61,30 @@ class OverTaskLimit(SpecError):
 class TooSlow(SpecError):
     """A run that cannot end within its time limit under the chosen model, whatever the machine
     (see net_floor_s): a pool of 2 workers on 2,000 one-second connections."""
+class Unavailable(SpecError):
+    """The experiment's Python cannot run the chosen model (see unavailable)."""
 
 
 # what makes a model sit out a comparison rather than stop it: the others still run
-SKIPPED_ERRORS = (NotApplicable, OverTaskLimit, TooSlow)
+SKIPPED_ERRORS = (NotApplicable, OverTaskLimit, TooSlow, Unavailable)
+
+
+def unavailable(model: str, python: str | None = None) -> str:
+    """Why the Python at ``python`` (None: this one) cannot run ``model``, in one line; "" when
+    it can. Only the interpreters model needs more than CPython 3.10 (subinterpreters with a
+    GIL of their own); bad paths raise SpecError (pythons.describe)."""
+    if model != "interpreters":
+        return ""
+    from concviz.engine.pythons import describe
+    from concviz.engine.subinterp import why_unavailable
+
+    facts = describe(python)
+    return why_unavailable(facts.version, facts.interpreters)
+
+
+def models_for(python: str | None = None) -> tuple[str, ...]:
+    """The models the Python at ``python`` can run, in the registry's order."""
+    return tuple(m for m in MODEL_NAMES if not unavailable(m, python))
 
 
 def task_limit(model: str, workload: str) -> int:
@@ -159,6 +180,7 @@ class RunSpec:
     latency_ms: float | None = None  # net workloads: the server's delay per reply (None: preset)
     requests: int | None = None  # net workloads: requests per connection (None: preset)
     kill_server: bool = False  # net workloads: the server is killed half-way through the run
+    python: str | None = None  # the experiment's interpreter (an absolute path); None: this one
     faults: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -231,6 +253,20 @@ class RunSpec:
                     f"{self.model} needs at least {floor:g} s for {self.tasks} connections "
                     f"({at_once(self.model, self.tasks, self.pool_size)} at a time, {self.requests} x "
                     f"{self.latency_ms:g} ms each), over its time limit of {self.timeout_s:g} s (--timeout)")
+        if self.python is not None and (not isinstance(self.python, str) or not os.path.isabs(self.python)):
+            raise SpecError(f"python must be an absolute path, got {self.python!r}")
+        return self
+
+    def check_runnable(self) -> "RunSpec":
+        """Check what :meth:`validate` cannot from the settings alone: the experiment's Python
+        is a CPython 3.10+ (run once, then cached) and can run the model (Unavailable if not).
+        Returns self."""
+        from concviz.engine.pythons import describe
+
+        describe(self.python)
+        why = unavailable(self.model, self.python)
+        if why:
+            raise Unavailable(why)
         return self
 
     def _validate_net(self) -> None:

@@ -28,7 +28,7 @@ from typing import Any, Iterable
 
 from concviz.engine.events import (ERROR, EV_CPU, EV_KIND, EV_PID, EV_T0, EV_T1, EV_TASK, EV_TID, FINISH, PROGRESS,
                                    RUN, SLEEP, SLEEP_OPEN, SPAWN, START)
-from concviz.engine.frame import Frame, FrameAgg
+from concviz.engine.frame import Frame, FrameAgg, threads_share_gil
 from concviz.engine.prefix import RunLengths
 from concviz.engine.resources import RunResources
 from concviz.engine.store import LaneSet
@@ -360,7 +360,8 @@ class Timeline:
         batch is merged into. Returns the processes whose task threads share a GIL."""
         self._fold_tasks()
         tasks = self.tasks
-        thread_pids = frozenset(p for p, tids in self._pid_tids.items() if len(tids) > 1)
+        thread_pids = frozenset(p for p, tids in self._pid_tids.items() if len(tids) > 1
+                                and threads_share_gil(self.header))
         self.lanes.fold(tasks, thread_pids)
         self._waiting_lanes = 0
         return thread_pids

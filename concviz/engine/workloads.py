@@ -12,7 +12,6 @@ server and puts its address in :attr:`WorkParams.net`.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import signal
@@ -210,6 +209,9 @@ def run_sync(rec: Recorder, task: int, params: WorkParams) -> None:
 
 async def run_async(rec: Recorder, task: int, params: WorkParams) -> None:
     """Run one task's plan on the event loop: sleeps are awaited, CPU work blocks the loop."""
+    # imported here, not at the top: the interpreters model imports this module in
+    # subinterpreters, where 3.12.1's _asyncio breaks the process's finalization
+    import asyncio
 
     async def midpoint() -> None:
         if params.faults.get(task) == "hang":

@@ -114,20 +114,23 @@ def title_markup(frame: Frame | None, spec: RunSpec, source: str, width: int = 2
                  machine: dict | None = None) -> str:
     """'concviz  threads · cpu · 4 tasks   ...   Python 3.11 · GIL on · switch 5 ms · 2 cores'.
 
-    The right side describes the machine the shown run was measured on (from the trace header),
-    or, before any run, this machine."""
+    The right side describes the machine and the Python the shown run was measured on (from the
+    trace header), or, before any run, those of the next run (``machine``: its Python's facts,
+    which ``--python`` chooses); "Python 3.13.0 free-threaded · GIL off" for a 3.13t."""
     model = frame.model if frame and frame.header else spec.model
     workload = frame.workload if frame and frame.header else spec.workload
     n = len(frame.tasks) if frame and frame.tasks else spec.tasks
     left = f"[b]concviz[/b]  [b $accent]{model}[/] · {workload} · {n} tasks  [dim]{source}[/]"
     m = frame.machine if frame and frame.machine else (machine or {})
     if m:
-        gil = "GIL on" if m.get("gil", True) else "[b $warning]GIL off (free-threaded)[/]"
+        # which Python ran it: its version, a free-threaded build, the GIL on or off
+        build = " free-threaded" if m.get("free_threaded_build") else ""
+        gil = "GIL on" if m.get("gil", True) else "[b $warning]GIL off[/]"
         cores = m.get("cpus", "?")
-        right = (f"Python {m.get('python', '?')} · {gil} · switch {m.get('switch_interval_ms', 5):g} ms"
+        right = (f"Python {m.get('python', '?')}{build} · {gil} · switch {m.get('switch_interval_ms', 5):g} ms"
                  f" · {cores} cores · {m.get('start_method', '?')}")
         if _plain_len(left) + _plain_len(right) + 3 > width:
-            version = ".".join(str(m.get("python", "?")).split(".")[:2])
+            version = ".".join(str(m.get("python", "?")).split(".")[:2]) + ("t" if build else "")
             right = f"Py {version} · {gil} · {m.get('switch_interval_ms', 5):g} ms · {cores} cores"
     else:
         right = ""
@@ -183,7 +186,7 @@ def stats_markup(frame: Frame, sample: Sample | None, width: int = 200) -> str:
         f"parallelism [b $accent]{s['parallelism']:.2f}[/]",
         f"concurrency [b]{s['concurrency_now']}/{s['concurrency_max']}[/]",
         f"busy [b]{format_time(s['busy_s'] * 1e9)}[/]",
-        f"GIL switches [b]{s['gil_switches']}[/]",
+        f"GIL switches [b]{s['gil_switches']}[/]" if frame.gil else "[b $warning]GIL off[/]",
         f"done [b $success]{s['done']}[/]"
         + (f" failed [b $error]{s['failed'] - s['stopped']}[/]" if s["failed"] > s["stopped"] else "")
         + (f" stopped [b]{s['stopped']}[/]" if s["stopped"] else "")
@@ -229,13 +232,18 @@ def caption_markup(frame: Frame) -> str:
     return f"[b]▶[/] {text}"
 
 
-def welcome_markup(spec: RunSpec, info: ModelInfo) -> str:
+def welcome_markup(spec: RunSpec, info: ModelInfo, machine: dict | None = None) -> str:
     """The start screen: what the chosen model is (``info``, its registry entry), what the
-    workload does, what to press."""
+    workload does, what to press; and, where the experiment's Python (``machine``) runs without
+    the GIL, that what the explanation says of the GIL does not hold there."""
     from concviz.engine.workloads import WORKLOAD_TITLES
 
+    no_gil = ""
+    if machine and not machine.get("gil", True):
+        no_gil = (f"[b $warning]Python {machine.get('python', '?')} here is a free-threaded build with the GIL "
+                  "off: threads run Python in parallel, and nothing waits for a GIL.[/]\n\n")
     return (
-        f"[b $accent]{info.title}[/]\n\n{info.explanation}\n\n"
+        f"[b $accent]{info.title}[/]\n\n{no_gil}{info.explanation}\n\n"
         f"[b]Workload[/]: {WORKLOAD_TITLES[spec.workload]}.\n\n"
         f"Press [b $success]r[/] to run {spec.tasks} tasks and watch them; [b]m[/] and [b]w[/] "
         f"choose another model or workload, [b]c[/] shows the code, [b]?[/] explains the screen.\n\n"

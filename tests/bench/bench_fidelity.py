@@ -28,8 +28,11 @@ def quiet(measure):
     """common.quiet, patient in a full run, brief in a quick one."""
     return common.quiet(measure, tries=1, max_wait_s=1.0) if QUICK else common.quiet(measure)
 
-from concviz.engine.models import MODELS
-from concviz.engine.spec import PROCESS_MODELS, RunSpec
+from concviz.engine.spec import PROCESS_MODELS, RunSpec, models_for
+
+# every model this Python runs, but interpreters: its figures are bench_interp.py's, measured
+# under the newest Python here
+MODELS = [m for m in models_for() if m != "interpreters"]
 
 SWITCH_MS = (1, 5, 20)
 

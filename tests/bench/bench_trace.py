@@ -42,12 +42,15 @@ import common
 from common import median
 
 from concviz.engine.events import FINISH, RUN, START, read_trace
-from concviz.engine.models import MODELS
 from concviz.engine.sources.infer import GIL
 from concviz.engine.sources.procfs import ProcReader, Sweep
 from concviz.engine.sources.sampler import DEFAULT_HZ, ProcSampler, trace_command
 from concviz.engine.sources.tracer import Tracker
-from concviz.engine.spec import THREAD_MODELS
+from concviz.engine.spec import THREAD_MODELS, models_for
+
+# every model this Python runs, but interpreters: its figures are bench_interp.py's, measured
+# under the newest Python here
+MODELS = [m for m in models_for() if m != "interpreters"]
 
 SPIN16 = """
 import sys, threading, time

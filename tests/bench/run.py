@@ -59,11 +59,15 @@ FIGURES: dict[str, tuple[str, str, float]] = {
     "net_10k_asyncio_s": ("10,000 net-slow connections under asyncio: wall s (all complete)", "<=", 60),
     "net_ui_key_s_max": ("TUI, 10,000 net-slow connections: slowest key answer, s", "<=", 0.2),
     "net_ui_rss_mb": ("TUI, 10,000 net-slow connections: UI RSS peak, MB", "<=", 200),
+    "interp_parallelism": ("interpreters, cpu, newest Python: parallelism / cores", ">=", 0.85),
+    "interp_busy_vs_os_error": ("interpreters: busy_s vs the OS's CPU time, rel. error", "<=", 0.10),
+    "interp_start_error": ("interpreters: SPAWN->START vs direct start cost, rel. error", "<=", 0.20),
 }
 UI_FIGURES = ("ui_fps_under_load", "ui_cpu_fraction_busy", "ui_cpu_fraction_idle", "startup_s",
               "long_ui_cpu_growth", "long_ui_cpu_vs_plain", "long_rss_mb_per_min", "long_rss_mb_10min",
               "net_ui_key_s_max", "net_ui_rss_mb")
-ENGINE_MODULES = ("bench_probe", "bench_pipeline", "bench_frame", "bench_fidelity", "bench_net", "bench_trace")
+ENGINE_MODULES = ("bench_probe", "bench_pipeline", "bench_frame", "bench_fidelity", "bench_net", "bench_trace",
+                  "bench_interp")
 
 
 def load_benchmarks() -> tuple[dict[str, Callable[[bool], dict]], str | None]:
@@ -106,7 +110,9 @@ def select(benchmarks: dict[str, Callable], only: list[str]) -> dict[str, Callab
               "trace_gil_wait_error_max": "trace_truth", "trace_sampler_cpu": "trace_cost",
               "mem_per_task_error": "mem_per_task",
               "net_latency_error": "net_latency", "net_10k_threads_s": "net_10k", "net_10k_asyncio_s": "net_10k",
-              "net_ui_key_s_max": "ui_net_scale", "net_ui_rss_mb": "ui_net_scale"}
+              "net_ui_key_s_max": "ui_net_scale", "net_ui_rss_mb": "ui_net_scale",
+              "interp_parallelism": "interp_parallel", "interp_busy_vs_os_error": "interp_parallel",
+              "interp_start_error": "interp_start"}
     chosen = {}
     for name in only:
         for part in name.split(","):

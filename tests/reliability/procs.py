@@ -15,12 +15,35 @@ from typing import Iterable
 import psutil
 
 from concviz.engine.frame import Frame
-from concviz.engine.spec import MODEL_NAMES, PROCESS_MODELS
-from tests.unit.helpers import describe_pid, gone, in_group  # noqa: F401 - gone is part of this module's API
+from concviz.engine.spec import MODEL_NAMES, PROCESS_MODELS, unavailable
+from tests.unit.helpers import describe_pid, gone, in_group, pythons_here  # noqa: F401 - gone is part of this module's API
 
-ALL_MODELS = MODEL_NAMES
+
+def _python_of(model: str) -> str | None | bool:
+    """The Python that runs ``model``: None for this one, else the newest here that can (the
+    interpreters model needs 3.12+), False where none can."""
+    if not unavailable(model):
+        return None
+    return next((p for p in reversed(list(pythons_here().values())) if not unavailable(model, p)), False)
+
+
+PYTHON_OF = {m: _python_of(m) for m in MODEL_NAMES}
+# every model some Python here runs (under --python where this one cannot)
+ALL_MODELS = tuple(m for m in MODEL_NAMES if PYTHON_OF[m] is not False)
 # the models whose tasks all run in the experiment process itself: no worker process to kill
 IN_PROCESS_MODELS = tuple(m for m in MODEL_NAMES if m not in PROCESS_MODELS)
+
+
+def python_of(model: str) -> str | None:
+    """The experiment's Python for a run of ``model`` (RunSpec.python)."""
+    python = PYTHON_OF[model]
+    return None if python is False else python
+
+
+def model_flags(model: str) -> list[str]:
+    """``-m MODEL``, and ``--python PATH`` where this Python cannot run it."""
+    python = python_of(model)
+    return ["-m", model] + (["--python", python] if python else [])
 GONE_WITHIN_S = 3.0
 
 

@@ -14,7 +14,7 @@ import psutil
 from concviz.engine.experiment import run_to_frame
 from concviz.engine.spec import RunSpec
 
-from .procs import ALL_MODELS, describe, gone
+from .procs import ALL_MODELS, describe, gone, python_of
 
 RUNS = 200
 WARM_UP = 20
@@ -22,8 +22,9 @@ WORKLOADS = ("io", "cpu", "mixed")
 
 
 def spec_for(i: int) -> RunSpec:
-    return RunSpec(model=ALL_MODELS[i % len(ALL_MODELS)], workload=WORKLOADS[i % len(WORKLOADS)],
-                   tasks=3, scale=0.02, seed=i, fail_task=0 if i % 5 == 0 else None).validate()
+    model = ALL_MODELS[i % len(ALL_MODELS)]
+    return RunSpec(model=model, workload=WORKLOADS[i % len(WORKLOADS)], tasks=3, scale=0.02, seed=i,
+                   fail_task=0 if i % 5 == 0 else None, python=python_of(model)).validate()
 
 
 def measure(me: psutil.Process) -> dict[str, int]:

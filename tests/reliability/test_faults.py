@@ -22,14 +22,14 @@ import pytest
 from concviz.engine.experiment import run_to_frame
 from concviz.engine.spec import RunSpec, SpecError
 
-from .procs import ALL_MODELS, IN_PROCESS_MODELS, assert_nothing_left, concviz
+from .procs import ALL_MODELS, IN_PROCESS_MODELS, assert_nothing_left, concviz, model_flags, python_of
 
 DETECT_WITHIN_S = 5.0
 
 
 def run(**spec):
     began = time.monotonic()
-    frame = run_to_frame(RunSpec(**spec).validate())
+    frame = run_to_frame(RunSpec(python=python_of(spec["model"]), **spec).validate())
     took = time.monotonic() - began
     assert_nothing_left(frame)
     return frame, took
@@ -133,7 +133,7 @@ def test_hanging_task_is_ended_by_the_time_limit(model):
 # --- through the command line ------------------------------------------------------------------
 @pytest.mark.parametrize("model", ALL_MODELS)
 def test_cli_failing_task(model):
-    out = concviz("run", "-m", model, "-w", "cpu", "-n", "3", "--scale", "0.05", "--fail-task", "2", "--json")
+    out = concviz("run", *model_flags(model), "-w", "cpu", "-n", "3", "--scale", "0.05", "--fail-task", "2", "--json")
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)
     assert summary["failed"] == 1

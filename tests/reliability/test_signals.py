@@ -21,7 +21,8 @@ import time
 import psutil
 import pytest
 
-from .procs import ALL_MODELS, GONE_WITHIN_S, PROCESS_MODELS, describe, gone, group, kill, tree, wait_gone
+from .procs import (ALL_MODELS, GONE_WITHIN_S, PROCESS_MODELS, describe, gone, group, kill, model_flags, tree,
+                    wait_gone)
 
 CPUS = os.cpu_count() or 1
 TASKS = 4
@@ -40,7 +41,7 @@ def expected_workers(model: str) -> int:
 def start(command: str, model: str | None, *extra: str) -> subprocess.Popen:
     args = [sys.executable, "-m", "concviz", command, "-w", "cpu", "-n", str(TASKS), "--scale", "5", *extra]
     if model:
-        args[4:4] = ["-m", model]
+        args[4:4] = model_flags(model)
     # its own session: a signal to its group is what a terminal's ctrl+c / hang-up would send
     return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -150,7 +151,7 @@ def test_sigkill_with_other_start_methods(model, method):
 def start_quiet(model: str, method: str | None) -> subprocess.Popen:
     """A run that does nothing but wait: I/O tasks, task 0 hanging. No worker writes to the pipe,
     so nothing finds out that concviz is gone by a broken pipe: only the parent watchdog can."""
-    args = [sys.executable, "-m", "concviz", "run", "-m", model, "-w", "io", "-n", str(TASKS),
+    args = [sys.executable, "-m", "concviz", "run", *model_flags(model), "-w", "io", "-n", str(TASKS),
             "--scale", "20", "--hang-task", "0"] + (["--start-method", method] if method else [])
     return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)

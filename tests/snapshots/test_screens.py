@@ -26,6 +26,16 @@ def test_processes_cpu(snap_compare, replay, size):
 
 
 @pytest.mark.parametrize("size", SIZES)
+def test_interpreters_cpu(snap_compare, replay, size):
+    """4 CPU-bound tasks in subinterpreters of ONE process (recorded under Python 3.13): every
+    lane names its interpreter (interp 1..4), and begins after its start cost (SPAWN -> START,
+    tens of ms, as a spawned process's); two lanes run at any instant, the others wait for a
+    CPU (░, never ▒: no GIL is shared); both core rows are full at once; the GIL lane says each
+    interpreter has its own GIL; the title says Python 3.13.0."""
+    assert snap_compare(replay("interpreters-cpu"), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_pool_cpu(snap_compare, replay, size):
     """multiprocessing.Pool with 2 workers and 6 tasks: labels show which worker (w0 / w1 and
     its pid) picked each task up; later tasks show their queued time (-) before they start."""

@@ -12,7 +12,7 @@ import pytest
 from concviz.app import ConcvizApp
 from concviz.run_control import HANG_TIMEOUT_S
 from concviz.engine.events import read_trace
-from concviz.engine.spec import DEFAULT_TIMEOUT_S, MAX_WORKERS, MODEL_NAMES, RunSpec, task_limit
+from concviz.engine.spec import DEFAULT_TIMEOUT_S, MAX_WORKERS, RunSpec, models_for, task_limit
 from concviz.widgets.code import CodePane
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -26,13 +26,14 @@ def replay(name: str) -> ConcvizApp:
 async def test_model_and_workload_cycle():
     app = ConcvizApp(RunSpec().validate(), live_ticks=False)
     async with app.run_test(size=(120, 36)) as pilot:
+        offered = models_for()  # (the models this Python can run the experiment of)
         seen = [app.runs.spec.model]
-        for _ in range(len(MODEL_NAMES)):
+        for _ in range(len(offered)):
             await pilot.press("m")
             seen.append(app.runs.spec.model)
-        assert seen[0] == seen[-1] and sorted(set(seen)) == sorted(MODEL_NAMES)
+        assert seen[0] == seen[-1] and sorted(set(seen)) == sorted(offered)
         await pilot.press("M")
-        assert app.runs.spec.model == MODEL_NAMES[MODEL_NAMES.index(seen[0]) - 1]
+        assert app.runs.spec.model == offered[offered.index(seen[0]) - 1]
         workload = app.runs.spec.workload
         await pilot.press("w")
         assert app.runs.spec.workload != workload

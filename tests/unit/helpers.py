@@ -18,9 +18,12 @@ import psutil
 from concviz.engine.experiment import run_to_frame
 from concviz.engine.frame import Frame
 from concviz.engine.models import MODELS
-from concviz.engine.spec import PROCESS_MODELS, THREAD_MODELS, RunSpec  # noqa: F401 - for the tests
+from concviz.engine.spec import PROCESS_MODELS, THREAD_MODELS, RunSpec, models_for  # noqa: F401 - for the tests
 
-ALL_MODELS = tuple(MODELS)
+# every model this Python can run the experiment of (the interpreters model needs 3.12+): on
+# 3.12 and 3.13 (.ci/run) the engine tests run it too
+ALL_MODELS = models_for()
+assert set(ALL_MODELS) <= set(MODELS)
 CPUS = os.cpu_count() or 1
 
 # Scales: small enough for a fast suite, large enough that the effect measured is not drowned
@@ -164,3 +167,44 @@ def failure_report(frame: Frame) -> str:
     head = ", ".join(f"{k}={s[k]:.3f}" if isinstance(s[k], float) else f"{k}={s[k]}" for k in keys)
     tasks = "; ".join(f"{t.id}:{t.status} {t.error or ''}".strip() for t in frame.tasks)
     return f"{head} | ended={frame.ended} {frame.end_message} | {tasks}"
+
+
+# --- other Pythons (issue 16: --python, the interpreters model) ---------------------------------
+def pythons_here() -> dict[str, str]:
+    """The CPythons 3.10+ on this machine, "3.X" -> path: pyenv's newest of each minor version,
+    else python3.X on PATH (as .ci/run finds them)."""
+    import glob
+    import re
+    import shutil
+
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    found: dict[str, tuple[tuple[int, ...], str]] = {}
+    for path in glob.glob(os.path.join(root, "versions", "3.*", "bin", "python")):
+        m = re.fullmatch(r"3\.(\d+)\.(\d+)", os.path.basename(os.path.dirname(os.path.dirname(path))))
+        if m and int(m.group(1)) >= 10 and os.access(path, os.X_OK):
+            key = f"3.{m.group(1)}"
+            version = (int(m.group(1)), int(m.group(2)))
+            if key not in found or version > found[key][0]:
+                found[key] = (version, path)
+    out = {key: path for key, (_, path) in found.items()}
+    for minor in range(10, 20):
+        key = f"3.{minor}"
+        if key not in out and shutil.which(f"python{key}"):
+            out[key] = shutil.which(f"python{key}")
+    return dict(sorted(out.items(), key=lambda kv: int(kv[0].split(".")[1])))
+
+
+def interpreters_python() -> str | None:
+    """A Python that runs the interpreters model: None for this one, where it can, else the
+    newest one here that can; pytest.skip where none can."""
+    import pytest
+
+    from concviz.engine.spec import unavailable
+
+    why = unavailable("interpreters")
+    if not why:
+        return None
+    for path in reversed(list(pythons_here().values())):
+        if not unavailable("interpreters", path):
+            return path
+    pytest.skip(f"no Python here runs the interpreters model ({why})")

@@ -188,7 +188,36 @@ BAD = [
     (["talk", "--scene", "two"], "scene must be a whole number"),
     (["compare", "--save", "{d}/good.jsonl"], "it is not a folder"),
     (["compare", "--save", "{d}/no/such/folder"], "does not exist"),
+    # the experiment's Python (issue 16): not there, not a program, not Python, not CPython, too
+    # old, or without what the model needs (the fake ones are scripts in {d}: see FAKE_PYTHONS)
+    (["run", "--python", "{d}/missing-python"], "--python {d}/missing-python: no such file"),
+    (["run", "--python", "{d}/good.jsonl"], "--python {d}/good.jsonl: not an executable file"),
+    (["run", "--python", "{d}"], "not an executable file"),
+    (["run", "--python", ""], "--python is empty"),
+    (["run", "--python", "no-such-python-here"], "--python no-such-python-here: no such command on PATH"),
+    (["run", "--python", "{d}/mute"], "--python {d}/mute: not a Python interpreter"),
+    (["run", "--python", "{d}/pypy"], "PyPy 3.10.14, not CPython"),
+    (["run", "--python", "{d}/py39"], "Python 3.9.18 is too old: the experiment needs 3.10 or newer"),
+    (["run", "-m", "interpreters", "--python", "{d}/py311"],
+     "the interpreters model needs Python 3.12 or newer (an interpreter with its own GIL, PEP 684); "
+     "this is Python 3.11.7"),
+    (["-m", "interpreters", "--python", "{d}/py311"], "the interpreters model needs Python 3.12 or newer"),
+    (["--python", "{d}/pypy"], "not CPython"),
+    (["compare", "--python", "{d}/py39"], "Python 3.9.18 is too old"),
+    (["compare", "--python", "{d}/py311", "--python", "{d}/mute"], "not a Python interpreter"),
+    (["compare", "--models", "interpreters", "--python", "{d}/py311"],
+     "nothing to compare: interpreters skipped (the interpreters model needs Python 3.12 or newer"),
 ]
+
+# name -> what the fake Python prints when asked (pythons.describe runs it with -c): enough to be
+# taken for what it claims, without any such interpreter on this machine
+FAKE_PYTHONS = {
+    "mute": "",
+    "pypy": '{"version": "3.10.14", "version_info": [3, 10, 14], "implementation": "PyPy"}',
+    "py39": '{"version": "3.9.18", "version_info": [3, 9, 18], "implementation": "CPython"}',
+    "py311": ('{"version": "3.11.7", "version_info": [3, 11, 7], "implementation": "CPython", "gil": true, '
+              '"free_threaded_build": false, "interpreters": ""}'),
+}
 
 
 @pytest.fixture
@@ -196,6 +225,10 @@ def folder(tmp_path):
     for name, text in TRACES.items():
         (tmp_path / name).write_text(text, encoding="utf-8")
     (tmp_path / "good.jsonl").write_text(lines(GOOD_HEADER, *GOOD_EVENTS), encoding="utf-8")
+    for name, facts in FAKE_PYTHONS.items():
+        script = tmp_path / name
+        script.write_text("#!/bin/sh\n" + (f"echo 'concviz-facts {facts}'\n" if facts else "exit 0\n"))
+        script.chmod(0o755)
     return tmp_path
 
 

@@ -67,6 +67,8 @@ def test_short_labels_keep_the_digits_that_differ():
     assert short_label("w1 4242424", 7) == "w1 2424" and short_label("pid 123456", 8) == "pid 3456"
     assert short_label("Task-10007", 7) == "Task-07"
     assert short_label("a-long-name", 4) == "a-lo"  # no number: cut
+    # a word too long to leave a digit: the word is cut, the number kept
+    assert short_label("interp 1", 7) == "inter 1" and short_label("interp 12", 7) == "inte 12"
 
 
 def test_follow_starts_at_the_live_edge_and_stops_where_the_view_is():

@@ -6,18 +6,22 @@ children can find them by name.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import time
-import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from concviz.engine.events import ERROR, SPAWN
+from concviz.engine.execute import error_text, execute  # noqa: F401 - (error_text: for importers)
 from concviz.engine.probe import Recorder, Sink, thread_recorder
 from concviz.engine.spec import RunSpec
-from concviz.engine.workloads import WorkParams, run_async, run_sync
+from concviz.engine.workloads import WorkParams, run_async
+
+try:
+    import ctypes
+except ImportError:  # (an own-GIL subinterpreter on 3.12, where only the task entry points run)
+    ctypes = None
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,7 @@ class ModelInfo:
     Attributes:
         name: what the CLI and the trace call it.
         title: the API it shows, as a heading.
-        kind: "sync", "thread", "process" or "async".
+        kind: "sync", "thread", "process", "async" or "interpreter".
         explanation: one paragraph on what it does and what it costs.
         snippet: a short program that runs it, as is.
         runner: runs a RunSpec in the experiment process.
@@ -39,6 +43,8 @@ class ModelInfo:
             the order the workers first started a task).
         gil_note: why the GIL lane shows no hand-offs for this model (its tasks share no GIL),
             longest wording first; empty for models whose threads share one.
+        shares_gil: the threads that run its tasks in one process share that process's GIL
+            (False: each runs its own interpreter, with a GIL of its own).
     """
 
     name: str
@@ -51,6 +57,7 @@ class ModelInfo:
     has_pool: bool = False
     worker_label: str = "thr {tid}"
     gil_note: tuple[str, ...] = ()
+    shares_gil: bool = True
 
 
 # the GIL lane's words for the models whose tasks run in a pool of worker processes
@@ -85,26 +92,6 @@ class RunContext:
         """Record, from the parent side, that a task ended without reporting (killed, lost)."""
         t = time.perf_counter_ns()
         self.rec.add(ERROR, task, t, t, -1, text)
-
-
-def error_text(exc: BaseException) -> str:
-    """One line: the exception type and message, and where it was raised."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" (at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno})" if frames else ""
-    return f"{type(exc).__name__}: {exc}{where}"
-
-
-def execute(rec: Recorder, task: int, params: WorkParams, label: str | None = None,
-            started_ns: int | None = None) -> bool:
-    """Run one task with START and FINISH/ERROR around it; never raises."""
-    rec.start(task, label, started_ns)
-    try:
-        run_sync(rec, task, params)
-    except Exception as exc:  # noqa: BLE001 - a failing task is data, not a crash
-        rec.error(task, error_text(exc))
-        return False
-    rec.finish(task)
-    return True
 
 
 async def execute_async(rec: Recorder, task: int, params: WorkParams, label: str | None = None) -> bool:
@@ -145,7 +132,7 @@ def _find_prctl() -> Callable[..., int] | None:
     next children are starting on); None where there is none."""
     try:
         return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
+    except (OSError, AttributeError):  # (AttributeError too where ctypes is None)
         return None
 
 
