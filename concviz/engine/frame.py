@@ -8,6 +8,7 @@ that return columns are thin doors to it (and to core_cells.py), memoized per fr
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from functools import cached_property
 from operator import itemgetter
@@ -168,19 +169,29 @@ class Frame:
             self._cache[key] = [tuple(x) for x in out]
         return self._cache[key]
 
-    @staticmethod
-    def _overlap(a: list, b: list) -> int:
-        """Total length of the intersection of two sorted lists of disjoint intervals."""
-        i = j = total = 0
-        while i < len(a) and j < len(b):
-            lo = max(a[i][0], b[j][0])
-            hi = min(a[i][1], b[j][1])
-            if hi > lo:
-                total += hi - lo
-            if a[i][1] < b[j][1]:
-                i += 1
-            else:
-                j += 1
+    def _covered(self, pid: int, spans: list) -> int:
+        """How much of the sorted, disjoint ``spans`` the threads of ``pid`` ran, together: the
+        length of their union within each span, from its running sums (a bisection each, so a
+        task's share of a long run costs the same whatever the run's length)."""
+        key = ("union_sums", pid)
+        if key not in self._cache:
+            union = self._union(pid)
+            sums = [0]
+            for a, b in union:
+                sums.append(sums[-1] + b - a)
+            self._cache[key] = ([a for a, _ in union], [b for _, b in union], sums)
+        starts, ends, sums = self._cache[key]
+        total = 0
+        for a, b in spans:
+            i = bisect_right(ends, a)  # the first interval ending after a
+            j = bisect_left(starts, b)  # the first starting at or after b
+            if j <= i:
+                continue
+            total += sums[j] - sums[i]
+            if starts[i] < a:
+                total -= a - starts[i]
+            if ends[j - 1] > b:
+                total -= ends[j - 1] - b
         return total
 
     def task_wait(self, t: TaskView) -> tuple[int, int]:
@@ -193,8 +204,7 @@ class Frame:
         if not wait or t.pid not in self.thread_pids or not self.gil:
             return 0, wait
         span = [(t.start_ns, end)]
-        union = self._union(t.pid)
-        others = self._overlap(union, span) - ran - self._overlap(union, list(t.sleeps.spans(0, t.n_sleeps)))
+        others = self._covered(t.pid, span) - ran - self._covered(t.pid, list(t.sleeps.spans(0, t.n_sleeps)))
         gil = min(wait, max(0, others))
         return gil, wait - gil
 

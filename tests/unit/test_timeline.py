@@ -214,6 +214,41 @@ def test_without_a_gil_every_wait_is_cpu_wait():
     assert row["cpu_wait_s"] == pytest.approx(0.010)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_gil_wait_agrees_with_a_count_millisecond_by_millisecond(seed):
+    """Random threads of one process taking turns, sleeping and waiting: each task's GIL wait is
+    the time it was in flight, neither running nor sleeping, while a sibling ran; counted here
+    one millisecond at a time (every interval is whole milliseconds), the obvious way."""
+    import random
+
+    rng = random.Random(seed)
+    events, owner, state = [], {}, {}  # owner[ms]: the task that ran; state[(task, ms)]: what it did
+    tasks = 12
+    for task in range(tasks):
+        ms = rng.randrange(0, 40)
+        events += [spawn(task, ms), start(task, ms, 100, task + 1)]
+        for _ in range(rng.randrange(1, 8)):
+            ms += rng.randrange(0, 6)  # waited (or not)
+            length = rng.randrange(1, 5)
+            if rng.random() < 0.3:
+                events.append(sleep(task, ms, ms + length, 100, task + 1))
+                state.update({(task, m): "sleep" for m in range(ms, ms + length)})
+            elif all(m not in owner for m in range(ms, ms + length)):  # one GIL: no overlap
+                events.append(run(task, ms, ms + length, 100, task + 1))
+                owner.update({m: task for m in range(ms, ms + length)})
+                state.update({(task, m): "run" for m in range(ms, ms + length)})
+            ms += length
+        events.append(finish(task, ms, 100, task + 1))
+        state[(task, "span")] = (events[-1][4] - ORIGIN) // MS
+    events.sort(key=lambda e: e[4])
+    rows = {r["id"]: r for r in frame_of(events, tasks).per_task()}
+    for task in range(tasks):
+        first = next(e[4] for e in events if e[0] == START and e[1] == task)
+        begin, end = (first - ORIGIN) // MS, state[(task, "span")]
+        gil = sum(1 for m in range(begin, end) if (task, m) not in state and m in owner)
+        assert rows[task]["gil_wait_s"] == pytest.approx(gil / 1000), task
+
+
 # --- lane cells -------------------------------------------------------------------------------------
 def test_task_cells_show_fractions_not_winners():
     # one task runs 0-5 and sleeps 5-10 of a 20 ms window drawn in 2 columns
