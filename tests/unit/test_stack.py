@@ -84,6 +84,11 @@ def test_labels_name_the_settings_and_the_wall_time():
         == "cpu · 4 tasks · scale 0.5"
     pool = RunSpec(model="pool", tasks=8, workers=2, scale=0.25, switch_interval_ms=1).validate()
     assert settings_text("two", pool) == "pool · cpu · 8 tasks · 2 workers · scale 0.25 · switch 1 ms"
+    # a net run is sized by its connections, requests and the server's latency, not by a scale
+    net = RunSpec(model="asyncio", workload="net-slow", tasks=1000).validate()
+    assert settings_text("asyncio", net) == "net-slow · 1,000 connections x 1 request, 1000 ms replies"
+    fast = RunSpec(model="thread-pool", workload="net", tasks=8, workers=4, requests=20, latency_ms=2.5).validate()
+    assert settings_text("fast", fast) == "thread-pool · net · 8 connections x 20 requests, 2.5 ms replies · 4 workers"
     spec, frame = recorded("processes-cpu")
     assert status_text(StackedRun("processes", spec, frame)) == f"{frame.stats['wall_s']:.2f} s"
     assert status_text(StackedRun("processes", spec)) == "waiting"
