@@ -30,7 +30,7 @@ def talk(held: tuple[str, ...] = ()) -> TalkApp:
 
 @pytest.mark.parametrize("size", SIZES)
 def test_talk_prediction(snap_compare, size):
-    """Scene 3 / 7 in the header with the keys; the narration; the question "The same four
+    """Scene 3 / 8 in the header with the keys; the narration; the question "The same four
     tasks: which finishes first?" with its three numbered choices; the hint "1-3: the room's
     answer, space: no answer, run it". No runs yet."""
     assert snap_compare(talk(), press=["space"], terminal_size=size)
