@@ -103,6 +103,27 @@ def settings_text(name: str, spec: RunSpec) -> str:
     return " · ".join(parts)
 
 
+def shows_memory(run: StackedRun) -> bool:
+    """Whether the run gets a memory row in a stack: a run of a net workload, where the memory
+    each connection holds is what runs are compared for (elsewhere the row would take a lane's
+    room to show memory that barely moves)."""
+    return run.spec.is_net
+
+
+def memory_scale(runs: Sequence[StackedRun]) -> tuple[int, int] | None:
+    """The lowest and the highest memory reading (bytes) among the runs': every memory row of
+    a stack is drawn against them, so that the run that held more rises higher. None: no run's
+    memory was read."""
+    lows, highs = [], []
+    for run in runs:
+        res = run.frame.resources if run.frame is not None else None
+        if res is not None and res.n_memory:
+            readings = res.memory.bytes[:res.n_memory]
+            lows.append(min(readings))
+            highs.append(max(readings))
+    return (min(lows), max(highs)) if lows else None
+
+
 def status_text(run: StackedRun) -> str:
     """How the run stands, for its label: its wall time once over (as a talk's figures write
     it), how long it has run so far, or that it has not started."""

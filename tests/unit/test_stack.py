@@ -17,8 +17,10 @@ from concviz.stack import (
     BlockRows,
     StackedRun,
     allot,
+    memory_scale,
     settings_text,
     shared_span,
+    shows_memory,
     status_text,
     sweep_span,
     sweep_window,
@@ -119,3 +121,17 @@ def test_rows_are_shared_so_every_run_keeps_its_label_and_lanes(height, blocks, 
     got = allot(height, blocks, max_rows=3)
     assert got == expected
     assert sum(a.height for a in got) <= height
+
+
+def test_net_runs_get_a_memory_row_drawn_against_the_whole_stacks_readings():
+    threads, asyncio_ = recorded("threads-net-slow"), recorded("asyncio-net-slow")
+    runs = [StackedRun("threads", *threads), StackedRun("asyncio", *asyncio_)]
+    assert all(shows_memory(r) for r in runs)
+    cpu = StackedRun("threads", *recorded("threads-cpu"))
+    assert not shows_memory(cpu)  # its memory barely moves: the row would take a lane's room
+    readings = [list(f.resources.memory.bytes[:f.resources.n_memory]) for _, f in (threads, asyncio_)]
+    assert memory_scale(runs) == (min(map(min, readings)), max(map(max, readings)))
+    assert memory_scale(runs[1:]) == (min(readings[1]), max(readings[1]))
+    # runs without readings (not started, or recorded before memory was read) add nothing
+    assert memory_scale([cpu, StackedRun("asyncio", asyncio_[0])] + runs[1:]) == memory_scale(runs[1:])
+    assert memory_scale([cpu]) is None
