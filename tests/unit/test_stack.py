@@ -124,7 +124,7 @@ def test_rows_are_shared_so_every_run_keeps_its_label_and_lanes(height, blocks, 
 
 
 def test_net_runs_get_a_memory_row_drawn_against_the_whole_stacks_readings():
-    threads, asyncio_ = recorded("threads-net-slow"), recorded("asyncio-net-slow")
+    threads, asyncio_ = recorded("threads-net-slow-1000"), recorded("asyncio-net-slow")
     runs = [StackedRun("threads", *threads), StackedRun("asyncio", *asyncio_)]
     assert all(shows_memory(r) for r in runs)
     cpu = StackedRun("threads", *recorded("threads-cpu"))
