@@ -16,6 +16,7 @@ from typing import Sequence
 
 from concviz.engine.frame import Frame
 from concviz.engine.spec import RunSpec, SpecError
+from concviz.engine.workloads import NetPreset
 from concviz.talk.figures import format_number
 from concviz.view import FIT_MIN_SPAN_NS, MIN_SPAN_NS, Window, nice_floor
 
@@ -83,17 +84,44 @@ class Allotted:
 
 
 def settings_text(name: str, spec: RunSpec) -> str:
-    """The run's settings in a few words ('cpu · 4 tasks · scale 0.5'); the model too when
-    the run's name is not the model's."""
+    """The run's settings in a few words ('cpu · 4 tasks · scale 0.5', 'net-slow · 1,000
+    connections x 1 request, 1000 ms replies'); the model too when the run's name is not the
+    model's."""
     parts = [] if name == spec.model else [spec.model]
-    parts += [spec.workload, f"{spec.tasks} task{'s' * (spec.tasks != 1)}"]
+    if spec.is_net and spec.requests is not None and spec.latency_ms is not None:
+        # a net run's size is its connections, requests and latency; its scale means nothing
+        parts += [spec.workload, NetPreset(spec.tasks, spec.requests, spec.latency_ms).words()]
+    else:
+        parts += [spec.workload, f"{spec.tasks} task{'s' * (spec.tasks != 1)}"]
     if spec.has_pool:
         parts.append(f"{spec.pool_size} workers")
-    parts.append(f"scale {spec.scale:g}")
+    if not spec.is_net:
+        parts.append(f"scale {spec.scale:g}")
     if spec.switch_interval_ms:
         parts.append(f"switch {spec.switch_interval_ms:g} ms")
     parts += [f"{kind} T{task}" for task, kind in sorted(spec.faults.items())]
     return " · ".join(parts)
+
+
+def shows_memory(run: StackedRun) -> bool:
+    """Whether the run gets a memory row in a stack: a run of a net workload, where the memory
+    each connection holds is what runs are compared for (elsewhere the row would take a lane's
+    room to show memory that barely moves)."""
+    return run.spec.is_net
+
+
+def memory_scale(runs: Sequence[StackedRun]) -> tuple[int, int] | None:
+    """The lowest and the highest memory reading (bytes) among the runs': every memory row of
+    a stack is drawn against them, so that the run that held more rises higher. None: no run's
+    memory was read."""
+    lows, highs = [], []
+    for run in runs:
+        res = run.frame.resources if run.frame is not None else None
+        if res is not None and res.n_memory:
+            readings = res.memory.bytes[:res.n_memory]
+            lows.append(min(readings))
+            highs.append(max(readings))
+    return (min(lows), max(highs)) if lows else None
 
 
 def status_text(run: StackedRun) -> str:

@@ -52,6 +52,7 @@ TALK_SHOTS = {
     "talk-question": (3, ["space"], ()),
     "talk-live": (3, ["space", "3"], ("threads",)),
     "talk-reveal": (3, ["space", "3", "space"], ()),
+    "talk-connections": (7, ["space", "3", "space"], ()),
 }
 # the stack of recorded runs (concviz stack): screenshot name -> traces
 STACK_SHOTS = {

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Mapping, NamedTuple, Sequence, Union
 
 from concviz.engine.spec import suggest
+from concviz.view import format_kb
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,11 @@ FIGURES: dict[str, Figure] = {
     "tasks": Figure("tasks", "count", "tasks in the run"),
     "done": Figure("done", "count", "tasks that finished"),
     "failed": Figure("failed", "count", "tasks that failed"),
+    "memory": Figure("mem_per_task_kb", "kb", "memory per task: (peak - baseline) / tasks, of the run's "
+                                              "processes (PSS where the OS offers it)"),
+    "peak": Figure("mem_peak_mb", "mb", "the most memory the run's processes held at once"),
+    "kernel": Figure("mem_kernel_stacks_per_task_kb_inferred", "kb",
+                     "inferred: kernel stack per task of the threads the run added (in no process's memory)"),
 }
 # machine facts a placeholder can name without a run
 GLOBALS: dict[str, tuple[str, str]] = {"cpus": ("count", "CPUs of the machine the runs ran on")}
@@ -53,7 +59,7 @@ FUNCTIONS: dict[str, tuple[int, int | None, str]] = {
     "fastest": (0, 0, "the name of the run with the shortest wall time"),
     "slowest": (0, 0, "the name of the run with the longest wall time"),
 }
-UNITS = ("s", "ms", "count", "ratio", "plain", "run")
+UNITS = ("s", "ms", "kb", "mb", "count", "ratio", "plain", "run")
 MISSING = "?"  # shown for a figure a run did not produce (it failed, or never ran)
 
 
@@ -112,7 +118,9 @@ class Value:
 
 
 def format_number(v: float, unit: str) -> str:
-    """A figure as a talk shows it: '1.04 s', '5.0 ms', '2.1x', '398', '1.93'."""
+    """A figure as a talk shows it: '1.04 s', '5.0 ms', '17.9 KB', '34.7 MB', '2.1x', '398', '1.93'."""
+    if unit in ("kb", "mb"):
+        return format_kb(v * 1024 if unit == "mb" else v)
     if unit == "s":
         return f"{v:.1f} s" if abs(v) >= 10 else f"{v:.2f} s"
     if unit == "ms":
@@ -120,7 +128,7 @@ def format_number(v: float, unit: str) -> str:
             return f"{v:.0f} ms"
         return f"{v:.1f} ms" if abs(v) >= 1 else f"{v:.2f} ms"
     if unit == "count":
-        return f"{v:.0f}"
+        return f"{v:,.0f}"
     if unit == "ratio":
         return f"{v:.0f}x" if abs(v) >= 10 else f"{v:.1f}x"
     return f"{v:.2f}"

@@ -53,7 +53,7 @@ share a rank (`1=`): the measurement cannot tell them apart. `a` runs every mode
 | > / < | zoom in / out | ← / → | pan when zoomed |
 | f | follow the live edge | 0 | fit the whole run |
 | c | code of the model | l | event log |
-| x | inject a fault into the next run: raise, SIGKILL (processes), hang, kill the server (net) | v | stack the last runs on one time axis |
+| x | inject a fault into the next run: raise, SIGKILL (processes), hang, kill the server (net) | v | stack the last runs (up to 4) on one time axis; in the footer once two have ended |
 | e | export trace (.jsonl + Perfetto .json) | S | save a screenshot (SVG) |
 | ctrl+p | command palette | q | quit (stops the run) |
 

@@ -39,17 +39,24 @@ class ResourceLanes(LanePane):
     def lane_count(self) -> int:
         return len(self.kinds())
 
+    def memory_scale(self, readings) -> tuple[int, int]:
+        """The readings drawn lowest (▁) and highest (█): from the run's lowest reading to its
+        highest, since the growth is what there is to see."""
+        return min(readings), max(readings)
+
+    def memory_shown(self, readings) -> int:
+        """The reading the note gives: the latest (the memory now, while the run goes on)."""
+        return readings[-1]
+
     def render_lane(self, index: int, width: int, level: int = 0, levels: int = 1) -> list[Segment]:
         label_w, cells_w, note_w = self.columns(width)
         res, win = self.frame.resources, self.window
         kind = self.kinds()[index]
         if kind == MEMORY:
-            n = res.n_memory
-            readings = res.memory.bytes[:n]
+            readings = res.memory.bytes[:res.n_memory]
             values = res.memory_columns(win.t0, win.t1, cells_w)
-            # from the lowest reading to the highest: the growth is what there is to see
-            cells = block_codes(values, min(readings), max(readings))
-            mb = readings[-1] / 2**20
+            cells = block_codes(values, *self.memory_scale(readings))
+            mb = self.memory_shown(readings) / 2**20
             note, label = (f"{mb:.1f} MB" if mb < 100 else f"{mb:.0f} MB"), " memory"
         else:
             n = res.n_server

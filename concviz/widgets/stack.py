@@ -24,8 +24,10 @@ from concviz.stack import (
     BlockRows,
     StackedRun,
     allot,
+    memory_scale,
     settings_text,
     shared_span,
+    shows_memory,
     status_text,
     sweep_span,
     sweep_window,
@@ -35,9 +37,10 @@ from concviz.stack import (
 from concviz.view import Window, format_time
 from concviz.widgets.bars import Bar, KeyFooter, legend_markup
 from concviz.widgets.core_lanes import CoreLanes
+from concviz.widgets.resource_lanes import MEMORY, ResourceLanes
 from concviz.widgets.task_lanes import TaskLanes
 
-LABEL_ROWS = 2  # a run's label and its "in parallel" row
+LABEL_ROWS = 2  # a run's label and its "in parallel" row (and its memory row: see shows_memory)
 
 
 class _Blankable:
@@ -85,8 +88,28 @@ class ParallelRow(_Blankable, CoreLanes):
         return self.render_total(width)
 
 
+class MemoryRow(_Blankable, ResourceLanes):
+    """A run's memory over time, drawn against ``scale`` (the lowest and highest reading of the
+    stack's runs, concviz.stack.memory_scale) so that runs compare by height; its note is the
+    run's peak (``mem_peak_mb``)."""
+
+    scale: tuple[int, int] | None = None
+
+    def kinds(self) -> list[str]:
+        res = self.frame.resources if self.frame else None
+        return [MEMORY] if res is not None and res.n_memory else []
+
+    def memory_scale(self, readings) -> tuple[int, int]:
+        return self.scale or super().memory_scale(readings)
+
+    def memory_shown(self, readings) -> int:
+        peak = self.frame.stats["mem_peak_mb"]  # the run's own figure, as a takeaway gives it
+        return max(readings) if peak is None else int(peak * 2**20)
+
+
 class RunBlock(Vertical):
-    """One run of a stack: its label (name, settings, wall time), lanes and "in parallel" row."""
+    """One run of a stack: its label (name, settings, wall time), lanes, "in parallel" row and,
+    for a net workload, its memory row."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -96,28 +119,36 @@ class RunBlock(Vertical):
         yield Bar(classes="run-label")
         yield StackedLanes(classes="run-lanes")
         yield ParallelRow(classes="run-parallel")
+        yield MemoryRow(classes="run-memory")
 
     def on_mount(self) -> None:
         self.label = self.query_one(Bar)
         self.lanes = self.query_one(StackedLanes)
         self.parallel = self.query_one(ParallelRow)
+        self.memory = self.query_one(MemoryRow)
 
-    def show(self, run: StackedRun, window: Window | None, note: str = "") -> None:
-        """Draw ``run`` in ``window`` (None: it has not started); nothing is redone when
-        neither the run's picture, the window nor the size changed."""
+    def show(self, run: StackedRun, window: Window | None, note: str = "",
+             scale: tuple[int, int] | None = None) -> None:
+        """Draw ``run`` in ``window`` (None: it has not started), its memory against ``scale``
+        (the stack's); nothing is redone when neither the run's picture, the window, the scale
+        nor the size changed."""
         key = (run.name, id(run.frame), run.frame.version if run.frame else None, window, note,
-               self.lanes.axis, self.size)
+               scale, self.lanes.axis, self.size)
         if key == self._shown:
             return
         self._shown = key
         if run.frame is None or window is None:
             self.lanes.blank()
             self.parallel.blank()
+            self.memory.blank()
             self.label.set_markup(label_markup(run, self.label.size.width))
             return
         info = MODELS.get(run.frame.model)
         self.lanes.show(run.frame, window, note, info)
         self.parallel.show(run.frame, window, info=info)
+        if self.memory.display:
+            self.memory.scale = scale
+            self.memory.show(run.frame, window, info=info)
         lanes = self.lanes.lane_count()
         room = max(0, self.lanes.size.height - self.lanes.header_rows) // self.lanes.rows_per_lane
         # short of rows, a sweeping run shows the lanes of the tasks that run now, not the
@@ -181,11 +212,12 @@ class StackView(Vertical):
 
     def _arrange(self) -> None:
         runs = self.runs
-        needs = []
+        needs, own_axes = [], []
         for i, run in enumerate(runs):
             # an axis of its own where the window differs from the one drawn above it
             own_axis = i == 0 or run.sweeping or runs[i - 1].sweeping
-            needs.append(BlockRows(LABEL_ROWS + own_axis, int(not own_axis), run.lanes))
+            own_axes.append(own_axis)
+            needs.append(BlockRows(LABEL_ROWS + own_axis + shows_memory(run), int(not own_axis), run.lanes))
         moved = False
         rows = allot(self.size.height, needs, TaskLanes.max_rows_per_lane)
         for i, block in enumerate(self.blocks):
@@ -193,7 +225,10 @@ class StackView(Vertical):
                 block.display = False
                 continue
             block.display = True
-            axis = needs[i].fixed > LABEL_ROWS or rows[i].optional
+            axis = own_axes[i] or rows[i].optional
+            if block.memory.display != shows_memory(runs[i]):
+                block.memory.display = shows_memory(runs[i])
+                moved = True
             if block.lanes.axis != axis:
                 block.lanes.axis = axis
                 moved = True
@@ -207,6 +242,7 @@ class StackView(Vertical):
 
     def _draw(self) -> None:
         span = shared_span(self.runs)
+        scale = memory_scale(self.runs)
         with self.app.batch_update():
             for run, block in zip(self.runs, self.blocks):
                 if run.frame is None:
@@ -214,9 +250,9 @@ class StackView(Vertical):
                 elif run.sweeping:
                     cells = block.lanes.columns(block.lanes.draw_width)[1]
                     sweep = sweep_span(switch_ms(run.frame, run.spec), cells)
-                    block.show(run, sweep_window(run.frame, sweep), f"▶ {format_time(sweep)}")
+                    block.show(run, sweep_window(run.frame, sweep), f"▶ {format_time(sweep)}", scale)
                 else:
-                    block.show(run, whole_window(run.frame, span))
+                    block.show(run, whole_window(run.frame, span), scale=scale)
 
 
 class StackScreen(Screen):

@@ -1,7 +1,8 @@
 """Talk mode and the stacked view (issue 14), from recorded runs, at 80x24 and 120x36.
 
 The built-in deck's third scene, "Processes: real parallelism", with the recorded threads-cpu
-and processes-cpu runs in place of live ones, and the machine's CPUs fixed at 2. Each docstring
+and processes-cpu runs in place of live ones, and its seventh, "Many slow connections", with
+the recorded net-slow runs; the machine's CPUs fixed at 2. Each docstring
 says what a reviewer should see in the SVG.
 """
 
@@ -21,16 +22,16 @@ FIXTURES = Path(__file__).parent.parent / "fixtures"
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
 
 
-def talk(held: tuple[str, ...] = ()) -> TalkApp:
-    """The talk at its third scene (as ``concviz talk --scene 3``)."""
+def talk(held: tuple[str, ...] = (), scene: int = 3) -> TalkApp:
+    """The talk at a scene, from 1 (as ``concviz talk --scene 3``)."""
     from tests.fixtures.recorded_runs import Recordings  # (as test_screens reads its results)
 
-    return TalkApp(default_deck(), start=Recordings(held), cpus=2, scene=2, live_ticks=False)
+    return TalkApp(default_deck(), start=Recordings(held), cpus=2, scene=scene - 1, live_ticks=False)
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_talk_prediction(snap_compare, size):
-    """Scene 3 / 7 in the header with the keys; the narration; the question "The same four
+    """Scene 3 / 8 in the header with the keys; the narration; the question "The same four
     tasks: which finishes first?" with its three numbered choices; the hint "1-3: the room's
     answer, space: no answer, run it". No runs yet."""
     assert snap_compare(talk(), press=["space"], terminal_size=size)
@@ -53,6 +54,18 @@ def test_talk_reveal(snap_compare, size):
     "Processes 0.66 s, threads 1.60 s: 2.4x on 2 cores. Parallelism 1.87 against the threads'
     0.97." (at 80x24 in the narration's place)."""
     assert snap_compare(talk(), press=["space", "3", "space"], terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_talk_many_connections_reveal(snap_compare, size):
+    """Scene 7 / 8, "Many slow connections", revealed (the recorded threads-net-slow-1000 and
+    asyncio-net-slow-1000 runs): "The room said (3) asyncio. Measured: (3) asyncio ✓ right";
+    each run labelled "net-slow · 1,000 connections x 1 request, 1000 ms replies", its lanes
+    dotted (waiting on the socket), and under its "in parallel" row a memory row on one scale
+    for both: threads rising to the top block (33.9 MB), asyncio stopping near half (24.3 MB).
+    The takeaway: threads 1.94 s, asyncio 1.24 s; a thread 17.9 KB (+ 16.0 KB of kernel stack,
+    inferred), an asyncio task 8.3 KB: 2.2x (at 80x24 in the narration's place)."""
+    assert snap_compare(talk(scene=7), press=["space", "3", "space"], terminal_size=size)
 
 
 @pytest.mark.parametrize("size", SIZES)

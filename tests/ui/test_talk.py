@@ -109,3 +109,27 @@ async def test_a_run_that_cannot_start_is_said_and_its_figures_are_missing():
         assert "four: could not start: no more processes" in text(app, "takeaway")
         assert MISSING in text(app, "takeaway")
         assert "the runs do not settle it" in text(app, "question")
+
+
+async def test_the_many_connections_scene_draws_each_runs_memory_on_one_scale():
+    deck = default_deck()
+    at = next(i for i, s in enumerate(deck.scenes) if s.runs[0].spec.workload == "net-slow")
+    app = TalkApp(deck, start=Recordings(), cpus=2, scene=at, live_ticks=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("space", "3", "space")
+        assert app.talk.step is Step.REVEAL
+        blocks = [b for b in app.screen.query_one(StackView).blocks if b.display]
+        assert len(blocks) == 2 and all(b.memory.display for b in blocks)
+        peaks = [max(b.memory.frame.resources.memory.bytes[:b.memory.frame.resources.n_memory]) for b in blocks]
+        rows = [b.memory.render_lane(0, b.memory.draw_width) for b in blocks]
+        assert all(row[0].text.strip() == "memory" for row in rows)
+        for row, block in zip(rows, blocks):  # the note: the run's peak, as the takeaway says it
+            assert row[2].text.strip() == f"{block.memory.frame.stats['mem_peak_mb']:.1f} MB"
+            assert row[2].text.strip() in text(app, "takeaway")
+        # one scale: only the run that held the most reaches the top block
+        tops = [max(row[1].text.replace(" ", "")) for row in rows]
+        highest = peaks.index(max(peaks))
+        assert tops[highest] == "█" and all(t < "█" for i, t in enumerate(tops) if i != highest)
+        # the CPU-bound scenes before it have no memory row
+        await pilot.press("left", "space", "space", "space")
+        assert not any(b.memory.display for b in app.screen.query_one(StackView).blocks)

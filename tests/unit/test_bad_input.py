@@ -19,6 +19,7 @@ import pytest
 
 from concviz import cli
 from concviz.engine import experiment
+from concviz.talk.deck import default_deck
 
 GOOD_HEADER = {"concviz_trace": 1, "model": "threads", "workload": "io",
                "spec": {"model": "threads", "workload": "io", "tasks": 1}, "machine": {"cpus": 2}}
@@ -50,6 +51,8 @@ TRACES = {
     "task-9.jsonl": lines(GOOD_HEADER, *GOOD_EVENTS[:2], [4, 9, 1, 1, 900, 900, -1, None]),
     "backwards.jsonl": lines(GOOD_HEADER, [3, 0, 1, 1, 500, 400, -1, None]),
 }
+
+SCENES = len(default_deck().scenes)  # the built-in deck's
 
 # (argv, words the one line must contain); {d} is a folder holding the files above
 BAD = [
@@ -184,7 +187,7 @@ BAD = [
     (["stack"], "the following arguments are required: FILE.jsonl"),
     (["talk", "--theme", "hi-contrast"], "(did you mean 'high-contrast'?)"),
     (["talk", "--write-default", "{d}/no/such/folder/deck.toml"], "does not exist"),
-    (["talk", "--scene", "8"], "scene must be 1 to 7 (the deck's scenes), got 8"),
+    (["talk", "--scene", str(SCENES + 1)], f"scene must be 1 to {SCENES} (the deck's scenes), got {SCENES + 1}"),
     (["talk", "--scene", "two"], "scene must be a whole number"),
     (["compare", "--save", "{d}/good.jsonl"], "it is not a folder"),
     (["compare", "--save", "{d}/no/such/folder"], "does not exist"),

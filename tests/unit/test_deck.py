@@ -451,6 +451,27 @@ def test_the_built_in_deck_is_valid_and_follows_the_essay():
         assert default_text().splitlines()[scene.line - 1].strip() == "[[scene]]"
 
 
+def test_the_built_in_deck_holds_many_slow_connections_before_its_verdict():
+    deck = default_deck()
+    titles = [s.title.lower() for s in deck.scenes]
+    at = next(i for i, t in enumerate(titles) if "connections" in t)
+    assert "asyncio" in titles[at - 1] and "verdict" in titles[at + 1]
+    scene = deck.scenes[at]
+    assert [(r.name, r.spec.model, r.spec.workload) for r in scene.runs] == [
+        ("threads", "threads", "net-slow"), ("asyncio", "asyncio", "net-slow")]
+    assert len({r.spec.tasks for r in scene.runs}) == 1 and scene.runs[0].spec.tasks >= 500
+    # the room is asked about memory, and the answer follows the memory measured, not the time
+    choices = [c.text.render() for c in scene.prediction.choices]
+    lean = {"wall_s": 2.0, "mem_per_task_kb": 8.0}
+    fat = {"wall_s": 1.0, "mem_per_task_kb": 18.0}
+    assert choices[scene.prediction.answer({"threads": fat, "asyncio": lean}, 2)] == "asyncio"
+    assert choices[scene.prediction.answer({"threads": lean, "asyncio": fat}, 2)] == "threads"
+    assert choices[scene.prediction.answer({"threads": lean, "asyncio": {**lean, "mem_per_task_kb": 9}}, 2)] \
+        == "about the same"
+    assert scene.prediction.answer({"threads": fat, "asyncio": {"wall_s": 1.0}}, 2) is None
+    assert "{threads.memory}" in scene.takeaway.source and "{asyncio.memory}" in scene.takeaway.source
+
+
 def test_write_default_writes_the_built_in_deck_and_overwrites_only_when_asked(tmp_path):
     path = tmp_path / "my-talk.toml"
     assert write_default(path) == path

@@ -117,3 +117,45 @@ def test_a_prediction_is_judged_by_the_first_choice_that_holds():
 def test_a_prediction_whose_figures_were_not_measured_has_no_answer():
     deck, _ = parse_deck(PREDICTION, "p.toml")
     assert deck.scenes[0].prediction.answer({"threads": THREADS}, 2) is None
+
+
+# two net-slow runs' memory figures, as Frame.stats gives them
+NET = {
+    "threads": {"wall_s": 1.74, "tasks": 1000, "concurrency_max": 1000, "mem_per_task_kb": 17.932,
+                "mem_peak_mb": 34.686, "mem_kernel_stacks_per_task_kb_inferred": 16.139},
+    "asyncio": {"wall_s": 1.21, "tasks": 1000, "concurrency_max": 1000, "mem_per_task_kb": 8.218,
+                "mem_peak_mb": 24.685, "mem_kernel_stacks_per_task_kb_inferred": 0.016},
+}
+
+
+def test_memory_figures_render_in_kb_and_mb():
+    text = ("{threads.tasks} connections: a thread {threads.memory} (+ {threads.kernel} kernel), "
+            "a task {asyncio.memory}, {ratio(threads.memory, asyncio.memory)}; peaks {threads.peak} "
+            "and {asyncio.peak}; least {min(threads.memory, asyncio.memory)}")
+    assert render(text, NET) == ("1,000 connections: a thread 17.9 KB (+ 16.1 KB kernel), a task 8.2 KB, 2.2x; "
+                                 "peaks 34.7 MB and 24.7 MB; least 8.2 KB")
+    big = {"a": {"mem_per_task_kb": 2048.0, "mem_peak_mb": 0.5}}
+    assert render("{a.memory} {a.peak}", big) == "2.0 MB 512 KB"
+
+
+def test_memory_not_measured_is_a_question_mark():
+    # a run whose memory was not read (stats_without: the keys are there, their values None)
+    unread = {"threads": {**NET["threads"], "mem_per_task_kb": None, "mem_peak_mb": None},
+              "asyncio": NET["asyncio"]}
+    assert render("{threads.memory} {threads.peak} {ratio(threads.memory, asyncio.memory)}", unread) == "? ? ?"
+    cond = fig.parse_condition("asyncio.memory < threads.memory")
+    assert fig.holds(cond, NET, 2) is True
+    assert fig.holds(cond, unread, 2) is None
+
+
+def test_memory_is_compared_with_memory_only():
+    runs = ("threads", "asyncio")
+    assert fig.condition_problems(fig.parse_condition("asyncio.memory < threads.kernel"), runs) == []
+    assert fig.condition_problems(fig.parse_condition("asyncio.memory < 10"), runs) == []
+    for text, units in (("asyncio.memory < threads.wall", "kb and s"), ("asyncio.memory < threads.peak", "kb and mb")):
+        assert fig.condition_problems(fig.parse_condition(text), runs) == [
+            f"compares figures in different units ({units})"]
+    _, problems = fig.unit_of(fig.parse_value("max(threads.memory, asyncio.peak)"), runs)
+    assert problems == ["max() of figures in different units (kb, mb)"]
+    _, problems = fig.unit_of(fig.parse_value("threads.mem"), runs)
+    assert problems == ["unknown figure 'mem' (did you mean 'memory'?)"]

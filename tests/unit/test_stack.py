@@ -17,8 +17,10 @@ from concviz.stack import (
     BlockRows,
     StackedRun,
     allot,
+    memory_scale,
     settings_text,
     shared_span,
+    shows_memory,
     status_text,
     sweep_span,
     sweep_window,
@@ -84,6 +86,11 @@ def test_labels_name_the_settings_and_the_wall_time():
         == "cpu · 4 tasks · scale 0.5"
     pool = RunSpec(model="pool", tasks=8, workers=2, scale=0.25, switch_interval_ms=1).validate()
     assert settings_text("two", pool) == "pool · cpu · 8 tasks · 2 workers · scale 0.25 · switch 1 ms"
+    # a net run is sized by its connections, requests and the server's latency, not by a scale
+    net = RunSpec(model="asyncio", workload="net-slow", tasks=1000).validate()
+    assert settings_text("asyncio", net) == "net-slow · 1,000 connections x 1 request, 1000 ms replies"
+    fast = RunSpec(model="thread-pool", workload="net", tasks=8, workers=4, requests=20, latency_ms=2.5).validate()
+    assert settings_text("fast", fast) == "thread-pool · net · 8 connections x 20 requests, 2.5 ms replies · 4 workers"
     spec, frame = recorded("processes-cpu")
     assert status_text(StackedRun("processes", spec, frame)) == f"{frame.stats['wall_s']:.2f} s"
     assert status_text(StackedRun("processes", spec)) == "waiting"
@@ -114,3 +121,17 @@ def test_rows_are_shared_so_every_run_keeps_its_label_and_lanes(height, blocks, 
     got = allot(height, blocks, max_rows=3)
     assert got == expected
     assert sum(a.height for a in got) <= height
+
+
+def test_net_runs_get_a_memory_row_drawn_against_the_whole_stacks_readings():
+    threads, asyncio_ = recorded("threads-net-slow-1000"), recorded("asyncio-net-slow")
+    runs = [StackedRun("threads", *threads), StackedRun("asyncio", *asyncio_)]
+    assert all(shows_memory(r) for r in runs)
+    cpu = StackedRun("threads", *recorded("threads-cpu"))
+    assert not shows_memory(cpu)  # its memory barely moves: the row would take a lane's room
+    readings = [list(f.resources.memory.bytes[:f.resources.n_memory]) for _, f in (threads, asyncio_)]
+    assert memory_scale(runs) == (min(map(min, readings)), max(map(max, readings)))
+    assert memory_scale(runs[1:]) == (min(readings[1]), max(readings[1]))
+    # runs without readings (not started, or recorded before memory was read) add nothing
+    assert memory_scale([cpu, StackedRun("asyncio", asyncio_[0])] + runs[1:]) == memory_scale(runs[1:])
+    assert memory_scale([cpu]) is None
