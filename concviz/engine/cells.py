@@ -20,7 +20,7 @@ Frame's own per-frame cache.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from math import ceil
 from operator import itemgetter
 from typing import Any, NamedTuple, Protocol
@@ -46,16 +46,21 @@ class Lanes(Protocol):
     open_runs: list[tuple[int, tuple]]
 
 
-COL_GIL, COL_CPU, COL_SLEEP, COL_QUEUED = range(4)  # the "other" state of a column
+# the "other" state of a column; the last three only in a trace of a program, which names them
+COL_GIL, COL_CPU, COL_SLEEP, COL_QUEUED, COL_LOCK, COL_OTHER, COL_UNKNOWN = range(7)
 
 # What a task lane draws in one column, as one small int (task_codes):
-#   COL_GIL .. COL_QUEUED (0-3)  not running; waiting for the GIL, for a CPU, asleep, queued
-#   CODE_BLANK (4)               nothing worth a mark (outside the task's life)
-#   5 * e + k                    running e eighths of the column (e = 1..8), over the state k
-#                                (0-3) that took most of the rest, or k = 4: nothing else
-#                                took more than a tenth of the column
-CODE_BLANK = 4
-CODE_FULL = 8 * 5 + CODE_BLANK  # ran the whole column
+#   COL_GIL .. COL_UNKNOWN (0-6) not running; waiting for the GIL, for a CPU, asleep, queued,
+#                                waiting on a lock, blocked in another call, not known
+#   CODE_BLANK (7)               nothing worth a mark (outside the task's life)
+#   CODE_BASE * e + k            running e eighths of the column (e = 1..8), over the state k
+#                                (0-6) that took most of the rest, or k = CODE_BLANK: nothing
+#                                else took more than a tenth of the column
+CODE_BLANK = 7
+CODE_BASE = 8
+CODE_FULL = 8 * CODE_BASE + CODE_BLANK  # ran the whole column
+# a traced thread's named waits (WAIT events' states) -> the column state they draw as
+WAIT_COLUMNS = {"gil": COL_GIL, "cpu": COL_CPU, "lock": COL_LOCK, "other": COL_OTHER, "unknown": COL_UNKNOWN}
 _NO_LANE = (Intervals(itemgetter(EV_TASK)), 0)  # a core or process lane the frame does not have
 
 
@@ -69,6 +74,10 @@ class LaneCells:
     cpu: list[float]  # waiting for a CPU (inside the task, nothing else of its process ran)
     queued: list[float]
     alive: list[float]  # fraction of the column inside [start, end]
+    # a traced thread's waits the trace named (empty for a task of a run)
+    lock: list[float] = field(default_factory=list)
+    other: list[float] = field(default_factory=list)
+    unknown: list[float] = field(default_factory=list)
 
 
 class TaskCodes(NamedTuple):
@@ -108,6 +117,11 @@ def task_cells(frame: Lanes, index: int, t0: int, t1: int, width: int) -> LaneCe
                 spread(arr, a, b, t0, dt, width)
     if t.open_run is not None:  # running now, interval not closed yet
         spread(run, t.open_run[0], t.open_run[1], t0, dt, width)
+    if t.waits:  # a traced thread: its waits were named by the trace, not by the sibling rule
+        named = _named_waits(frame, t, t0, t1, width)
+        cells.gil, cells.cpu = named[COL_GIL], named[COL_CPU]
+        cells.lock, cells.other, cells.unknown = named[COL_LOCK], named[COL_OTHER], named[COL_UNKNOWN]
+        return cells
     sibling = process_cells(frame, t.pid, t0, t1, width) if t.pid in frame.thread_pids and frame.gil else None
     for c in range(width):
         w = alive[c] - run[c] - sleep[c]
@@ -141,6 +155,8 @@ def task_codes(frame: Lanes, index: int, t0: int, t1: int, width: int, levels: i
     codes = [CODE_BLANK] * width
     if width <= 0 or t1 <= t0:
         return TaskCodes([codes[:] for _ in range(levels)], False)
+    if t.waits:
+        return _traced_codes(frame, index, t0, t1, width, levels)
     dt = (t1 - t0) / width
     t_from = t0 + from_col * dt if from_col else t0  # intervals ending before it are skipped
     live_end = frame.now_ns
@@ -251,7 +267,7 @@ def task_codes(frame: Lanes, index: int, t0: int, t1: int, width: int, levels: i
         if levels == 1:
             if r > 0.001:
                 e = ceil(r * 8 - 1e-9)
-                codes[c] = (8 if e > 8 else e) * 5 + under
+                codes[c] = (8 if e > 8 else e) * CODE_BASE + under
             else:
                 codes[c] = idle
             continue
@@ -259,13 +275,57 @@ def task_codes(frame: Lanes, index: int, t0: int, t1: int, width: int, levels: i
             x = r * levels - level
             if x > 0.001:
                 e = ceil(x * 8 - 1e-9)
-                row[c] = (8 if e > 8 else e) * 5 + under
+                row[c] = (8 if e > 8 else e) * CODE_BASE + under
             else:
                 row[c] = idle
     if prev is not None and from_col:
         for row, old in zip(rows, prev):
             row[:from_col] = old[:from_col]
     return TaskCodes(rows, dense)
+
+
+def _named_waits(frame: Lanes, t: TaskView, t0: int, t1: int, width: int) -> dict[int, list[float]]:
+    """Per column state (WAIT_COLUMNS), the fraction of each column a traced thread spent in
+    the waits the trace named."""
+    dt = (t1 - t0) / width
+    out = {k: [0.0] * width for k in WAIT_COLUMNS.values()}
+    indexed = frame.agg is not None
+    for state, lane, n in t.waits:
+        arr = out[WAIT_COLUMNS.get(state, COL_UNKNOWN)]
+        i0, i1 = lane.between(n, t0, t1)
+        if indexed and i1 - i0 >= width:
+            arr[:] = [x + y for x, y in zip(arr, column_shares(lane, n, t0, t1, width))]
+        else:
+            for a, b in lane.spans(i0 - 1 if i0 else 0, i1):
+                spread(arr, a, b, t0, dt, width)
+    return out
+
+
+def _traced_codes(frame: Lanes, index: int, t0: int, t1: int, width: int, levels: int) -> TaskCodes:
+    """task_codes of a traced thread: the state under its runs is the one of its named waits
+    (or sleep, or queued) that took most of the column. Time the trace has not laid out yet
+    (it trails the present by a tick) is no state: left blank, not guessed. Every column is
+    worked out (a trace's lanes are few)."""
+    cells = task_cells(frame, index, t0, t1, width)
+    states = ((COL_GIL, cells.gil), (COL_CPU, cells.cpu), (COL_SLEEP, cells.sleep), (COL_QUEUED, cells.queued),
+              (COL_LOCK, cells.lock), (COL_OTHER, cells.other), (COL_UNKNOWN, cells.unknown))
+    rows = [[CODE_BLANK] * width for _ in range(levels)]
+    for c in range(width):
+        best, k = 0.0, CODE_BLANK
+        for state, arr in states:
+            if arr[c] > best:
+                best, k = arr[c], state
+        r = cells.run[c]
+        under = k if best > 0.1 else CODE_BLANK
+        idle = k if best > 0.05 else CODE_BLANK
+        for level, row in enumerate(rows):
+            x = r * levels - level
+            if x > 0.001:
+                e = ceil(x * 8 - 1e-9)
+                row[c] = (8 if e > 8 else e) * CODE_BASE + under
+            else:
+                row[c] = idle
+    return TaskCodes(rows, True)
 
 
 def _classify(run: list[float], sleep: list[float], alive: list[float], queued: list[float],
@@ -294,7 +354,7 @@ def _classify(run: list[float], sleep: list[float], alive: list[float], queued: 
             best, k = q, COL_QUEUED
         if r > 0.001:
             e = ceil(r * 8 - 1e-9)
-            add((8 if e > 8 else e) * 5 + (k if best > 0.1 else CODE_BLANK))
+            add((8 if e > 8 else e) * CODE_BASE + (k if best > 0.1 else CODE_BLANK))
         else:
             add(k if best > 0.05 else CODE_BLANK)
     return out

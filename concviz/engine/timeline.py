@@ -12,6 +12,11 @@ Everything here is derived from measured events only:
   concurrency (tasks started and not finished: max, time-weighted mean, now), GIL switches
   (hand-offs between threads of one process), spawn latency (SPAWN to START).
 
+A trace of a program (``concviz trace``/``attach``) names its threads' waits itself (WAIT
+events: a per-task side store of intervals per state, which the task lanes draw instead of the
+sibling rule) and its GIL holders (GIL events: a process's GIL lane is made of them, not of its
+threads' runs, and only processes with GIL events share a GIL).
+
 The pump thread calls :meth:`Timeline.feed`; the UI thread calls :meth:`Timeline.snapshot`.
 Intervals are kept packed (store.py): ``feed`` hands each RUN / SLEEP event to its lanes, which
 hold the tuple only until the next fold packs it (at each snapshot, or in ``feed`` once many
@@ -26,12 +31,12 @@ import time
 from operator import itemgetter
 from typing import Any, Iterable
 
-from concviz.engine.events import (ERROR, EV_CPU, EV_KIND, EV_PID, EV_T0, EV_T1, EV_TASK, EV_TID, FINISH, PROGRESS,
-                                   RUN, SLEEP, SLEEP_OPEN, SPAWN, START)
+from concviz.engine.events import (ERROR, EV_CPU, EV_KIND, EV_PID, EV_T0, EV_T1, EV_TASK, EV_TID, FINISH, GIL, NAME,
+                                   PROGRESS, RUN, SLEEP, SLEEP_OPEN, SPAWN, START, WAIT, is_program_trace, wait_state)
 from concviz.engine.frame import Frame, FrameAgg
 from concviz.engine.prefix import RunLengths
 from concviz.engine.resources import RunResources
-from concviz.engine.store import LaneSet
+from concviz.engine.store import Intervals, LaneSet
 from concviz.engine.task import (DONE, END_REASONS, FAILED, MODEL_FAILED_REASON, NEVER_STARTED_PREFIX, NOT_STARTED,
                                  PENDING, QUEUED, RUNNING, STOPPED_REASON, UNREPORTED_REASON,  # noqa: F401
                                  Task, TaskView)
@@ -67,6 +72,9 @@ class Timeline:
         self._lengths = RunLengths()  # of every RUN interval, for the median
         self._core_ns: dict[int, int] = {}  # cpu -> RUN time recorded on it (-1: unknown)
         self._pid_tids: dict[int, set] = {}  # pid -> threads that started tasks in it
+        self.traced = is_program_trace(self.header)  # waits and GIL holders come as events
+        self._gil_pids: set[int] = set()  # processes whose GIL lane is made of GIL events
+        self._unknown_seen: set[str] = set()  # why waits were unknown (each logged once)
         self.version = 0
         self.events = 0
         self.first_ns: int | None = None
@@ -95,6 +103,7 @@ class Timeline:
     def set_header(self, header: dict[str, Any]) -> None:
         with self._lock:
             self.header = header
+            self.traced = is_program_trace(header)
             for i in range((header.get("spec") or {}).get("tasks", 0)):
                 self.tasks.setdefault(i, Task(i))
             self.version += 1
@@ -126,6 +135,7 @@ class Timeline:
             core_ns = self._core_ns
             acc = 0  # RUN time on cpu_ not yet added to core_ns
             pid_ = proc_add = None
+            gil_pids = self._gil_pids
             for ev in events:
                 kind, task, pid, tid, t0, t1, cpu, info = ev
                 if task != task_:
@@ -158,7 +168,7 @@ class Timeline:
                         t.cpus.add(cpu)
                     if pid != pid_:
                         pid_ = pid
-                        lane = procs.get(pid)
+                        lane = procs.get(pid) if pid not in gil_pids else None
                         proc_add = None if lane is None else lane.pending.append
                     if proc_add is not None:
                         proc_add(ev)
@@ -205,6 +215,17 @@ class Timeline:
         elif kind == SLEEP_OPEN:
             if t.end_ns is None:
                 t.open_sleep = t0
+        elif kind == WAIT:
+            self._wait(t, ev)
+        elif kind == GIL:
+            lane = self.lanes.procs.get(pid)
+            if lane is None or pid not in self._gil_pids:
+                lane = self.lanes.gil_lane(pid)
+                self._gil_pids.add(pid)
+            lane.pending.append(ev)
+            self._waiting_lanes += 1
+        elif kind == NAME:
+            t.label = info
         elif kind == SPAWN:
             t.spawn_ns = t0
             if self.first_ns is None or t0 < self.first_ns:
@@ -242,6 +263,25 @@ class Timeline:
             else:
                 self._log(t0, FINISH, self._finish_text(t))
         return _ITS_OWN
+
+    def _wait(self, t: Task, ev: tuple) -> None:
+        """A traced thread's named wait: kept in its lane of that state (the first tells the
+        log why a wait could not be named, once per reason)."""
+        state = wait_state(ev[7]) or "unknown"
+        if t.waits is None:
+            t.waits, t.wait_ns = {}, {}
+        lane = t.waits.get(state)
+        if lane is None:
+            lane = t.waits[state] = Intervals(None)
+            t.wait_ns[state] = 0
+        lane.pending.append(ev)
+        t.wait_ns[state] += ev[5] - ev[4]
+        self._waiting += 1
+        if state == "unknown":
+            why = ev[7].partition(":")[2].strip() or "not measured"
+            if why not in self._unknown_seen:
+                self._unknown_seen.add(why)
+                self._log(ev[4], WAIT, f"task {t.id}: what it waited for is unknown: {why}")
 
     def _run_event(self, kind: int, t_ns: int, info: str) -> None:
         text = self.resources.add(kind, t_ns, info)
@@ -360,7 +400,10 @@ class Timeline:
         batch is merged into. Returns the processes whose task threads share a GIL."""
         self._fold_tasks()
         tasks = self.tasks
-        thread_pids = frozenset(p for p, tids in self._pid_tids.items() if len(tids) > 1)
+        if self.traced:  # a GIL is shared where the trace saw it held
+            thread_pids = frozenset(self._gil_pids)
+        else:
+            thread_pids = frozenset(p for p, tids in self._pid_tids.items() if len(tids) > 1)
         self.lanes.fold(tasks, thread_pids)
         self._waiting_lanes = 0
         return thread_pids
@@ -375,6 +418,10 @@ class Timeline:
                 new_lengths += t.runs.fold()[1]
             if t.sleeps.pending:
                 t.sleeps.fold()
+            if t.waits:
+                for lane in t.waits.values():
+                    if lane.pending:
+                        lane.fold()
         self._unfolded.clear()
         self._lengths.fold()
         self._waiting = 0

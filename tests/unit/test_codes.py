@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from concviz.engine.events import PROGRESS, RUN, SLEEP, SLEEP_OPEN, read_trace
-from concviz.engine.cells import CODE_BLANK, COL_CPU, COL_GIL, COL_QUEUED, COL_SLEEP
+from concviz.engine.cells import CODE_BASE, CODE_BLANK, COL_CPU, COL_GIL, COL_QUEUED, COL_SLEEP
 from concviz.engine.changes import changed_from
 from concviz.engine.frame import Frame
 from concviz.engine.timeline import Timeline
@@ -44,7 +44,7 @@ def reference_codes(frame: Frame, index: int, t0: int, t1: int, width: int, leve
             share = min(1.0, max(0.0, cells.run[c] * levels - level))
             if share > 0.001:
                 eighths = min(8, ceil(share * 8 - 1e-9))
-                row.append(eighths * 5 + (state if best > 0.1 else CODE_BLANK))
+                row.append(eighths * CODE_BASE + (state if best > 0.1 else CODE_BLANK))
             else:
                 row.append(state if best > 0.05 else CODE_BLANK)
         rows.append(row)
@@ -103,16 +103,16 @@ def test_codes_say_what_the_lane_shows():
     frame = tl.snapshot()
     [row] = frame.task_codes(0, t(0), t(40), 4)
     # 10 ms columns: queued, ran all of it, waited for the GIL (task 1 ran), asleep
-    assert row == [COL_QUEUED, 8 * 5 + CODE_BLANK, COL_GIL, COL_SLEEP]
+    assert row == [COL_QUEUED, 8 * CODE_BASE + CODE_BLANK, COL_GIL, COL_SLEEP]
     top, bottom = frame.task_codes(0, t(0), t(40), 4, 2)[::-1]
-    assert bottom[1] == top[1] == 8 * 5 + CODE_BLANK  # a full column fills both rows
+    assert bottom[1] == top[1] == 8 * CODE_BASE + CODE_BLANK  # a full column fills both rows
     # any running share shows: 1% of a column is one eighth of a block, half is four
-    eighths = [code // 5 for code in frame.task_codes(1, t(20), t(20.4), 4)[0]]
+    eighths = [code // CODE_BASE for code in frame.task_codes(1, t(20), t(20.4), 4)[0]]
     assert eighths == [8, 8, 8, 8]
     tl2 = Timeline({"model": "processes", "spec": {"tasks": 1}, "machine": {"cpus": 2, "gil": True}})
     tl2.feed([spawn(0, 0, 20), start(0, 0, 20, 1), run(0, 1, 1.1, 20, 1), run(0, 20, 25, 20, 1),
               finish(0, 40, 20, 1)])
-    eighths = [code // 5 for code in tl2.snapshot().task_codes(0, t(0), t(40), 4)[0]]
+    eighths = [code // CODE_BASE for code in tl2.snapshot().task_codes(0, t(0), t(40), 4)[0]]
     assert eighths == [1, 0, 4, 0]
 
 
