@@ -103,6 +103,49 @@ class EventMaker:
         return out
 
 
+def trace_to_frame(trace: ProgramTrace, record: str | None = None,
+                   stop: threading.Event | None = None):
+    """Trace ``trace`` (not started yet) to its end, headless, and return the final Frame;
+    ``record``: a JSON-lines trace written as events arrive; ``stop``: set it to end the
+    trace (the command's group is ended)."""
+    from concviz.engine.events import TraceWriter
+    from concviz.engine.timeline import Timeline
+
+    timeline = Timeline()
+    writer: TraceWriter | None = None
+
+    def on_header(header: dict) -> None:
+        nonlocal writer
+        timeline.set_header(header)
+        if record:
+            writer = TraceWriter(record, header)
+
+    def keep(events: list) -> None:
+        timeline.feed(events)
+        if writer is not None:
+            writer.write(events)
+
+    trace.on_header, trace.on_events = on_header, keep
+    try:
+        trace.start()
+        while not trace.join(0.05):
+            if stop is not None and stop.is_set():
+                trace.stop()
+                trace.join()
+    except BaseException:
+        trace.stop()
+        trace.join(5.0)
+        if writer is not None:
+            writer.close()
+        raise
+    ending = trace.ending
+    extra = timeline.end(ending.status, ending.message)
+    if writer is not None:
+        writer.write(extra)
+        writer.close(ending.status, ending.message)
+    return timeline.snapshot()
+
+
 @dataclass
 class Ending:
     """How a trace ended: ``status`` (ok: the program ended by itself; cancelled; timeout),
@@ -134,6 +177,7 @@ class ProgramTrace:
     inherit_output: bool = False
     time_limit_s: float | None = None
     on_end: Callable[[Ending], None] | None = None
+    on_header: Callable[[dict], None] | None = None  # called with the header before any events
     header: dict[str, Any] = field(default_factory=dict)
     output: str | None = None
     ending: Ending | None = None
@@ -159,6 +203,8 @@ class ProgramTrace:
             self._end_command()
             raise ProgramError(f"process {root} exited before it could be read ({exc})") from None
         self.header = trace_header(self.command, root, self.rate_hz, self.output, t0)
+        if self.on_header is not None:
+            self.on_header(self.header)
         tracker = Tracker(since_ns=since, maps=reader.maps)
         self.sampler = ProcSampler(reader, tracker, self._batch, rate_hz=self.rate_hz)
         self._maker = EventMaker()
@@ -176,11 +222,14 @@ class ProgramTrace:
         try:
             self.proc = subprocess.Popen(argv, start_new_session=True, stdin=subprocess.DEVNULL,
                                          stdout=out, stderr=subprocess.STDOUT if out is not None else None)
-        except FileNotFoundError:
-            raise ProgramError(f"command not found: {argv[0]}") from None
-        except PermissionError:
-            raise ProgramError(f"cannot run {argv[0]}: permission denied") from None
         except OSError as exc:
+            if self.output is not None:  # nothing was written to it
+                os.unlink(self.output)
+                self.output = None
+            if isinstance(exc, FileNotFoundError):
+                raise ProgramError(f"command not found: {argv[0]}") from None
+            if isinstance(exc, PermissionError):
+                raise ProgramError(f"cannot run {argv[0]}: permission denied") from None
             raise ProgramError(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
         finally:
             if out is not None:
