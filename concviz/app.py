@@ -53,12 +53,13 @@ class ConcvizApp(App[int]):
     def __init__(self, spec: RunSpec | None = None, *, replay: tuple[dict, list] | None = None,
                  speed: float = 1.0, autorun: bool = False, instant: bool = False,
                  live_ticks: bool = True, stack: list[tuple[dict, list]] | None = None,
-                 theme: str | None = None) -> None:
+                 theme: str | None = None, trace: Session | None = None) -> None:
         """``stack``: recorded traces to open stacked on one time axis (the last is shown
-        behind the stack, as a replay); ``theme``: a name from concviz.themes.THEMES."""
+        behind the stack, as a replay); ``theme``: a name from concviz.themes.THEMES;
+        ``trace``: a traced program's session, started (concviz trace / attach)."""
         super().__init__()
         use_theme(self, theme)
-        session = None
+        session = trace
         stacked = [ReplaySession(*trace, instant=True) for trace in stack or ()]
         if stacked:
             session = stacked[-1]
@@ -67,6 +68,9 @@ class ConcvizApp(App[int]):
             session = ReplaySession(*replay, speed=speed, instant=instant)
             spec = dataclasses.replace(session.spec)
         self.runs = RunControl(self, spec or RunSpec(), session)
+        self.trace = trace
+        if trace is not None:
+            self.runs.locked = "this screen shows a traced program: concviz without trace runs its own models"
         for recorded in stacked:
             self.runs.remember(recorded, recorded.snapshot())
         self.open_stack = bool(stacked)
@@ -101,6 +105,8 @@ class ConcvizApp(App[int]):
     def on_main_screen_ready(self, _message: MainScreen.Ready) -> None:
         self._timer = self.set_interval(1 / TICK_HZ, self.tick, pause=not self.live_ticks)
         self.tick(force=True)
+        if self.trace is not None:
+            self.trace.bind(self.run_ended)
         if self.autorun:
             self.call_after_refresh(self.runs.run)
         if self.open_stack:
@@ -181,9 +187,10 @@ class ConcvizApp(App[int]):
 
 def run_app(spec: RunSpec | None = None, *, replay: tuple[dict, list] | None = None,
             speed: float = 1.0, autorun: bool = False, stack: list[tuple[dict, list]] | None = None,
-            theme: str | None = None) -> int:
-    """Run the TUI until it quits; every experiment it started is gone when this returns."""
-    app = ConcvizApp(spec, replay=replay, speed=speed, autorun=autorun, stack=stack, theme=theme)
+            theme: str | None = None, trace: Session | None = None) -> int:
+    """Run the TUI until it quits; every experiment (and traced command) it started is gone
+    when this returns."""
+    app = ConcvizApp(spec, replay=replay, speed=speed, autorun=autorun, stack=stack, theme=theme, trace=trace)
     try:
         return run_until_quit(app, app.runs.shutdown)
     finally:

@@ -117,7 +117,7 @@ def task_cells(frame: Lanes, index: int, t0: int, t1: int, width: int) -> LaneCe
                 spread(arr, a, b, t0, dt, width)
     if t.open_run is not None:  # running now, interval not closed yet
         spread(run, t.open_run[0], t.open_run[1], t0, dt, width)
-    if t.waits:  # a traced thread: its waits were named by the trace, not by the sibling rule
+    if t.waits or t.open_wait:  # a traced thread: its waits were named by the trace, not by the sibling rule
         named = _named_waits(frame, t, t0, t1, width)
         cells.gil, cells.cpu = named[COL_GIL], named[COL_CPU]
         cells.lock, cells.other, cells.unknown = named[COL_LOCK], named[COL_OTHER], named[COL_UNKNOWN]
@@ -155,7 +155,7 @@ def task_codes(frame: Lanes, index: int, t0: int, t1: int, width: int, levels: i
     codes = [CODE_BLANK] * width
     if width <= 0 or t1 <= t0:
         return TaskCodes([codes[:] for _ in range(levels)], False)
-    if t.waits:
+    if t.waits or t.open_wait:
         return _traced_codes(frame, index, t0, t1, width, levels)
     dt = (t1 - t0) / width
     t_from = t0 + from_col * dt if from_col else t0  # intervals ending before it are skipped
@@ -298,6 +298,9 @@ def _named_waits(frame: Lanes, t: TaskView, t0: int, t1: int, width: int) -> dic
         else:
             for a, b in lane.spans(i0 - 1 if i0 else 0, i1):
                 spread(arr, a, b, t0, dt, width)
+    if t.open_wait is not None:  # going on now, not sent as a WAIT yet
+        state, a, b = t.open_wait
+        spread(out[WAIT_COLUMNS.get(state, COL_UNKNOWN)], a, b, t0, dt, width)
     return out
 
 

@@ -50,6 +50,10 @@ def changed_from(old: TaskView, new: TaskView, old_now: int, new_now: int) -> fl
         for o in (old.open_run, new.open_run):
             if o is not None:
                 at = min(at, o[0])
+    if old.open_wait != new.open_wait:
+        for o in (old.open_wait, new.open_wait):
+            if o is not None:
+                at = min(at, o[1])
     if old.open_sleep != new.open_sleep:
         for o in (old.open_sleep, new.open_sleep):
             if o is not None:

@@ -264,6 +264,17 @@ class Timeline:
                 self._log(t0, FINISH, self._finish_text(t))
         return _ITS_OWN
 
+    def set_open_waits(self, opens: dict[int, tuple[str, int, int]]) -> None:
+        """The named waits going on now (task -> (state, since, until)), from a live trace:
+        drawn until their WAIT event arrives. Not recorded (a trace file has the WAITs)."""
+        with self._lock:
+            for task, t in self.tasks.items():
+                o = opens.get(task)
+                if o != t.open_wait and t.end_ns is None:
+                    t.open_wait = o
+                    self._touched.add(task)
+            self.version += 1
+
     def _wait(self, t: Task, ev: tuple) -> None:
         """A traced thread's named wait: kept in its lane of that state (the first tells the
         log why a wait could not be named, once per reason)."""

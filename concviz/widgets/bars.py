@@ -115,7 +115,10 @@ def title_markup(frame: Frame | None, spec: RunSpec, source: str, width: int = 2
     """'concviz  threads · cpu · 4 tasks   ...   Python 3.11 · GIL on · switch 5 ms · 2 cores'.
 
     The right side describes the machine the shown run was measured on (from the trace header),
-    or, before any run, this machine."""
+    or, before any run, this machine. A traced program: what was traced and how often it was read
+    ('concviz  trace · python cpu_threads.py · 5 threads   sampled at 200 Hz   ...  2 cores')."""
+    if frame is not None and "trace" in frame.header:
+        return trace_title_markup(frame, source, width)
     model = frame.model if frame and frame.header else spec.model
     workload = frame.workload if frame and frame.header else spec.workload
     n = len(frame.tasks) if frame and frame.tasks else spec.tasks
@@ -132,6 +135,37 @@ def title_markup(frame: Frame | None, spec: RunSpec, source: str, width: int = 2
     else:
         right = ""
     return f"{left}[dim]   {right}[/]" if right else left
+
+
+def trace_title_markup(frame: Frame, source: str, width: int) -> str:
+    from concviz.engine.sources.program import describe
+
+    pids = {t.pid for t in frame.tasks if t.pid is not None}
+    what = "trace" if frame.workload == "command" else "attach"
+    counts = f"{len(frame.tasks)} threads" + (f" in {len(pids)} processes" if len(pids) > 1 else "")
+    right = f"{frame.machine.get('cpus', '?')} cores · from /proc"
+    room = width - len(what) - len(counts) - len(source) - 20
+    if room - _plain_len(right) - 3 >= 24:  # the machine's side, where the command still has room
+        room -= _plain_len(right) + 3
+    left = (f"[b]concviz[/b]  [b $accent]{what}[/] · {describe(frame.header, max(8, room))} · {counts}"
+            f"  [dim]{source}[/]")
+    return f"{left}[dim]   {right}[/]" if _plain_len(left) + _plain_len(right) + 3 <= width else left
+
+
+def trace_controls_markup(frame: Frame, running: bool, width: int = 200) -> str:
+    """A traced program's bar: its state, where its output goes, what the keys do."""
+    trace = frame.header.get("trace") or {}
+    if running:
+        state = "[b $success]● tracing[/]"
+    else:
+        state = "[dim]○ ended[/]" if frame.ended == "ok" else f"[dim]○ {frame.ended or 'ended'}[/]"
+    parts = [state]
+    if trace.get("output"):
+        parts.append(f"output [b]{trace['output']}[/]")
+    if running:
+        parts.append("[dim]s[/] ends the command" if trace.get("command") else "[dim]s[/] stops watching")
+    parts.append("[dim]GIL, lock and I/O waits are inferred (? explains)[/]")
+    return fit(parts, width, sep="   ")
 
 
 def controls_markup(spec: RunSpec, running: bool, live: bool, width: int = 200) -> str:
@@ -221,6 +255,8 @@ _TAG = re.compile(r"\[[^\]]*\]")
 def caption_markup(frame: Frame) -> str:
     if not frame.header:
         return "[dim]starting the experiment process…[/]"
+    if "trace" in frame.header:
+        return trace_caption_markup(frame)
     if frame.running and frame.stats["done"] + frame.stats["failed"] == 0:
         return f"[b]▶[/] running {frame.model} on the {frame.workload} workload…"
     text = caption(frame).replace("[", "\\[")
@@ -245,6 +281,28 @@ def welcome_markup(spec: RunSpec, info: ModelInfo) -> str:
     )
 
 
+def trace_caption_markup(frame: Frame) -> str:
+    """What a traced program shows, from the measured numbers (and the inferred GIL)."""
+    s = frame.stats
+    if not frame.tasks:
+        return "[b]▶[/] reading the program from /proc…"
+    p = s["parallelism"]
+    pids = {t.pid for t in frame.tasks if t.pid is not None}
+    head = (f"{len(frame.tasks)} threads in {len(pids)} process{'es' if len(pids) != 1 else ''}: "
+            f"parallelism {p:.2f}")
+    if frame.thread_pids and p < 1.2:
+        text = head + f". One thread ran at a time: they waited for the GIL ({s['gil_switches']} hand-offs, inferred)."
+    elif p >= 1.4:
+        text = head + ". Threads ran at the same instant on different cores: true parallelism."
+    elif p < 0.5:
+        text = head + ". Mostly waiting (sleeping, I/O or locks), not computing."
+    else:
+        text = head + "."
+    if frame.ended and frame.ended != "ok":
+        text += f" [b $error](trace {frame.ended})[/]"
+    return f"[b]▶[/] {text}"
+
+
 LEGEND_SHORT = ("[$success]█[/] run  [$error]▒[/] GIL wait  [$warning]░[/] CPU wait  [$primary]·[/] sleep  "
                 "[dim]-[/] queued  [$success]✓[/] done  [$error]✗[/] failed")
 LEGEND = ("[$success]█[/] running  [$error]▒[/] waiting for the GIL  [$warning]░[/] waiting for a CPU  "
@@ -252,6 +310,16 @@ LEGEND = ("[$success]█[/] running  [$error]▒[/] waiting for the GIL  [$warni
 LEGEND_WIDE = 104  # columns from which the legend's long words fit
 
 
-def legend_markup(width: int) -> str:
-    """The legend of the lanes' glyphs, in long words where ``width`` has room for them."""
+TRACE_LEGEND_SHORT = ("[$success]█[/] run  [$error]▒[/] GIL* [$warning]░[/] CPU  [$secondary]▓[/] lock*  "
+                      "[$primary]·[/] I/O*  [dim]~[/] other  [dim]?[/] unknown  [dim]*inferred[/]")
+TRACE_LEGEND = ("[$success]█[/] running  [$error]▒[/] waiting for the GIL (inferred)  [$warning]░[/] waiting "
+                "for a CPU  [$secondary]▓[/] on a lock (inferred)  [$primary]·[/] I/O (inferred)  "
+                "[dim]~[/] other call  [dim]?[/] unknown")
+
+
+def legend_markup(width: int, traced: bool = False) -> str:
+    """The legend of the lanes' glyphs, in long words where ``width`` has room for them
+    (``traced``: a traced program's states, the inferred ones said so)."""
+    if traced:
+        return TRACE_LEGEND if width >= len(_TAG.sub("", TRACE_LEGEND)) + 2 else TRACE_LEGEND_SHORT
     return LEGEND if width >= LEGEND_WIDE else LEGEND_SHORT

@@ -57,11 +57,25 @@ class TaskLanes(LanePane):
         t = self.frame.tasks[index]
         if t.tid is None:
             return "" if t.pid is None else f"pid {t.pid}"
+        if "trace" in self.frame.header:  # a traced program's thread, under its process
+            return self.traced_label(t)
         template = self.info.worker_label if self.info else DEFAULT_WORKER_LABEL
         fields = {"pid": t.pid, "tid": t.tid % 100000, "label": t.label or "task"}
         if "{worker}" in template:
             fields["worker"] = self.pool_index(t.pid)
         return template.format_map(fields)
+
+    def traced_label(self, t) -> str:
+        """A traced thread: its process's main thread as its PID, the others as "└TID",
+        under it, with their name where it is not the process's (Python before 3.14 leaves its
+        threads the process's name)."""
+        mains = self._memo.get("mains")
+        if mains is None:
+            mains = self._memo["mains"] = {u.pid: u.label for u in self.frame.tasks if u.tid == u.pid}
+        if t.tid == t.pid:
+            return str(t.pid)
+        name = t.label if t.label and t.label != mains.get(t.pid) and t.label != str(t.tid) else ""
+        return f"└{t.tid} {name}".rstrip()
 
     def pool_index(self, pid: int) -> int:
         """The pool worker ``pid`` is, counted in the order the workers first started a task."""

@@ -178,6 +178,10 @@ class ProgramTrace:
     time_limit_s: float | None = None
     on_end: Callable[[Ending], None] | None = None
     on_header: Callable[[dict], None] | None = None  # called with the header before any events
+    # called after each batch with the waits still going on: task -> (state, since, until), the
+    # stretch of a wait not yet sent as a WAIT (it is sent when the wait ends): a live view shows
+    # what a thread is blocked on now, as SLEEP_OPEN does for a sleep
+    on_open_waits: Callable[[dict], None] | None = None
     header: dict[str, Any] = field(default_factory=dict)
     output: str | None = None
     ending: Ending | None = None
@@ -273,6 +277,14 @@ class ProgramTrace:
         events = self._maker(batch)
         if events:
             self.on_events(events)
+        if self.on_open_waits is not None:
+            opens = {}
+            for threads in self.sampler.tracker.threads.values():
+                for th in threads.values():
+                    o = th.open  # [state, t0, t1, cpu, detail, inferred]: not sent yet
+                    if o is not None and o[0] != "run" and o[0] != IO and o[2] > o[1]:
+                        opens[th.task] = (o[0], o[1], o[2])
+            self.on_open_waits(opens)
 
     def _run(self) -> None:
         sampler = self.sampler
@@ -288,9 +300,11 @@ class ProgramTrace:
         code = self.proc.returncode if self.proc is not None and status == "ok" else None
         message = "" if sampler.error is None else f"the sampler failed: {sampler.error}"
         self.ending = Ending("crashed" if sampler.error is not None else status, code, message)
-        self._done.set()
-        if self.on_end is not None:
-            self.on_end(self.ending)
+        try:
+            if self.on_end is not None:
+                self.on_end(self.ending)
+        finally:
+            self._done.set()  # after on_end: whoever joins finds what it did done
 
     def _end_command(self) -> None:
         """End what is left of the command's group and reap it; the guard is let go."""
