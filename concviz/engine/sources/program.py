@@ -64,11 +64,12 @@ def trace_header(command: Sequence[str] | None, pid: int, rate_hz: float, output
 
 
 def describe(header: dict[str, Any], width: int = 60) -> str:
-    """What a trace traced, in a few words: the command (cut to ``width``) or the PID."""
+    """What a trace traced, in a few words: the command (paths by their last part, cut to
+    ``width``) or the PID."""
     trace = header.get("trace") or {}
     command = trace.get("command")
     if command:
-        text = " ".join(os.path.basename(command[0]) if i == 0 else a for i, a in enumerate(command))
+        text = " ".join(os.path.basename(a) if "/" in a and not a.startswith("-") else a for a in command)
         return text if len(text) <= width else text[: width - 1] + "…"
     return f"pid {trace.get('pid', '?')}"
 
