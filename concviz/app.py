@@ -69,7 +69,7 @@ class ConcvizApp(App[int]):
             spec = dataclasses.replace(session.spec)
         self.runs = RunControl(self, spec or RunSpec(), session)
         self.trace = trace
-        if trace is not None:
+        if trace is not None or (session is not None and "trace" in session.header):
             self.runs.locked = "this screen shows a traced program: concviz without trace runs its own models"
         for recorded in stacked:
             self.runs.remember(recorded, recorded.snapshot())

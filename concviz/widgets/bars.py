@@ -224,6 +224,9 @@ def stats_markup(frame: Frame, sample: Sample | None, width: int = 200) -> str:
         + (f" not started [b]{s['not_started']}[/]" if s["not_started"] else ""),
         f"spawn [b]{s['spawn_ms_median']:.1f} ms[/]",
     ]
+    if "trace" in frame.header:  # a traced program: its threads and processes, not spawn times
+        pids = {t.pid for t in frame.tasks if t.pid is not None}
+        parts[-2:] = [f"threads [b]{s['running']}[/] alive of {len(frame.tasks)}, processes [b]{len(pids)}[/]"]
     # a net run's memory and connections come right after its concurrency (they are its point);
     # another run's memory after its GIL figures
     at = 3 if s["server"] is not None else 5
@@ -310,10 +313,10 @@ LEGEND = ("[$success]█[/] running  [$error]▒[/] waiting for the GIL  [$warni
 LEGEND_WIDE = 104  # columns from which the legend's long words fit
 
 
-TRACE_LEGEND_SHORT = ("[$success]█[/] run  [$error]▒[/] GIL* [$warning]░[/] CPU  [$secondary]▓[/] lock*  "
+TRACE_LEGEND_SHORT = ("[$success]█[/] run  [$error]▒[/] GIL* [$warning]░[/] CPU  [$secondary]╫[/] lock*  "
                       "[$primary]·[/] I/O*  [dim]~[/] other  [dim]?[/] unknown  [dim]*inferred[/]")
 TRACE_LEGEND = ("[$success]█[/] running  [$error]▒[/] waiting for the GIL (inferred)  [$warning]░[/] waiting "
-                "for a CPU  [$secondary]▓[/] on a lock (inferred)  [$primary]·[/] I/O (inferred)  "
+                "for a CPU  [$secondary]╫[/] on a lock (inferred)  [$primary]·[/] I/O (inferred)  "
                 "[dim]~[/] other call  [dim]?[/] unknown")
 
 

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 STATES = ("run", "gil", "cpu", "sleep", "queued", "lock", "other", "unknown", "done", "failed")
 # in COL_* order; the last three are named only by a trace of a program
-STATE_GLYPHS = {"gil": "▒", "cpu": "░", "sleep": "·", "queued": "-", "lock": "▓", "other": "~", "unknown": "?"}
+STATE_GLYPHS = {"gil": "▒", "cpu": "░", "sleep": "·", "queued": "-", "lock": "╫", "other": "~", "unknown": "?"}
 TASK_COLOURS = 8
 SAME_RUN = re.compile(r"((.)\2*)", re.S)  # a run of one character: (the run, the character)
 _segment = tuple.__new__  # Segment(text, style, None) without the Python-level NamedTuple __new__

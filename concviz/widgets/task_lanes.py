@@ -12,7 +12,7 @@ from concviz.view import BLOCKS, failure_word, format_time, short_label
 from concviz.widgets.lane_pane import STATE_GLYPHS, LanePane, code_segments
 
 GLYPH_BY_STATE = tuple(STATE_GLYPHS.values())
-UPPER_GLYPH_BY_STATE = ("▒", "░", " ", " ", "▓", " ", " ")
+UPPER_GLYPH_BY_STATE = ("▒", "░", " ", " ", "╫", " ", " ")
 DEFAULT_WORKER_LABEL = "thr {tid}"  # a model the registry does not know (an old trace)
 
 
