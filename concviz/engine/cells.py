@@ -59,8 +59,7 @@ COL_GIL, COL_CPU, COL_SLEEP, COL_QUEUED, COL_LOCK, COL_OTHER, COL_UNKNOWN = rang
 CODE_BLANK = 7
 CODE_BASE = 8
 CODE_FULL = 8 * CODE_BASE + CODE_BLANK  # ran the whole column
-# a traced thread's named waits (WAIT events' states) -> the column state they draw as
-WAIT_COLUMNS = {"gil": COL_GIL, "cpu": COL_CPU, "lock": COL_LOCK, "other": COL_OTHER, "unknown": COL_UNKNOWN}
+
 _NO_LANE = (Intervals(itemgetter(EV_TASK)), 0)  # a core or process lane the frame does not have
 
 
@@ -118,7 +117,9 @@ def task_cells(frame: Lanes, index: int, t0: int, t1: int, width: int) -> LaneCe
     if t.open_run is not None:  # running now, interval not closed yet
         spread(run, t.open_run[0], t.open_run[1], t0, dt, width)
     if t.waits or t.open_wait:  # a traced thread: its waits were named by the trace, not by the sibling rule
-        named = _named_waits(frame, t, t0, t1, width)
+        from concviz.engine.trace_cells import named_waits
+
+        named = named_waits(frame, t, t0, t1, width)
         cells.gil, cells.cpu = named[COL_GIL], named[COL_CPU]
         cells.lock, cells.other, cells.unknown = named[COL_LOCK], named[COL_OTHER], named[COL_UNKNOWN]
         return cells
@@ -156,7 +157,9 @@ def task_codes(frame: Lanes, index: int, t0: int, t1: int, width: int, levels: i
     if width <= 0 or t1 <= t0:
         return TaskCodes([codes[:] for _ in range(levels)], False)
     if t.waits or t.open_wait:
-        return _traced_codes(frame, index, t0, t1, width, levels)
+        from concviz.engine.trace_cells import traced_codes
+
+        return traced_codes(frame, index, t0, t1, width, levels)
     dt = (t1 - t0) / width
     t_from = t0 + from_col * dt if from_col else t0  # intervals ending before it are skipped
     live_end = frame.now_ns
@@ -282,53 +285,6 @@ def task_codes(frame: Lanes, index: int, t0: int, t1: int, width: int, levels: i
         for row, old in zip(rows, prev):
             row[:from_col] = old[:from_col]
     return TaskCodes(rows, dense)
-
-
-def _named_waits(frame: Lanes, t: TaskView, t0: int, t1: int, width: int) -> dict[int, list[float]]:
-    """Per column state (WAIT_COLUMNS), the fraction of each column a traced thread spent in
-    the waits the trace named."""
-    dt = (t1 - t0) / width
-    out = {k: [0.0] * width for k in WAIT_COLUMNS.values()}
-    indexed = frame.agg is not None
-    for state, lane, n in t.waits:
-        arr = out[WAIT_COLUMNS.get(state, COL_UNKNOWN)]
-        i0, i1 = lane.between(n, t0, t1)
-        if indexed and i1 - i0 >= width:
-            arr[:] = [x + y for x, y in zip(arr, column_shares(lane, n, t0, t1, width))]
-        else:
-            for a, b in lane.spans(i0 - 1 if i0 else 0, i1):
-                spread(arr, a, b, t0, dt, width)
-    if t.open_wait is not None:  # going on now, not sent as a WAIT yet
-        state, a, b = t.open_wait
-        spread(out[WAIT_COLUMNS.get(state, COL_UNKNOWN)], a, b, t0, dt, width)
-    return out
-
-
-def _traced_codes(frame: Lanes, index: int, t0: int, t1: int, width: int, levels: int) -> TaskCodes:
-    """task_codes of a traced thread: the state under its runs is the one of its named waits
-    (or sleep, or queued) that took most of the column. Time the trace has not laid out yet
-    (it trails the present by a tick) is no state: left blank, not guessed. Every column is
-    worked out (a trace's lanes are few)."""
-    cells = task_cells(frame, index, t0, t1, width)
-    states = ((COL_GIL, cells.gil), (COL_CPU, cells.cpu), (COL_SLEEP, cells.sleep), (COL_QUEUED, cells.queued),
-              (COL_LOCK, cells.lock), (COL_OTHER, cells.other), (COL_UNKNOWN, cells.unknown))
-    rows = [[CODE_BLANK] * width for _ in range(levels)]
-    for c in range(width):
-        best, k = 0.0, CODE_BLANK
-        for state, arr in states:
-            if arr[c] > best:
-                best, k = arr[c], state
-        r = cells.run[c]
-        under = k if best > 0.1 else CODE_BLANK
-        idle = k if best > 0.05 else CODE_BLANK
-        for level, row in enumerate(rows):
-            x = r * levels - level
-            if x > 0.001:
-                e = ceil(x * 8 - 1e-9)
-                row[c] = (8 if e > 8 else e) * CODE_BASE + under
-            else:
-                row[c] = idle
-    return TaskCodes(rows, True)
 
 
 def _classify(run: list[float], sleep: list[float], alive: list[float], queued: list[float],

@@ -31,12 +31,13 @@ import time
 from operator import itemgetter
 from typing import Any, Iterable
 
-from concviz.engine.events import (ERROR, EV_CPU, EV_KIND, EV_PID, EV_T0, EV_T1, EV_TASK, EV_TID, FINISH, GIL, NAME,
-                                   PROGRESS, RUN, SLEEP, SLEEP_OPEN, SPAWN, START, WAIT, is_program_trace, wait_state)
+from concviz.engine.events import (ERROR, EV_CPU, EV_KIND, EV_PID, EV_T0, EV_T1, EV_TASK, EV_TID, FINISH, PROGRESS,
+                                   RUN, SLEEP, SLEEP_OPEN, SPAWN, START, TRACE_KINDS, is_program_trace)
 from concviz.engine.frame import Frame, FrameAgg
 from concviz.engine.prefix import RunLengths
 from concviz.engine.resources import RunResources
-from concviz.engine.store import Intervals, LaneSet
+from concviz.engine.store import LaneSet
+from concviz.engine.trace_fold import TracedFolds
 from concviz.engine.task import (DONE, END_REASONS, FAILED, MODEL_FAILED_REASON, NEVER_STARTED_PREFIX, NOT_STARTED,
                                  PENDING, QUEUED, RUNNING, STOPPED_REASON, UNREPORTED_REASON,  # noqa: F401
                                  Task, TaskView)
@@ -45,7 +46,7 @@ _KIND = itemgetter(EV_KIND)
 _ITS_OWN, _SKIPPED, _NOT_ITS_OWN = range(3)  # what _task_event made of an event
 
 
-class Timeline:
+class Timeline(TracedFolds):
     """Folds event batches incrementally; thread-safe between one feeder and one reader."""
 
     # Intervals waiting to be packed past which feed packs them itself, on the pump's thread.
@@ -215,17 +216,8 @@ class Timeline:
         elif kind == SLEEP_OPEN:
             if t.end_ns is None:
                 t.open_sleep = t0
-        elif kind == WAIT:
-            self._wait(t, ev)
-        elif kind == GIL:
-            lane = self.lanes.procs.get(pid)
-            if lane is None or pid not in self._gil_pids:
-                lane = self.lanes.gil_lane(pid)
-                self._gil_pids.add(pid)
-            lane.pending.append(ev)
-            self._waiting_lanes += 1
-        elif kind == NAME:
-            t.label = info
+        elif kind in TRACE_KINDS:  # a traced program's waits, GIL holders and renames
+            self._traced_event(t, ev)
         elif kind == SPAWN:
             t.spawn_ns = t0
             if self.first_ns is None or t0 < self.first_ns:
@@ -263,36 +255,6 @@ class Timeline:
             else:
                 self._log(t0, FINISH, self._finish_text(t))
         return _ITS_OWN
-
-    def set_open_waits(self, opens: dict[int, tuple[str, int, int]]) -> None:
-        """The named waits going on now (task -> (state, since, until)), from a live trace:
-        drawn until their WAIT event arrives. Not recorded (a trace file has the WAITs)."""
-        with self._lock:
-            for task, t in self.tasks.items():
-                o = opens.get(task)
-                if o != t.open_wait and t.end_ns is None:
-                    t.open_wait = o
-                    self._touched.add(task)
-            self.version += 1
-
-    def _wait(self, t: Task, ev: tuple) -> None:
-        """A traced thread's named wait: kept in its lane of that state (the first tells the
-        log why a wait could not be named, once per reason)."""
-        state = wait_state(ev[7]) or "unknown"
-        if t.waits is None:
-            t.waits, t.wait_ns = {}, {}
-        lane = t.waits.get(state)
-        if lane is None:
-            lane = t.waits[state] = Intervals(None)
-            t.wait_ns[state] = 0
-        lane.pending.append(ev)
-        t.wait_ns[state] += ev[5] - ev[4]
-        self._waiting += 1
-        if state == "unknown":
-            why = ev[7].partition(":")[2].strip() or "not measured"
-            if why not in self._unknown_seen:
-                self._unknown_seen.add(why)
-                self._log(ev[4], WAIT, f"task {t.id}: what it waited for is unknown: {why}")
 
     def _run_event(self, kind: int, t_ns: int, info: str) -> None:
         text = self.resources.add(kind, t_ns, info)

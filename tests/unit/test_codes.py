@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from concviz.engine.events import PROGRESS, RUN, SLEEP, SLEEP_OPEN, read_trace
-from concviz.engine.cells import CODE_BASE, CODE_BLANK, COL_CPU, COL_GIL, COL_QUEUED, COL_SLEEP
+from concviz.engine.cells import (CODE_BASE, CODE_BLANK, COL_CPU, COL_GIL, COL_LOCK, COL_OTHER, COL_QUEUED, COL_SLEEP,
+                                  COL_UNKNOWN)
 from concviz.engine.changes import changed_from
 from concviz.engine.frame import Frame
 from concviz.engine.timeline import Timeline
@@ -41,6 +42,10 @@ def reference_codes(frame: Frame, index: int, t0: int, t1: int, width: int, leve
                 best, state = cells.sleep[c], COL_SLEEP
             if cells.queued[c] > best:
                 best, state = cells.queued[c], COL_QUEUED
+            # a traced thread's waits, as the trace named them (empty for a run's task)
+            for named, col in ((cells.lock, COL_LOCK), (cells.other, COL_OTHER), (cells.unknown, COL_UNKNOWN)):
+                if named and named[c] > best:
+                    best, state = named[c], col
             share = min(1.0, max(0.0, cells.run[c] * levels - level))
             if share > 0.001:
                 eighths = min(8, ceil(share * 8 - 1e-9))
