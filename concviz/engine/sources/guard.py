@@ -22,14 +22,29 @@ GRACE_S = 1.0  # between TERM and KILL
 
 
 def group_alive(pgid: int) -> bool:
-    """Some process of group ``pgid`` exists (a zombie included)."""
+    """Some process of group ``pgid`` still runs. A zombie does not count: an orphan that
+    ended is reaped by PID 1, which in some containers never does it."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return True  # (no /proc: the signal's answer is all there is)
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
 
 
 def end_group(pgid: int, grace_s: float = GRACE_S) -> None:
