@@ -285,25 +285,34 @@ def welcome_markup(spec: RunSpec, info: ModelInfo) -> str:
 
 
 def trace_caption_markup(frame: Frame) -> str:
-    """What a traced program shows, from the measured numbers (and the inferred GIL)."""
+    """What a traced program shows, from the measured numbers and the inferred waits."""
     s = frame.stats
     if not frame.tasks:
         return "[b]▶[/] reading the program from /proc…"
     p = s["parallelism"]
     pids = {t.pid for t in frame.tasks if t.pid is not None}
-    head = (f"{len(frame.tasks)} threads in {len(pids)} process{'es' if len(pids) != 1 else ''}: "
+    waits = {"I/O": sum(t.sleep_ns for t in frame.tasks)}
+    for t in frame.tasks:
+        for state, ns in t.wait_ns:
+            waits[state] = waits.get(state, 0) + ns
+    busy = s["busy_s"] * 1e9
+    text = (f"{len(frame.tasks)} threads in {len(pids)} process{'es' if len(pids) != 1 else ''}: "
             f"parallelism {p:.2f}")
-    if frame.thread_pids and p < 1.2:
-        text = head + f". One thread ran at a time: they waited for the GIL ({s['gil_switches']} hand-offs, inferred)."
-    elif p >= 1.4:
-        text = head + ". Threads ran at the same instant on different cores: true parallelism."
+    if p >= 1.4:
+        text += ". Threads ran at the same instant on different cores: true parallelism."
+    elif frame.thread_pids and waits.get("gil", 0) > busy:
+        text += f". One thread ran at a time: the others waited for the GIL ({s['gil_switches']} hand-offs, inferred)."
     elif p < 0.5:
-        text = head + ". Mostly waiting (sleeping, I/O or locks), not computing."
+        most = max(("I/O", "lock", "other"), key=lambda k: waits.get(k, 0))
+        text += f". Mostly waiting, not computing: {WAIT_WORDS[most]}."
     else:
-        text = head + "."
+        text += "."
     if frame.ended and frame.ended != "ok":
         text += f" [b $error](trace {frame.ended})[/]"
     return f"[b]▶[/] {text}"
+
+
+WAIT_WORDS = {"I/O": "in I/O (inferred)", "lock": "on locks (inferred)", "other": "in other system calls"}
 
 
 LEGEND_SHORT = ("[$success]█[/] run  [$error]▒[/] GIL wait  [$warning]░[/] CPU wait  [$primary]·[/] sleep  "
