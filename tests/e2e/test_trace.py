@@ -173,7 +173,7 @@ def screen_shows(name: str, text: str, timeout: float = 20.0) -> str:
 def test_q_ends_the_traced_command(terminal, tmp_path):
     cmd = f"TMPDIR={tmp_path} {sys.executable} -m concviz trace -- {sys.executable} {EXAMPLES / 'cpu_threads.py'} 60"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TMUX")}
-    subprocess.run(["tmux", "new-session", "-d", "-s", terminal, "-x", "120", "-y", "36", cmd], check=True, env=env)
+    subprocess.run(["tmux", "new-session", "-d", "-s", terminal, "-c", str(ROOT), "-x", "120", "-y", "36", cmd], check=True, env=env)
     shown = screen_shows(terminal, "GIL inferred")
     assert "● tracing" in shown and "cpu_threads.py 60" in shown and "└" in shown
     app = int(tmux("display-message", "-p", "-t", terminal, "#{pane_pid}").strip())
@@ -192,7 +192,7 @@ def test_attach_leaves_the_program_as_it_was(terminal):
     try:
         cmd = f"{sys.executable} -m concviz attach {program.pid}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("TMUX")}
-        subprocess.run(["tmux", "new-session", "-d", "-s", terminal, "-x", "80", "-y", "24", cmd],
+        subprocess.run(["tmux", "new-session", "-d", "-s", terminal, "-c", str(ROOT), "-x", "80", "-y", "24", cmd],
                        check=True, env=env)
         shown = screen_shows(terminal, "└")
         assert "attach" in shown and f"pid {program.pid}" in shown

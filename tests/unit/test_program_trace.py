@@ -8,6 +8,10 @@ runs on them as on a live program."""
 from __future__ import annotations
 
 import json
+import os
+import sys
+import threading
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -21,7 +25,9 @@ from concviz.engine.sources.infer import IO
 from concviz.engine.sources.program import EventMaker, describe, trace_header
 from concviz.engine.sources.records import GilSpan, Renamed, StateSpan, TraceBatch
 from concviz.engine.sources.recording import replay
+from concviz.engine.sources.program import ProgramTrace
 from concviz.engine.timeline import Timeline
+from concviz.trace_session import TraceSession
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "procfs"
@@ -229,3 +235,39 @@ def test_a_run_is_still_written_as_version_2(tmp_path):
 
 def test_blank_codes_are_not_a_state():
     assert CODE_BLANK not in (COL_GIL, COL_LOCK, COL_UNKNOWN) and CODE_BLANK < CODE_BASE
+
+
+# --- the session the app shows -----------------------------------------------------------------
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_trace_session_feeds_the_timeline_records_and_exports(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    record = tmp_path / "rec.jsonl"
+    script = "import time, threading; t = threading.Thread(target=time.sleep, args=(0.3,)); t.start(); t.join()"
+    session = TraceSession(ProgramTrace(lambda e: None, command=[sys.executable, "-c", script]), record=str(record))
+    session.start()
+    ended = threading.Event()
+    session.bind(lambda s, status: ended.set())
+    assert ended.wait(20)
+    frame = session.snapshot()
+    assert not session.running and frame.ended == "ok"
+    assert len(frame.tasks) == 2 and all(t.end_ns is not None for t in frame.tasks)
+    assert sum(t.sleep_ns for t in frame.tasks) > 0.2e9  # the thread's sleep, as I/O
+    assert dict(frame.tasks[0].wait_ns).get("lock", 0) > 0.2e9  # the main thread's join
+    header, events = read_trace(record)
+    assert header["trace"]["command"][0] == sys.executable and events
+    session.export(str(tmp_path / "again.jsonl"))
+    assert len(read_trace(tmp_path / "again.jsonl")[1]) == len(events)
+    session.close(1.0)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_closing_a_trace_session_ends_its_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    session = TraceSession(ProgramTrace(lambda e: None, command=["sleep", "30"]))
+    session.start()
+    pid = session.trace.proc.pid
+    time.sleep(0.2)
+    session.close(3.0)
+    assert session.trace.proc.returncode is not None and not session.running
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
