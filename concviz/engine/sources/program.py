@@ -188,7 +188,8 @@ class ProgramTrace:
     ending: Ending | None = None
     sampler: ProcSampler | None = None
     proc: subprocess.Popen | None = None
-    _alive_w: int | None = None
+    _alive_w: int | None = None  # the write end of the guard's pipe (see guard.py)
+    _guard: subprocess.Popen | None = None
     _stop_status: str | None = None
     _done: threading.Event = field(default_factory=threading.Event)
 
@@ -246,9 +247,10 @@ class ProgramTrace:
         """The guard process that ends the group if concviz dies (see guard.py)."""
         r, w = os.pipe()
         try:
-            subprocess.Popen([sys.executable, "-m", "concviz.engine.sources.guard", str(pgid), str(r)],
-                             pass_fds=(r,), start_new_session=True, stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self._guard = subprocess.Popen(
+                [sys.executable, "-m", "concviz.engine.sources.guard", str(pgid), str(r)],
+                pass_fds=(r,), start_new_session=True, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         except OSError:
             os.close(w)
             raise
@@ -319,6 +321,10 @@ class ProgramTrace:
         if self._alive_w is not None:
             os.close(self._alive_w)  # the guard sees EOF; the group is gone, it leaves
             self._alive_w = None
+            try:
+                self._guard.wait(1.0)
+            except subprocess.TimeoutExpired:
+                pass  # (it ends the group's stragglers first; it leaves once they are gone)
 
     def stop(self, status: str = "cancelled") -> None:
         """End the trace (the command's group is ended; an attached process is left alone);
