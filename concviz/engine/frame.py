@@ -71,6 +71,8 @@ class Frame:
     events: int = 0
     # memory over time and the loopback server's counters (run-level events), if any
     resources: ResourcesView | None = None
+    # a traced program: why some of its threads' waits could not be named, first seen first
+    unknown: tuple[str, ...] = ()
     # per-frame memo of the cell functions (cells.py)
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
     agg: FrameAgg | None = field(default=None, compare=False, repr=False)

@@ -75,7 +75,7 @@ class Timeline(TracedFolds):
         self._pid_tids: dict[int, set] = {}  # pid -> threads that started tasks in it
         self.traced = is_program_trace(self.header)  # waits and GIL holders come as events
         self._gil_pids: set[int] = set()  # processes whose GIL lane is made of GIL events
-        self._unknown_seen: set[str] = set()  # why waits were unknown (each logged once)
+        self._unknown_seen: dict[str, None] = {}  # why waits were unknown (each logged once), in order
         self.version = 0
         self.events = 0
         self.first_ns: int | None = None
@@ -352,6 +352,7 @@ class Timeline(TracedFolds):
                 log_total=self.log_total,
                 events=self.events,
                 resources=self.resources.view(),
+                unknown=tuple(self._unknown_seen),
                 agg=FrameAgg(
                     thread_pids=thread_pids,
                     gil_switches=sum(lanes.switches.get(p, 0) for p in thread_pids),

@@ -69,5 +69,5 @@ class TracedFolds:
         if state == "unknown":
             why = ev[7].partition(":")[2].strip() or "not measured"
             if why not in self._unknown_seen:
-                self._unknown_seen.add(why)
+                self._unknown_seen[why] = None
                 self._log(ev[4], WAIT, f"task {t.id}: what it waited for is unknown: {why}")

@@ -152,6 +152,15 @@ def trace_title_markup(frame: Frame, source: str, width: int) -> str:
     return f"{left}[dim]   {right}[/]" if _plain_len(left) + _plain_len(right) + 3 <= width else left
 
 
+def unread(frame: Frame) -> str | None:
+    """Why some waits of a traced program could not be read, if they could not (the unknowns
+    every trace has a little of, a thread's last moments and a wake between two readings, are
+    in the log only)."""
+    from concviz.engine.sources.tracer import BETWEEN_READINGS, ENDED_UNMEASURED
+
+    return next((w for w in frame.unknown if w not in (BETWEEN_READINGS, ENDED_UNMEASURED)), None)
+
+
 def trace_controls_markup(frame: Frame, running: bool, width: int = 200) -> str:
     """A traced program's bar: its state, where its output goes, what the keys do."""
     trace = frame.header.get("trace") or {}
@@ -160,6 +169,9 @@ def trace_controls_markup(frame: Frame, running: bool, width: int = 200) -> str:
     else:
         state = "[dim]○ ended[/]" if frame.ended == "ok" else f"[dim]○ {frame.ended or 'ended'}[/]"
     parts = [state]
+    why = unread(frame) if frame.unknown else None
+    if why:  # what could not be read, and why: said, not guessed
+        parts.append(f"[b]?[/] unknown: {why}")
     if trace.get("output"):
         parts.append(f"output [b]{trace['output']}[/]")
     if running:

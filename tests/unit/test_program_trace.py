@@ -271,3 +271,4 @@ def test_closing_a_trace_session_ends_its_command(tmp_path, monkeypatch):
     assert session.trace.proc.returncode is not None and not session.running
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
