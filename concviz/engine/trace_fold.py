@@ -17,15 +17,22 @@ from concviz.engine.task import Task
 class TracedFolds:
     """The folds of WAIT, GIL and NAME events, and the open waits of a live trace."""
 
+    _open_waits: set = frozenset()  # tasks with an open wait (set_open_waits)
+
     def set_open_waits(self, opens: dict[int, tuple[str, int, int]]) -> None:
         """The named waits going on now (task -> (state, since, until)), from a live trace:
         drawn until their WAIT event arrives. Not recorded (a trace file has the WAITs)."""
         with self._lock:
-            for task, t in self.tasks.items():
-                o = opens.get(task)
-                if o != t.open_wait and t.end_ns is None:
+            shown = self._open_waits  # the tasks drawn with an open wait: only they can change
+            for task in shown.union(opens):
+                t = self.tasks.get(task)
+                if t is None:
+                    continue
+                o = opens.get(task) if t.end_ns is None else None
+                if o != t.open_wait:
                     t.open_wait = o
                     self._touched.add(task)
+            self._open_waits = {task for task in opens if task in self.tasks}
             self.version += 1
 
     def _traced_event(self, t: Task, ev: tuple) -> None:
@@ -46,11 +53,16 @@ class TracedFolds:
         """The named waits going on now (task -> (state, since, until)), from a live trace:
         drawn until their WAIT event arrives. Not recorded (a trace file has the WAITs)."""
         with self._lock:
-            for task, t in self.tasks.items():
-                o = opens.get(task)
-                if o != t.open_wait and t.end_ns is None:
+            shown = self._open_waits  # the tasks drawn with an open wait: only they can change
+            for task in shown.union(opens):
+                t = self.tasks.get(task)
+                if t is None:
+                    continue
+                o = opens.get(task) if t.end_ns is None else None
+                if o != t.open_wait:
                     t.open_wait = o
                     self._touched.add(task)
+            self._open_waits = {task for task in opens if task in self.tasks}
             self.version += 1
 
     def _wait(self, t: Task, ev: tuple) -> None:
