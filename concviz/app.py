@@ -54,12 +54,13 @@ class ConcvizApp(App[int]):
     def __init__(self, spec: RunSpec | None = None, *, replay: tuple[dict, list] | None = None,
                  speed: float = 1.0, autorun: bool = False, instant: bool = False,
                  live_ticks: bool = True, stack: list[tuple[dict, list]] | None = None,
-                 theme: str | None = None) -> None:
+                 theme: str | None = None, trace: Session | None = None) -> None:
         """``stack``: recorded traces to open stacked on one time axis (the last is shown
-        behind the stack, as a replay); ``theme``: a name from concviz.themes.THEMES."""
+        behind the stack, as a replay); ``theme``: a name from concviz.themes.THEMES;
+        ``trace``: a traced program's session, started (concviz trace / attach)."""
         super().__init__()
         use_theme(self, theme)
-        session = None
+        session = trace
         stacked = [ReplaySession(*trace, instant=True) for trace in stack or ()]
         if stacked:
             session = stacked[-1]
@@ -67,9 +68,12 @@ class ConcvizApp(App[int]):
         elif replay is not None:
             session = ReplaySession(*replay, speed=speed, instant=instant)
             spec = dataclasses.replace(session.spec)
-        if session is not None:
+        if spec is not None:  # (a traced program's session has no settings of concviz's)
             spec = here(spec)
         self.runs = RunControl(self, spec or RunSpec(), session)
+        self.trace = trace
+        if trace is not None or (session is not None and "trace" in session.header):
+            self.runs.locked = "this screen shows a traced program: concviz without trace runs its own models"
         for recorded in stacked:
             self.runs.remember(recorded, recorded.snapshot())
         self.open_stack = bool(stacked)
@@ -106,6 +110,8 @@ class ConcvizApp(App[int]):
     def on_main_screen_ready(self, _message: MainScreen.Ready) -> None:
         self._timer = self.set_interval(1 / TICK_HZ, self.tick, pause=not self.live_ticks)
         self.tick(force=True)
+        if self.trace is not None:
+            self.trace.bind(self.run_ended)
         if self.autorun:
             self.call_after_refresh(self.runs.run)
         if self.open_stack:
@@ -197,9 +203,10 @@ def here(spec: RunSpec) -> RunSpec:
 
 def run_app(spec: RunSpec | None = None, *, replay: tuple[dict, list] | None = None,
             speed: float = 1.0, autorun: bool = False, stack: list[tuple[dict, list]] | None = None,
-            theme: str | None = None) -> int:
-    """Run the TUI until it quits; every experiment it started is gone when this returns."""
-    app = ConcvizApp(spec, replay=replay, speed=speed, autorun=autorun, stack=stack, theme=theme)
+            theme: str | None = None, trace: Session | None = None) -> int:
+    """Run the TUI until it quits; every experiment (and traced command) it started is gone
+    when this returns."""
+    app = ConcvizApp(spec, replay=replay, speed=speed, autorun=autorun, stack=stack, theme=theme, trace=trace)
     try:
         return run_until_quit(app, app.runs.shutdown)
     finally:

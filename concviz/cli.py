@@ -1,5 +1,5 @@
 """Command line: ``concviz [TUI flags]``, ``concviz run``, ``compare``, ``advise``, ``export``,
-``replay``, ``stack``, ``talk``, ``serve``, ``doctor``.
+``replay``, ``stack``, ``talk``, ``serve``, ``doctor``, ``trace``, ``attach``.
 
 Bad input exits with status 2 and one line naming the problem; never a traceback.
 """
@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from concviz.engine.spec import MODEL_NAMES, SpecError, check_choice
 from concviz.engine.workloads import WORKLOADS
 
-SUBCOMMANDS = ("run", "compare", "advise", "export", "replay", "stack", "talk", "serve", "doctor")
+SUBCOMMANDS = ("run", "compare", "advise", "export", "replay", "stack", "talk", "serve", "doctor", "trace", "attach")
 
 
 class UsageError(Exception):
@@ -181,6 +181,9 @@ def build_parsers() -> tuple[Parser, Parser]:
     sub.add_parser("serve", help="serve concviz in a browser, one app per tab (concviz serve -h)")
     doc = sub.add_parser("doctor", help="check this machine before a talk")
     doc.add_argument("--json", action="store_true")
+    from concviz.cli_trace import add_trace_parsers
+
+    add_trace_parsers(sub, _number, add_theme_flag)
     return tui, main
 
 
@@ -283,6 +286,10 @@ def _main(argv: list[str]) -> int:
             from concviz import cli_screens
 
             return getattr(cli_screens, f"cmd_{args.command}")(args)
+        if args.command in ("trace", "attach"):
+            from concviz.cli_trace import cmd_trace
+
+            return cmd_trace(args)
         if args.command == "doctor":
             from concviz.doctor import doctor
 

@@ -32,6 +32,7 @@ from concviz.widgets.bars import (
     legend_markup,
     stats_markup,
     title_markup,
+    trace_controls_markup,
     welcome_markup,
 )
 from concviz.widgets.code import CodePane
@@ -46,6 +47,8 @@ NARROW = 110  # columns: below this, the side panel docks at the bottom
 # first four); they still work, and "?" lists them
 FOOTER_DROP_FIRST = ("follow", "zoom(1)", "export", "toggle_log", "stack", "toggle_code", "toggle_results")
 SIDE_PANES = ("code", "log", "results")
+# the keys that choose and start concviz's own runs (left out of the footer of a traced program)
+RUN_KEYS = frozenset({"run", "run_all", "model(1)", "workload(1)", "tasks(1)", "toggle_code", "toggle_results", "stack"})
 STATS_EVERY_S = 0.25  # while a run goes on, the figures are redrawn at most this often
 
 
@@ -223,10 +226,14 @@ class MainScreen(Screen):
         title = self.w["title"]
         title.set_markup(title_markup(frame, spec, session.source_label if session else "",
                                       title.size.width - 2, self.machine))
-        self.w["legend"].set_markup(legend_markup(self.size.width))
+        traced = frame is not None and "trace" in frame.header
+        self.w["legend"].set_markup(legend_markup(self.size.width, traced))
         controls = self.w["controls"]
-        controls.set_markup(controls_markup(spec, running, session.live if session else True,
-                                            controls.size.width - 2))
+        if traced:
+            controls.set_markup(trace_controls_markup(frame, running, controls.size.width - 2))
+        else:
+            controls.set_markup(controls_markup(spec, running, session.live if session else True,
+                                                controls.size.width - 2))
         # the start screen is the default look: a class set at start-up would restyle every
         # widget once more before the first screen
         self.set_class(frame is not None, "has-run")
@@ -267,8 +274,12 @@ class MainScreen(Screen):
         self._log_seen = frame.log_total
 
     def last_runs_changed(self) -> None:
-        """A run ended: the footer offers the stack key (v) once there are two to compare."""
-        self.query_one(KeyFooter).hide(frozenset() if len(self.runs.last_runs) > 1 else frozenset({"stack"}))
+        """A run ended: the footer offers the stack key (v) once there are two to compare. A
+        traced program's screen does not offer the keys of concviz's own runs."""
+        hidden = frozenset() if len(self.runs.last_runs) > 1 else frozenset({"stack"})
+        if self.runs.locked:
+            hidden |= RUN_KEYS
+        self.query_one(KeyFooter).hide(hidden)
 
     def settings_changed(self) -> None:
         """The settings of the next run changed: the code, the results and the bars follow."""

@@ -101,11 +101,21 @@ class RunControl:
         self._retired: list[Session] = []  # replaced while running: still being wound down
         self.last_runs: list[StackedRun] = []
         self._remembered: weakref.WeakSet[Session] = weakref.WeakSet()
+        # why the keys that choose and start runs do nothing (a traced program is shown), or None
+        self.locked: str | None = None
+
+    def _refused(self) -> bool:
+        """The run keys are locked: the user is told why."""
+        if self.locked:
+            self.host.notify(self.locked, severity="warning")
+        return bool(self.locked)
 
     # --- settings of the next run ----------------------------------------------------------
     def change(self, **changes: Any) -> None:
         """The user changed a setting: "a" runs every model with the settings it began with, so
         a sequence in progress ends here (its current run goes on), and so does "A"'s."""
+        if self._refused():
+            return
         self.queue = []
         self.advising = False
         self._apply(**changes)
@@ -198,6 +208,8 @@ class RunControl:
         """Cycle the fault injected into the next run: none, the middle task raises, its process
         is SIGKILLed (process models only), it hangs (ended by a HANG_TIMEOUT_S time limit), the
         server is killed half-way (net workloads only)."""
+        if self._refused():
+            return
         spec = self.spec
         kinds = ["fail", "kill", "hang"] if spec.model in PROCESS_MODELS else ["fail", "hang"]
         if spec.is_net:
@@ -231,6 +243,8 @@ class RunControl:
     # --- runs ------------------------------------------------------------------------------
     def run(self) -> None:
         """Start a fresh live run with the settings shown (stopping any run in progress)."""
+        if self._refused():
+            return
         self.queue = []
         self.advising = False
         self.start()
@@ -239,6 +253,8 @@ class RunControl:
         """Queue every model that can take the settings shown ("a"), in the order of this
         round (report.round_order); False, and the user told why, when there is nothing to
         rank. run_next starts the first."""
+        if self._refused():
+            return False
         spec = self.spec
         self.advising = False
         if spec.has_fault:
@@ -257,6 +273,8 @@ class RunControl:
         """Queue the rule's three cases (advise.CASES) under every model that can run each here
         ("A"), each case's models in the order of its round; the results pane judges them as
         they complete. False, and the user told why, when nothing can run."""
+        if self._refused():
+            return False
         from concviz.advise import CASES
 
         queue, out = [], []
@@ -352,7 +370,7 @@ class RunControl:
         """``session``'s run is over and ``frame`` is its last picture: keep it among the last
         runs (only its picture and settings; the session and its events can go). Returns
         False when it was already kept."""
-        if session in self._remembered:
+        if session in self._remembered or not session.stackable:
             return False
         self._remembered.add(session)
         self.last_runs = [*self.last_runs, StackedRun(session.spec.model, session.spec, frame)][-MAX_STACK:]

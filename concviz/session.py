@@ -49,10 +49,13 @@ class Session(ABC):
         live: measured now (True) or played back from a recording (False).
         ranked: a complete run joins the app's results, which rank the models on this machine
             (a recording may come from another machine).
+        stackable: its last picture joins the stack of the last runs (a traced program's does not:
+            it is not a run of the settings shown).
     """
 
     live: ClassVar[bool]
     ranked: ClassVar[bool]
+    stackable: ClassVar[bool] = True  # its last picture joins the stack of last runs (v)
     spec: RunSpec
     timeline: Timeline
 

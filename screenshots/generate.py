@@ -44,6 +44,9 @@ SHOTS = {
     "failed-task": ("threads-failed", ["l"]),
     "code-pane": ("processes-cpu", ["c"]),
     "results": ("sequential-cpu", ["t"], "results-cpu"),
+    # concviz trace of examples/ (a program seen from outside, through /proc)
+    "trace-cpu-threads": ("trace-cpu-threads", []),
+    "trace-process-pool": ("trace-process-pool", []),
 }
 
 

@@ -20,7 +20,7 @@ Frame's own per-frame cache.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from math import ceil
 from operator import itemgetter
 from typing import Any, NamedTuple, Protocol
@@ -46,16 +46,20 @@ class Lanes(Protocol):
     open_runs: list[tuple[int, tuple]]
 
 
-COL_GIL, COL_CPU, COL_SLEEP, COL_QUEUED = range(4)  # the "other" state of a column
+# the "other" state of a column; the last three only in a trace of a program, which names them
+COL_GIL, COL_CPU, COL_SLEEP, COL_QUEUED, COL_LOCK, COL_OTHER, COL_UNKNOWN = range(7)
 
 # What a task lane draws in one column, as one small int (task_codes):
-#   COL_GIL .. COL_QUEUED (0-3)  not running; waiting for the GIL, for a CPU, asleep, queued
-#   CODE_BLANK (4)               nothing worth a mark (outside the task's life)
-#   5 * e + k                    running e eighths of the column (e = 1..8), over the state k
-#                                (0-3) that took most of the rest, or k = 4: nothing else
-#                                took more than a tenth of the column
-CODE_BLANK = 4
-CODE_FULL = 8 * 5 + CODE_BLANK  # ran the whole column
+#   COL_GIL .. COL_UNKNOWN (0-6) not running; waiting for the GIL, for a CPU, asleep, queued,
+#                                waiting on a lock, blocked in another call, not known
+#   CODE_BLANK (7)               nothing worth a mark (outside the task's life)
+#   CODE_BASE * e + k            running e eighths of the column (e = 1..8), over the state k
+#                                (0-6) that took most of the rest, or k = CODE_BLANK: nothing
+#                                else took more than a tenth of the column
+CODE_BLANK = 7
+CODE_BASE = 8
+CODE_FULL = 8 * CODE_BASE + CODE_BLANK  # ran the whole column
+
 _NO_LANE = (Intervals(itemgetter(EV_TASK)), 0)  # a core or process lane the frame does not have
 
 
@@ -69,6 +73,10 @@ class LaneCells:
     cpu: list[float]  # waiting for a CPU (inside the task, nothing else of its process ran)
     queued: list[float]
     alive: list[float]  # fraction of the column inside [start, end]
+    # a traced thread's waits the trace named (empty for a task of a run)
+    lock: list[float] = field(default_factory=list)
+    other: list[float] = field(default_factory=list)
+    unknown: list[float] = field(default_factory=list)
 
 
 class TaskCodes(NamedTuple):
@@ -108,6 +116,13 @@ def task_cells(frame: Lanes, index: int, t0: int, t1: int, width: int) -> LaneCe
                 spread(arr, a, b, t0, dt, width)
     if t.open_run is not None:  # running now, interval not closed yet
         spread(run, t.open_run[0], t.open_run[1], t0, dt, width)
+    if t.waits or t.open_wait:  # a traced thread: its waits were named by the trace, not by the sibling rule
+        from concviz.engine.trace_cells import named_waits
+
+        named = named_waits(frame, t, t0, t1, width)
+        cells.gil, cells.cpu = named[COL_GIL], named[COL_CPU]
+        cells.lock, cells.other, cells.unknown = named[COL_LOCK], named[COL_OTHER], named[COL_UNKNOWN]
+        return cells
     sibling = process_cells(frame, t.pid, t0, t1, width) if t.pid in frame.thread_pids and frame.gil else None
     for c in range(width):
         w = alive[c] - run[c] - sleep[c]
@@ -141,6 +156,10 @@ def task_codes(frame: Lanes, index: int, t0: int, t1: int, width: int, levels: i
     codes = [CODE_BLANK] * width
     if width <= 0 or t1 <= t0:
         return TaskCodes([codes[:] for _ in range(levels)], False)
+    if t.waits or t.open_wait:
+        from concviz.engine.trace_cells import traced_codes
+
+        return traced_codes(frame, index, t0, t1, width, levels)
     dt = (t1 - t0) / width
     t_from = t0 + from_col * dt if from_col else t0  # intervals ending before it are skipped
     live_end = frame.now_ns
@@ -250,7 +269,7 @@ def task_codes(frame: Lanes, index: int, t0: int, t1: int, width: int, levels: i
         if levels == 1:
             if r > 0.001:
                 e = ceil(r * 8 - 1e-9)
-                codes[c] = (8 if e > 8 else e) * 5 + under
+                codes[c] = (8 if e > 8 else e) * CODE_BASE + under
             else:
                 codes[c] = idle
             continue
@@ -258,7 +277,7 @@ def task_codes(frame: Lanes, index: int, t0: int, t1: int, width: int, levels: i
             x = r * levels - level
             if x > 0.001:
                 e = ceil(x * 8 - 1e-9)
-                row[c] = (8 if e > 8 else e) * 5 + under
+                row[c] = (8 if e > 8 else e) * CODE_BASE + under
             else:
                 row[c] = idle
     if prev is not None and from_col:
@@ -297,7 +316,7 @@ def _plain_codes(run: list[float], sibling: list[float]) -> list[int]:
     size, and the code is one expression; above that, the whole rule (:func:`_plain_code`).
     The comparisons are the rule's own, on the same float values, so the codes are the same."""
     gil, cpu = COL_GIL, COL_CPU
-    return [(ceil(r * 8 - 1e-9) * 5 if r > 0.001 else 0)
+    return [(ceil(r * 8 - 1e-9) * CODE_BASE if r > 0.001 else 0)
             + (gil if (g := p - r) > 0.0 and g >= 1.0 - r - g else cpu)
             if r < 0.75 else _plain_code(r, p) for r, p in zip(run, sibling)]
 
@@ -319,7 +338,7 @@ def _plain_code(r: float, p: float) -> int:
         best, k = 0.0, COL_GIL
     if r > 0.001:
         e = ceil(r * 8 - 1e-9)
-        return (8 if e > 8 else e) * 5 + (k if best > 0.1 else CODE_BLANK)
+        return (8 if e > 8 else e) * CODE_BASE + (k if best > 0.1 else CODE_BLANK)
     return k if best > 0.05 else CODE_BLANK
 
 
@@ -349,7 +368,7 @@ def _classify(run: list[float], sleep: list[float], alive: list[float], queued: 
             best, k = q, COL_QUEUED
         if r > 0.001:
             e = ceil(r * 8 - 1e-9)
-            add((8 if e > 8 else e) * 5 + (k if best > 0.1 else CODE_BLANK))
+            add((8 if e > 8 else e) * CODE_BASE + (k if best > 0.1 else CODE_BLANK))
         else:
             add(k if best > 0.05 else CODE_BLANK)
     return out

@@ -38,10 +38,22 @@ def changed_from(old: TaskView, new: TaskView, old_now: int, new_now: int) -> fl
         at = min(at, new.runs.starts[old.n_runs])
     if new.n_sleeps > old.n_sleeps:
         at = min(at, new.sleeps.starts[old.n_sleeps])
+    if new.waits:  # a traced thread's named waits
+        before = {state: n for state, _, n in old.waits}
+        for state, lane, n in new.waits:
+            m = before.get(state, 0)
+            if n < m:
+                return -INF
+            if n > m:
+                at = min(at, lane.starts[m])
     if old.open_run != new.open_run:
         for o in (old.open_run, new.open_run):
             if o is not None:
                 at = min(at, o[0])
+    if old.open_wait != new.open_wait:
+        for o in (old.open_wait, new.open_wait):
+            if o is not None:
+                at = min(at, o[1])
     if old.open_sleep != new.open_sleep:
         for o in (old.open_sleep, new.open_sleep):
             if o is not None:

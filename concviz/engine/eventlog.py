@@ -23,7 +23,7 @@ import weakref
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from concviz.engine.events import TRACE_VERSION, Event
+from concviz.engine.events import Event, version_of
 
 
 class EventLogError(OSError):
@@ -88,7 +88,7 @@ class EventLog:
         """
         self._flushed()
         with open(path, "w", encoding="utf-8") as out:
-            out.write(json.dumps({"concviz_trace": TRACE_VERSION, **self.header}) + "\n")
+            out.write(json.dumps({"concviz_trace": version_of(self.header), **self.header}) + "\n")
             for batch in self._batches():
                 out.writelines(json.dumps(list(e), separators=(",", ":")) + "\n" for e in batch)
             if ended is not None:

@@ -30,8 +30,9 @@ import json
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
 
-SPAWN, START, RUN, SLEEP, FINISH, ERROR, PROGRESS, SLEEP_OPEN, MEMORY, SERVER = range(10)
-KIND_NAMES = ("spawn", "start", "run", "sleep", "finish", "error", "progress", "sleep-open", "memory", "server")
+SPAWN, START, RUN, SLEEP, FINISH, ERROR, PROGRESS, SLEEP_OPEN, MEMORY, SERVER, WAIT, GIL, NAME = range(13)
+KIND_NAMES = ("spawn", "start", "run", "sleep", "finish", "error", "progress", "sleep-open", "memory", "server",
+              "wait", "gil", "name")
 # PROGRESS: a RUN interval still open, (t0 = its start, t1 = now). A CPU-bound worker that is
 # never interrupted closes no interval until it ends; without these a live view would show it
 # as waiting. The final RUN with the same start replaces it; figures never count it twice.
@@ -43,15 +44,32 @@ KIND_NAMES = ("spawn", "start", "run", "sleep", "finish", "error", "progress", "
 # Both are run-level: task -1, and their figures in info.
 RUN_LEVEL = frozenset((MEMORY, SERVER))
 
+# What a trace of any program (``concviz trace``/``attach``, seen from outside through /proc)
+# adds; a run of concviz's own models never has them:
+# WAIT: a stretch [t0, t1) a thread did not run, named: ``info`` is its state (sources.infer:
+#   cpu, gil, lock, other, unknown), then ": " and a detail for other (the system call) and
+#   unknown (why). Sleeping in I/O is a SLEEP, as in a run.
+# GIL: the task held its process's GIL over [t0, t1) (inferred: it ran while siblings waited on
+#   the GIL's futex). A process with GIL events has its GIL lane drawn from them, not from RUNs.
+# NAME: the task's thread was renamed at t0 to ``info`` (a thread is named after it started).
+TRACE_KINDS = frozenset((WAIT, GIL, NAME))
+
 # events that happen at one instant: the recorder writes them with t0 == t1
-INSTANTS = frozenset((SPAWN, START, FINISH, ERROR, SLEEP_OPEN, MEMORY, SERVER))
+INSTANTS = frozenset((SPAWN, START, FINISH, ERROR, SLEEP_OPEN, MEMORY, SERVER, NAME))
 # how a run ended: the trailer's "ended" (see Experiment.pump)
 RUN_ENDINGS = ("ok", "error", "timeout", "cancelled", "crashed")
 
 # Version 2 added the run-level kinds (MEMORY, SERVER): a version-1 reader would have refused
-# them as malformed events, so it is told the version instead. Version 1 traces still load.
+# them as malformed events, so it is told the version instead. Version 3 added the trace kinds
+# (WAIT, GIL, NAME) and the header of a trace of a program (see header_problem); a run is still
+# written as version 2 (it has none of them), so older readers keep reading runs. Older traces
+# still load.
 TRACE_VERSION = 2
-KINDS_IN_VERSION = {1: 8, 2: len(KIND_NAMES)}  # trace version -> event kinds it can hold
+PROGRAM_TRACE_VERSION = 3
+KINDS_IN_VERSION = {1: 8, 2: 10, 3: len(KIND_NAMES)}  # trace version -> event kinds it can hold
+# a trace of a program has no task count in its header (threads come and go): its ids are
+# checked against this instead
+MAX_TRACED_TASKS = 1_000_000
 # perf_counter_ns() is a signed 64-bit count of nanoseconds on every platform
 MAX_NS = 2**63
 # os.cpu_count() of the largest machines Linux is built for (NR_CPUS with CONFIG_MAXSMP)
@@ -80,7 +98,7 @@ class TraceWriter:
 
     def __init__(self, path: str | Path, header: dict[str, Any]) -> None:
         self._out = open(path, "w", encoding="utf-8")
-        self._out.write(json.dumps({"concviz_trace": TRACE_VERSION, **header}) + "\n")
+        self._out.write(json.dumps({"concviz_trace": version_of(header), **header}) + "\n")
 
     def write(self, events: Iterable[Event]) -> None:
         self._out.writelines(json.dumps(list(e), separators=(",", ":")) + "\n" for e in events)
@@ -90,6 +108,11 @@ class TraceWriter:
         if ended is not None:
             self._out.write(json.dumps({"ended": ended, "message": message}) + "\n")
         self._out.close()
+
+
+def version_of(header: dict[str, Any]) -> int:
+    """The trace version a file with ``header`` is written as."""
+    return PROGRAM_TRACE_VERSION if is_program_trace(header) else TRACE_VERSION
 
 
 def read_trace(path: str | Path) -> tuple[dict[str, Any], list[Event]]:
@@ -171,7 +194,8 @@ class TraceBounds(NamedTuple):
     @classmethod
     def of(cls, header: dict[str, Any]) -> "TraceBounds":
         """The bounds of a header that :func:`header_problem` accepted."""
-        return cls(header["spec"]["tasks"], header["machine"]["cpus"], header.get("t0_ns", 0))
+        tasks = MAX_TRACED_TASKS if is_program_trace(header) else header["spec"]["tasks"]
+        return cls(tasks, header["machine"]["cpus"], header.get("t0_ns", 0))
 
 
 def event_problem(row: list | tuple, bounds: TraceBounds) -> str | None:
@@ -202,23 +226,81 @@ def event_problem(row: list | tuple, bounds: TraceBounds) -> str | None:
         return f"time t1 {t1} is past the end of a 64-bit nanosecond clock"
     if kind in INSTANTS and t0 != t1:
         return f"a {KIND_NAMES[kind]} is an instant, but t0 {t0} != t1 {t1}"
+    if kind == WAIT and wait_state(info) is None:
+        return f"a wait names its state ({', '.join(WAIT_STATES)}), not {_short(info)}"
+    if kind == NAME and not info:
+        return "a name event names the thread"
+    return None
+
+
+# the states a WAIT event can name (sources.infer's, less I/O: that is a SLEEP)
+WAIT_STATES = ("cpu", "gil", "lock", "other", "unknown")
+
+
+def wait_state(info: Any) -> str | None:
+    """The state a WAIT event's ``info`` names ("gil", "unknown: why"...), or None if none."""
+    if not isinstance(info, str):
+        return None
+    state = info.split(":", 1)[0]
+    return state if state in WAIT_STATES else None
+
+
+def is_program_trace(header: dict[str, Any]) -> bool:
+    """The header is a trace of a program (``concviz trace``/``attach``), not a run of a model."""
+    return "trace" in header and "spec" not in header
+
+
+TRACE_WORKLOADS = ("command", "attach")
+MAX_RATE_HZ = 10_000.0
+
+
+def _program_problem(header: dict[str, Any]) -> str | None:
+    """A trace of a program: what it traced (a command it started, or a PID it attached to),
+    the sampler's rate, where the program's output went; the machine's facts, as for a run."""
+    trace = header["trace"]
+    if not isinstance(trace, dict):
+        return f"trace must be an object, got {_short(trace)}"
+    if header.get("model") != "trace" or header.get("workload") not in TRACE_WORKLOADS:
+        return (f"a trace of a program has model 'trace' and workload 'command' or 'attach', got "
+                f"{_short(header.get('model'))} and {_short(header.get('workload'))}")
+    command = trace.get("command")
+    if header["workload"] == "command":
+        if not (isinstance(command, list) and command and all(isinstance(a, str) for a in command)):
+            return f"trace.command must be a list of words, got {_short(command)}"
+    elif command is not None:
+        return "trace.command is for a command concviz started, not for attach"
+    pid = trace.get("pid")
+    if type(pid) is not int or pid < 1:
+        return f"trace.pid must be a positive whole number, got {_short(pid)}"
+    rate = trace.get("rate_hz")
+    if type(rate) not in (int, float) or not 0 < rate <= MAX_RATE_HZ:
+        return f"trace.rate_hz must be a number above 0, up to {MAX_RATE_HZ:g}, got {_short(rate)}"
+    output = trace.get("output")
+    if output is not None and not (isinstance(output, str) and output.isprintable()):
+        return f"trace.output must be a file name or null, got {_short(output)}"
     return None
 
 
 def header_problem(header: dict[str, Any]) -> str | None:
     """What no recorded run can have in this trace header, or None.
 
+    A trace of a program (:func:`is_program_trace`) has, instead of a spec, ``trace``: the
+    command or the PID, the sampler's rate, the output file (see :func:`_program_problem`).
     The run's spec must be one :meth:`RunSpec.validate` accepts as it stands, and name the
     header's model and workload; the machine facts must have their types and ranges (``cpus``
     is required: the core lanes and the events' CPU numbers are checked against it). Other
     facts are checked when present; keys this version does not know are left alone.
     """
     spec = header.get("spec")
-    problem = _spec_problem(spec)
+    if is_program_trace(header):
+        problem = _program_problem(header) or _machine_problem(header.get("machine"))
+        spec = {}
+    else:
+        problem = _spec_problem(spec)
     if problem:
         return problem
     for key in ("model", "workload"):
-        if header.get(key) != spec[key]:
+        if spec and header.get(key) != spec[key]:
             return f"{key} {_short(header.get(key))} is not the spec's {spec[key]!r}"
     problem = _machine_problem(header.get("machine"))
     if problem:

@@ -78,6 +78,8 @@ class Frame:
     events: int = 0
     # memory over time and the loopback server's counters (run-level events), if any
     resources: ResourcesView | None = None
+    # a traced program: why some of its threads' waits could not be named, first seen first
+    unknown: tuple[str, ...] = ()
     # per-frame memo of the cell functions (cells.py)
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
     agg: FrameAgg | None = field(default=None, compare=False, repr=False)
@@ -195,9 +197,13 @@ class Frame:
         return total
 
     def task_wait(self, t: TaskView) -> tuple[int, int]:
-        """(GIL wait, CPU wait) of one task in ns, from its measured intervals."""
+        """(GIL wait, CPU wait) of one task in ns, from its measured intervals (a traced
+        thread's: from its named waits)."""
         if t.start_ns is None:
             return 0, 0
+        if t.wait_ns:
+            named = dict(t.wait_ns)
+            return named.get("gil", 0), named.get("cpu", 0)
         end = lane_end(t, self.now_ns) if t.end_ns is not None else self.now_ns
         ran = t.run_ns + t.open_ns
         wait = max(0, (end - t.start_ns) - ran - t.sleep_ns)
@@ -326,6 +332,8 @@ class Frame:
                 else (t.start_ns - t.spawn_ns) / 1e6,
                 "cpus": list(t.cpus),
             })
+            if t.wait_ns:  # a traced thread: every named wait (gil, lock, other, unknown)
+                out[-1]["waits_s"] = {state: ns / 1e9 for state, ns in t.wait_ns}
         return out
 
     def summary(self) -> dict[str, Any]:

@@ -217,6 +217,13 @@ class LaneSet:
             lane = self.cores[cpu] = Intervals(itemgetter(EV_TASK), may_overlap=True)
         return lane
 
+    def gil_lane(self, pid: int) -> Intervals:
+        """The process lane of ``pid`` made of GIL events (a trace's inferred holders), not of
+        its threads' runs: started empty, here, so that :meth:`fold` does not fill it."""
+        lane = self.procs[pid] = Intervals(itemgetter(EV_TASK), may_overlap=True)
+        self.switches[pid] = 0
+        return lane
+
     def fold(self, tasks: dict, thread_pids: frozenset[int]) -> None:
         """Pack what the lanes got since the last fold; start a process lane for each process
         that has come to share its GIL between task threads (from its tasks' packed runs, so

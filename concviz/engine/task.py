@@ -69,6 +69,11 @@ class Task:
     # dead) or the run's (stopped, timed out, crashed): what it did after its last report is
     # not known
     end_own: bool = True
+    # a traced thread's named waits (WAIT events): state -> its intervals, and their total time;
+    # None for a task of a run (its waits are worked out from its siblings' runs)
+    waits: dict | None = None
+    wait_ns: dict | None = None
+    open_wait: tuple | None = None  # (state, t0, t1): a named wait going on, not yet a WAIT event
 
     @property
     def status(self) -> str:
@@ -106,16 +111,28 @@ class TaskView:
     open_sleep: int | None = None  # start of a sleep still going on
     seen_ns: int = 0  # the latest instant the task reported about
     end_own: bool = True  # the end was the task's own report (see Task.end_own)
+    # a traced thread's named waits: (state, its intervals, how many the snapshot saw), in
+    # state order, and (state, total ns); empty for a task of a run
+    waits: tuple = ()
+    wait_ns: tuple = ()
+    open_wait: tuple | None = None  # (state, t0, t1): a named wait going on (live only)
 
     @classmethod
     def of(cls, t: Task) -> "TaskView":
         """The view of ``t`` now (its packed interval lanes are shared, with their current lengths)."""
+        resorts = t.runs.resorts + t.sleeps.resorts
+        waits = wait_ns = ()
+        if t.waits or t.open_wait:
+            waits = tuple((s, lane, len(lane)) for s, lane in sorted((t.waits or {}).items()))
+            wait_ns = tuple(sorted((t.wait_ns or {}).items()))
+            resorts += sum(lane.resorts for lane in (t.waits or {}).values())
         return cls(id=t.id, spawn_ns=t.spawn_ns, start_ns=t.start_ns, end_ns=t.end_ns, pid=t.pid,
                    tid=t.tid, label=t.label, status=t.status, error=t.error,
                    runs=t.runs, n_runs=len(t.runs), sleeps=t.sleeps, n_sleeps=len(t.sleeps),
                    run_ns=t.run_ns, sleep_ns=t.sleep_ns, cpus=tuple(sorted(t.cpus)),
-                   resorts=t.runs.resorts + t.sleeps.resorts, open_run=t.open_run,
-                   open_sleep=t.open_sleep, seen_ns=t.seen_ns, end_own=t.end_own)
+                   resorts=resorts, open_run=t.open_run,
+                   open_sleep=t.open_sleep, seen_ns=t.seen_ns, end_own=t.end_own,
+                   waits=waits, wait_ns=wait_ns, open_wait=t.open_wait if t.end_ns is None else None)
 
     @property
     def open_ns(self) -> int:

@@ -12,6 +12,11 @@ Everything here is derived from measured events only:
   concurrency (tasks started and not finished: max, time-weighted mean, now), GIL switches
   (hand-offs between threads of one process), spawn latency (SPAWN to START).
 
+A trace of a program (``concviz trace``/``attach``) names its threads' waits itself (WAIT
+events: a per-task side store of intervals per state, which the task lanes draw instead of the
+sibling rule) and its GIL holders (GIL events: a process's GIL lane is made of them, not of its
+threads' runs, and only processes with GIL events share a GIL).
+
 The pump thread calls :meth:`Timeline.feed`; the UI thread calls :meth:`Timeline.snapshot`.
 Intervals are kept packed (store.py): ``feed`` hands each RUN / SLEEP event to its lanes, which
 hold the tuple only until the next fold packs it (at each snapshot, or in ``feed`` once many
@@ -27,11 +32,12 @@ from operator import itemgetter
 from typing import Any, Iterable
 
 from concviz.engine.events import (ERROR, EV_CPU, EV_KIND, EV_PID, EV_T0, EV_T1, EV_TASK, EV_TID, FINISH, PROGRESS,
-                                   RUN, SLEEP, SLEEP_OPEN, SPAWN, START)
+                                   RUN, SLEEP, SLEEP_OPEN, SPAWN, START, TRACE_KINDS, is_program_trace)
 from concviz.engine.frame import Frame, FrameAgg, threads_share_gil
 from concviz.engine.prefix import RunLengths
 from concviz.engine.resources import RunResources
 from concviz.engine.store import LaneSet
+from concviz.engine.trace_fold import TracedFolds
 from concviz.engine.task import (DONE, END_REASONS, FAILED, MODEL_FAILED_REASON, NEVER_STARTED_PREFIX, NOT_STARTED,
                                  PENDING, QUEUED, RUNNING, STOPPED_REASON, UNREPORTED_REASON,  # noqa: F401
                                  Task, TaskView)
@@ -40,7 +46,7 @@ _KIND = itemgetter(EV_KIND)
 _ITS_OWN, _SKIPPED, _NOT_ITS_OWN = range(3)  # what _task_event made of an event
 
 
-class Timeline:
+class Timeline(TracedFolds):
     """Folds event batches incrementally; thread-safe between one feeder and one reader."""
 
     # Intervals waiting to be packed past which feed packs them itself, on the pump's thread.
@@ -67,6 +73,9 @@ class Timeline:
         self._lengths = RunLengths()  # of every RUN interval, for the median
         self._core_ns: dict[int, int] = {}  # cpu -> RUN time recorded on it (-1: unknown)
         self._pid_tids: dict[int, set] = {}  # pid -> threads that started tasks in it
+        self.traced = is_program_trace(self.header)  # waits and GIL holders come as events
+        self._gil_pids: set[int] = set()  # processes whose GIL lane is made of GIL events
+        self._unknown_seen: dict[str, None] = {}  # why waits were unknown (each logged once), in order
         self.version = 0
         self.events = 0
         self.first_ns: int | None = None
@@ -95,6 +104,7 @@ class Timeline:
     def set_header(self, header: dict[str, Any]) -> None:
         with self._lock:
             self.header = header
+            self.traced = is_program_trace(header)
             for i in range((header.get("spec") or {}).get("tasks", 0)):
                 self.tasks.setdefault(i, Task(i))
             self.version += 1
@@ -126,6 +136,7 @@ class Timeline:
             core_ns = self._core_ns
             acc = 0  # RUN time on cpu_ not yet added to core_ns
             pid_ = proc_add = None
+            gil_pids = self._gil_pids
             for ev in events:
                 kind, task, pid, tid, t0, t1, cpu, info = ev
                 if task != task_:
@@ -158,7 +169,7 @@ class Timeline:
                         t.cpus.add(cpu)
                     if pid != pid_:
                         pid_ = pid
-                        lane = procs.get(pid)
+                        lane = procs.get(pid) if pid not in gil_pids else None
                         proc_add = None if lane is None else lane.pending.append
                     if proc_add is not None:
                         proc_add(ev)
@@ -205,6 +216,8 @@ class Timeline:
         elif kind == SLEEP_OPEN:
             if t.end_ns is None:
                 t.open_sleep = t0
+        elif kind in TRACE_KINDS:  # a traced program's waits, GIL holders and renames
+            self._traced_event(t, ev)
         elif kind == SPAWN:
             t.spawn_ns = t0
             if self.first_ns is None or t0 < self.first_ns:
@@ -339,6 +352,7 @@ class Timeline:
                 log_total=self.log_total,
                 events=self.events,
                 resources=self.resources.view(),
+                unknown=tuple(self._unknown_seen),
                 agg=FrameAgg(
                     thread_pids=thread_pids,
                     gil_switches=sum(lanes.switches.get(p, 0) for p in thread_pids),
@@ -360,8 +374,11 @@ class Timeline:
         batch is merged into. Returns the processes whose task threads share a GIL."""
         self._fold_tasks()
         tasks = self.tasks
-        thread_pids = frozenset(p for p, tids in self._pid_tids.items() if len(tids) > 1
-                                and threads_share_gil(self.header))
+        if self.traced:  # a GIL is shared where the trace saw it held
+            thread_pids = frozenset(self._gil_pids)
+        else:
+            thread_pids = frozenset(p for p, tids in self._pid_tids.items() if len(tids) > 1
+                                    and threads_share_gil(self.header))
         self.lanes.fold(tasks, thread_pids)
         self._waiting_lanes = 0
         return thread_pids
@@ -376,6 +393,10 @@ class Timeline:
                 new_lengths += t.runs.fold()[1]
             if t.sleeps.pending:
                 t.sleeps.fold()
+            if t.waits:
+                for lane in t.waits.values():
+                    if lane.pending:
+                        lane.fold()
         self._unfolded.clear()
         self._lengths.fold()
         self._waiting = 0

@@ -116,7 +116,11 @@ def title_markup(frame: Frame | None, spec: RunSpec, source: str, width: int = 2
 
     The right side describes the machine and the Python the shown run was measured on (from the
     trace header), or, before any run, those of the next run (``machine``: its Python's facts,
-    which ``--python`` chooses); "Python 3.13.0 free-threaded · GIL off" for a 3.13t."""
+    which ``--python`` chooses); "Python 3.13.0 free-threaded · GIL off" for a 3.13t. A traced
+    program: what was traced and how often it was read ('concviz  trace · python cpu_threads.py ·
+    5 threads   sampled at 200 Hz   ...  2 cores')."""
+    if frame is not None and "trace" in frame.header:
+        return trace_title_markup(frame, source, width)
     model = frame.model if frame and frame.header else spec.model
     workload = frame.workload if frame and frame.header else spec.workload
     n = len(frame.tasks) if frame and frame.tasks else spec.tasks
@@ -135,6 +139,49 @@ def title_markup(frame: Frame | None, spec: RunSpec, source: str, width: int = 2
     else:
         right = ""
     return f"{left}[dim]   {right}[/]" if right else left
+
+
+def trace_title_markup(frame: Frame, source: str, width: int) -> str:
+    from concviz.engine.sources.program import describe
+
+    pids = {t.pid for t in frame.tasks if t.pid is not None}
+    what = "trace" if frame.workload == "command" else "attach"
+    counts = f"{len(frame.tasks)} threads" + (f" in {len(pids)} processes" if len(pids) > 1 else "")
+    right = f"{frame.machine.get('cpus', '?')} cores · from /proc"
+    room = width - len(what) - len(counts) - len(source) - 20
+    if room - _plain_len(right) - 3 >= 24:  # the machine's side, where the command still has room
+        room -= _plain_len(right) + 3
+    left = (f"[b]concviz[/b]  [b $accent]{what}[/] · {describe(frame.header, max(8, room))} · {counts}"
+            f"  [dim]{source}[/]")
+    return f"{left}[dim]   {right}[/]" if _plain_len(left) + _plain_len(right) + 3 <= width else left
+
+
+def unread(frame: Frame) -> str | None:
+    """Why some waits of a traced program could not be read, if they could not (the unknowns
+    every trace has a little of, a thread's last moments and a wake between two readings, are
+    in the log only)."""
+    from concviz.engine.sources.tracer import BETWEEN_READINGS, ENDED_UNMEASURED
+
+    return next((w for w in frame.unknown if w not in (BETWEEN_READINGS, ENDED_UNMEASURED)), None)
+
+
+def trace_controls_markup(frame: Frame, running: bool, width: int = 200) -> str:
+    """A traced program's bar: its state, where its output goes, what the keys do."""
+    trace = frame.header.get("trace") or {}
+    if running:
+        state = "[b $success]● tracing[/]"
+    else:
+        state = "[dim]○ ended[/]" if frame.ended == "ok" else f"[dim]○ {frame.ended or 'ended'}[/]"
+    parts = [state]
+    why = unread(frame) if frame.unknown else None
+    if why:  # what could not be read, and why: said, not guessed
+        parts.append(f"[b]?[/] unknown: {why}")
+    if trace.get("output"):
+        parts.append(f"output [b]{trace['output']}[/]")
+    if running:
+        parts.append("[dim]s[/] ends the command" if trace.get("command") else "[dim]s[/] stops watching")
+    parts.append("[dim]GIL, lock and I/O waits are inferred (? explains)[/]")
+    return fit(parts, width, sep="   ")
 
 
 def controls_markup(spec: RunSpec, running: bool, live: bool, width: int = 200) -> str:
@@ -193,6 +240,9 @@ def stats_markup(frame: Frame, sample: Sample | None, width: int = 200) -> str:
         + (f" not started [b]{s['not_started']}[/]" if s["not_started"] else ""),
         f"spawn [b]{s['spawn_ms_median']:.1f} ms[/]",
     ]
+    if "trace" in frame.header:  # a traced program: its threads and processes, not spawn times
+        pids = {t.pid for t in frame.tasks if t.pid is not None}
+        parts[-2:] = [f"threads [b]{s['running']}[/] alive of {len(frame.tasks)}, processes [b]{len(pids)}[/]"]
     # a net run's memory and connections come right after its concurrency (they are its point);
     # another run's memory after its GIL figures
     at = 3 if s["server"] is not None else 5
@@ -224,6 +274,8 @@ _TAG = re.compile(r"\[[^\]]*\]")
 def caption_markup(frame: Frame) -> str:
     if not frame.header:
         return "[dim]starting the experiment process…[/]"
+    if "trace" in frame.header:
+        return trace_caption_markup(frame)
     if frame.running and frame.stats["done"] + frame.stats["failed"] == 0:
         return f"[b]▶[/] running {frame.model} on the {frame.workload} workload…"
     text = caption(frame).replace("[", "\\[")
@@ -253,6 +305,37 @@ def welcome_markup(spec: RunSpec, info: ModelInfo, machine: dict | None = None) 
     )
 
 
+def trace_caption_markup(frame: Frame) -> str:
+    """What a traced program shows, from the measured numbers and the inferred waits."""
+    s = frame.stats
+    if not frame.tasks:
+        return "[b]▶[/] reading the program from /proc…"
+    p = s["parallelism"]
+    pids = {t.pid for t in frame.tasks if t.pid is not None}
+    waits = {"I/O": sum(t.sleep_ns for t in frame.tasks)}
+    for t in frame.tasks:
+        for state, ns in t.wait_ns:
+            waits[state] = waits.get(state, 0) + ns
+    busy = s["busy_s"] * 1e9
+    text = (f"{len(frame.tasks)} threads in {len(pids)} process{'es' if len(pids) != 1 else ''}: "
+            f"parallelism {p:.2f}")
+    if p >= 1.4:
+        text += ". Threads ran at the same instant on different cores: true parallelism."
+    elif frame.thread_pids and waits.get("gil", 0) > busy:
+        text += f". One thread ran at a time: the others waited for the GIL ({s['gil_switches']} hand-offs, inferred)."
+    elif p < 0.5:
+        most = max(("I/O", "lock", "other"), key=lambda k: waits.get(k, 0))
+        text += f". Mostly waiting, not computing: {WAIT_WORDS[most]}."
+    else:
+        text += "."
+    if frame.ended and frame.ended != "ok":
+        text += f" [b $error](trace {frame.ended})[/]"
+    return f"[b]▶[/] {text}"
+
+
+WAIT_WORDS = {"I/O": "in I/O (inferred)", "lock": "on locks (inferred)", "other": "in other system calls"}
+
+
 LEGEND_SHORT = ("[$success]█[/] run  [$error]▒[/] GIL wait  [$warning]░[/] CPU wait  [$primary]·[/] sleep  "
                 "[dim]-[/] queued  [$success]✓[/] done  [$error]✗[/] failed")
 LEGEND = ("[$success]█[/] running  [$error]▒[/] waiting for the GIL  [$warning]░[/] waiting for a CPU  "
@@ -260,6 +343,16 @@ LEGEND = ("[$success]█[/] running  [$error]▒[/] waiting for the GIL  [$warni
 LEGEND_WIDE = 104  # columns from which the legend's long words fit
 
 
-def legend_markup(width: int) -> str:
-    """The legend of the lanes' glyphs, in long words where ``width`` has room for them."""
+TRACE_LEGEND_SHORT = ("[$success]█[/] run  [$error]▒[/] GIL* [$warning]░[/] CPU  [$secondary]╫[/] lock*  "
+                      "[$primary]·[/] I/O*  [dim]~[/] other  [dim]?[/] unknown  [dim]*inferred[/]")
+TRACE_LEGEND = ("[$success]█[/] running  [$error]▒[/] waiting for the GIL (inferred)  [$warning]░[/] waiting "
+                "for a CPU  [$secondary]╫[/] on a lock (inferred)  [$primary]·[/] I/O (inferred)  "
+                "[dim]~[/] other call  [dim]?[/] unknown")
+
+
+def legend_markup(width: int, traced: bool = False) -> str:
+    """The legend of the lanes' glyphs, in long words where ``width`` has room for them
+    (``traced``: a traced program's states, the inferred ones said so)."""
+    if traced:
+        return TRACE_LEGEND if width >= len(_TAG.sub("", TRACE_LEGEND)) + 2 else TRACE_LEGEND_SHORT
     return LEGEND if width >= LEGEND_WIDE else LEGEND_SHORT

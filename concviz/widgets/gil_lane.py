@@ -28,6 +28,8 @@ def gil_columns_seen(now_ns: int | None, t0: int, t1: int, width: int) -> int:
 # what the GIL lane says when no GIL is shared, longest first (the longest that fits is shown)
 GIL_OFF = ("GIL off (free-threaded build): threads can run in parallel", "GIL off: threads run in parallel")
 NO_THREADS_YET = ("no threads sharing a GIL yet",)
+# a traced program: a holder is inferred only where threads waited on a GIL's futex
+NO_GIL_SEEN = ("no thread seen waiting for a GIL (inferred from futex waits)", "no GIL waits seen")
 
 
 def fit_words(texts: tuple[str, ...], room: int) -> str:
@@ -60,11 +62,14 @@ class GilLane(LanePane):
         frame, win = self.frame, self.window
         label_w, cells_w, note_w = self.columns(width)
         pids = sorted(frame.thread_pids)
-        title = Segment(" GIL holder".ljust(label_w)[:label_w], self.style("lane--title"))
+        traced = "trace" in frame.header
+        name = (" GIL inferred" if label_w > 13 else " GIL (inf.)") if traced else " GIL holder"
+        title = Segment(name.ljust(label_w)[:label_w],
+                        self.style("lane--title"))
         if not frame.gil:
             why = GIL_OFF
         elif not pids:  # no threads share a GIL: why not, for this model, else "not yet"
-            why = (self.info.gil_note if self.info else ()) or NO_THREADS_YET
+            why = NO_GIL_SEEN if traced else (self.info.gil_note if self.info else ()) or NO_THREADS_YET
         else:
             why = ()
         if why:  # no GIL hand-offs to draw: say why

@@ -38,6 +38,15 @@ a net workload has open. The figures give *mem/task*: what the run grew by, per 
 *concurrency* = tasks started and not finished (now / max). Sync code has concurrency 1;
 async code has many tasks in flight, with or without parallelism.
 
+**A traced program** (`concviz trace -- COMMAND`, `concviz attach PID`) is read from outside,
+through `/proc`, at the rate in the title: a lane per thread (a process's main thread by its
+PID, its other threads `└TID` under it). Running and waiting for a CPU (`░`) are *measured*
+(schedstat, exact); what a blocked thread waits for is *inferred* from the system call it is
+in: `▒` the GIL (a futex its sibling threads wait on in turn, in Python's own memory), `╫` a
+lock (any other futex), `·` I/O (sleep, poll, read, recv...), `~` another call; `?` unknown,
+with the reason in the log (`l`), e.g. another user's process, whose calls cannot be read. The
+GIL lane is the inferred holder: the thread that ran while its siblings waited for the GIL.
+
 **Results** (`t`): this session's complete runs with the settings shown, one row per model,
 ranked by the median of its wall times; `±` is half their range. Models whose ranges overlap
 share a rank (`1=`): the measurement cannot tell them apart. `a` runs every model in turn.

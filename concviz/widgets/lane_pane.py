@@ -29,8 +29,9 @@ from concviz.view import Window, axis_ticks
 if TYPE_CHECKING:
     from concviz.engine.models import ModelInfo
 
-STATES = ("run", "gil", "cpu", "sleep", "queued", "done", "failed")
-STATE_GLYPHS = {"gil": "▒", "cpu": "░", "sleep": "·", "queued": "-"}  # in COL_* order
+STATES = ("run", "gil", "cpu", "sleep", "queued", "lock", "other", "unknown", "done", "failed")
+# in COL_* order; the last three are named only by a trace of a program
+STATE_GLYPHS = {"gil": "▒", "cpu": "░", "sleep": "·", "queued": "-", "lock": "╫", "other": "~", "unknown": "?"}
 TASK_COLOURS = 8
 SAME_RUN = re.compile(r"((.)\2*)", re.S)  # a run of one character: (the run, the character)
 _segment = tuple.__new__  # Segment(text, style, None) without the Python-level NamedTuple __new__
@@ -184,7 +185,7 @@ class LanePane(ScrollView):
         key = f"@palette-{kind}"
         styles = self._styles.get(key)
         if styles is None:
-            if kind == "task":  # the 4 states, blank, running, running over each of the 4 states
+            if kind == "task":  # the 7 states, blank, running, running over each of the 7 states
                 run = self.style("lane--run")
                 styles = [*(self.style(f"lane--{name}") for name in STATE_GLYPHS), self._base, run,
                           *(run + self.shade(name) for name in STATE_GLYPHS)]

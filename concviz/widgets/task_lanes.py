@@ -5,32 +5,34 @@ from __future__ import annotations
 
 from rich.segment import Segment
 
-from concviz.engine.cells import CODE_BLANK, CODE_FULL
+from concviz.engine.cells import CODE_BASE, CODE_BLANK, CODE_FULL
 from concviz.widgets.lane_cache import LaneCodes
 from concviz.engine.timeline import DONE, FAILED, NOT_STARTED, QUEUED, RUNNING
 from concviz.view import BLOCKS, failure_word, format_time, short_label
 from concviz.widgets.lane_pane import STATE_GLYPHS, LanePane, code_segments
 
 GLYPH_BY_STATE = tuple(STATE_GLYPHS.values())
-UPPER_GLYPH_BY_STATE = ("▒", "░", " ", " ")
+UPPER_GLYPH_BY_STATE = ("▒", "░", " ", " ", "╫", " ", " ")
 DEFAULT_WORKER_LABEL = "thr {tid}"  # a model the registry does not know (an old trace)
 
 
 def _code_tables(waits: tuple[str, ...]) -> dict[int, str]:
     """str.translate table: a lane column's code (Frame.task_codes) -> its glyph."""
-    return {c: (waits[c] if c < CODE_BLANK else " ") if c <= CODE_BLANK else BLOCKS[c // 5]
+    return {c: (waits[c] if c < CODE_BLANK else " ") if c <= CODE_BLANK else BLOCKS[c // CODE_BASE]
             for c in range(CODE_FULL + 1)}
 
 
 # what a code looks like: its glyph (the bottom row of a lane, and the rows above it, which show
 # waits but not sleep dots or queue dashes), and its style key (an index into
-# LanePane.palette("task"): the 4 states, blank, running, running over each of the 4 states)
+# LanePane.palette("task"): the 7 states, blank, running, running over each of the 7 states)
 CODE_GLYPHS = _code_tables(GLYPH_BY_STATE)
 UPPER_CODE_GLYPHS = _code_tables(UPPER_GLYPH_BY_STATE)
 # A full block (8 eighths) hides its cell's background, so whatever the state under it, it
 # takes the plain running style: a run of full blocks is one segment, not one per change of
 # the hidden state (the upper rows of a tall lane are mostly full blocks).
-CODE_STYLE_KEY = {c: chr(c if c <= CODE_BLANK else 5 if c // 5 == 8 else 5 + (c % 5 + 1) % 5)
+_RUN_KEY = CODE_BLANK + 1
+CODE_STYLE_KEY = {c: chr(c if c <= CODE_BLANK else _RUN_KEY if c // CODE_BASE == 8
+                         else _RUN_KEY + (c % CODE_BASE + 1) % CODE_BASE)
                   for c in range(CODE_FULL + 1)}
 
 
@@ -55,11 +57,25 @@ class TaskLanes(LanePane):
         t = self.frame.tasks[index]
         if t.tid is None:
             return "" if t.pid is None else f"pid {t.pid}"
+        if "trace" in self.frame.header:  # a traced program's thread, under its process
+            return self.traced_label(t)
         template = self.info.worker_label if self.info else DEFAULT_WORKER_LABEL
         fields = {"pid": t.pid, "tid": t.tid % 100000, "label": t.label or "task"}
         if "{worker}" in template:
             fields["worker"] = self.pool_index(t.pid)
         return template.format_map(fields)
+
+    def traced_label(self, t) -> str:
+        """A traced thread: its process's main thread as its PID, the others as "└TID",
+        under it, with their name where it is not the process's (Python before 3.14 leaves its
+        threads the process's name)."""
+        mains = self._memo.get("mains")
+        if mains is None:
+            mains = self._memo["mains"] = {u.pid: u.label for u in self.frame.tasks if u.tid == u.pid}
+        if t.tid == t.pid:
+            return str(t.pid)
+        name = t.label if t.label and t.label != mains.get(t.pid) and t.label != str(t.tid) else ""
+        return f"└{t.tid} {name}".rstrip()
 
     def pool_index(self, pid: int) -> int:
         """The pool worker ``pid`` is, counted in the order the workers first started a task."""

@@ -75,6 +75,25 @@ def test_net_slow(snap_compare, replay, size):
 
 
 @pytest.mark.parametrize("size", SIZES)
+def test_traced_threads(snap_compare, replay, size):
+    """concviz trace of examples/cpu_threads.py (recorded): the title names the command and the
+    sampler; T0 is the process (its main thread, blocked in join: ▓ on a lock), T1-T4 its
+    threads (└TID) mostly ▒ waiting for the GIL with running blocks taking turns; the GIL lane
+    says "inferred" and hands over among 1-4; the legend marks GIL, lock and I/O as inferred;
+    the footer has no keys of concviz's own runs."""
+    assert snap_compare(replay("trace-cpu-threads"), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_traced_process_pool(snap_compare, replay, size):
+    """concviz trace of examples/process_pool.py (recorded on a crowded machine): the parent
+    (▓ waiting on its pool's lock, a helper thread sleeping ·), two worker processes running
+    on both cores with waits for a CPU (░); "3 processes" in the title; no GIL lane holder (no
+    thread waited for a GIL: each process has its own)."""
+    assert snap_compare(replay("trace-process-pool"), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_failed_task(snap_compare, replay, size):
     """A mixed run where task 2 raises: its lane stops half-way with ✗ failed, the others
     finish with ✓, and the stats count 1 failed."""

@@ -210,6 +210,24 @@ BAD = [
     (["compare", "--python", "{d}/py311", "--python", "{d}/mute"], "not a Python interpreter"),
     (["compare", "--models", "interpreters", "--python", "{d}/py311"],
      "nothing to compare: interpreters skipped (the interpreters model needs Python 3.12 or newer"),
+    # a program traced from outside (issue 15): nothing is started for any of these
+    (["trace"], "no command to trace"),
+    (["trace", "--json", "--"], "no command to trace"),
+    (["trace", "--json", "--", "{d}/no-such-program"], "command not found"),
+    (["trace", "--json", "--", "{d}"], "cannot run"),
+    (["trace", "--rate", "0", "--", "true"], "rate must be 1 to 1000 Hz, got 0"),
+    (["trace", "--rate", "fast", "--", "true"], "rate must be a number"),
+    (["trace", "--time-limit", "0", "--", "true"], "time limit must be more than 0 s"),
+    (["trace", "--record", "{d}", "--", "true"], "it is a directory"),
+    (["trace", "--inherit-output", "--", "true"], "--inherit-output is for --json"),
+    (["trace", "--theme", "nrod", "--", "true"], "unknown theme 'nrod'"),
+    (["attach", "abc"], "PID must be a whole number"),
+    (["attach", "0"], "no process 0"),
+    (["attach", "--json", "999999999"], "no process 999999999"),
+    (["attach", "--rate", "5000", "1"], "rate must be 1 to 1000 Hz"),
+    (["attach", "--time-limit", "soon", "1"], "time limit must be a number"),
+    (["attach", "--theme", "", "1"], "unknown theme ''"),
+    (["attach"], "the following arguments are required: PID"),
 ]
 
 # name -> what the fake Python prints when asked (pythons.describe runs it with -c): enough to be
@@ -287,6 +305,12 @@ def test_every_option_that_takes_a_value_has_a_bad_case():
 def test_bad_input_exits_2_with_one_line(argv, words, folder, nothing_runs, capsys):
     argv = [a.replace("{d}", str(folder)) for a in argv]
     assert_one_line(*call(argv, capsys), words.replace("{d}", str(folder)))
+
+
+def test_trace_needs_linux(monkeypatch, nothing_runs, capsys):
+    monkeypatch.setattr(sys, "platform", "darwin")
+    code, out, err = call(["trace", "--json", "--", "true"], capsys)
+    assert_one_line(code, out, err, "they need Linux (this is darwin)")
 
 
 def test_a_start_method_this_platform_lacks(monkeypatch, nothing_runs, capsys):

@@ -16,7 +16,8 @@ import pytest
 
 from concviz.engine.events import PROGRESS, RUN, SLEEP, SLEEP_OPEN, read_trace
 from concviz.engine import core_cells
-from concviz.engine.cells import CODE_BLANK, COL_CPU, COL_GIL, COL_QUEUED, COL_SLEEP
+from concviz.engine.cells import (CODE_BASE, CODE_BLANK, COL_CPU, COL_GIL, COL_LOCK, COL_OTHER, COL_QUEUED, COL_SLEEP,
+                                  COL_UNKNOWN)
 from concviz.engine.changes import changed_from
 from concviz.engine.frame import Frame
 from concviz.engine.timeline import Timeline
@@ -42,10 +43,14 @@ def reference_codes(frame: Frame, index: int, t0: int, t1: int, width: int, leve
                 best, state = cells.sleep[c], COL_SLEEP
             if cells.queued[c] > best:
                 best, state = cells.queued[c], COL_QUEUED
+            # a traced thread's waits, as the trace named them (empty for a run's task)
+            for named, col in ((cells.lock, COL_LOCK), (cells.other, COL_OTHER), (cells.unknown, COL_UNKNOWN)):
+                if named and named[c] > best:
+                    best, state = named[c], col
             share = min(1.0, max(0.0, cells.run[c] * levels - level))
             if share > 0.001:
                 eighths = min(8, ceil(share * 8 - 1e-9))
-                row.append(eighths * 5 + (state if best > 0.1 else CODE_BLANK))
+                row.append(eighths * CODE_BASE + (state if best > 0.1 else CODE_BLANK))
             else:
                 row.append(state if best > 0.05 else CODE_BLANK)
         rows.append(row)
@@ -104,16 +109,16 @@ def test_codes_say_what_the_lane_shows():
     frame = tl.snapshot()
     [row] = frame.task_codes(0, t(0), t(40), 4)
     # 10 ms columns: queued, ran all of it, waited for the GIL (task 1 ran), asleep
-    assert row == [COL_QUEUED, 8 * 5 + CODE_BLANK, COL_GIL, COL_SLEEP]
+    assert row == [COL_QUEUED, 8 * CODE_BASE + CODE_BLANK, COL_GIL, COL_SLEEP]
     top, bottom = frame.task_codes(0, t(0), t(40), 4, 2)[::-1]
-    assert bottom[1] == top[1] == 8 * 5 + CODE_BLANK  # a full column fills both rows
+    assert bottom[1] == top[1] == 8 * CODE_BASE + CODE_BLANK  # a full column fills both rows
     # any running share shows: 1% of a column is one eighth of a block, half is four
-    eighths = [code // 5 for code in frame.task_codes(1, t(20), t(20.4), 4)[0]]
+    eighths = [code // CODE_BASE for code in frame.task_codes(1, t(20), t(20.4), 4)[0]]
     assert eighths == [8, 8, 8, 8]
     tl2 = Timeline({"model": "processes", "spec": {"tasks": 1}, "machine": {"cpus": 2, "gil": True}})
     tl2.feed([spawn(0, 0, 20), start(0, 0, 20, 1), run(0, 1, 1.1, 20, 1), run(0, 20, 25, 20, 1),
               finish(0, 40, 20, 1)])
-    eighths = [code // 5 for code in tl2.snapshot().task_codes(0, t(0), t(40), 4)[0]]
+    eighths = [code // CODE_BASE for code in tl2.snapshot().task_codes(0, t(0), t(40), 4)[0]]
     assert eighths == [1, 0, 4, 0]
 
 
@@ -144,7 +149,7 @@ def test_plain_columns_follow_the_whole_rule():
     sibling = [p for _, p in pairs]
     n = len(pairs)
     assert _plain_codes(run, sibling) == _classify(run, [0.0] * n, [1.0] * n, [0.0] * n, sibling)
-    assert {c % 5 for c in _plain_codes(run, sibling)} >= {COL_GIL, COL_CPU, CODE_BLANK}
+    assert {c % CODE_BASE for c in _plain_codes(run, sibling)} >= {COL_GIL, COL_CPU, CODE_BLANK}
 
 def live_batches(seed: int) -> list[list[tuple]]:
     """random_run as a live UI sees it: before a batch that closes a RUN or a SLEEP, a report

@@ -12,7 +12,7 @@ from math import ceil
 
 import pytest
 
-from concviz.engine.cells import CODE_BLANK, COL_CPU, COL_GIL, COL_QUEUED, COL_SLEEP
+from concviz.engine.cells import CODE_BASE, CODE_BLANK, COL_CPU, COL_GIL, COL_QUEUED, COL_SLEEP
 from concviz.engine.events import FINISH, RUN, SLEEP, SPAWN, START
 from concviz.engine.timeline import Timeline
 
@@ -81,7 +81,7 @@ class Walk:
             if queued[c] > best:
                 best, state = queued[c], COL_QUEUED
             if run[c] > 0.001:
-                row.append(min(8, ceil(run[c] * 8 - 1e-9)) * 5 + (state if best > 0.1 else CODE_BLANK))
+                row.append(min(8, ceil(run[c] * 8 - 1e-9)) * CODE_BASE + (state if best > 0.1 else CODE_BLANK))
             else:
                 row.append(state if best > 0.05 else CODE_BLANK)
         return run, sleep, row
