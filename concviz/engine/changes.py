@@ -27,6 +27,11 @@ def first_changed_column(at: float, t0: int, t1: int, width: int) -> int:
 def changed_from(old: TaskView, new: TaskView, old_now: int, new_now: int) -> float:
     """The earliest instant at which the lane of ``new`` may differ from the lane of ``old``
     (the same task in an earlier frame): +inf if nowhere, -inf if anywhere."""
+    if old is new:  # no event since (the Timeline keeps a task's view): only a lane that runs
+        if new.start_ns is None:  # to "now" moved with it
+            return old_now if new.spawn_ns is not None else INF
+        return min(old_now, new_now) if (new.end_ns is None and new.open_sleep is not None
+                                         and old_now != new_now) else INF
     if old.start_ns != new.start_ns or old.spawn_ns != new.spawn_ns or old.pid != new.pid \
             or new.n_runs < old.n_runs or new.n_sleeps < old.n_sleeps or new.resorts != old.resorts:
         return -INF  # (re-ordered intervals: where is not kept)

@@ -108,7 +108,7 @@ class Frame:
     def running(self) -> bool:
         return self.ended is None
 
-    @property
+    @cached_property
     def t_end(self) -> int:
         """The right edge of the data: the live edge, or the end of the last task."""
         ends = [t.end_ns for t in self.tasks if t.end_ns is not None]

@@ -239,7 +239,7 @@ class LaneSet:
                                 for a, b in t.runs.spans(0, len(t.runs))]
                 self.switches[pid] = 0
             if lane.pending:
-                tid_of = {t.id: t.tid for t in tasks.values() if t.pid == pid}
+                tid_of = _TidOf(tasks)
                 j = bisect_left(lane.starts, min(map(_T0, lane.pending)))
                 before = _handoffs(lane, j, tid_of)
                 self._note(("p", pid), lane.fold()[0])
@@ -263,7 +263,21 @@ class LaneSet:
         self._changed.clear()
 
 
-def _handoffs(lane: Intervals, j: int, tid_of: dict[int, int | None]) -> int:
+def _handoffs(lane: Intervals, j: int, tid_of: "_TidOf") -> int:
     """Hand-offs between threads among the lane's items from ``j - 1`` on."""
-    tids = list(map(tid_of.get, lane.tags[max(0, j - 1):]))
+    tids = list(map(tid_of.__getitem__, lane.tags[max(0, j - 1):]))
     return sum(map(ne, tids, tids[1:]))
+
+
+class _TidOf(dict):
+    """task id -> its thread id, looked up as the hand-offs ask (a process lane's fold reads
+    only the tasks of its newest items, not every task of a run of 10,000)."""
+
+    def __init__(self, tasks: dict) -> None:
+        super().__init__()
+        self._tasks = tasks
+
+    def __missing__(self, task: int) -> int | None:
+        t = self._tasks.get(task)
+        tid = self[task] = None if t is None else t.tid
+        return tid

@@ -58,18 +58,27 @@ class LaneCodes:
         if self._prev is None:
             return -INF
         if self._pid_from is None:
-            self._pid_from = {}
             frame, prev = self._frame, self._prev
             pids = frame.thread_pids
-            before = {t.id: t for t in prev.tasks if t.pid in pids}
-            for t in frame.tasks:
+            olds, news = prev.tasks, frame.tasks
+            old_now, new_now = prev.now_ns, frame.now_ns
+            if len(olds) > len(news) or (olds and (olds[0].id != news[0].id
+                                                   or olds[-1].id != news[len(olds) - 1].id)):
+                self._pid_from = dict.fromkeys(pids, -INF)  # not the same tasks in order: redo all
+                return self._pid_from.get(pid, INF)
+            self._pid_from = out = {}
+            for old, t in zip(olds, news):  # (in id order: a task with no event since keeps its view)
+                if old is t and t.end_ns is not None:
+                    continue  # ended, and nothing new: its lane cannot have changed
+                if old.pid != t.pid and old.pid in pids:
+                    out[old.pid] = -INF  # a thread left its process
                 if t.pid in pids:
-                    old = before.get(t.id)
-                    at = -INF if old is None else changed_from(old, t, prev.now_ns, frame.now_ns)
-                    if at < self._pid_from.get(t.pid, INF):
-                        self._pid_from[t.pid] = at
-            if set(before) - {t.id for t in frame.tasks if t.pid in pids}:
-                self._pid_from = dict.fromkeys(pids, -INF)  # a thread left its process: redo all
+                    at = changed_from(old, t, old_now, new_now)
+                    if at < out.get(t.pid, INF):
+                        out[t.pid] = at
+            for t in news[len(olds):]:  # new threads
+                if t.pid in pids:
+                    out[t.pid] = -INF
         return self._pid_from.get(pid, INF)
 
     def rows(self, frame: Frame, index: int, t0: int, t1: int, width: int, levels: int = 1) -> list[list[int]]:
