@@ -147,7 +147,10 @@ def main(argv: list[str]) -> int:
     rc = RunContext(spec, params, sink, ctx, Recorder(sink))
     if status == "ok" and info.prepare is not None:  # a cluster to start: a cost the header tells
         try:
-            header.update(info.prepare(rc))
+            facts = info.prepare(rc)
+            # the processes the model started itself say how they were started
+            header["machine"]["start_method"] = facts.pop("start_method", header["machine"]["start_method"])
+            header.update(facts)
         except Exception as exc:  # noqa: BLE001
             status, message = "error", error_text(exc)
     sink.send(("H", header))
@@ -281,6 +284,10 @@ class Experiment:
                 break
             if tag == "H":
                 self.header = payload
+                # the time limit is the run's: a cluster's start-up (already over) is not in it
+                start = (payload.get("cluster") or {}).get("start_ns")
+                if start:
+                    deadline += (start[1] - start[0]) / 1e9
             elif tag == "D":
                 self.summary = payload
                 status = payload["status"]

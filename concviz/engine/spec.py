@@ -92,14 +92,18 @@ SKIPPED_ERRORS = (NotApplicable, OverTaskLimit, TooSlow, Unavailable)
 
 def unavailable(model: str, python: str | None = None) -> str:
     """Why the Python at ``python`` (None: this one) cannot run ``model``, in one line; "" when
-    it can. Only the interpreters model needs more than CPython 3.10 (subinterpreters with a
-    GIL of their own); bad paths raise SpecError (pythons.describe)."""
-    if model != "interpreters":
+    it can. The interpreters model needs more than CPython 3.10 (subinterpreters with a GIL of
+    their own), the models of an extra (EXTRAS) its package; bad paths raise SpecError
+    (pythons.describe)."""
+    if model not in EXTRAS and model != "interpreters":
         return ""
     from concviz.engine.pythons import describe
-    from concviz.engine.subinterp import why_unavailable
 
     facts = describe(python)
+    if model in EXTRAS:
+        return "" if facts.dask else EXTRAS[model]
+    from concviz.engine.subinterp import why_unavailable
+
     return why_unavailable(facts.version, facts.interpreters)
 
 

@@ -207,6 +207,11 @@ def stats_markup(frame: Frame, sample: Sample | None, width: int = 200) -> str:
         parts.insert(at, f"server [b]{server['open_now']}[/] open, max [b]{server['max_open']}[/]{state}")
         # last: its work is not the run's (its CPU is not in busy)
         parts.append(f"server: {server['requests']:,} replies, CPU [b]{format_time(server['cpu_s'] * 1e9)}[/]")
+    cluster = s.get("cluster")
+    if cluster is not None:  # a Dask run: where it ran, and what its cluster cost to start
+        hosts = len(cluster["hosts"])
+        parts.insert(3, f"workers [b]{cluster['workers']}[/] on [b]{hosts}[/] host{'s' if hosts != 1 else ''}"
+                     f" start [b]{cluster['start_s']:.1f} s[/]")
     if sample is not None and sample.processes:
         if s["mem_peak_mb"] is None:
             parts.append(f"RSS [b]{sample.rss_bytes / 2**20:.0f} MB[/]")

@@ -129,10 +129,10 @@ def prepare(rc: RunContext) -> dict:
     t0 = time.perf_counter_ns()
     local = None
     if spec.scheduler is None:
-        config = {"distributed.worker.daemon": False}
-        if spec.start_method is not None:
-            config["distributed.worker.multiprocessing-method"] = spec.start_method
-        with dask.config.set(config):
+        # Dask's own default is spawn (a fork of a process with an event loop's threads is
+        # unsafe); --start-method chooses another
+        method = spec.start_method or "spawn"
+        with dask.config.set({"distributed.worker.multiprocessing-method": method}):
             local = LocalCluster(n_workers=spec.pool_size, threads_per_worker=spec.threads_per_worker or 1,
                                  processes=True, dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(local)
@@ -146,7 +146,7 @@ def prepare(rc: RunContext) -> dict:
              "start_ns": [t0, t1], "workers": len(workers),
              "threads": sum(int(w.get("nthreads", 1)) for w in workers.values()), "hosts": hosts}
     rc.state = Cluster(client, local, facts)
-    return {"cluster": facts}
+    return {"cluster": facts, "start_method": method} if local is not None else {"cluster": facts}
 
 
 def _takes_n_workers(client: Any) -> bool:
