@@ -23,6 +23,7 @@ import socket
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -186,11 +187,14 @@ def run(rc: RunContext) -> None:
         os.close(fd)
         os.unlink(kill_mark)  # its existence is the mark
     futures = []
+    run_id = uuid.uuid4().hex[:12]
     try:
         for task in range(params.tasks):
             rc.spawn(task)
-            # pure=False: identical calls are separate tasks, not one result shared
-            futures.append(client.submit(dask_task, task, params, kill_mark, pure=False))
+            # pure=False: identical calls are separate tasks, not one result shared; the key
+            # names the task, for Dask's own records of it (Client.get_task_stream)
+            futures.append(client.submit(dask_task, task, params, kill_mark, pure=False,
+                                         key=task_key(run_id, task)))
         rc.rec.flush()
         wait(futures)
         lost = {}
@@ -210,6 +214,17 @@ def run(rc: RunContext) -> None:
         close(cluster, futures)
         if kill_mark is not None and os.path.exists(kill_mark):
             os.unlink(kill_mark)
+
+
+def task_key(run_id: str, task: int) -> str:
+    """The Dask key of ``task`` in the run ``run_id``: "concviz-RUN-TASK"."""
+    return f"concviz-{run_id}-{task}"
+
+
+def task_of_key(key: str) -> int | None:
+    """The task a Dask key of concviz's names (None: not one of concviz's)."""
+    parts = str(key).split("-")
+    return int(parts[2]) if len(parts) == 3 and parts[0] == "concviz" and parts[2].isdigit() else None
 
 
 def close(cluster: Cluster, futures: list) -> None:
