@@ -193,3 +193,18 @@ def test_two_single_threaded_workers_run_in_parallel_two_threads_of_one_take_tur
         pytest.skip(f"every run was crowded out by other work on this machine: {'; '.join(seen)}")
     assert apart > 1.4, seen
     assert shared <= 1.1, seen
+
+
+@needs_dask
+@pytest.mark.slow
+def test_a_killed_worker_s_task_is_retried_and_its_lane_shows_both_attempts():
+    """--kill-task 1: the worker running task 1 is SIGKILLed half-way; Dask runs it again (on a
+    restarted or the other worker) and the run completes. The lane keeps the lost attempt's
+    running time before the retry's start, and the retry is labelled as the second attempt."""
+    frame = run(model="dask", workload="cpu", tasks=3, scale=0.4, workers=2, kill_task=1)
+    why = failure_report(frame)
+    assert frame.ended == "ok" and [t.status for t in frame.tasks] == ["done"] * 3, why
+    t = frame.tasks[1]
+    assert t.label.startswith("#2 w"), why
+    lost = [(a, b) for a, b in t.runs.spans(0, t.n_runs) if b <= t.start_ns]
+    assert lost and sum(b - a for a, b in lost) > 0.02e9, why  # the first attempt ran before it died

@@ -11,8 +11,10 @@ them into the run's pipe: no channel of concviz's own crosses the cluster. The w
 LocalCluster are processes of this machine, so their ``perf_counter_ns`` is the experiment's
 clock (CLOCK_MONOTONIC).
 
-Dask never says which attempt of a task it runs; ``--kill-task`` marks its first attempt in a
-file, so that the attempt Dask retries after the worker died runs to its end.
+Dask never tells a task which attempt it is; ``--kill-task`` marks its first attempt in a file,
+so that the attempt Dask retries after the worker died runs to its end. The experiment sees a
+second START of the task and labels it "#2 w1@host": its lane shows the lost attempt running,
+then queued again until the retry starts.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any
 
-from concviz.engine.events import ERROR, EV_KIND, EV_TASK, FINISH, START
+from concviz.engine.events import ERROR, EV_INFO, EV_KIND, EV_TASK, FINISH, START
 from concviz.engine.execute import execute
 from concviz.engine.models.base import PER_WORKER_GIL_NOTE, ModelInfo, RunContext
 from concviz.engine.probe import thread_recorder
@@ -171,12 +173,14 @@ def run(rc: RunContext) -> None:
         # called on the client's event loop for each batch a worker logged
         _, batch = event
         events = [tuple(e) for e in batch]
-        sink.send(("E", events))
-        for e in events:
+        for i, e in enumerate(events):
             if e[EV_KIND] in (FINISH, ERROR):
                 ended.add(e[EV_TASK])
             elif e[EV_KIND] == START:
-                started[e[EV_TASK]] = started.get(e[EV_TASK], 0) + 1
+                n = started[e[EV_TASK]] = started.get(e[EV_TASK], 0) + 1
+                if n > 1:  # Dask ran it again: the worker of the attempt before was lost
+                    events[i] = e[:EV_INFO] + (f"#{n} {e[EV_INFO]}",)
+        sink.send(("E", events))
         if len(ended) >= params.tasks:
             all_ended.set()
 
