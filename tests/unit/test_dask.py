@@ -8,6 +8,7 @@ are marked slow. Margins are wide: the machine has 2 cores and other work runs o
 from __future__ import annotations
 
 import dataclasses
+import os
 import socket
 import subprocess
 import sys
@@ -18,7 +19,9 @@ import pytest
 from concviz.engine import pythons
 from concviz.engine.spec import EXTRAS, NotApplicable, RunSpec, SpecError, Unavailable, models_for, unavailable
 
-from .helpers import CPUS, OTHER_LOAD, failure_report, run
+from concviz.engine.experiment import run_to_frame
+
+from .helpers import CPUS, OTHER_LOAD, failure_report, in_group, run
 
 HAS_DASK = not unavailable("dask")
 needs_dask = pytest.mark.skipif(not HAS_DASK, reason=unavailable("dask") or "-")
@@ -208,3 +211,37 @@ def test_a_killed_worker_s_task_is_retried_and_its_lane_shows_both_attempts():
     assert t.label.startswith("#2 w"), why
     lost = [(a, b) for a, b in t.runs.spans(0, t.n_runs) if b <= t.start_ns]
     assert lost and sum(b - a for a, b in lost) > 0.02e9, why  # the first attempt ran before it died
+
+
+@needs_dask
+@pytest.mark.slow
+def test_an_existing_cluster_is_left_running_and_concviz_s_tasks_are_gone_from_it():
+    """--scheduler: the run uses the cluster's workers; at the end (here the time limit, a task
+    hanging) the cluster still runs, with the same workers, and holds none of concviz's tasks."""
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        workers = set(client.scheduler_info()["workers"])
+        pids = set(client.run(os.getpid).values())
+        # (not helpers.run: the tasks' processes are the cluster's, and outlive the run on purpose)
+        frame = run_to_frame(RunSpec(model="dask", workload="io", tasks=3, scale=0.2, hang_task=2, timeout_s=3,
+                                     scheduler=cluster.scheduler_address).validate())
+        why = failure_report(frame)
+        assert frame.ended == "timeout", why
+        assert [t.status for t in frame.tasks[:2]] == ["done", "done"], why
+        assert not frame.stats["cluster"]["local"] and frame.stats["cluster"]["workers"] == 2, why
+        assert {t.pid for t in frame.tasks} <= pids, why  # the cluster's own workers ran them
+        assert not in_group(frame.header["experiment_pid"])  # the experiment's own processes are gone
+        deadline = time.monotonic() + 10
+        left = None
+        while time.monotonic() < deadline:
+            left = client.run_on_scheduler(lambda dask_scheduler: [k for k in dask_scheduler.tasks
+                                                                   if str(k).startswith("concviz-")])
+            if not left:
+                break
+            time.sleep(0.1)
+        assert not left, left
+        assert set(client.scheduler_info()["workers"]) == workers  # still running, the same workers
