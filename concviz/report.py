@@ -76,7 +76,9 @@ def cluster_line(c: dict) -> str:
     what = "to start a LocalCluster" if c["local"] else f"to connect to {c['scheduler']}"
     hosts = len(c["hosts"])
     return (f"  cluster       {c['start_s']:8.3f} s   {what}: {c['workers']} workers, {c['threads']} threads, "
-            f"{hosts} host{'s' if hosts != 1 else ''} (spawn latency above: submit to start)")
+            f"{hosts} host{'s' if hosts != 1 else ''} (spawn latency above: submit to start)"
+            + ("" if c["clock_uncertainty_ms"] is None
+               else f"; other hosts' times within ±{c['clock_uncertainty_ms']:.1f} ms of this clock"))
 
 
 def format_run(frame: Frame) -> str:

@@ -48,7 +48,9 @@ def cluster_figures(header: dict[str, Any]) -> dict[str, Any] | None:
     t0, t1 = cluster.get("start_ns") or (0, 0)
     return {"start_s": (t1 - t0) / 1e9, "workers": cluster.get("workers", 0), "threads": cluster.get("threads", 0),
             "hosts": list(cluster.get("hosts", [])), "local": bool(cluster.get("local")),
-            "scheduler": cluster.get("scheduler", "")}
+            "scheduler": cluster.get("scheduler", ""),
+            # workers on other machines: their times are mapped onto this clock, within this
+            "clock_uncertainty_ms": (cluster["clock"]["uncertainty_ns"] / 1e6 if cluster.get("clock") else None)}
 
 
 @dataclass(frozen=True)

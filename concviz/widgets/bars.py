@@ -211,7 +211,9 @@ def stats_markup(frame: Frame, sample: Sample | None, width: int = 200) -> str:
     if cluster is not None:  # a Dask run: where it ran, and what its cluster cost to start
         hosts = len(cluster["hosts"])
         parts.insert(3, f"workers [b]{cluster['workers']}[/] on [b]{hosts}[/] host{'s' if hosts != 1 else ''}"
-                     f" start [b]{cluster['start_s']:.1f} s[/]")
+                     f" start [b]{cluster['start_s']:.1f} s[/]"
+                     + ("" if cluster["clock_uncertainty_ms"] is None
+                        else f" clocks ±[b]{cluster['clock_uncertainty_ms']:.1f} ms[/]"))
     if sample is not None and sample.processes:
         if s["mem_peak_mb"] is None:
             parts.append(f"RSS [b]{sample.rss_bytes / 2**20:.0f} MB[/]")

@@ -9,7 +9,7 @@ as Dask's structured events (``Worker.log_event``), reach the scheduler on the w
 batched stream, and come to the experiment through ``Client.subscribe_topic``, which forwards
 them into the run's pipe: no channel of concviz's own crosses the cluster. The workers of a
 LocalCluster are processes of this machine, so their ``perf_counter_ns`` is the experiment's
-clock (CLOCK_MONOTONIC).
+clock (CLOCK_MONOTONIC); workers elsewhere are brought onto it (dask_clock.py).
 
 Dask never tells a task which attempt it is; ``--kill-task`` marks its first attempt in a file,
 so that the attempt Dask retries after the worker died runs to its end. The experiment sees a
@@ -32,6 +32,7 @@ from typing import Any
 from concviz.engine.events import ERROR, EV_INFO, EV_KIND, EV_TASK, FINISH, START
 from concviz.engine.execute import execute
 from concviz.engine.models.base import PER_WORKER_GIL_NOTE, ModelInfo, RunContext
+from concviz.engine.models.dask_clock import Offset, boot_id, events_to_scheduler, measure_offset, shares_clock, shift
 from concviz.engine.probe import thread_recorder
 from concviz.engine.workloads import WorkParams
 
@@ -69,11 +70,14 @@ class Cluster:
         client: a ``distributed.Client``.
         local: the ``LocalCluster`` the run started (None: an existing one, left running).
         facts: what the header says of it (see :func:`prepare`).
+        offset: the scheduler's wall clock against the experiment's clock (None: every worker
+            shares the experiment's clock).
     """
 
     client: Any
     local: Any
     facts: dict
+    offset: Offset | None = None
 
 
 # --- worker side ---------------------------------------------------------------------------
@@ -84,12 +88,17 @@ class WorkerSink:
     event loop), and the worker sends what it gathered to the scheduler in batches of its own.
     """
 
-    def __init__(self, worker: Any) -> None:
+    def __init__(self, worker: Any, same_clock: bool) -> None:
         self.worker = worker
+        self.same_clock = same_clock  # False: times go out on the scheduler's wall clock
 
     def send(self, message: tuple) -> None:
         tag, batch = message
-        self.worker.log_event(TOPIC, batch)
+        if self.same_clock:
+            self.worker.log_event(TOPIC, batch)
+        else:
+            self.worker.log_event(TOPIC, {"clock": "scheduler",
+                                          "events": events_to_scheduler(batch, self.worker.scheduler_delay)})
 
 
 _SINKS: dict[str, WorkerSink] = {}  # worker address -> its sink (one worker per process, usually)
@@ -101,15 +110,16 @@ def worker_label(worker: Any) -> str:
     return f"w{worker.name}@{host}"
 
 
-def dask_task(task: int, params: WorkParams, kill_mark: str | None = None) -> bool:
-    """One task on a Dask worker: the probe's brackets around the work (never raises)."""
+def dask_task(task: int, params: WorkParams, kill_mark: str | None = None, boot: str = "") -> bool:
+    """One task on a Dask worker: the probe's brackets around the work (never raises).
+    ``boot``: the experiment's boot id (a worker with another reads another clock)."""
     started = time.perf_counter_ns()  # START is the first line, as in every model
     from distributed import get_worker
 
     worker = get_worker()
     sink = _SINKS.get(worker.address)
     if sink is None:
-        sink = _SINKS[worker.address] = WorkerSink(worker)
+        sink = _SINKS[worker.address] = WorkerSink(worker, shares_clock(boot_id(), boot))
     if kill_mark is not None and params.faults.get(task) == "kill":
         if os.path.exists(kill_mark):  # Dask's retry after the kill: this attempt runs through
             params = replace(params, faults={k: v for k, v in params.faults.items() if k != task})
@@ -148,7 +158,14 @@ def prepare(rc: RunContext) -> dict:
     facts = {"scheduler": info.get("address", spec.scheduler or ""), "local": local is not None,
              "start_ns": [t0, t1], "workers": len(workers),
              "threads": sum(int(w.get("nthreads", 1)) for w in workers.values()), "hosts": hosts}
-    rc.state = Cluster(client, local, facts)
+    offset = None
+    if local is None:  # workers elsewhere read other clocks: how far the scheduler's is from ours
+        boots = client.run(boot_id)
+        others = sum(1 for b in boots.values() if not shares_clock(b, boot_id()))
+        if others:
+            offset = measure_offset(lambda: client.run_on_scheduler(time.time))
+            facts["clock"] = {"workers_elsewhere": others, "uncertainty_ns": offset.uncertainty_ns}
+    rc.state = Cluster(client, local, facts, offset)
     return {"cluster": facts, "start_method": method} if local is not None else {"cluster": facts}
 
 
@@ -172,7 +189,10 @@ def run(rc: RunContext) -> None:
     def forward(event: tuple) -> None:
         # called on the client's event loop for each batch a worker logged
         _, batch = event
-        events = [tuple(e) for e in batch]
+        if isinstance(batch, dict):  # a worker elsewhere: its times are the scheduler's wall clock
+            events = shift([tuple(e) for e in batch["events"]], -cluster.offset.ns if cluster.offset else 0)
+        else:
+            events = [tuple(e) for e in batch]
         for i, e in enumerate(events):
             if e[EV_KIND] in (FINISH, ERROR):
                 ended.add(e[EV_TASK])
@@ -197,7 +217,7 @@ def run(rc: RunContext) -> None:
             rc.spawn(task)
             # pure=False: identical calls are separate tasks, not one result shared; the key
             # names the task, for Dask's own records of it (Client.get_task_stream)
-            futures.append(client.submit(dask_task, task, params, kill_mark, pure=False,
+            futures.append(client.submit(dask_task, task, params, kill_mark, boot_id(), pure=False,
                                          key=task_key(run_id, task)))
         rc.rec.flush()
         wait(futures)
