@@ -294,6 +294,7 @@ def test_a_worker_elsewhere_sends_scheduler_time_that_maps_onto_the_experiment_s
         assert done.wait(10)
     assert all(b["clock"] == "scheduler" for b in got)
     events = [e for b in got for e in b["events"]]
+    assert all(e[6] == -1 for e in events)  # another machine's CPUs are not this one's core lanes
     start = next(e[4] for e in events if e[0] == START) - offset.ns
     finish = next(e[4] for e in events if e[0] == FINISH) - offset.ns
     slack = offset.uncertainty_ns + 20_000_000  # + the worker's own offset's error (its heartbeats)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from typing import Any, NamedTuple
 
-from concviz.engine.events import EV_T0, EV_T1
+from concviz.engine.events import EV_CPU, EV_T0, EV_T1
 
 OFFSET_SAMPLES = 7
 
@@ -43,10 +43,11 @@ def to_scheduler_ns(t_perf_ns: int, wall_minus_perf_ns: int, scheduler_delay_s: 
 
 
 def events_to_scheduler(events: list, scheduler_delay_s: float) -> list:
-    """A worker's events with their times on the scheduler's wall clock."""
+    """A worker's events with their times on the scheduler's wall clock, and no CPU: the core
+    lanes are this machine's cores, and another machine's CPU 0 is not this one's."""
     wall_minus_perf = time.time_ns() - time.perf_counter_ns()
     return [(*e[:EV_T0], to_scheduler_ns(e[EV_T0], wall_minus_perf, scheduler_delay_s),
-             to_scheduler_ns(e[EV_T1], wall_minus_perf, scheduler_delay_s), *e[EV_T1 + 1:]) for e in events]
+             to_scheduler_ns(e[EV_T1], wall_minus_perf, scheduler_delay_s), -1, *e[EV_CPU + 1:]) for e in events]
 
 
 def shift(events: list, by_ns: int) -> list:
