@@ -191,7 +191,8 @@ def stats_markup(frame: Frame, sample: Sample | None, width: int = 200) -> str:
         + (f" failed [b $error]{s['failed'] - s['stopped']}[/]" if s["failed"] > s["stopped"] else "")
         + (f" stopped [b]{s['stopped']}[/]" if s["stopped"] else "")
         + (f" not started [b]{s['not_started']}[/]" if s["not_started"] else ""),
-        f"spawn [b]{s['spawn_ms_median']:.1f} ms[/]",
+        # a Dask task's SPAWN is its submit: what it measures there is the time it queued
+        f"{'queued' if s.get('cluster') else 'spawn'} [b]{s['spawn_ms_median']:.1f} ms[/]",
     ]
     # a net run's memory and connections come right after its concurrency (they are its point);
     # another run's memory after its GIL figures
