@@ -51,21 +51,6 @@ MAX_TIMEOUT_S = 3600.0
 DEFAULT_TIMEOUT_S = 60.0
 
 
-def scheduler_host_port(address: str) -> tuple[str, int]:
-    """(host, port) of a Dask scheduler address ("tcp://host:8786", "host:8786", "host": port
-    8786, Dask's default); SpecError for an address concviz cannot connect to."""
-    rest = address.split("://", 1)[1] if "://" in address else address
-    if "://" in address and not address.startswith("tcp://"):
-        raise SpecError(f"--scheduler {address}: only tcp:// addresses are supported")
-    host, sep, port = rest.rpartition(":") if rest.count(":") == 1 or rest.startswith("[") else ("", "", rest)
-    if not sep:
-        host, port = rest, "8786"
-    host = host.strip("[]")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise SpecError(f"--scheduler {address}: not an address (expected tcp://HOST:PORT)")
-    return host, int(port)
-
-
 class SpecError(ValueError):
     """Bad input; its message is one line meant for the user."""
 
@@ -88,6 +73,21 @@ class Unavailable(SpecError):
 
 # what makes a model sit out a comparison rather than stop it: the others still run
 SKIPPED_ERRORS = (NotApplicable, OverTaskLimit, TooSlow, Unavailable)
+
+
+def scheduler_host_port(address: str) -> tuple[str, int]:
+    """(host, port) of a Dask scheduler address ("tcp://host:8786", "host:8786", "host": port
+    8786, Dask's default); SpecError for an address concviz cannot connect to."""
+    rest = address.split("://", 1)[1] if "://" in address else address
+    if "://" in address and not address.startswith("tcp://"):
+        raise SpecError(f"--scheduler {address}: only tcp:// addresses are supported")
+    host, sep, port = rest.rpartition(":") if rest.count(":") == 1 or rest.startswith("[") else ("", "", rest)
+    if not sep:
+        host, port = rest, "8786"
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SpecError(f"--scheduler {address}: not an address (expected tcp://HOST:PORT)")
+    return host, int(port)
 
 
 def unavailable(model: str, python: str | None = None) -> str:
@@ -324,7 +324,7 @@ class RunSpec:
             if not isinstance(self.scheduler, str) or not self.scheduler.strip():
                 raise SpecError("--scheduler is empty: give an address such as tcp://10.0.0.5:8786")
             self.scheduler = self.scheduler.strip()
-            host, port = scheduler_host_port(self.scheduler)
+            scheduler_host_port(self.scheduler)  # (refuses what is no address)
             for flag, value in (("--workers", self.workers), ("--threads-per-worker", self.threads_per_worker)):
                 if value is not None:
                     raise NotApplicable(f"{flag} is for the cluster concviz starts; the one at "
