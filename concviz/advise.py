@@ -53,7 +53,12 @@ class Case:
 
     def runnable(self) -> tuple[dict[str, RunSpec], dict[str, str]]:
         """The spec of every model that can run this case here, and why the others cannot."""
-        return runnable_specs(models_for(self.spec.python), self.spec.for_model)
+        models = tuple(m for m in models_for(self.spec.python) if m not in NOT_ADVISED)
+        return runnable_specs(models, self.spec.for_model)
+
+
+# the rule of thumb is about one machine: a cluster (dask) is the step after it, not a case of it
+NOT_ADVISED = ("dask",)
 
 
 def _settings(workload: str) -> RunSpec:

@@ -100,6 +100,10 @@ def add_run_flags(p: argparse.ArgumentParser, *, with_model: bool = True) -> Non
                    help="number of tasks (default 4; a net preset's own: net 16, net-fast 8, net-slow 2000)")
     if with_model:
         p.add_argument("--workers", type=_number(int, "workers"), help="pool size (pool models only; default: CPUs)")
+    p.add_argument("--threads-per-worker", type=_number(int, "threads per worker"), metavar="N",
+                   help="dask: threads in each worker process (default 1)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="dask: run on the existing cluster whose scheduler "
+                   "is at ADDRESS (tcp://HOST:PORT) instead of starting a LocalCluster")
     p.add_argument("--scale", type=_number(float, "scale"), default=1.0, help="multiply all work and sleeps")
     p.add_argument("--seed", type=_number(int, "seed"), default=0, help="seed for the random sleeps")
     p.add_argument("--switch-interval", type=_number(float, "switch interval"), metavar="MS",
@@ -203,6 +207,7 @@ def spec_from_args(args: argparse.Namespace, model: str | None = None, python: s
         fail_task=args.fail_task, kill_task=args.kill_task, hang_task=args.hang_task,
         timeout_s=args.timeout_s if args.timeout_s is not None else DEFAULT_TIMEOUT_S, python=python,
         latency_ms=args.latency_ms, requests=args.requests, kill_server=args.kill_server,
+        threads_per_worker=args.threads_per_worker, scheduler=args.scheduler,
     ).validate()
 
 

@@ -71,6 +71,16 @@ def end_line(frame: Frame) -> str | None:
     return f"  run ended:    {frame.ended} {frame.end_message}".rstrip()
 
 
+def cluster_line(c: dict) -> str:
+    """A Dask run's cluster: its start-up (a real cost, outside the wall above), workers, hosts."""
+    what = "to start a LocalCluster" if c["local"] else f"to connect to {c['scheduler']}"
+    hosts = len(c["hosts"])
+    return (f"  cluster       {c['start_s']:8.3f} s   {what}: {c['workers']} workers, {c['threads']} threads, "
+            f"{hosts} host{'s' if hosts != 1 else ''} (spawn latency above: submit to start)"
+            + ("" if c["clock_uncertainty_ms"] is None
+               else f"; other hosts' times within ±{c['clock_uncertainty_ms']:.1f} ms of this clock"))
+
+
 def format_run(frame: Frame) -> str:
     s = frame.stats
     m = frame.machine
@@ -91,6 +101,9 @@ def format_run(frame: Frame) -> str:
         + (" (the run itself completed; the failures are listed below)"
            if s["failed"] and frame.ended == "ok" else ""),
     ]
+    cluster = s.get("cluster")
+    if cluster is not None:
+        lines.append(cluster_line(cluster))
     lines += resource_lines(frame)
     ended = end_line(frame)
     if ended:

@@ -41,6 +41,7 @@ SHOTS = {
     "threads-net-fast": ("threads-net-fast", []),
     "asyncio-net-slow": ("asyncio-net-slow", []),
     "interpreters-cpu": ("interpreters-cpu", []),
+    "dask-cpu": ("dask-cpu", []),
     "failed-task": ("threads-failed", ["l"]),
     "code-pane": ("processes-cpu", ["c"]),
     "results": ("sequential-cpu", ["t"], "results-cpu"),

@@ -319,7 +319,7 @@ def header_problem(header: dict[str, Any]) -> str | None:
     return None
 
 
-SPEC_INTEGERS = ("tasks", "workers", "seed", "fail_task", "kill_task", "hang_task")
+SPEC_INTEGERS = ("tasks", "workers", "seed", "fail_task", "kill_task", "hang_task", "threads_per_worker")
 
 
 def _spec_problem(spec: Any) -> str | None:

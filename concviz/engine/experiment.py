@@ -143,8 +143,18 @@ def main(argv: list[str]) -> int:
             params = dataclasses.replace(params, net=watch.params())
         except ServerError as exc:
             status, message = "error", str(exc)
+    info = MODELS[spec.model]
+    rc = RunContext(spec, params, sink, ctx, Recorder(sink))
+    if status == "ok" and info.prepare is not None:  # a cluster to start: a cost the header tells
+        try:
+            facts = info.prepare(rc)
+            # the processes the model started itself say how they were started
+            header["machine"]["start_method"] = facts.pop("start_method", header["machine"]["start_method"])
+            header.update(facts)
+        except Exception as exc:  # noqa: BLE001
+            status, message = "error", error_text(exc)
     sink.send(("H", header))
-    rec = Recorder(sink)
+    rec = rc.rec
     # Everything made so far lives as long as the run. Frozen, the cyclic GC of a forked worker
     # leaves it alone instead of walking it (each object it touches is a page copied), so a
     # forked worker starts sooner. The Python docs recommend gc.freeze() before fork for the
@@ -155,7 +165,7 @@ def main(argv: list[str]) -> int:
         try:
             if watch is not None:
                 watch.watch()
-            MODELS[spec.model].runner(RunContext(spec, params, sink, ctx, rec))
+            info.runner(rc)
         except Exception as exc:  # noqa: BLE001 - report, never a traceback on the user's screen
             status, message = "error", error_text(exc)
     rec.flush()
@@ -274,6 +284,10 @@ class Experiment:
                 break
             if tag == "H":
                 self.header = payload
+                # the time limit is the run's: a cluster's start-up (already over) is not in it
+                start = (payload.get("cluster") or {}).get("start_ns")
+                if start:
+                    deadline += (start[1] - start[0]) / 1e9
             elif tag == "D":
                 self.summary = payload
                 status = payload["status"]

@@ -40,6 +40,20 @@ class ThreadRun(NamedTuple):
     tid: int | None
 
 
+def cluster_figures(header: dict[str, Any]) -> dict[str, Any] | None:
+    """A Dask run's cluster as its header tells it (None for other models): how long it took
+    to start (or to connect to), its workers, their threads, and the hosts they are on."""
+    cluster = header.get("cluster")
+    if not isinstance(cluster, dict):
+        return None
+    t0, t1 = cluster.get("start_ns") or (0, 0)
+    return {"start_s": (t1 - t0) / 1e9, "workers": cluster.get("workers", 0), "threads": cluster.get("threads", 0),
+            "hosts": list(cluster.get("hosts", [])), "local": bool(cluster.get("local")),
+            "scheduler": cluster.get("scheduler", ""),
+            # workers on other machines: their times are mapped onto this clock, within this
+            "clock_uncertainty_ms": (cluster["clock"]["uncertainty_ns"] / 1e6 if cluster.get("clock") else None)}
+
+
 @dataclass(frozen=True)
 class FrameAgg:
     """Whole-run figures the Timeline kept as events arrived, and what changed since when.
@@ -312,6 +326,7 @@ class Frame:
             "queued": queued,
             "running": now_conc,
             "per_core": [{"cpu": c, "busy_s": ns / 1e9} for c, ns in sorted(per_core.items())],
+            "cluster": cluster_figures(self.header),
             **(stats_without() if self.resources is None
                else self.resources.stats(self.first_ns, len(tasks))),
         }

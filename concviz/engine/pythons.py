@@ -51,6 +51,7 @@ class PythonFacts:
         gil: the GIL is on (False only on a free-threaded build running without it).
         free_threaded_build: built with Py_GIL_DISABLED (3.13t), whether or not the GIL is on.
         interpreters: the subinterpreter API it offers (subinterp.Backend.name), "" for none.
+        dask: the version of Dask's distributed scheduler it can import, "" for none.
     """
 
     executable: str
@@ -59,6 +60,7 @@ class PythonFacts:
     gil: bool = True
     free_threaded_build: bool = False
     interpreters: str = ""
+    dask: str = ""
 
     @property
     def label(self) -> str:
@@ -83,7 +85,22 @@ def local_facts() -> dict[str, Any]:
     machine = machine_info()
     backend = find_backend()
     return {"gil": machine["gil"], "free_threaded_build": machine["free_threaded_build"],
-            "interpreters": backend.name if backend else ""}
+            "interpreters": backend.name if backend else "", "dask": _distributed_version()}
+
+
+def _distributed_version() -> str:
+    """The version of the ``distributed`` package this interpreter would import ("" if none),
+    read from its metadata: importing it takes a second."""
+    import importlib.util
+
+    if importlib.util.find_spec("distributed") is None:
+        return ""
+    from importlib import metadata
+
+    try:
+        return metadata.version("distributed")
+    except metadata.PackageNotFoundError:
+        return "?"
 
 
 def engine_env(env: dict[str, str] | None = None) -> dict[str, str]:
@@ -169,7 +186,7 @@ def _ask(python: str) -> PythonFacts:
         raise SpecError(f"--python {python}: Python {version} could not load concviz's engine ({last})")
     return PythonFacts(executable=python, version=version, implementation=implementation,
                        gil=bool(facts["gil"]), free_threaded_build=bool(facts["free_threaded_build"]),
-                       interpreters=str(facts.get("interpreters") or ""))
+                       interpreters=str(facts.get("interpreters") or ""), dask=str(facts.get("dask") or ""))
 
 
 def labelled(paths: list[str] | None) -> dict[str | None, str]:

@@ -10,9 +10,12 @@ from dataclasses import asdict, dataclass, field, replace
 
 from concviz.engine.workloads import NET_PRESETS, NET_WORKLOADS, WORKLOADS, WorkParams
 
-MODEL_NAMES = ("sequential", "threads", "processes", "pool", "thread-pool", "process-pool", "asyncio", "interpreters")
-POOL_MODELS = ("pool", "thread-pool", "process-pool")
-PROCESS_MODELS = ("processes", "pool", "process-pool")
+MODEL_NAMES = ("sequential", "threads", "processes", "pool", "thread-pool", "process-pool", "asyncio", "interpreters",
+               "dask")
+POOL_MODELS = ("pool", "thread-pool", "process-pool", "dask")
+PROCESS_MODELS = ("processes", "pool", "process-pool", "dask")
+# models whose Python needs a package beyond concviz's own, and the one line saying what to install
+EXTRAS = {"dask": "the dask model needs Dask's distributed scheduler: pip install 'concviz[dask]'"}
 THREAD_MODELS = ("threads", "thread-pool")
 # Per-model ceilings on the number of tasks (read them through task_limit): enough for the scale
 # demos, not enough to take the machine down (one OS process per task is heavy; asyncio tasks
@@ -26,6 +29,7 @@ MAX_TASKS = {
     "process-pool": 10_000,
     "asyncio": 10_000,
     "interpreters": 64,  # an interpreter per task: tens of MB each once the task's code is imported
+    "dask": 1000,  # each task's events cross the scheduler: a few ms of its time per task
 }
 # (model, workload) -> a ceiling other than the model's own, for workloads whose tasks cost less
 # (or more) than CPU work does: a thread that waits costs a stack and no CPU, an asyncio task that
@@ -39,6 +43,8 @@ MAX_LATENCY_MS = 60_000.0
 MAX_REQUESTS = 100_000
 ALL_START_METHODS = ("fork", "spawn", "forkserver")  # what some platform offers
 MAX_WORKERS = 64
+MAX_THREADS_PER_WORKER = 64
+DASK_CONNECT_S = 3.0  # how long --scheduler's address is given to answer before the run is refused
 MAX_SCALE = 100.0
 MAX_SWITCH_MS = 1000.0
 MAX_TIMEOUT_S = 3600.0
@@ -69,16 +75,35 @@ class Unavailable(SpecError):
 SKIPPED_ERRORS = (NotApplicable, OverTaskLimit, TooSlow, Unavailable)
 
 
+def scheduler_host_port(address: str) -> tuple[str, int]:
+    """(host, port) of a Dask scheduler address ("tcp://host:8786", "host:8786", "host": port
+    8786, Dask's default); SpecError for an address concviz cannot connect to."""
+    rest = address.split("://", 1)[1] if "://" in address else address
+    if "://" in address and not address.startswith("tcp://"):
+        raise SpecError(f"--scheduler {address}: only tcp:// addresses are supported")
+    host, sep, port = rest.rpartition(":") if rest.count(":") == 1 or rest.startswith("[") else ("", "", rest)
+    if not sep:
+        host, port = rest, "8786"
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SpecError(f"--scheduler {address}: not an address (expected tcp://HOST:PORT)")
+    return host, int(port)
+
+
 def unavailable(model: str, python: str | None = None) -> str:
     """Why the Python at ``python`` (None: this one) cannot run ``model``, in one line; "" when
-    it can. Only the interpreters model needs more than CPython 3.10 (subinterpreters with a
-    GIL of their own); bad paths raise SpecError (pythons.describe)."""
-    if model != "interpreters":
+    it can. The interpreters model needs more than CPython 3.10 (subinterpreters with a GIL of
+    their own), the models of an extra (EXTRAS) its package; bad paths raise SpecError
+    (pythons.describe)."""
+    if model not in EXTRAS and model != "interpreters":
         return ""
     from concviz.engine.pythons import describe
-    from concviz.engine.subinterp import why_unavailable
 
     facts = describe(python)
+    if model in EXTRAS:
+        return "" if facts.dask else EXTRAS[model]
+    from concviz.engine.subinterp import why_unavailable
+
     return why_unavailable(facts.version, facts.interpreters)
 
 
@@ -99,8 +124,8 @@ def default_tasks(workload: str) -> int:
 
 
 def at_once(model: str, tasks: int, pool_size: int | None) -> int:
-    """How many tasks ``model`` runs at the same time: one (sequential), the pool's size, or
-    every task."""
+    """How many tasks ``model`` runs at the same time: one (sequential), the pool's size (at
+    least: a dask worker may have several threads), or every task."""
     if model == "sequential":
         return 1
     if pool_size is not None:
@@ -180,6 +205,8 @@ class RunSpec:
     latency_ms: float | None = None  # net workloads: the server's delay per reply (None: preset)
     requests: int | None = None  # net workloads: requests per connection (None: preset)
     kill_server: bool = False  # net workloads: the server is killed half-way through the run
+    threads_per_worker: int | None = None  # dask: threads in each worker process (None: 1)
+    scheduler: str | None = None  # dask: an existing cluster's scheduler address (None: a LocalCluster)
     python: str | None = None  # the experiment's interpreter (an absolute path); None: this one
     faults: dict = field(default_factory=dict, repr=False)
 
@@ -209,6 +236,7 @@ class RunSpec:
         check_number("tasks", self.tasks, 1, task_limit(self.model, self.workload), integer=True,
                      why_high=f" under {self.model}", too_high=OverTaskLimit)
         self.tasks = int(self.tasks)
+        self._validate_dask()
         if self.workers is not None:
             if not self.has_pool:
                 raise NotApplicable(
@@ -257,6 +285,21 @@ class RunSpec:
             raise SpecError(f"python must be an absolute path, got {self.python!r}")
         return self
 
+    def check_reachable(self) -> "RunSpec":
+        """Refuse a --scheduler address that does not answer within DASK_CONNECT_S (one line),
+        before any run is started. Returns self."""
+        if self.scheduler is None:
+            return self
+        import socket
+
+        host, port = scheduler_host_port(self.scheduler)
+        try:
+            socket.create_connection((host, port), timeout=DASK_CONNECT_S).close()
+        except OSError as exc:
+            why = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+            raise SpecError(f"cannot reach the Dask scheduler at {self.scheduler}: {why}") from None
+        return self
+
     def check_runnable(self) -> "RunSpec":
         """Check what :meth:`validate` cannot from the settings alone: the experiment's Python
         is a CPython 3.10+ (run once, then cached) and can run the model (Unavailable if not).
@@ -267,7 +310,25 @@ class RunSpec:
         why = unavailable(self.model, self.python)
         if why:
             raise Unavailable(why)
-        return self
+        return self.check_reachable()
+
+    def _validate_dask(self) -> None:
+        """The dask model's own settings, refused for the other models."""
+        for flag, value in (("--threads-per-worker", self.threads_per_worker), ("--scheduler", self.scheduler)):
+            if value is not None and self.model != "dask":
+                raise NotApplicable(f"{flag} is only for the dask model; {self.model!r} has no Dask workers")
+        if self.threads_per_worker is not None:
+            check_number("threads per worker", self.threads_per_worker, 1, MAX_THREADS_PER_WORKER, integer=True)
+            self.threads_per_worker = int(self.threads_per_worker)
+        if self.scheduler is not None:
+            if not isinstance(self.scheduler, str) or not self.scheduler.strip():
+                raise SpecError("--scheduler is empty: give an address such as tcp://10.0.0.5:8786")
+            self.scheduler = self.scheduler.strip()
+            scheduler_host_port(self.scheduler)  # (refuses what is no address)
+            for flag, value in (("--workers", self.workers), ("--threads-per-worker", self.threads_per_worker)):
+                if value is not None:
+                    raise NotApplicable(f"{flag} is for the cluster concviz starts; the one at "
+                                        f"{self.scheduler} has its own workers")
 
     def _validate_net(self) -> None:
         """The net workloads' own settings (their preset's where not given); refused elsewhere."""
@@ -300,8 +361,10 @@ class RunSpec:
         Raises:
             SpecError: the model cannot run them (see SKIPPED_ERRORS).
         """
+        dask = model == "dask"
         return replace(self, model=model, workers=self.workers if model in POOL_MODELS else None,
-                       faults={}).validate()
+                       threads_per_worker=self.threads_per_worker if dask else None,
+                       scheduler=self.scheduler if dask else None, faults={}).validate()
 
     def work_params(self) -> WorkParams:
         return WorkParams(self.workload, self.tasks, float(self.scale), int(self.seed), dict(self.faults))

@@ -238,7 +238,8 @@ def stats_markup(frame: Frame, sample: Sample | None, width: int = 200) -> str:
         + (f" failed [b $error]{s['failed'] - s['stopped']}[/]" if s["failed"] > s["stopped"] else "")
         + (f" stopped [b]{s['stopped']}[/]" if s["stopped"] else "")
         + (f" not started [b]{s['not_started']}[/]" if s["not_started"] else ""),
-        f"spawn [b]{s['spawn_ms_median']:.1f} ms[/]",
+        # a Dask task's SPAWN is its submit: what it measures there is the time it queued
+        f"{'queued' if s.get('cluster') else 'spawn'} [b]{s['spawn_ms_median']:.1f} ms[/]",
     ]
     if "trace" in frame.header:  # a traced program: its threads and processes, not spawn times
         pids = {t.pid for t in frame.tasks if t.pid is not None}
@@ -257,6 +258,13 @@ def stats_markup(frame: Frame, sample: Sample | None, width: int = 200) -> str:
         parts.insert(at, f"server [b]{server['open_now']}[/] open, max [b]{server['max_open']}[/]{state}")
         # last: its work is not the run's (its CPU is not in busy)
         parts.append(f"server: {server['requests']:,} replies, CPU [b]{format_time(server['cpu_s'] * 1e9)}[/]")
+    cluster = s.get("cluster")
+    if cluster is not None:  # a Dask run: where it ran, and what its cluster cost to start
+        hosts = len(cluster["hosts"])
+        parts.insert(3, f"workers [b]{cluster['workers']}[/] on [b]{hosts}[/] host{'s' if hosts != 1 else ''}"
+                     f" start [b]{cluster['start_s']:.1f} s[/]"
+                     + ("" if cluster["clock_uncertainty_ms"] is None
+                        else f" clocks ±[b]{cluster['clock_uncertainty_ms']:.1f} ms[/]"))
     if sample is not None and sample.processes:
         if s["mem_peak_mb"] is None:
             parts.append(f"RSS [b]{sample.rss_bytes / 2**20:.0f} MB[/]")

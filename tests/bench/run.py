@@ -62,12 +62,15 @@ FIGURES: dict[str, tuple[str, str, float]] = {
     "interp_parallelism": ("interpreters, cpu, newest Python: parallelism / cores", ">=", 0.85),
     "interp_busy_vs_os_error": ("interpreters: busy_s vs the OS's CPU time, rel. error", "<=", 0.10),
     "interp_start_error": ("interpreters: SPAWN->START vs direct start cost, rel. error", "<=", 0.20),
+    "dask_task_error_max": ("dask: task durations vs Client.get_task_stream(), worst rel. error", "<=", 0.05),
+    "dask_parallelism": ("dask, cpu, LocalCluster 2 workers x 1 thread: parallelism", ">=", 1.4),
+    "dask_gil_parallelism": ("dask, cpu, LocalCluster 1 worker x 2 threads: parallelism", "<=", 1.1),
 }
 UI_FIGURES = ("ui_fps_under_load", "ui_cpu_fraction_busy", "ui_cpu_fraction_idle", "startup_s",
               "long_ui_cpu_growth", "long_ui_cpu_vs_plain", "long_rss_mb_per_min", "long_rss_mb_10min",
               "net_ui_key_s_max", "net_ui_rss_mb")
 ENGINE_MODULES = ("bench_probe", "bench_pipeline", "bench_frame", "bench_fidelity", "bench_net", "bench_trace",
-                  "bench_interp")
+                  "bench_interp", "bench_dask")
 
 
 def load_benchmarks() -> tuple[dict[str, Callable[[bool], dict]], str | None]:
@@ -112,7 +115,8 @@ def select(benchmarks: dict[str, Callable], only: list[str]) -> dict[str, Callab
               "net_latency_error": "net_latency", "net_10k_threads_s": "net_10k", "net_10k_asyncio_s": "net_10k",
               "net_ui_key_s_max": "ui_net_scale", "net_ui_rss_mb": "ui_net_scale",
               "interp_parallelism": "interp_parallel", "interp_busy_vs_os_error": "interp_parallel",
-              "interp_start_error": "interp_start"}
+              "interp_start_error": "interp_start", "dask_task_error_max": "dask_task_error",
+              "dask_parallelism": "dask_parallel", "dask_gil_parallelism": "dask_parallel"}
     chosen = {}
     for name in only:
         for part in name.split(","):

@@ -15,6 +15,8 @@ import uuid
 import psutil
 import pytest
 
+from concviz.engine.spec import unavailable
+
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
@@ -35,15 +37,23 @@ def wait_for(predicate, timeout: float, step: float = 0.1):
     return predicate()
 
 
+# the models whose leftovers the tests that end the app check: processes, and dask (a
+# LocalCluster's worker processes) where Dask is installed
+LEFTOVER_MODELS = ["processes"] + [pytest.param("dask", marks=pytest.mark.skipif(
+    bool(unavailable("dask")), reason=unavailable("dask") or "-"))]
+MODEL_FLAGS = {"processes": "-m processes", "dask": "-m dask --workers 2"}
+
+
 @pytest.fixture
-def session():
+def session(request):
+    model = getattr(request, "param", "processes")
     name = f"concviz-test-{uuid.uuid4().hex[:8]}"
-    cmd = f"{sys.executable} -m concviz -m processes -w cpu -n 2 --scale 20 --run"
+    cmd = f"{sys.executable} -m concviz {MODEL_FLAGS[model]} -w cpu -n 2 --scale 20 --run"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TMUX")}
     subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "120", "-y", "36", cmd],
                    check=True, env=env)
     pane_pid = int(tmux("display-message", "-p", "-t", name, "#{pane_pid}").strip())
-    yield name, pane_pid
+    yield name, pane_pid, model
     subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
 
 
@@ -55,7 +65,7 @@ def tree(pid: int) -> list[psutil.Process]:
         return []
 
 
-def started_run(name: str, pane_pid: int) -> list[psutil.Process]:
+def started_run(name: str, pane_pid: int, model: str = "processes") -> list[psutil.Process]:
     """Wait until the app shows the run and both worker processes exist; return the tree."""
 
     def workers():
@@ -66,7 +76,7 @@ def started_run(name: str, pane_pid: int) -> list[psutil.Process]:
     procs = wait_for(workers, 20)
     assert procs, f"the run did not start: {tmux('capture-pane', '-p', '-t', name)}"
     screen = wait_for(lambda: (s := tmux("capture-pane", "-p", "-t", name)) and "cpu1" in s and s, 10)
-    assert "Tasks" in screen and "Cores" in screen and "processes" in screen
+    assert "Tasks" in screen and "Cores" in screen and model in screen
     return procs
 
 
@@ -91,9 +101,10 @@ def assert_all_gone(procs: list[psutil.Process], within: float = 3.0) -> None:
     assert not alive, f"still running after {within} s: {[(p.pid, _cmd(p)) for p in alive]}"
 
 
+@pytest.mark.parametrize("session", LEFTOVER_MODELS, indirect=True)
 def test_q_quits_and_leaves_nothing(session):
-    name, pane_pid = session
-    procs = started_run(name, pane_pid)
+    name, pane_pid, model = session
+    procs = started_run(name, pane_pid, model)
     t0 = time.monotonic()
     tmux("send-keys", "-t", name, "q")
     assert_all_gone(procs)
@@ -102,9 +113,10 @@ def test_q_quits_and_leaves_nothing(session):
     assert took < 1.5  # "returns to the shell within a second", with a margin for a busy CI
 
 
+@pytest.mark.parametrize("session", LEFTOVER_MODELS, indirect=True)
 def test_sigterm_of_the_ui_leaves_nothing(session):
-    name, pane_pid = session
-    procs = started_run(name, pane_pid)
+    name, pane_pid, model = session
+    procs = started_run(name, pane_pid, model)
     ui = [p for p in procs if "-m concviz" in " ".join(_cmd(p)) and "experiment" not in " ".join(_cmd(p))]
     ui[0].terminate()
     assert_all_gone(procs)
@@ -113,8 +125,8 @@ def test_sigterm_of_the_ui_leaves_nothing(session):
 def test_resizing_during_a_run(session):
     """The terminal changes size under a live run, down to too small and back: the app keeps
     drawing the run and quits cleanly."""
-    name, pane_pid = session
-    procs = started_run(name, pane_pid)
+    name, pane_pid, model = session
+    procs = started_run(name, pane_pid, model)
     for w, h in ((80, 24), (40, 12), (150, 45), (61, 16), (120, 36)):
         tmux("resize-window", "-t", name, "-x", str(w), "-y", str(h))
         time.sleep(0.3)
@@ -125,23 +137,26 @@ def test_resizing_during_a_run(session):
     assert_all_gone(procs)
 
 
+@pytest.mark.parametrize("session", LEFTOVER_MODELS, indirect=True)
 def test_ctrl_c_quits_and_leaves_nothing(session):
-    name, pane_pid = session
-    procs = started_run(name, pane_pid)
+    name, pane_pid, model = session
+    procs = started_run(name, pane_pid, model)
     tmux("send-keys", "-t", name, "C-c")
     assert_all_gone(procs)
 
 
+@pytest.mark.parametrize("session", LEFTOVER_MODELS, indirect=True)
 def test_closing_the_terminal_leaves_nothing(session):
-    name, pane_pid = session
-    procs = started_run(name, pane_pid)
+    name, pane_pid, model = session
+    procs = started_run(name, pane_pid, model)
     subprocess.run(["tmux", "kill-session", "-t", name], check=True)  # SIGHUP to the app
     assert_all_gone(procs)
 
 
+@pytest.mark.parametrize("session", LEFTOVER_MODELS, indirect=True)
 def test_sigkill_of_the_ui_leaves_nothing(session):
-    name, pane_pid = session
-    procs = started_run(name, pane_pid)
+    name, pane_pid, model = session
+    procs = started_run(name, pane_pid, model)
     ui = [p for p in procs if "-m concviz" in " ".join(_cmd(p)) and "experiment" not in " ".join(_cmd(p))]
     assert ui
     ui[0].kill()
@@ -149,8 +164,8 @@ def test_sigkill_of_the_ui_leaves_nothing(session):
 
 
 def test_stop_then_run_again(session):
-    name, pane_pid = session
-    procs = started_run(name, pane_pid)
+    name, pane_pid, model = session
+    procs = started_run(name, pane_pid, model)
     # found before the stop: a process that has exited has no command line to read
     experiment = [p for p in procs if "concviz.engine.experiment" in " ".join(_cmd(p))]
     assert experiment

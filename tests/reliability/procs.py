@@ -14,6 +14,7 @@ from typing import Iterable
 
 import psutil
 
+from concviz.engine import spec
 from concviz.engine.frame import Frame
 from concviz.engine.spec import MODEL_NAMES, PROCESS_MODELS, unavailable
 from tests.unit.helpers import describe_pid, gone, in_group, pythons_here  # noqa: F401 - gone is part of this module's API
@@ -30,8 +31,10 @@ def _python_of(model: str) -> str | None | bool:
 PYTHON_OF = {m: _python_of(m) for m in MODEL_NAMES}
 # every model some Python here runs (under --python where this one cannot)
 ALL_MODELS = tuple(m for m in MODEL_NAMES if PYTHON_OF[m] is not False)
+# the process models some Python here runs (dask only with its extra installed)
+PROCESS_MODELS = tuple(m for m in PROCESS_MODELS if m in ALL_MODELS)
 # the models whose tasks all run in the experiment process itself: no worker process to kill
-IN_PROCESS_MODELS = tuple(m for m in MODEL_NAMES if m not in PROCESS_MODELS)
+IN_PROCESS_MODELS = tuple(m for m in MODEL_NAMES if m not in spec.PROCESS_MODELS)
 
 
 def python_of(model: str) -> str | None:

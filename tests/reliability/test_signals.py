@@ -33,7 +33,7 @@ def expected_workers(model: str) -> int:
     """Worker processes the run has once every worker is up."""
     if model == "processes":
         return TASKS
-    if model in ("pool", "process-pool"):
+    if model in ("pool", "process-pool", "dask"):  # (dask: its LocalCluster's worker processes)
         return min(TASKS, CPUS)
     return 0
 

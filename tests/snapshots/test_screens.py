@@ -36,6 +36,15 @@ def test_interpreters_cpu(snap_compare, replay, size):
 
 
 @pytest.mark.parametrize("size", SIZES)
+def test_dask_cpu(snap_compare, replay, size):
+    """6 CPU-bound Dask tasks on a LocalCluster of 2 single-threaded worker processes: each lane
+    names its worker (w0@host / w1@host and its pid); the later tasks show their queued time (-,
+    submit to start) before they begin; both core rows are busy at once; the GIL lane says each
+    worker has its own GIL; the stats bar says 2 workers on 1 host and the cluster's start-up."""
+    assert snap_compare(replay("dask-cpu"), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_pool_cpu(snap_compare, replay, size):
     """multiprocessing.Pool with 2 workers and 6 tasks: labels show which worker (w0 / w1 and
     its pid) picked each task up; later tasks show their queued time (-) before they start."""

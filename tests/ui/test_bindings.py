@@ -12,7 +12,7 @@ import pytest
 from concviz.app import ConcvizApp
 from concviz.run_control import HANG_TIMEOUT_S
 from concviz.engine.events import read_trace
-from concviz.engine.spec import DEFAULT_TIMEOUT_S, MAX_WORKERS, RunSpec, models_for, task_limit
+from concviz.engine.spec import DEFAULT_TIMEOUT_S, MAX_WORKERS, MODEL_NAMES, RunSpec, models_for, task_limit
 from concviz.widgets.code import CodePane
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -220,7 +220,10 @@ async def test_fault_cycle_follows_the_model():
         await pilot.press("x")
         assert app.runs.spec.faults == {} and app.runs.spec.timeout_s == DEFAULT_TIMEOUT_S
         await pilot.press("x", "x")  # kill again, then switch to a thread model: no kill there
-        await pilot.press("m", "m", "m", "m", "m")  # processes -> ... -> sequential
+        for _ in range(len(MODEL_NAMES)):  # processes -> ... -> sequential
+            if app.runs.spec.model == "sequential":
+                break
+            await pilot.press("m")
         assert app.runs.spec.model == "sequential" and app.runs.spec.kill_task is None
         app.runs.spec.validate()
         await pilot.press("x")

@@ -59,7 +59,7 @@ async def test_the_model_cycle_offers_what_the_experiments_python_runs():
 async def test_another_python_offers_the_interpreters_model(free_threaded):
     app = ConcvizApp(RunSpec(python=free_threaded).validate(), live_ticks=False)
     async with app.run_test(size=(120, 36)) as pilot:
-        assert set(await cycle(app, pilot)) == set(MODEL_NAMES)
+        assert set(await cycle(app, pilot)) == set(MODEL_NAMES) - {"dask"}  # (it has no Dask)
         await pilot.press("a")  # every model, interpreters too, is queued (and the first started)
         assert "interpreters" in [s.model for s in app.runs.queue]
         app.runs.shutdown()

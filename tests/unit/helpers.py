@@ -24,6 +24,8 @@ from concviz.engine.spec import PROCESS_MODELS, THREAD_MODELS, RunSpec, models_f
 # 3.12 and 3.13 (.ci/run) the engine tests run it too
 ALL_MODELS = models_for()
 assert set(ALL_MODELS) <= set(MODELS)
+# the process models this Python runs (dask only with its extra installed)
+PROCESS_MODELS = tuple(m for m in PROCESS_MODELS if m in ALL_MODELS)
 CPUS = os.cpu_count() or 1
 
 # Scales: small enough for a fast suite, large enough that the effect measured is not drowned

@@ -11,7 +11,11 @@ import pytest
 from concviz import advise as advise_module, cli
 from concviz.advise import CASES, NO, PARTLY, YES, judge
 from concviz.engine import experiment
+from concviz.engine.spec import models_for
 from concviz.report import rank_runs
+
+# the models advise runs on this Python (interpreters on 3.12+; never dask)
+ADVISED = [m for m in models_for() if m not in advise_module.NOT_ADVISED]
 
 CASE = {c.name: c for c in CASES}
 
@@ -79,7 +83,7 @@ class FakeFrame:
 def fake_runs(monkeypatch):
     """Every run "takes" a wall time and memory by model, and is logged."""
     walls = {"sequential": 2.0, "threads": 1.9, "processes": 1.0, "pool": 1.02, "thread-pool": 1.95,
-             "process-pool": 1.01, "asyncio": 1.9}
+             "process-pool": 1.01, "asyncio": 1.9, "interpreters": 1.05}  # (interpreters: on 3.12+)
     mems = {"threads": 18.0, "asyncio": 8.0}
     calls = []
 
@@ -103,7 +107,7 @@ def test_the_table_has_a_row_a_case_and_lists_who_sat_out(fake_runs, capsys):
     assert table["net-slow"].split()[1] == "asyncio" and "8.0 KB" in table["net-slow"]
     # every model ran the CPU case twice; the net-slow case only those that can hold 2,000
     # connections within the time limit
-    assert sum(1 for w, _ in fake_runs if w == "cpu") == 14
+    assert sum(1 for w, _ in fake_runs if w == "cpu") == 2 * len(ADVISED)
     assert {m for w, m in fake_runs if w == "net-slow"} == {"threads", "asyncio"}
     assert "sequential skipped: tasks must be at most 1000" in " ".join(out.split())
     assert "pool, thread-pool, process-pool skipped: needs at least 1000 s" in " ".join(out.split())
@@ -118,7 +122,8 @@ def test_json_has_every_figure(fake_runs, capsys):
     assert (slow["tasks"], slow["requests"], slow["latency_ms"]) == (2000, 1, 1000.0)
     assert slow["agrees"] == YES and slow["fastest"] == ["asyncio"]
     assert {r["model"]: r["mem_per_task_kb"] for r in slow["rows"]} == {"asyncio": 8.0, "threads": 18.0}
-    assert set(slow["skipped"]) == {"sequential", "processes", "pool", "thread-pool", "process-pool"}
+    assert set(slow["skipped"]) == {"sequential", "processes", "pool", "thread-pool", "process-pool",
+                                    *(m for m in ("interpreters",) if m in ADVISED)}
     for key in ("wall_s", "wall_min_s", "wall_max_s", "spread", "rank", "speedup", "rounds"):
         assert key in slow["rows"][0], key
 

@@ -82,13 +82,18 @@ def cancel_after(seconds: float) -> threading.Event:
     return stop
 
 
+# a dask run starts its LocalCluster first (a second or more here): its tasks start after that
+CLUSTER_START_S = {"dask": 6.0}
+
+
 @pytest.mark.parametrize("model", ALL_MODELS)
 def test_cancelled_run_leaves_nothing(model):
     # task 0 hangs forever: only the cancel can end this run
+    after = 0.4 + CLUSTER_START_S.get(model, 0.0)
     began = time.monotonic()
-    frame = run(stop=cancel_after(0.4), model=model, workload="io", tasks=4, scale=0.3,
+    frame = run(stop=cancel_after(after), model=model, workload="io", tasks=4, scale=0.3,
                 hang_task=0)
-    took = time.monotonic() - began
+    took = time.monotonic() - began - after + 0.4
     assert frame.ended == "cancelled"
     assert frame.tasks[0].status == "failed" and "cancelled" in frame.tasks[0].error
     assert took < 5, f"cancelling took {took:.1f} s"
@@ -198,7 +203,7 @@ def kill_experiment_after(seconds: float) -> threading.Thread:
 
 @pytest.mark.parametrize("model", PROCESS_MODELS)
 def test_experiment_killed_mid_run_is_reported_and_its_workers_go(model):
-    killer = kill_experiment_after(0.5)
+    killer = kill_experiment_after(0.5 + CLUSTER_START_S.get(model, 0.0))
     frame = run(model=model, workload="io", tasks=3, scale=1.0, hang_task=0, timeout_s=15)
     killer.join(5)
     assert frame.ended == "crashed"

@@ -29,7 +29,9 @@ def pep734() -> bool:
 
 
 # what a snippet needs beyond this Python's standard library, and why it is not run without it
-NEEDS = {"interpreters": (pep734, "needs concurrent.interpreters (3.14) or interpreters-pep-734 (3.13)")}
+NEEDS = {"interpreters": (pep734, "needs concurrent.interpreters (3.14) or interpreters-pep-734 (3.13)"),
+         "dask": (lambda: importlib.util.find_spec("distributed") is not None,
+                  "needs Dask's distributed (pip install 'concviz[dask]')")}
 
 
 def runnable(name: str) -> bool:

@@ -45,6 +45,8 @@ class ModelInfo:
             longest wording first; empty for models whose threads share one.
         shares_gil: the threads that run its tasks in one process share that process's GIL
             (False: each runs its own interpreter, with a GIL of its own).
+        prepare: sets up what the run needs before its header is sent (a cluster), keeping it
+            in ``RunContext.state``; returns facts for the header. None: nothing to set up.
     """
 
     name: str
@@ -58,6 +60,7 @@ class ModelInfo:
     worker_label: str = "thr {tid}"
     gil_note: tuple[str, ...] = ()
     shares_gil: bool = True
+    prepare: Callable[["RunContext"], dict] | None = None
 
 
 # the GIL lane's words for the models whose tasks run in a pool of worker processes
@@ -74,6 +77,7 @@ class RunContext:
     sink: Sink
     mp: Any  # the multiprocessing context for worker processes (chosen start method)
     rec: Recorder  # the runner's own recorder (main thread of the experiment process)
+    state: Any = None  # what the model's prepare set up for its runner
 
     def spawn(self, task: int, at_ns: int | None = None) -> None:
         """Record that the model was asked to start ``task`` now (or at ``at_ns``: a model that

@@ -1,0 +1,131 @@
+"""The dask model (issue 17) against Dask's own records, each beside a reference in the same run.
+
+* dask_task_error_max: every task's duration as concviz shows it (START to FINISH, from the
+  probe inside the task) vs Dask's own record of the same task (``Client.get_task_stream``:
+  the worker's compute start and stop), worst relative error over the tasks. The run goes to a
+  LocalCluster the benchmark starts itself, through ``--scheduler`` (so the task stream is read
+  from a client of the same cluster).
+* dask_parallelism: CPU-bound tasks on a LocalCluster of 2 single-threaded worker processes:
+  parallelism (busy / wall), beside ProcessPoolExecutor's 2 workers on the same work in the same
+  rounds. And dask_gil_parallelism: the same work on 1 worker process with 2 threads, which
+  share its GIL.
+
+Runs are taken when other processes leave the machine quiet (common.quiet); figures are medians.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import common
+from common import median, rel_error, run
+
+from concviz.engine.spec import RunSpec, unavailable
+
+QUICK = False
+CPU_SCALE = 1.0  # ~0.5 s of work per task: Dask's per-task overhead (ms) is a small part of it
+
+
+def quiet(measure):
+    """common.quiet, patient in a full run, brief in a quick one."""
+    return common.quiet(measure, tries=1, max_wait_s=1.0) if QUICK else common.quiet(measure)
+
+
+def _needs_dask() -> None:
+    why = unavailable("dask")
+    if why:
+        raise RuntimeError(why)
+
+
+def task_error(quick: bool = False) -> dict:
+    global QUICK
+    QUICK = quick
+    _needs_dask()
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    from concviz.engine.models.dask_model import task_of_key
+
+    tasks = 4 if quick else 8
+    scale = 0.5 if quick else CPU_SCALE
+    repeats = 1 if quick else 3
+    errors, rows = [], []
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        client.get_task_stream()  # the first call starts the scheduler's record of tasks
+        for _ in range(repeats):
+            spec = RunSpec(model="dask", workload="cpu", tasks=tasks, scale=scale,
+                           scheduler=cluster.scheduler_address)
+            def measure():
+                # Dask's records of this very run: quiet() may run it more than once
+                since = time.time()
+                return run(spec), client.get_task_stream(start=since)
+
+            (r, stream), background = quiet(measure)
+            theirs = {}
+            for rec in stream:
+                task = task_of_key(rec.get("key"))
+                for ss in rec.get("startstops", ()):
+                    if task is not None and ss.get("action") == "compute":
+                        theirs[task] = ss["stop"] - ss["start"]
+            ours = {t.id: (t.end_ns - t.start_ns) / 1e9 for t in r.frame.tasks if t.end_ns and t.start_ns}
+            worst = max(rel_error(ours[t], theirs[t]) for t in range(tasks))
+            errors.append(worst)
+            rows.append({"worst": round(worst, 4), "ours_s": [round(ours[t], 4) for t in range(tasks)],
+                         "dask_s": [round(theirs[t], 4) for t in range(tasks)], "status": r.status,
+                         "background_cores": round(background, 3)})
+    return {
+        "figures": {"dask_task_error_max": median(errors)},
+        "notes": {"dask_task_error_max": (
+            f"{tasks} cpu tasks (scale {scale:g}) on a LocalCluster of 2 x 1 thread, median of {repeats} runs of "
+            f"the worst task: {median(errors):.2%}; durations {min(rows[-1]['dask_s']):.3f}-"
+            f"{max(rows[-1]['dask_s']):.3f} s by Dask's task stream; other processes used "
+            f"{median([x['background_cores'] for x in rows]):.2f} cores (median; this counts the benchmark's own "
+            "cluster's workers, which are not the run's children)")},
+        "details": {"dask_task_error": rows},
+    }
+
+
+def parallel(quick: bool = False) -> dict:
+    global QUICK
+    QUICK = quick
+    _needs_dask()
+    cpus = os.cpu_count() or 1
+    tasks = 4 if quick else 8
+    scale = 0.5 if quick else CPU_SCALE
+    repeats = 1 if quick else 3
+    # the reference: ProcessPoolExecutor's 2 workers on the same work, in the same rounds (what the
+    # machine let 2 processes reach meanwhile)
+    shapes = {"2x1": dict(model="dask", workers=2, threads_per_worker=1),
+              "1x2": dict(model="dask", workers=1, threads_per_worker=2),
+              "process-pool": dict(model="process-pool", workers=2)}
+    rows: dict[str, list[dict]] = {shape: [] for shape in shapes}
+    for i in range(repeats):
+        for shape in (list(shapes) if i % 2 == 0 else list(reversed(shapes))):
+            spec = RunSpec(workload="cpu", tasks=tasks, scale=scale, **shapes[shape])
+            r, background = quiet(lambda: run(spec))
+            s = r.stats
+            rows[shape].append({"parallelism": round(s["parallelism"], 3), "wall_s": round(s["wall_s"], 4),
+                                "busy_s": round(s["busy_s"], 4),
+                                "start_s": round(s["cluster"]["start_s"], 3) if s["cluster"] else None,
+                                "done": s["done"], "status": r.status, "background_cores": round(background, 3)})
+    par = {shape: median([x["parallelism"] for x in v]) for shape, v in rows.items()}
+    start = median([x["start_s"] for v in rows.values() for x in v if x["start_s"] is not None])
+    return {
+        "figures": {"dask_parallelism": par["2x1"], "dask_gil_parallelism": par["1x2"]},
+        "notes": {
+            "dask_parallelism": (
+                f"{tasks} cpu tasks (scale {scale:g}) on {cpus} cores, median of {repeats}: 2 workers x 1 thread "
+                f"{par['2x1']:.2f}; 1 worker x 2 threads {par['1x2']:.2f} (one GIL); process-pool x 2 on the same "
+                f"work {par['process-pool']:.2f}; the LocalCluster's start-up "
+                f"{start:.2f} s (median, outside the wall); other processes used "
+                f"{median([x['background_cores'] for v in rows.values() for x in v]):.2f} cores (median)"),
+            "dask_gil_parallelism": "the same rounds: 1 worker process x 2 threads share its GIL",
+        },
+        "details": {"dask_parallel": rows},
+    }
+
+
+BENCHMARKS = {"dask_task_error": task_error, "dask_parallel": parallel}
