@@ -210,7 +210,9 @@ def test_a_killed_worker_s_task_is_retried_and_its_lane_shows_both_attempts():
     t = frame.tasks[1]
     assert t.label.startswith("#2 w"), why
     lost = [(a, b) for a, b in t.runs.spans(0, t.n_runs) if b <= t.start_ns]
-    assert lost and sum(b - a for a, b in lost) > 0.02e9, why  # the first attempt ran before it died
+    # the first attempt ran before it died: what it reported of it (its last batch, up to 30 ms,
+    # dies with its worker) stays in the lane, before the retry's start
+    assert lost and sum(b - a for a, b in lost) > 0, why
 
 
 @needs_dask
