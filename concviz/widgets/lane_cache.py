@@ -16,6 +16,7 @@ from concviz.engine.core_cells import CoreCells, CoreColumns
 from concviz.engine.changes import INF, changed_from, first_changed_column
 from concviz.engine.frame import Frame
 from concviz.engine.task import TaskView
+from concviz.engine.worker_cores import UNKNOWN_CPU, WorkerGroup, first_counted, worker_core_closed, worker_with_open_runs
 
 
 @dataclass
@@ -126,11 +127,11 @@ class _ClosedColumnsCache:
     LANE = ""  # the Timeline's name for this kind of lane ("c": core, "p": process)
 
     def __init__(self) -> None:
-        self._memo: dict[int, _ColumnsMemo] = {}  # lane -> its closed columns as last computed
+        self._memo: dict[object, _ColumnsMemo] = {}  # lane -> its closed columns as last computed
         self._frame: Frame | None = None
         self._shown: dict[tuple, CoreCells] = {}  # (lane, window) -> this frame's answer
 
-    def cells(self, frame: Frame, lane: int, t0: int, t1: int, width: int) -> CoreCells:
+    def cells(self, frame: Frame, lane, t0: int, t1: int, width: int) -> CoreCells:
         """The lane's cells over [t0, t1), from the last frame's columns where they hold."""
         if frame is not self._frame:
             self._frame, self._shown = frame, {}
@@ -138,11 +139,13 @@ class _ClosedColumnsCache:
         if shown is not None:
             return shown
         serial = frame.serial
-        key = (frame.source, t0, t1, width)  # serials count within one Timeline
-        m = self._memo.get(lane)
+        key = (frame.source, t0, t1, width, self._same(frame, lane))  # serials count within one Timeline
+        memo_key = self._memo_key(lane)
+        m = self._memo.get(memo_key)
         first, prev = 0, None
-        if serial is not None and m is not None and m.key == key:
-            first = first_changed_column(frame.lane_changed_from((self.LANE, lane), m.serial), t0, t1, width)
+        logged = self._logged_lane(lane)
+        if serial is not None and m is not None and m.key == key and logged is not None:
+            first = first_changed_column(frame.lane_changed_from(logged, m.serial), t0, t1, width)
             if first:
                 prev = m.closed
         if first == width:
@@ -152,16 +155,28 @@ class _ClosedColumnsCache:
             if prev is not None and closed.dense != prev.dense:  # columns kept were computed another way
                 closed = self._columns(frame, lane, t0, t1, width, 0, None)
         if serial is not None:
-            self._memo[lane] = _ColumnsMemo(serial, key, closed)
+            self._memo[memo_key] = _ColumnsMemo(serial, key, closed)
         out = self._shown[(lane, t0, t1, width)] = self._cells(frame, lane, t0, t1, width, closed)
         return out
 
-    def _columns(self, frame: Frame, lane: int, t0: int, t1: int, width: int, first: int,
+    def _memo_key(self, lane) -> object:
+        """What the lane's columns are kept under from frame to frame."""
+        return lane
+
+    def _logged_lane(self, lane) -> tuple | None:
+        """The Timeline's lane whose changes bound this lane's (None: not logged, redo all)."""
+        return (self.LANE, lane)
+
+    def _same(self, frame: Frame, lane) -> tuple:
+        """What else must be as it was for the columns kept to hold."""
+        return ()
+
+    def _columns(self, frame: Frame, lane, t0: int, t1: int, width: int, first: int,
                  prev: CoreColumns | None) -> CoreColumns:
         """The lane's closed columns, those before ``first`` taken from ``prev``."""
         raise NotImplementedError
 
-    def _cells(self, frame: Frame, lane: int, t0: int, t1: int, width: int, closed: CoreColumns) -> CoreCells:
+    def _cells(self, frame: Frame, lane, t0: int, t1: int, width: int, closed: CoreColumns) -> CoreCells:
         """What the pane draws of the closed columns."""
         return CoreCells(closed.busy, closed.who)
 
@@ -189,3 +204,35 @@ class GilCellsCache(_ClosedColumnsCache):
     def _columns(self, frame: Frame, lane: int, t0: int, t1: int, width: int, first: int,
                  prev: CoreColumns | None) -> CoreColumns:
         return frame.gil_columns(lane, t0, t1, width, first, prev)
+
+
+class WorkerCoreCellsCache(_ClosedColumnsCache):
+    """A cluster worker's core lane cells, lane ``(WorkerGroup, cpu)``, kept across frames (see
+    _ClosedColumnsCache). Its RUN intervals are a part of the core lane of the same CPU, whose
+    changes bound its own; a worker elsewhere (no CPU number) is redone each frame. Same
+    cells as worker_cores.worker_core_cells."""
+
+    LANE = "c"
+
+    def _memo_key(self, lane: tuple[WorkerGroup, int]) -> object:
+        group, cpu = lane
+        return group.pid, cpu
+
+    def _logged_lane(self, lane: tuple[WorkerGroup, int]) -> tuple | None:
+        cpu = lane[1]
+        return None if cpu == UNKNOWN_CPU else (self.LANE, cpu)
+
+    def _same(self, frame: Frame, lane: tuple[WorkerGroup, int]) -> tuple:
+        # the same tasks, each counted from the same interval (a retry moves where it starts)
+        group = lane[0]
+        return group.tasks, tuple(first_counted(frame, i) for i in group.tasks)
+
+    def _columns(self, frame: Frame, lane: tuple[WorkerGroup, int], t0: int, t1: int, width: int, first: int,
+                 prev: CoreColumns | None) -> CoreColumns:
+        group, cpu = lane
+        return worker_core_closed(frame, group, cpu, t0, t1, width, first, prev)
+
+    def _cells(self, frame: Frame, lane: tuple[WorkerGroup, int], t0: int, t1: int, width: int,
+               closed: CoreColumns) -> CoreCells:
+        group, cpu = lane
+        return worker_with_open_runs(frame, group, cpu, t0, t1, width, closed)
