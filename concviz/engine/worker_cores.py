@@ -3,9 +3,13 @@
 The flat core lanes (core_cells.py) are this machine's logical CPUs. A Dask run's tasks run in
 worker processes, here or on other machines, so its cores pane groups them: a worker (one
 process: its pid, its name and host from the tasks' START labels, its address and threads from
-the run's header), then one lane per CPU its tasks ran on, read from the tasks' own RUN
-intervals (each tagged with the CPU it ran on). A worker on another machine sends no CPU
-number (dask_clock.py): its lane is one "CPU not known" lane, tagged ``UNKNOWN_CPU``.
+the run's header), then one lane per CPU its tasks ran on. A worker on another machine sends no
+CPU number (dask_clock.py): it has one "CPU not known" lane, tagged ``UNKNOWN_CPU``.
+
+The lanes are packed like the Timeline's core lanes (store.Intervals, tagged by task), built
+from the tasks' own RUN intervals (each tagged with its CPU) by :class:`WorkerLanes`, which
+adds only what is new since the last frame; so a lane's columns cost what a core lane's do
+(core_cells.lane_closed: running sums where it is dense), however long the run.
 
 A task Dask ran again after its worker died ("#2 w1@host") has one pid, its last attempt's:
 the RUN intervals of its lost attempt (before the retry's START) are left out of the worker
@@ -15,12 +19,16 @@ lanes, since the worker they ran on is not known; the task's own lane shows them
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 
 from concviz.engine.cells import Lanes
-from concviz.engine.core_cells import CoreCells, CoreColumns
+from concviz.engine.core_cells import CoreCells, CoreColumns, lane_closed
+from concviz.engine.events import EV_TASK, RUN
 from concviz.engine.prefix import spread
+from concviz.engine.store import Intervals
 
 UNKNOWN_CPU = -1  # the CPU tag of a worker elsewhere (its CPUs are not this machine's)
+_NO_LANE = (Intervals(itemgetter(EV_TASK)), 0)
 
 
 @dataclass(frozen=True)
@@ -87,32 +95,97 @@ def first_counted(frame: Lanes, index: int) -> int:
     return t.runs.between(t.n_runs, t.start_ns, t.start_ns)[0]
 
 
-def worker_groups(frame: Lanes, header: dict, totals: "CpuTotals | None" = None) -> list[WorkerGroup] | None:
-    """The workers of a cluster run in name order (None: not a cluster run). ``totals``: the
-    per-task CPU totals kept across frames (a fresh one works them out afresh)."""
-    cluster = header.get("cluster")
-    if not isinstance(cluster, dict):
-        return None
-    memo = frame._cache.get("worker_groups")
-    if memo is not None:
-        return memo
-    totals = totals if totals is not None else CpuTotals()
+class WorkerLanes:
+    """The packed lanes of a cluster run, one per (worker pid, CPU), kept across frames: each
+    frame adds the tasks' RUN intervals that are new since the last one. Where that does not
+    hold (a task's intervals were re-ordered, a retry moved where a task is counted from, or
+    another run) everything is built again and :attr:`generation` moves on."""
+
+    def __init__(self) -> None:
+        self.lanes: dict[tuple[int, int], Intervals] = {}
+        self.generation = 0  # bumped when the lanes were built again from nothing
+        self._done: dict[int, tuple] = {}  # task id -> (its runs lane, resorts, pid, first, n added)
+        self._frame: Lanes | None = None
+        self._groups: list[WorkerGroup] | None = None
+        self._tasks: tuple = ()
+
+    def lane(self, pid: int, cpu: int) -> tuple[Intervals, int]:
+        """Worker ``pid``'s lane on ``cpu`` and its length (as of the last :meth:`groups`)."""
+        lane = self.lanes.get((pid, cpu))
+        return (lane, len(lane)) if lane is not None else _NO_LANE
+
+    def groups(self, frame: Lanes, header: dict) -> list[WorkerGroup] | None:
+        """The workers of a cluster run in name order (None: not a cluster run), the lanes
+        brought up to ``frame``."""
+        cluster = header.get("cluster")
+        if not isinstance(cluster, dict):
+            return None
+        if frame is self._frame:
+            return self._groups
+        self._catch_up(frame)
+        self._frame, self._groups = frame, _groups(frame, cluster, self)
+        return self._groups
+
+    def _catch_up(self, frame: Lanes) -> None:
+        tasks = frame.tasks
+        if self._tasks and (len(tasks) < len(self._tasks) or tasks[0].runs is not self._tasks[0].runs):
+            self._restart()  # another run (a replay rewound, a new Timeline)
+        self._tasks = tasks
+        added: list[tuple] = []
+        for index, t in enumerate(tasks):
+            if t.pid is None or t.tid is None:  # (tid: set by a START the task itself reported)
+                continue
+            first = first_counted(frame, index)
+            done = self._done.get(t.id)
+            if done is not None and (done[0] is not t.runs or done[1] != t.resorts or done[2] != t.pid
+                                     or done[3] != first or done[4] > t.n_runs):
+                self._restart()
+                self._catch_up(frame)
+                return
+            start = done[4] if done is not None else first
+            if start < t.n_runs:
+                pid, tid = t.pid, t.tid
+                added += [(RUN, t.id, pid, tid, a, b, cpu, None) for a, b, cpu in t.runs.tagged(start, t.n_runs)]
+            self._done[t.id] = (t.runs, t.resorts, t.pid, first, max(start, t.n_runs))
+        lanes = self.lanes
+        for e in added:
+            key = (e[2], e[6])
+            lane = lanes.get(key)
+            if lane is None:
+                lane = lanes[key] = Intervals(itemgetter(EV_TASK), may_overlap=True)
+            lane.pending.append(e)
+        for lane in lanes.values():
+            lane.fold()
+
+    def _restart(self) -> None:
+        self.lanes, self._done, self._tasks = {}, {}, ()
+        self.generation += 1
+
+
+def _groups(frame: Lanes, cluster: dict, lanes: WorkerLanes) -> list[WorkerGroup]:
+    """The workers: those that ran the frame's tasks, and those the header lists."""
     known = {w.get("pid"): w for w in cluster.get("worker_list", ()) if isinstance(w, dict)}
     found: dict[int, dict] = {}
     for i, t in enumerate(frame.tasks):
-        if t.pid is None or t.tid is None:  # (tid: set by a START the task itself reported)
+        if t.pid is None or t.tid is None:
             continue
-        g = found.setdefault(t.pid, {"tasks": [], "tids": set(), "cpus": {}, "name": "?", "host": ""})
+        g = found.setdefault(t.pid, {"tasks": [], "tids": set(), "name": "?", "host": ""})
         name, host, _ = label_parts(t.label)
         if name != "?":
             g["name"], g["host"] = name, host
         g["tasks"].append(i)
         g["tids"].add(t.tid)
-        for cpu, ns in totals.of(frame, i).items():
-            g["cpus"][cpu] = g["cpus"].get(cpu, 0) + ns
-    for pid, w in known.items():  # workers that ran nothing yet are workers too
+    for pid in known:  # workers that ran nothing yet are workers too
         if isinstance(pid, int) and pid not in found:
-            found[pid] = {"tasks": [], "tids": set(), "cpus": {}, "name": "?", "host": ""}
+            found[pid] = {"tasks": [], "tids": set(), "name": "?", "host": ""}
+    busy: dict[tuple[int, int], int] = {key: lane.cum[-1] for key, lane in lanes.lanes.items()}
+    for t in frame.tasks:  # running now: the open RUN intervals (PROGRESS)
+        if t.open_run is not None and t.pid in found:
+            key = (t.pid, t.open_run[2])
+            busy[key] = busy.get(key, 0) + t.open_run[1] - t.open_run[0]
+    by_pid: dict[int, list[tuple[int, int]]] = {}
+    for (pid, cpu), ns in busy.items():
+        by_pid.setdefault(pid, []).append((cpu, ns))
     groups = []
     for pid, g in found.items():
         w = known.get(pid, {})
@@ -120,9 +193,8 @@ def worker_groups(frame: Lanes, header: dict, totals: "CpuTotals | None" = None)
         groups.append(WorkerGroup(pid=pid, name=name, host=g["host"] or str(w.get("host", "")),
                                   address=str(w.get("address", "")),
                                   threads=int(w.get("nthreads") or len(g["tids"]) or 1),
-                                  cpu_busy=tuple(sorted(g["cpus"].items())), tasks=tuple(g["tasks"])))
+                                  cpu_busy=tuple(sorted(by_pid.get(pid, ()))), tasks=tuple(g["tasks"])))
     groups.sort(key=lambda g: (_name_key(g.name), g.pid))
-    frame._cache["worker_groups"] = groups
     return groups
 
 
@@ -130,73 +202,36 @@ def _name_key(name: str) -> tuple:
     return (0, int(name), "") if name.isdigit() else (1, 0, name)
 
 
-class CpuTotals:
-    """Each task's running time per CPU (the worker lanes it counts in, see
-    :func:`first_counted`), kept across frames: a task's intervals only grow between frames
-    (unless a fold re-ordered them), so only the new ones are added."""
-
-    def __init__(self) -> None:
-        self._memo: dict[int, tuple] = {}  # task id -> (runs lane, resorts, start, n counted, {cpu: ns})
-
-    def of(self, frame: Lanes, index: int) -> dict[int, int]:
-        """``{cpu: ns}`` of task ``index``'s closed RUN intervals counted, plus its open one."""
-        t = frame.tasks[index]
-        first = first_counted(frame, index)
-        m = self._memo.get(t.id)
-        if m is not None and m[0] is t.runs and m[1] == t.resorts and m[2] == first and m[3] <= t.n_runs:
-            out, done = dict(m[4]), m[3]
-        else:
-            out, done = {}, first
-        for a, b, cpu in t.runs.tagged(done, t.n_runs):
-            out[cpu] = out.get(cpu, 0) + (b - a)
-        self._memo[t.id] = (t.runs, t.resorts, first, t.n_runs, dict(out))
-        if t.open_run is not None:
-            a, b, cpu = t.open_run
-            out[cpu] = out.get(cpu, 0) + (b - a)
-        return out
+def worker_groups(frame: Lanes, header: dict) -> list[WorkerGroup] | None:
+    """:meth:`WorkerLanes.groups` of ``frame`` worked out afresh (a pane keeps a WorkerLanes)."""
+    return WorkerLanes().groups(frame, header)
 
 
-def worker_core_closed(frame: Lanes, group: WorkerGroup, cpu: int, t0: int, t1: int, width: int,
+def worker_core_closed(frame: Lanes, lanes: WorkerLanes, pid: int, cpu: int, t0: int, t1: int, width: int,
                        first: int = 0, prev: CoreColumns | None = None) -> CoreColumns:
-    """The closed RUN intervals of ``group``'s tasks on ``cpu`` over the window, interval by
-    interval; with ``prev`` (an earlier result over the same window) the columns before
+    """The closed RUN intervals of worker ``pid`` on ``cpu`` over the window (``lanes`` up to
+    ``frame``); with ``prev`` (an earlier result over the same window) the columns before
     ``first`` are taken from it."""
-    busy = [0.0] * width
-    best = [0.0] * width
-    who = [-1] * width
-    dt = (t1 - t0) / width
-    t_from = t0 + first * dt if first else t0
-    tasks = frame.tasks
-    for index in group.tasks:
-        t = tasks[index]
-        i, j = t.runs.window(t.n_runs, t_from, t1)
-        i = max(i, first_counted(frame, index))
-        for a, b, on in t.runs.tagged(i, j):
-            if on == cpu and b > t_from:
-                spread(busy, a, b, t0, dt, width, best, who, t.id)
-    if prev is not None and first:
-        busy[:first] = prev.busy[:first]
-        best[:first] = prev.best[:first]
-        who[:first] = prev.who[:first]
-    return CoreColumns(busy, best, who, False)
+    lane, n = lanes.lane(pid, cpu)
+    return lane_closed(frame, lane, n, t0, t1, width, first, prev)
 
 
-def worker_with_open_runs(frame: Lanes, group: WorkerGroup, cpu: int, t0: int, t1: int, width: int,
+def worker_with_open_runs(frame: Lanes, pid: int, cpu: int, t0: int, t1: int, width: int,
                           closed: CoreColumns) -> CoreCells:
-    """``closed`` with the RUN intervals still open of ``group``'s tasks on ``cpu`` laid on top."""
+    """``closed`` with the RUN intervals still open of worker ``pid``'s tasks on ``cpu`` on top."""
     busy, best, who = closed.busy, closed.best, closed.who
     dt = (t1 - t0) / width
-    tasks = frame.tasks
-    opened = [tasks[i].open_run + (tasks[i].id,) for i in group.tasks
-              if tasks[i].open_run is not None and tasks[i].open_run[2] == cpu]
+    opened = [(t.id, t.open_run[0], t.open_run[1]) for t in frame.tasks
+              if t.open_run is not None and t.open_run[2] == cpu and t.pid == pid]
     if opened:
         busy, best, who = busy[:], best[:], who[:]
-        for a, b, _, task in opened:
+        for task, a, b in opened:
             spread(busy, a, b, t0, dt, width, best, who, task)
     return CoreCells(busy, who)
 
 
-def worker_core_cells(frame: Lanes, group: WorkerGroup, cpu: int, t0: int, t1: int, width: int) -> CoreCells:
-    """Per column, how busy ``cpu`` was with ``group``'s tasks, and with which task."""
-    return worker_with_open_runs(frame, group, cpu, t0, t1, width,
-                                 worker_core_closed(frame, group, cpu, t0, t1, width))
+def worker_core_cells(frame: Lanes, lanes: WorkerLanes, pid: int, cpu: int, t0: int, t1: int,
+                      width: int) -> CoreCells:
+    """Per column, how busy ``cpu`` was with worker ``pid``'s tasks, and with which task."""
+    return worker_with_open_runs(frame, pid, cpu, t0, t1, width,
+                                 worker_core_closed(frame, lanes, pid, cpu, t0, t1, width))

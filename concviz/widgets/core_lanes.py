@@ -14,7 +14,7 @@ from typing import NamedTuple
 from rich.segment import Segment
 from textual.strip import Strip
 
-from concviz.engine.worker_cores import UNKNOWN_CPU, CpuTotals, WorkerGroup, worker_groups
+from concviz.engine.worker_cores import UNKNOWN_CPU, WorkerGroup
 from concviz.widgets.lane_cache import CoreCellsCache, WorkerCoreCellsCache
 from concviz.view import BLOCKS, axis_ticks, format_time
 from concviz.widgets.lane_pane import TASK_COLOURS, LanePane, code_segments
@@ -53,14 +53,13 @@ class CoreLanes(LanePane):
         self.os_percent: tuple[float, ...] = ()
         self._cells = CoreCellsCache()  # core columns kept across frames, redone where changed
         self._worker_cells = WorkerCoreCellsCache()  # the same for a cluster's worker lanes
-        self._totals = CpuTotals()  # a cluster's tasks' running time per CPU, across frames
 
     def rows(self) -> list[CoreRow]:
         """This frame's rows, top to bottom (the lanes' order)."""
         rows = self._memo.get("rows")
         if rows is None:
             frame = self.frame
-            groups = worker_groups(frame, frame.header, self._totals)
+            groups = self._worker_cells.groups(frame)
             if groups is None:
                 rows = [CoreRow(None, cpu) for cpu in range(frame.cpu_count)]
             else:
@@ -98,7 +97,7 @@ class CoreLanes(LanePane):
         win = self.window
         if row.group is None:
             return self._cells.cells(self.frame, row.cpu, win.t0, win.t1, cells_w)
-        return self._worker_cells.cells(self.frame, (row.group, row.cpu), win.t0, win.t1, cells_w)
+        return self._worker_cells.cells(self.frame, (row.group.pid, row.cpu), win.t0, win.t1, cells_w)
 
     def render_lane(self, index: int, width: int, level: int = 0, levels: int = 1) -> list[Segment]:
         frame = self.frame

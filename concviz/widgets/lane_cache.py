@@ -16,7 +16,8 @@ from concviz.engine.core_cells import CoreCells, CoreColumns
 from concviz.engine.changes import INF, changed_from, first_changed_column
 from concviz.engine.frame import Frame
 from concviz.engine.task import TaskView
-from concviz.engine.worker_cores import UNKNOWN_CPU, WorkerGroup, first_counted, worker_core_closed, worker_with_open_runs
+from concviz.engine.worker_cores import (UNKNOWN_CPU, WorkerGroup, WorkerLanes, worker_core_closed,
+                                         worker_with_open_runs)
 
 
 @dataclass
@@ -140,8 +141,7 @@ class _ClosedColumnsCache:
             return shown
         serial = frame.serial
         key = (frame.source, t0, t1, width, self._same(frame, lane))  # serials count within one Timeline
-        memo_key = self._memo_key(lane)
-        m = self._memo.get(memo_key)
+        m = self._memo.get(lane)
         first, prev = 0, None
         logged = self._logged_lane(lane)
         if serial is not None and m is not None and m.key == key and logged is not None:
@@ -155,13 +155,9 @@ class _ClosedColumnsCache:
             if prev is not None and closed.dense != prev.dense:  # columns kept were computed another way
                 closed = self._columns(frame, lane, t0, t1, width, 0, None)
         if serial is not None:
-            self._memo[memo_key] = _ColumnsMemo(serial, key, closed)
+            self._memo[lane] = _ColumnsMemo(serial, key, closed)
         out = self._shown[(lane, t0, t1, width)] = self._cells(frame, lane, t0, t1, width, closed)
         return out
-
-    def _memo_key(self, lane) -> object:
-        """What the lane's columns are kept under from frame to frame."""
-        return lane
 
     def _logged_lane(self, lane) -> tuple | None:
         """The Timeline's lane whose changes bound this lane's (None: not logged, redo all)."""
@@ -207,32 +203,39 @@ class GilCellsCache(_ClosedColumnsCache):
 
 
 class WorkerCoreCellsCache(_ClosedColumnsCache):
-    """A cluster worker's core lane cells, lane ``(WorkerGroup, cpu)``, kept across frames (see
-    _ClosedColumnsCache). Its RUN intervals are a part of the core lane of the same CPU, whose
-    changes bound its own; a worker elsewhere (no CPU number) is redone each frame. Same
-    cells as worker_cores.worker_core_cells."""
+    """A cluster's worker lanes (lane ``(worker pid, cpu)``) kept across frames (see
+    _ClosedColumnsCache), over the packed lanes it keeps (:attr:`index`, a WorkerLanes). A
+    worker's lane on a CPU is a part of that CPU's core lane, whose changes bound its own; a
+    worker elsewhere (no CPU number) is redone each frame. Same cells as
+    worker_cores.worker_core_cells."""
 
     LANE = "c"
 
-    def _memo_key(self, lane: tuple[WorkerGroup, int]) -> object:
-        group, cpu = lane
-        return group.pid, cpu
+    def __init__(self) -> None:
+        super().__init__()
+        self.index = WorkerLanes()
 
-    def _logged_lane(self, lane: tuple[WorkerGroup, int]) -> tuple | None:
+    def groups(self, frame: Frame) -> list[WorkerGroup] | None:
+        """The run's workers (None: not a cluster run), the lanes brought up to ``frame``."""
+        return self.index.groups(frame, frame.header)
+
+    def cells(self, frame: Frame, lane: tuple[int, int], t0: int, t1: int, width: int) -> CoreCells:
+        self.index.groups(frame, frame.header)  # (first: a rebuild of the lanes changes what is kept)
+        return super().cells(frame, lane, t0, t1, width)
+
+    def _logged_lane(self, lane: tuple[int, int]) -> tuple | None:
         cpu = lane[1]
         return None if cpu == UNKNOWN_CPU else (self.LANE, cpu)
 
-    def _same(self, frame: Frame, lane: tuple[WorkerGroup, int]) -> tuple:
-        # the same tasks, each counted from the same interval (a retry moves where it starts)
-        group = lane[0]
-        return group.tasks, tuple(first_counted(frame, i) for i in group.tasks)
+    def _same(self, frame: Frame, lane: tuple[int, int]) -> tuple:
+        return (self.index.generation,)  # (the lanes built again: nothing kept holds)
 
-    def _columns(self, frame: Frame, lane: tuple[WorkerGroup, int], t0: int, t1: int, width: int, first: int,
+    def _columns(self, frame: Frame, lane: tuple[int, int], t0: int, t1: int, width: int, first: int,
                  prev: CoreColumns | None) -> CoreColumns:
-        group, cpu = lane
-        return worker_core_closed(frame, group, cpu, t0, t1, width, first, prev)
+        pid, cpu = lane
+        return worker_core_closed(frame, self.index, pid, cpu, t0, t1, width, first, prev)
 
-    def _cells(self, frame: Frame, lane: tuple[WorkerGroup, int], t0: int, t1: int, width: int,
+    def _cells(self, frame: Frame, lane: tuple[int, int], t0: int, t1: int, width: int,
                closed: CoreColumns) -> CoreCells:
-        group, cpu = lane
-        return worker_with_open_runs(frame, group, cpu, t0, t1, width, closed)
+        pid, cpu = lane
+        return worker_with_open_runs(frame, pid, cpu, t0, t1, width, closed)

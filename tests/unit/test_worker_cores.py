@@ -10,7 +10,7 @@ import pytest
 
 from concviz.engine.events import FINISH, RUN, SPAWN, START, read_trace
 from concviz.engine.timeline import Timeline
-from concviz.engine.worker_cores import (UNKNOWN_CPU, WorkerGroup, label_parts, worker_core_cells,
+from concviz.engine.worker_cores import (UNKNOWN_CPU, WorkerGroup, WorkerLanes, label_parts, worker_core_cells,
                                          worker_groups)
 from concviz.widgets import lane_cache
 from concviz.widgets.lane_cache import WorkerCoreCellsCache
@@ -48,7 +48,8 @@ def test_a_recorded_dask_run_groups_its_tasks_by_worker_and_adds_up_to_the_core_
     labels (the trace was recorded before the header listed them); every task in exactly one; per CPU, the
     workers' lanes add up to that core's lane, column by column and in busy time."""
     frame = replayed("dask-cpu")
-    groups = worker_groups(frame, frame.header)
+    lanes = WorkerLanes()
+    groups = lanes.groups(frame, frame.header)
     assert [g.name for g in groups] == ["0", "1"]
     assert sorted(i for g in groups for i in g.tasks) == list(range(len(frame.tasks)))
     for g in groups:
@@ -62,7 +63,7 @@ def test_a_recorded_dask_run_groups_its_tasks_by_worker_and_adds_up_to_the_core_
     for t0, t1 in windows(frame):
         for width in (7, 120):
             for cpu in per_core:
-                summed = [sum(col) for col in zip(*(worker_core_cells(frame, g, cpu, t0, t1, width).busy
+                summed = [sum(col) for col in zip(*(worker_core_cells(frame, lanes, g.pid, cpu, t0, t1, width).busy
                                                     for g in groups))]
                 # (a dense core lane is read from running sums: rounding apart)
                 assert summed == pytest.approx(frame.core_cells(cpu, t0, t1, width).busy, abs=1e-6)
@@ -92,10 +93,11 @@ def test_a_retried_task_counts_for_its_last_worker_from_its_retry_on():
              (FINISH, 0, 20, 21, 10 * MS, 10 * MS, 1, None)])
     tl.end("ok")
     frame = tl.snapshot()
-    (group,) = worker_groups(frame, frame.header)
+    lanes = WorkerLanes()
+    (group,) = lanes.groups(frame, frame.header)
     assert (group.pid, group.name, group.cpu_busy) == (20, "1", ((1, 2 * MS),))
-    assert worker_core_cells(frame, group, 0, 0, 10 * MS, 10).busy == [0.0] * 10
-    assert worker_core_cells(frame, group, 1, 0, 10 * MS, 10).busy == pytest.approx([0.0] * 8 + [1.0, 1.0])
+    assert worker_core_cells(frame, lanes, 20, 0, 0, 10 * MS, 10).busy == [0.0] * 10
+    assert worker_core_cells(frame, lanes, 20, 1, 0, 10 * MS, 10).busy == pytest.approx([0.0] * 8 + [1.0, 1.0])
 
 
 def test_task_labels_name_the_worker_host_and_attempt():
@@ -111,44 +113,60 @@ def test_a_worker_elsewhere_has_one_lane_of_unknown_cpu():
              (RUN, 0, 10, 11, MS, 3 * MS, -1, None), (FINISH, 0, 10, 11, 3 * MS, 3 * MS, -1, None)])
     tl.end("ok")
     frame = tl.snapshot()
-    (group,) = worker_groups(frame, frame.header)
+    lanes = WorkerLanes()
+    (group,) = lanes.groups(frame, frame.header)
     assert group.cpus == (UNKNOWN_CPU,) and group.host == "far"
-    assert sum(worker_core_cells(frame, group, UNKNOWN_CPU, 0, 4 * MS, 4).busy) == pytest.approx(2.0)
+    assert sum(worker_core_cells(frame, lanes, 10, UNKNOWN_CPU, 0, 4 * MS, 4).busy) == pytest.approx(2.0)
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_worker_cells_kept_across_frames_equal_cells_computed_afresh(seed, monkeypatch):
-    """At every frame of a live run (open RUN intervals included), the cache's cells equal a
-    full computation; it worked out well under the columns drawn (it reuses the columns before
-    the earliest change of the CPU's core lane)."""
+    """At every frame of a live run (open RUN intervals included), the cache's cells (over
+    lanes it keeps adding to) equal a computation afresh (lanes built from nothing); it worked
+    out well under the columns drawn (it reuses the columns before the earliest change of the
+    CPU's core lane). Half-way, a task is retried on another worker: its lost attempt leaves the
+    lanes, which are built again."""
     worked = [0]
     closed = lane_cache.worker_core_closed
 
-    def counted(frame, group, cpu, t0, t1, width, first=0, prev=None):
+    def counted(frame, lanes, pid, cpu, t0, t1, width, first=0, prev=None):
         worked[0] += width - first
-        return closed(frame, group, cpu, t0, t1, width, first, prev)
+        return closed(frame, lanes, pid, cpu, t0, t1, width, first, prev)
 
     monkeypatch.setattr(lane_cache, "worker_core_closed", counted)
     batches = live_batches(seed)
-    tl = Timeline(CLUSTER_HEADER)
     first = min(e[4] for b in batches for e in b)
     last = max(e[5] for b in batches for e in b)
+    # task 5 (pid 205) ran again on pid 204 from the middle on
+    middle = (first + last) // 2
+    retry_at = len(batches) // 2
+    batches.insert(retry_at, [(START, 5, 204, 1, middle, middle, 2, "#2 w1@h")])
+    tl = Timeline(CLUSTER_HEADER)
     views = [(first, last + (last - first) // 4, 120), (first + (last - first) // 3, last, 7)]
     caches = [WorkerCoreCellsCache() for _ in views]
-    drawn = 0
+    drawn, generations = 0, set()
     for k, batch in enumerate(batches):
         tl.feed(batch)
         if k % 2:
             continue
         frame = tl.snapshot(now_ns=max(e[5] for e in batch))
+        fresh = WorkerLanes()
         for cache, (t0, t1, width) in zip(caches, views):
-            for group in worker_groups(frame, frame.header):
+            groups = cache.groups(frame)
+            assert groups == fresh.groups(frame, frame.header)
+            generations.add(cache.index.generation)
+            if k < retry_at:
+                assert cache.index.generation == 0  # only added to, until the retry
+            for group in groups:
                 for cpu in group.cpus:
-                    got = cache.cells(frame, (group, cpu), t0, t1, width)
+                    got = cache.cells(frame, (group.pid, cpu), t0, t1, width)
                     drawn += width
-                    want = worker_core_cells(frame, group, cpu, t0, t1, width)
+                    want = worker_core_cells(frame, fresh, group.pid, cpu, t0, t1, width)
                     assert got.busy == pytest.approx(want.busy, abs=1e-9), (k, group.pid, cpu)
                     assert got.task == want.task, (k, group.pid, cpu)
+    # built again after the retry (and again where the lost attempt's late RUN intervals moved
+    # where the task is counted from)
+    assert len(generations) >= 2
     assert 0 < worked[0] < 0.75 * drawn, (worked[0], drawn)
 
 
