@@ -19,7 +19,8 @@ lanes, since the worker they ran on is not known; the task's own lane shows them
 from __future__ import annotations
 
 from dataclasses import dataclass
-from operator import itemgetter
+from itertools import compress, repeat
+from operator import eq, itemgetter
 
 from concviz.engine.cells import Lanes
 from concviz.engine.core_cells import CoreCells, CoreColumns, lane_closed
@@ -131,7 +132,8 @@ class WorkerLanes:
         if self._tasks and (len(tasks) < len(self._tasks) or tasks[0].runs is not self._tasks[0].runs):
             self._restart()  # another run (a replay rewound, a new Timeline)
         self._tasks = tasks
-        added: list[tuple] = []
+        lanes = self.lanes
+        touched = set()
         for index, t in enumerate(tasks):
             if t.pid is None or t.tid is None:  # (tid: set by a START the task itself reported)
                 continue
@@ -143,19 +145,24 @@ class WorkerLanes:
                 self._catch_up(frame)
                 return
             start = done[4] if done is not None else first
-            if start < t.n_runs:
-                pid, tid = t.pid, t.tid
-                added += [(RUN, t.id, pid, tid, a, b, cpu, None) for a, b, cpu in t.runs.tagged(start, t.n_runs)]
-            self._done[t.id] = (t.runs, t.resorts, t.pid, first, max(start, t.n_runs))
-        lanes = self.lanes
-        for e in added:
-            key = (e[2], e[6])
-            lane = lanes.get(key)
-            if lane is None:
-                lane = lanes[key] = Intervals(itemgetter(EV_TASK), may_overlap=True)
-            lane.pending.append(e)
-        for lane in lanes.values():
-            lane.fold()
+            n = t.n_runs
+            if start < n:
+                # the new intervals as RUN events, by CPU (in C: no Python step per interval)
+                runs = t.runs
+                tags = runs.tags[start:n]
+                events = list(zip(repeat(RUN), repeat(t.id), repeat(t.pid), repeat(t.tid), runs.starts[start:n],
+                                  runs.ends(start, n), tags, repeat(None)))
+                cpus = set(tags)
+                for cpu in cpus:
+                    key = (t.pid, cpu)
+                    lane = lanes.get(key)
+                    if lane is None:
+                        lane = lanes[key] = Intervals(itemgetter(EV_TASK), may_overlap=True)
+                    lane.pending.extend(events if len(cpus) == 1 else compress(events, map(eq, tags, repeat(cpu))))
+                    touched.add(key)
+            self._done[t.id] = (t.runs, t.resorts, t.pid, first, max(start, n))
+        for key in touched:
+            lanes[key].fold()
 
     def _restart(self) -> None:
         self.lanes, self._done, self._tasks = {}, {}, ()

@@ -10,6 +10,12 @@
   rounds. And dask_gil_parallelism: the same work on 1 worker process with 2 threads, which
   share its GIL.
 
+* dask_worker_lane_ratio: the cores pane of a cluster run, engine half: one frame's worker
+  lanes (one per worker and CPU) over a whole 200,000-interval synthetic run (4 workers, 2
+  CPUs, 120 columns), per lane, over one frame's core lanes of the same run, per lane, in
+  interleaved rounds in this process; and the one-off cost of building the worker lanes' index
+  from nothing (opening a long recorded run).
+
 Runs are taken when other processes leave the machine quiet (common.quiet); figures are medians.
 """
 
@@ -128,4 +134,71 @@ def parallel(quick: bool = False) -> dict:
     }
 
 
-BENCHMARKS = {"dask_task_error": task_error, "dask_parallel": parallel}
+def synthetic_cluster(intervals: int = 200_000, workers: int = 4, tasks: int = 64):
+    """A finished cluster run's frame: ``tasks`` tasks, each on worker ``task % workers``, one
+    after another on each worker, RUN intervals of 1 ms on CPU 0 or 1 at random."""
+    import random
+
+    from concviz.engine.events import FINISH, RUN, SPAWN, START
+    from concviz.engine.timeline import Timeline
+
+    header = {"model": "dask", "workload": "cpu", "spec": {"tasks": tasks}, "machine": {"cpus": 2, "gil": True},
+              "cluster": {"local": True, "workers": workers}}
+    timeline = Timeline(header)
+    rnd = random.Random(0)
+    per = intervals // tasks
+    events = []
+    clock = {w: 10**9 for w in range(workers)}
+    for k in range(tasks):
+        w = k % workers
+        pid, a = 1000 + w, clock[w]
+        events += [(SPAWN, k, 1, 1, a, a, -1, None), (START, k, pid, 1, a, a, 0, f"w{w}@h")]
+        for _ in range(per):
+            events.append((RUN, k, pid, 1, a, a + 1_000_000, rnd.randrange(2), None))
+            a += 1_100_000
+        events.append((FINISH, k, pid, 1, a, a, 0, None))
+        clock[w] = a
+    timeline.feed(events)
+    timeline.end("ok")
+    return timeline.snapshot()
+
+
+def worker_lanes(quick: bool = False) -> dict:
+    from concviz.engine.worker_cores import WorkerLanes, worker_core_cells
+
+    frame = synthetic_cluster(50_000 if quick else 200_000)
+    t0, t1 = frame.first_ns, frame.t_end
+    width = 120
+    build_s, ratios, ms = [], [], {"worker": [], "core": []}
+    for _ in range(3 if quick else 7):
+        a = time.perf_counter()
+        lanes = WorkerLanes()
+        groups = lanes.groups(frame, frame.header)
+        b = time.perf_counter()
+        pairs = [(g.pid, cpu) for g in groups for cpu in g.cpus]
+        frame._cache.clear()
+        c = time.perf_counter()
+        for cpu in frame.cores:
+            frame.core_cells(cpu, t0, t1, width)
+        d = time.perf_counter()
+        for pid, cpu in pairs:
+            worker_core_cells(frame, lanes, pid, cpu, t0, t1, width)
+        e = time.perf_counter()
+        core_ms, worker_ms = (d - c) * 1e3 / len(frame.cores), (e - d) * 1e3 / len(pairs)
+        build_s.append(b - a)
+        ms["core"].append(core_ms)
+        ms["worker"].append(worker_ms)
+        ratios.append(worker_ms / core_ms)
+    runs = sum(t.n_runs for t in frame.tasks)
+    return {
+        "figures": {"dask_worker_lane_ratio": median(ratios)},
+        "notes": {"dask_worker_lane_ratio": (
+            f"{runs:,} RUN intervals, 4 workers x 2 CPUs, {width} columns, whole run: a worker lane "
+            f"{median(ms['worker']):.2f} ms vs a core lane {median(ms['core']):.2f} ms (median of {len(ratios)}, "
+            f"same frame, this process); the worker lanes' index built from nothing in "
+            f"{median(build_s):.2f} s (once per run opened; a live run adds to it frame by frame)")},
+        "details": {"dask_worker_lanes": {"ms": ms, "build_s": build_s}},
+    }
+
+
+BENCHMARKS = {"dask_task_error": task_error, "dask_parallel": parallel, "dask_worker_lanes": worker_lanes}
