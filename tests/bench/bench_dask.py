@@ -16,6 +16,12 @@
   interleaved rounds in this process; and the one-off cost of building the worker lanes' index
   from nothing (opening a long recorded run).
 
+* dask_clock_error_ms: a worker whose monotonic clock is another one (started in a Linux time
+  namespace, ``unshare --time``, its clock exactly SHIFT_S ahead): its instants mapped onto the
+  experiment's clock as a run maps them (its wall clock + Dask's scheduler_delay, then the
+  offset measured to the scheduler) against the truth (its reading - SHIFT_S): the worst error
+  over 20 instants, beside the uncertainty the figures show.
+
 Runs are taken when other processes leave the machine quiet (common.quiet); figures are medians.
 """
 
@@ -201,4 +207,64 @@ def worker_lanes(quick: bool = False) -> dict:
     }
 
 
-BENCHMARKS = {"dask_task_error": task_error, "dask_parallel": parallel, "dask_worker_lanes": worker_lanes}
+SHIFT_S = 1000
+
+
+def clock(quick: bool = False) -> dict:
+    _needs_dask()
+    import logging
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+
+    from distributed import Client, LocalCluster
+
+    from concviz.engine.models.dask_clock import measure_offset
+
+    samples = 10 if quick else 20
+
+    def mapped_on_worker(dask_worker):
+        # on the worker (a nested function travels by value: the worker cannot import this
+        # module): a perf_counter reading, and the same instant on the scheduler's clock as the
+        # worker sends it
+        import time
+
+        from concviz.engine.models.dask_clock import to_scheduler_ns
+
+        t = time.perf_counter_ns()
+        return t, to_scheduler_ns(t, time.time_ns() - time.perf_counter_ns(), dask_worker.scheduler_delay)
+
+    with LocalCluster(n_workers=0, processes=True, dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+            Client(cluster) as client, tempfile.TemporaryDirectory() as tmp:
+        worker = subprocess.Popen(
+            ["unshare", "--user", "--map-root-user", "--time", f"--monotonic={SHIFT_S}", sys.executable, "-m",
+             "distributed.cli.dask_worker", cluster.scheduler_address, "--nthreads", "1", "--no-nanny",
+             "--no-dashboard", "--local-directory", tmp],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            client.wait_for_workers(1, timeout=60)
+            time.sleep(2)  # a few heartbeats: Dask's offset is renewed at each
+            errors, shown = [], []
+            for _ in range(samples):
+                offset = measure_offset(lambda: client.run_on_scheduler(time.time))
+                ((t, on_scheduler),) = client.run(mapped_on_worker).values()
+                errors.append(((on_scheduler - offset.ns) - (t - SHIFT_S * 10**9)) / 1e6)
+                shown.append(offset.uncertainty_ns / 1e6)
+                time.sleep(0.2)
+        finally:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(timeout=30)
+    worst = max(map(abs, errors))
+    return {
+        "figures": {"dask_clock_error_ms": worst},
+        "notes": {"dask_clock_error_ms": (
+            f"a worker in a time namespace (monotonic +{SHIFT_S} s), {samples} instants mapped vs true: "
+            f"median {median(errors):+.3f} ms, {min(errors):+.3f} to {max(errors):+.3f} ms; the uncertainty shown "
+            f"(experiment to scheduler only) median {median(shown):.3f} ms, max {max(shown):.3f} ms")},
+        "details": {"dask_clock": {"errors_ms": errors, "shown_ms": shown}},
+    }
+
+
+BENCHMARKS = {"dask_task_error": task_error, "dask_parallel": parallel, "dask_worker_lanes": worker_lanes,
+              "dask_clock": clock}
