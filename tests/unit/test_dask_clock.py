@@ -98,6 +98,9 @@ def test_a_worker_with_a_shifted_monotonic_clock_is_mapped_onto_the_experiment_s
     assert clock["workers_elsewhere"] == 1, clock
     uncertainty = clock["uncertainty_ns"]
     assert 0 < uncertainty < 1e9, clock
+    # ours to the scheduler, and the worker's own to it (half its heartbeats' round trip)
+    assert clock["scheduler_ns"] > 0 and clock["worker_ns"] > 0, clock
+    assert uncertainty == clock["scheduler_ns"] + clock["worker_ns"], clock
     assert frame.stats["cluster"]["clock_uncertainty_ms"] == uncertainty / 1e6
     # within the offset's uncertainty, and the worker's own offset's error (its heartbeats)
     slack = uncertainty + 50_000_000

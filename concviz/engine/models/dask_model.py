@@ -180,9 +180,13 @@ def prepare(rc: RunContext) -> dict:
         # (measured even if none is elsewhere now: one may join during the run)
         offset = measure_offset(lambda: client.run_on_scheduler(time.time))
         here = clock_id()
-        others = sum(1 for c in client.run(clock_id).values() if not shares_clock(ClockId(*c), here))
-        if others:
-            facts["clock"] = {"workers_elsewhere": others, "uncertainty_ns": offset.uncertainty_ns}
+        elsewhere = [c for c in client.run(worker_clock).values() if not shares_clock(ClockId(*c[:2]), here)]
+        if elsewhere:
+            # the uncertainty of a worker's times: that of our offset to the scheduler, plus that
+            # of the worker's own (half its heartbeats' round trip)
+            worker_ns = max(c[2] for c in elsewhere)
+            facts["clock"] = {"workers_elsewhere": len(elsewhere), "scheduler_ns": offset.uncertainty_ns,
+                              "worker_ns": worker_ns, "uncertainty_ns": offset.uncertainty_ns + worker_ns}
     rc.state = Cluster(client, local, facts, offset)
     return {"cluster": facts, "start_method": method} if local is not None else {"cluster": facts}
 
@@ -197,6 +201,13 @@ def worker_list(client: Any, workers: dict) -> list[dict]:
     return [{"address": address, "name": str(w.get("name", "")), "host": w.get("host", ""),
              "nthreads": int(w.get("nthreads", 1)), "pid": pids.get(address)}
             for address, w in sorted(workers.items())]
+
+
+def worker_clock(dask_worker: Any) -> tuple:
+    """On a worker (``Client.run``): its ClockId, and how far off its offset to the scheduler's
+    clock may be (``Worker.scheduler_delay`` is read at the middle of a heartbeat's round trip:
+    half of it; Dask keeps a running mean of those, ``Worker.latency``), in ns."""
+    return (*clock_id(), int(dask_worker.latency * 1e9 / 2))
 
 
 def _takes_n_workers(client: Any) -> bool:
