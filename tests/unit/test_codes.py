@@ -125,12 +125,12 @@ def test_codes_say_what_the_lane_shows():
 
 def test_plain_columns_follow_the_whole_rule():
     """A column the task was alive all through, not asleep nor queued, is coded from its running
-    and sibling shares alone (cells._plain_codes): the same code as the whole rule
-    (cells._classify) gives it, on random shares and on each threshold of the rule (an eighth,
+    and sibling shares alone (column_codes.plain_codes): the same code as the whole rule
+    (column_codes.classify) gives it, on random shares and on each threshold of the rule (an eighth,
     a thousandth, three quarters, all of it, the GIL's half of the wait) and beside them."""
     import random
 
-    from concviz.engine.cells import _classify, _plain_codes
+    from concviz.engine.column_codes import classify, plain_codes
 
     rnd = random.Random(13)
     edges = [0.0, 1e-12, 0.001, 0.1, 0.5, 0.75, 0.8, 0.9, 0.95, 1.0 - 1e-9, 1.0, 1.0 + 1e-12]
@@ -148,8 +148,8 @@ def test_plain_columns_follow_the_whole_rule():
     run = [r for r, _ in pairs]
     sibling = [p for _, p in pairs]
     n = len(pairs)
-    assert _plain_codes(run, sibling) == _classify(run, [0.0] * n, [1.0] * n, [0.0] * n, sibling)
-    assert {c % CODE_BASE for c in _plain_codes(run, sibling)} >= {COL_GIL, COL_CPU, CODE_BLANK}
+    assert plain_codes(run, sibling) == classify(run, [0.0] * n, [1.0] * n, [0.0] * n, sibling)
+    assert {c % CODE_BASE for c in plain_codes(run, sibling)} >= {COL_GIL, COL_CPU, CODE_BLANK}
 
 def live_batches(seed: int) -> list[list[tuple]]:
     """random_run as a live UI sees it: before a batch that closes a RUN or a SLEEP, a report
