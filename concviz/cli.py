@@ -101,6 +101,7 @@ def check_writable(path: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: sys.argv); the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return _main(argv)
@@ -162,6 +163,7 @@ def _main(argv: list[str]) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """``concviz run``: one run, headless; its report or ``--json``."""
     from concviz.engine.experiment import run_to_frame
     from concviz.report import format_run
 
@@ -180,6 +182,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    """``concviz compare``: every model (or ``--models``) on the same work, under each ``--python``."""
     from concviz.engine.limits import runnable_specs
     from concviz.ranking import compare
 
@@ -220,6 +223,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_advise(args: argparse.Namespace) -> int:
+    """``concviz advise``: the rule of thumb's cases (or ``--cases``), measured here."""
     from concviz.advise import CASE_NAMES, CASES, advise
 
     names = CASE_NAMES
@@ -246,6 +250,7 @@ def _progress_line(text: str) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    """``concviz export``: a trace as Chrome trace-event JSON."""
     from concviz.engine.events import read_trace
     from concviz.engine.export import write_chrome_trace
 
@@ -277,6 +282,7 @@ def check_folder(path: str) -> None:
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
+    """``concviz [flags]``: the live screen (or ``--version``)."""
     if args.version:
         from concviz import __version__
 

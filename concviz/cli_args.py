@@ -43,6 +43,7 @@ def _number(kind: type, name: str):
 
 
 def add_run_flags(p: argparse.ArgumentParser, *, with_model: bool = True) -> None:
+    """The flags of a run's settings (all but ``--python``); ``with_model``: also -m and --workers."""
     if with_model:
         p.add_argument("-m", "--model", default="threads", help=f"one of: {', '.join(MODEL_NAMES)}")
     p.add_argument("-w", "--workload", default="cpu", help=f"one of: {', '.join(WORKLOADS)}")
@@ -73,17 +74,20 @@ def add_run_flags(p: argparse.ArgumentParser, *, with_model: bool = True) -> Non
 
 
 def add_python_flag(p: argparse.ArgumentParser, *, many: bool = False) -> None:
+    """``--python PATH``; ``many``: it may be repeated (compare)."""
     p.add_argument("--python", metavar="PATH", action="append" if many else "store",
                    help="run the experiment under this CPython 3.10+ (the UI stays on this one)"
                    + ("; repeat it to compare the models across Pythons" if many else ""))
 
 
 def add_theme_flag(p: argparse.ArgumentParser) -> None:
+    """``--theme NAME``, for every command that opens a screen."""
     p.add_argument("--theme", metavar="NAME", help="a Textual theme, or high-contrast for a projector "
                    "(default textual-dark; ctrl+p lists them all)")
 
 
 def build_parsers() -> tuple[Parser, Parser]:
+    """The TUI's parser (``concviz [flags]``) and the subcommands' (``concviz COMMAND ...``)."""
     tui = Parser(prog="concviz", description="See Python concurrency happen: threads, processes, asyncio.",
                  epilog=f"subcommands: {', '.join(SUBCOMMANDS)} (concviz SUBCOMMAND -h)")
     add_run_flags(tui)
