@@ -2,7 +2,7 @@
 ``replay``, ``stack``, ``talk``, ``serve``, ``doctor``, ``trace``, ``attach``.
 
 This module is the entry point (:func:`main`) and the bodies of the headless commands; their
-flags are parsed in cli_args.py. Bad input exits with status 2 and one line naming the problem;
+flags are parsed in cli_args.py, and checked before any work in cli_checks.py. Bad input exits with status 2 and one line naming the problem;
 never a traceback.
 """
 
@@ -13,91 +13,11 @@ import json
 import os
 import signal
 import sys
-import threading
-from typing import Any, Sequence
+from typing import Sequence
 
 from concviz.cli_args import UsageError, parse, spec_from_args
+from concviz.cli_checks import SignalStop, Stopped, check_folder, check_limits, check_writable
 from concviz.engine.spec import MODEL_NAMES, SpecError, check_choice
-
-
-class Stopped(Exception):
-    """A signal (ctrl+c, SIGTERM, SIGHUP) stopped a headless run; the run was cancelled."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
-
-
-class SignalStop:
-    """While active, SIGINT / SIGTERM / SIGHUP set ``event`` instead of killing concviz.
-
-    The experiment runs in its own session, so a terminal's ctrl+c or hang-up reaches only us:
-    the pump sees the event within ~50 ms and cancels the experiment's whole process group
-    (SIGTERM, then SIGKILL), so nothing outlives concviz. (SIGKILL of concviz itself is covered
-    by the experiment's parent watchdog.)
-    """
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.signum: int | None = None
-        self._old: dict[int, Any] = {}
-
-    def _handle(self, signum: int, _frame: Any) -> None:
-        if self.signum is None:
-            self.signum = signum
-        self.event.set()
-
-    def __enter__(self) -> "SignalStop":
-        for sig in STOP_SIGNALS:
-            try:
-                self._old[sig] = signal.signal(sig, self._handle)
-            except (ValueError, OSError):  # not the main thread: leave the defaults alone
-                pass
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-
-    def check(self) -> None:
-        """Raise :class:`Stopped` if a signal arrived."""
-        if self.signum is not None:
-            raise Stopped(self.signum)
-
-
-def check_limits(spec) -> None:
-    """Make room for the run on this machine (raise a soft limit), or refuse it in one line."""
-    from concviz.engine.limits import prepare_run
-
-    check = prepare_run(spec)
-    if not check.ok:
-        raise SpecError(check.problem)
-
-
-def check_writable(path: str) -> None:
-    """Refuse an output path before any work is done (a run's --record, export's -o)."""
-    if not path.strip():
-        raise SpecError("output path is empty")
-    folder = os.path.dirname(os.path.abspath(path)) or "."
-    if os.path.isdir(path):
-        raise SpecError(f"cannot write {path}: it is a directory")
-    if not os.path.isdir(folder):
-        raise SpecError(f"cannot write {path}: folder {folder} does not exist")
-    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
-        raise SpecError(f"cannot write {path}: permission denied")
-    # os.access says yes to root everywhere, and knows nothing of read-only or virtual file
-    # systems (/proc, /sys): only opening the file tells. Append mode leaves a file as it was.
-    existed = os.path.exists(path)
-    try:
-        with open(path, "a", encoding="utf-8"):
-            pass
-    except OSError as exc:
-        raise SpecError(f"cannot write {path}: {exc.strerror or exc}") from None
-    if not existed:
-        os.unlink(path)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -262,23 +182,6 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise SpecError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     print(f"wrote {args.output}: open it in https://ui.perfetto.dev or chrome://tracing")
     return 0
-
-
-def check_folder(path: str) -> None:
-    """Refuse a folder to write traces into before any run (compare --save); it is made if
-    its parent exists."""
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise SpecError(f"cannot save into {path}: it is not a folder")
-    if not os.path.isdir(path):
-        parent = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(parent):
-            raise SpecError(f"cannot save into {path}: folder {parent} does not exist")
-        try:
-            os.mkdir(path)
-        except OSError as exc:
-            raise SpecError(f"cannot make {path}: {exc.strerror or exc}") from None
-    probe = os.path.join(path, ".concviz-write-check")
-    check_writable(probe)
 
 
 def cmd_tui(args: argparse.Namespace) -> int:

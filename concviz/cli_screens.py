@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from concviz.cli import check_writable
+from concviz.cli_checks import check_writable
 from concviz.cli_args import UsageError, parse, spec_from_args
 from concviz.engine.spec import SpecError
 

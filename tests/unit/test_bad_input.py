@@ -17,7 +17,7 @@ import types
 
 import pytest
 
-from concviz import cli, cli_args
+from concviz import cli, cli_args, cli_checks
 from concviz.engine import experiment
 from concviz.talk.deck import default_deck
 
@@ -334,8 +334,8 @@ def test_the_writability_check_leaves_no_file(folder):
     virtual file systems); a path that was new is gone again, a file that was there is as it was."""
     new, old = folder / "new.jsonl", folder / "good.jsonl"
     before = old.read_bytes()
-    cli.check_writable(str(new))
-    cli.check_writable(str(old))
+    cli_checks.check_writable(str(new))
+    cli_checks.check_writable(str(old))
     assert not new.exists()
     assert old.read_bytes() == before
 
