@@ -2,8 +2,8 @@
 ``replay``, ``stack``, ``talk``, ``serve``, ``doctor``, ``trace``, ``attach``.
 
 This module is the entry point (:func:`main`) and the bodies of the headless commands; their
-flags are parsed in cli_args.py, and checked before any work in cli_checks.py. Bad input exits with status 2 and one line naming the problem;
-never a traceback.
+flags are parsed in cli_args.py, and checked before any work in cli_checks.py. Bad input exits
+with status 2 and one line naming the problem; never a traceback.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The experiment process: ``python -m concviz.engine.experiment_child SPEC_JSON FD ALIVE_FD LOCK_PATH``.
+"""The experiment process, ``python -m concviz.engine.experiment_child SPEC FD ALIVE_FD LOCK``.
 
 It runs one RunSpec and writes everything the run produces (the header, the workers' batches,
 the summary) to the pipe ``FD``; :class:`concviz.engine.experiment.Experiment` starts it and
@@ -71,7 +71,7 @@ def watch_parent(fd: int, lock_path: str | None = None) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """Entry point of the experiment process: ``experiment SPEC_JSON FD ALIVE_FD LOCK_PATH``."""
+    """Entry point of the experiment process; ``argv``: SPEC_JSON FD ALIVE_FD LOCK_PATH."""
     if len(argv) > 2:
         watch_parent(int(argv[2]), argv[3] if len(argv) > 3 else None)  # first: the parent may be gone
     from concviz.engine.models import MODELS
