@@ -32,6 +32,8 @@ class CodePane(VerticalScroll):
 
     DEFAULT_CSS = "CodePane { height: 1fr; } CodePane > Static { width: auto; }"
 
+    _shown: str | None = None  # the snippet in the pane
+
     def compose(self):
         yield Static(id="code-text")
 
@@ -45,5 +47,7 @@ class CodePane(VerticalScroll):
     def show_model(self, info: ModelInfo) -> None:
         """Show the snippet of the model ``info`` describes (a registry entry)."""
         self.border_title = f"{info.title}: runnable as is"
-        self.query_one("#code-text", Static).update(highlighted(info.snippet))
         self.border_subtitle = "c closes"
+        if info.snippet != self._shown:  # (an update lays the text out again, pane reopened or not)
+            self._shown = info.snippet
+            self.query_one("#code-text", Static).update(highlighted(info.snippet))
