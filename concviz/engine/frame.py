@@ -2,8 +2,9 @@
 
 A Frame is what every pane draws from: the tasks as they were at one moment (TaskView), the
 core and process lanes up to that moment, and the run's figures (:attr:`Frame.stats`, the
-fields of ``concviz run --json``). How a lane becomes columns is in cells.py; the methods here
-that return columns are thin doors to it (and to core_cells.py), memoized per frame.
+fields of ``concviz run --json``). What the tasks add up to is kept in figures.py; each task's
+GIL and CPU waits are worked out in gil_wait.py; how a lane becomes columns is in cells.py. The
+methods here that return columns or waits are thin doors to those modules, memoized per frame.
 """
 
 from __future__ import annotations
