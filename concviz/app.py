@@ -84,6 +84,7 @@ class ConcvizApp(App[int]):
         self.live_ticks = live_ticks
         self._seen_version = -1
         self._timer = None
+        self._held = False  # a frame waits for the screen to answer a key (see tick)
         # how many frames the tick built; with CONCVIZ_STATS_FILE set (benchmarks), what each
         # cost and when it was begun (time.time(): the tick's rate, whatever each frame cost),
         # written there on exit
@@ -118,13 +119,21 @@ class ConcvizApp(App[int]):
             self.main.action_stack()
 
     # --- the frame tick --------------------------------------------------------------------
-    def tick(self, force: bool = False) -> None:
-        """Take one Frame from the session if anything moved, and hand it to the screen."""
+    def tick(self, force: bool = False, after_input: bool = False) -> None:
+        """Take one Frame from the session if anything moved, and hand it to the screen; but
+        first let a key (or anything else the app has queued) be answered on screen.
+
+        ``force``: draw now whatever is queued; ``after_input``: this frame already waited
+        once (a held key repeating must not hold frames back for good)."""
         if not self.is_running:
             return  # shutting down: the timer can fire once more while the widgets are removed
+        if self._held and not force:
+            return  # a frame is due after the screen's next refresh
         session = self.runs.session
         if session is None:
             self.main.refresh_bars()
+            return
+        if not force and not after_input and self._hold_for_input():
             return
         session.advance()
         version = session.version
@@ -134,6 +143,9 @@ class ConcvizApp(App[int]):
         t0 = time.perf_counter()
         started = time.time() if self._record_frames else 0.0
         frame = session.snapshot()
+        if not force and not after_input and self._hold_for_input():
+            self._seen_version = -1  # (this frame is dropped: the one after the refresh is newer)
+            return
         self.main.show(frame)
         if not session.running and self.runs.remember(session, frame):
             self.main.last_runs_changed()
@@ -143,6 +155,21 @@ class ConcvizApp(App[int]):
             self.frame_at.append(started)
         if not session.running and not force and self._timer is not None and not session.live:
             self._timer.pause()
+
+    def _hold_for_input(self) -> bool:
+        """Whether a frame should wait: a key queued behind a frame of a big run would wait
+        for all of it, and then for the layout its answer needs, tens of milliseconds each on a
+        loaded machine. While the app's queue holds anything, the frame is drawn after the
+        screen's next refresh instead (which shows the key's answer), once."""
+        if not self.message_queue_size:
+            return False
+        self._held = True
+        self.call_after_refresh(self._release)
+        return True
+
+    def _release(self) -> None:
+        self._held = False
+        self.tick(after_input=True)
 
     # --- what run control asks of the app (run_control.RunHost) -----------------------------
     def settings_changed(self) -> None:

@@ -20,7 +20,7 @@ from textual.widgets import Log, Static
 from concviz.engine.frame import Frame
 from concviz.engine.models import MODELS
 from concviz.run_control import RunControl
-from concviz.screen_keys import FOOTER_DROP_FIRST, KEYS, RUN_KEYS, ScreenKeys
+from concviz.screen_keys import FOOTER_DROP_FIRST, KEYS, RUN_KEYS, SIDE_PANES, ScreenKeys
 from concviz.view import Zoom, format_time
 from concviz.widgets.bars import (
     Bar,
@@ -133,6 +133,22 @@ class MainScreen(ScreenKeys, Screen):
         w, h = size
         self.set_class(w < NARROW, "narrow")
         self.set_class(w < 60 or h < 16, "too-small")
+        self._lay_out_side()
+
+    def _lay_out_side(self) -> None:
+        """Show the side panel while one of its panes is open; on a narrow screen it takes the
+        place of the cores and resources. Set on those widgets, not by a class: a class change
+        restyles a whole subtree (the lanes' many component classes too), which made a pane's
+        toggle cost tens of milliseconds."""
+        if not self.w:
+            return  # not mounted yet
+        side_open = any(self.w[side].display for side in SIDE_PANES)
+        self.query_one("#side").display = side_open
+        for name in ("cores", "resources"):
+            if side_open and self.has_class("narrow"):
+                self.w[name].styles.display = "none"
+            elif self.w[name].styles.clear_rule("display"):  # back to the stylesheet's word
+                self.w[name].refresh(layout=True)
 
     # --- drawing ---------------------------------------------------------------------------
     def show(self, frame: Frame) -> None:

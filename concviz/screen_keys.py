@@ -64,8 +64,8 @@ KEYS = [
 
 class ScreenKeys:
     """The actions of :data:`KEYS`, mixed into a Screen (MainScreen) that has the attributes
-    below and draws through ``redraw()``, ``update_code()``, ``update_results()`` and
-    ``results_shown``.
+    below and draws through ``redraw()``, ``update_code()``, ``update_results()``,
+    ``_lay_out_side()`` (the side panel, after a pane is toggled) and ``results_shown``.
 
     Attributes:
         runs: the app's run control.
@@ -149,7 +149,7 @@ class ScreenKeys:
     def _toggle(self, wid: str) -> None:
         pane = self.w[wid]
         pane.display = not pane.display
-        self.set_class(any(self.w[side].display for side in SIDE_PANES), "side-open")
+        self._lay_out_side()
         self.call_after_refresh(self.redraw)
 
     def action_toggle_code(self) -> None:

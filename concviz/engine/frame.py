@@ -2,25 +2,26 @@
 
 A Frame is what every pane draws from: the tasks as they were at one moment (TaskView), the
 core and process lanes up to that moment, and the run's figures (:attr:`Frame.stats`, the
-fields of ``concviz run --json``). How a lane becomes columns is in cells.py; the methods here
-that return columns are thin doors to it (and to core_cells.py), memoized per frame.
+fields of ``concviz run --json``). What the tasks add up to is kept in figures.py; each task's
+GIL and CPU waits are worked out in gil_wait.py; how a lane becomes columns is in cells.py. The
+methods here that return columns or waits are thin doors to those modules, memoized per frame.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from functools import cached_property
-from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import Any
 
-from concviz.engine import cells, core_cells
+from concviz.engine import cells, core_cells, gil_wait
 from concviz.engine.cells import LaneCells, TaskCodes
 from concviz.engine.core_cells import CoreCells, CoreColumns
+from concviz.engine.figures import RunTotals, TotalsView
+from concviz.engine.gil_wait import ThreadRun
 from concviz.engine.netload import waits_of
 from concviz.engine.resources import ResourcesView, stats_without
 from concviz.engine.store import Intervals
-from concviz.engine.task import DONE, FAILED, NOT_STARTED, QUEUED, RUNNING, STOPPED_REASON, TaskView, lane_end, median
+from concviz.engine.task import DONE, FAILED, NOT_STARTED, QUEUED, RUNNING, TaskView, median
 
 _INF = float("inf")
 
@@ -29,15 +30,6 @@ def threads_share_gil(header: dict[str, Any]) -> bool:
     """Whether the threads that ran tasks in one process shared its GIL: yes, unless the run's
     header says each ran an interpreter of its own (the interpreters model)."""
     return header.get("threads_share_gil", True) is not False
-
-
-class ThreadRun(NamedTuple):
-    """A RUN interval of one of a process's task threads."""
-
-    t0: int
-    t1: int
-    task: int
-    tid: int | None
 
 
 def cluster_figures(header: dict[str, Any]) -> dict[str, Any] | None:
@@ -67,6 +59,7 @@ class FrameAgg:
     run_median_ns: float  # median RUN interval
     run_count: int  # RUN intervals recorded
     core_ns: dict[int, int]  # cpu -> RUN time recorded on it
+    totals: TotalsView  # what the tasks' figures add up to (figures.py)
     serial: int  # which snapshot of its Timeline this is (1, 2, ...)
     timeline: object  # its Timeline's token: serials of different Timelines must not mix
     lane_log: dict  # lane -> [(serial, earliest start among what it got before it)]
@@ -125,8 +118,8 @@ class Frame:
     @cached_property
     def t_end(self) -> int:
         """The right edge of the data: the live edge, or the end of the last task."""
-        ends = [t.end_ns for t in self.tasks if t.end_ns is not None]
-        last = max(ends) if ends and self.ended is not None else self.now_ns
+        last_end = self.totals.last_end_ns
+        last = last_end if last_end is not None and self.ended is not None else self.now_ns
         return max(last, self.now_ns if self.ended is None else last, self.first_ns or 0)
 
     # --- figures -----------------------------------------------------------------------------
@@ -163,70 +156,17 @@ class Frame:
     def thread_runs(self, pid: int) -> list[ThreadRun]:
         """The RUN intervals of the task threads of ``pid``, in start order (any process; for a
         GIL-sharing one, its process lane)."""
-        tid_of = {t.id: t.tid for t in self.tasks}
-        if pid in self.proc_runs:
-            lane, n = self.proc_runs[pid]
-            return [ThreadRun(a, b, task, tid_of.get(task)) for a, b, task in lane.tagged(0, n)]
-        runs = [ThreadRun(a, b, t.id, t.tid) for t in self.tasks if t.pid == pid
-                for a, b in t.runs.spans(0, t.n_runs)]
-        runs.sort(key=itemgetter(0))
-        return runs
-
-    def _union(self, pid: int) -> list[tuple[int, int]]:
-        key = ("union", pid)
-        if key not in self._cache:
-            out: list[list[int]] = []
-            for a, b, _, _ in self.thread_runs(pid):
-                if out and a <= out[-1][1]:
-                    if b > out[-1][1]:
-                        out[-1][1] = b
-                else:
-                    out.append([a, b])
-            self._cache[key] = [tuple(x) for x in out]
-        return self._cache[key]
-
-    def _covered(self, pid: int, spans: list) -> int:
-        """How much of the sorted, disjoint ``spans`` the threads of ``pid`` ran, together: the
-        length of their union within each span, from its running sums (a bisection each, so a
-        task's share of a long run costs the same whatever the run's length)."""
-        key = ("union_sums", pid)
-        if key not in self._cache:
-            union = self._union(pid)
-            sums = [0]
-            for a, b in union:
-                sums.append(sums[-1] + b - a)
-            self._cache[key] = ([a for a, _ in union], [b for _, b in union], sums)
-        starts, ends, sums = self._cache[key]
-        total = 0
-        for a, b in spans:
-            i = bisect_right(ends, a)  # the first interval ending after a
-            j = bisect_left(starts, b)  # the first starting at or after b
-            if j <= i:
-                continue
-            total += sums[j] - sums[i]
-            if starts[i] < a:
-                total -= a - starts[i]
-            if ends[j - 1] > b:
-                total -= ends[j - 1] - b
-        return total
+        return gil_wait.thread_runs(self, pid)
 
     def task_wait(self, t: TaskView) -> tuple[int, int]:
-        """(GIL wait, CPU wait) of one task in ns, from its measured intervals (a traced
-        thread's: from its named waits)."""
-        if t.start_ns is None:
-            return 0, 0
-        if t.wait_ns:
-            named = dict(t.wait_ns)
-            return named.get("gil", 0), named.get("cpu", 0)
-        end = lane_end(t, self.now_ns) if t.end_ns is not None else self.now_ns
-        ran = t.run_ns + t.open_ns
-        wait = max(0, (end - t.start_ns) - ran - t.sleep_ns)
-        if not wait or t.pid not in self.thread_pids or not self.gil:
-            return 0, wait
-        span = [(t.start_ns, end)]
-        others = self._covered(t.pid, span) - ran - self._covered(t.pid, list(t.sleeps.spans(0, t.n_sleeps)))
-        gil = min(wait, max(0, others))
-        return gil, wait - gil
+        """(GIL wait, CPU wait) of one task in ns (see gil_wait.py)."""
+        return gil_wait.task_wait(self, t)
+
+    @cached_property
+    def totals(self) -> TotalsView:
+        """The figures the tasks add up to (figures.py): kept by the Timeline as tasks change,
+        or, for a Frame built by hand, folded from its tasks."""
+        return self.agg.totals if self.agg is not None else RunTotals.of(self.tasks)
 
     @cached_property
     def stats(self) -> dict[str, Any]:
@@ -234,57 +174,14 @@ class Frame:
         tasks = self.tasks
         first = self.first_ns or 0
         now = self.now_ns
-        # one pass over the tasks (a run can have 100,000): what the figures below are made of
-        busy = ended = done = failed = stopped = not_started = queued = now_conc = 0
-        last_end = None
-        starts, ends, spawn, opened = [], [], [], []
-        for t in tasks:
-            busy += t.run_ns
-            if t.open_run:
-                opened.append(t)
-                busy += t.open_run[1] - t.open_run[0]
-            status = t.status
-            if status == RUNNING:
-                now_conc += 1
-            elif status == DONE:
-                done += 1
-            elif status == FAILED:
-                failed += 1
-                stopped += t.error == STOPPED_REASON
-            elif status == NOT_STARTED:
-                not_started += 1
-            elif status == QUEUED:
-                queued += 1
-            if t.end_ns is not None:
-                ended += 1
-                if last_end is None or t.end_ns > last_end:
-                    last_end = t.end_ns
-            if t.start_ns is not None:
-                starts.append(t.start_ns)
-                ends.append(t.end_ns if t.end_ns is not None else now)
-                # tid is set only by a START the task itself recorded (not by a parent-side ERROR)
-                if t.tid is not None and t.spawn_ns is not None:
-                    spawn.append((t.start_ns - t.spawn_ns) / 1e6)
-        last = last_end if tasks and ended == len(tasks) else now
+        totals = self.totals
+        counts = totals.counts
+        busy = totals.busy_ns
+        last = totals.last_end_ns if tasks and totals.ended == len(tasks) else now
         wall = max(0, last - first) if self.first_ns is not None else 0
-        # concurrency: the tasks' starts and ends in time order (an end before a start at the
-        # same instant), the number in flight between them
-        starts.sort()
-        ends.sort()
-        cur = cmax = area = i = j = 0
-        prev, n = first, len(starts)
-        while i < n or j < n:
-            if i < n and (j == n or starts[i] < ends[j]):
-                when, step = starts[i], 1
-                i += 1
-            else:
-                when, step = ends[j], -1
-                j += 1
-            area += cur * max(0, when - prev)
-            prev = when
-            cur += step
-            if cur > cmax:
-                cmax = cur
+        cmax, area = totals.concurrency(now)
+        spawn = totals.spawn_ms
+        now_conc = counts[RUNNING]
         agg = self.agg
         if agg is not None:
             run_median, run_count = agg.run_median_ns / 1e6, agg.run_count
@@ -297,10 +194,10 @@ class Frame:
             for t in tasks:
                 for a, b, cpu in t.runs.tagged(0, t.n_runs):
                     per_core[cpu] = per_core.get(cpu, 0) + (b - a)
-        if opened:
+        if totals.open_runs:
             per_core = dict(per_core)
-            for t in opened:
-                per_core[t.open_run[2]] = per_core.get(t.open_run[2], 0) + t.open_ns
+            for _, (a, b, cpu) in totals.open_runs:
+                per_core[cpu] = per_core.get(cpu, 0) + (b - a)
         return {
             "model": self.model,
             "workload": self.workload,
@@ -316,14 +213,14 @@ class Frame:
             "run_interval_ms_median": run_median,
             "run_intervals": run_count,
             "spawn_ms_median": median(spawn),
-            "spawn_ms_max": max(spawn) if spawn else 0.0,
-            "done": done,
-            "failed": failed,
+            "spawn_ms_max": spawn[-1] if spawn else 0.0,
+            "done": counts[DONE],
+            "failed": counts[FAILED],
             # of those, cut short by a stop (the user's, not a fault)
-            "stopped": stopped,
+            "stopped": totals.stopped,
             # ended with the run (or lost by a pool) before they ever started: not failures
-            "not_started": not_started,
-            "queued": queued,
+            "not_started": counts[NOT_STARTED],
+            "queued": counts[QUEUED],
             "running": now_conc,
             "per_core": [{"cpu": c, "busy_s": ns / 1e9} for c, ns in sorted(per_core.items())],
             "cluster": cluster_figures(self.header),
@@ -332,24 +229,8 @@ class Frame:
         }
 
     def per_task(self) -> list[dict[str, Any]]:
-        first = self.first_ns or 0
-        out = []
-        for t in self.tasks:
-            gil, cpu = self.task_wait(t)
-            out.append({
-                "id": t.id, "pid": t.pid, "tid": t.tid, "label": t.label, "status": t.status,
-                "error": t.error,
-                "start_s": None if t.start_ns is None else (t.start_ns - first) / 1e9,
-                "end_s": None if t.end_ns is None else (t.end_ns - first) / 1e9,
-                "run_s": t.run_ns / 1e9, "sleep_s": t.sleep_ns / 1e9,
-                "wait_s": (gil + cpu) / 1e9, "gil_wait_s": gil / 1e9, "cpu_wait_s": cpu / 1e9,
-                "spawn_ms": None if t.start_ns is None or t.spawn_ns is None
-                else (t.start_ns - t.spawn_ns) / 1e6,
-                "cpus": list(t.cpus),
-            })
-            if t.wait_ns:  # a traced thread: every named wait (gil, lock, other, unknown)
-                out[-1]["waits_s"] = {state: ns / 1e9 for state, ns in t.wait_ns}
-        return out
+        """Each task's figures, GIL and CPU waits included (see gil_wait.py)."""
+        return gil_wait.per_task(self)
 
     def summary(self) -> dict[str, Any]:
         """Stats plus per-task detail and the interpreter facts: the ``run --json`` object."""
@@ -423,7 +304,7 @@ class Frame:
     @cached_property
     def open_runs(self) -> list[tuple[int, tuple]]:
         """(task, (t0, now, cpu)) of every RUN interval reported open by PROGRESS."""
-        return [(t.id, t.open_run) for t in self.tasks if t.open_run is not None]
+        return list(self.totals.open_runs)
 
     # --- what changed since an earlier frame -------------------------------------------------
     @property

@@ -11,7 +11,7 @@ import statistics
 from dataclasses import dataclass, field
 from operator import itemgetter
 
-from concviz.engine.events import EV_CPU
+from concviz.engine.events import ERROR, EV_CPU, EV_KIND, EV_PID, EV_T0, EV_T1, EV_TASK, EV_TID, PROGRESS, RUN, START
 from concviz.engine.store import Intervals
 
 END_REASONS = {
@@ -163,3 +163,36 @@ def lane_end(t: TaskView, now: int) -> int | None:
 def median(values: list[float]) -> float:
     """The median of ``values``, 0.0 for none."""
     return statistics.median(values) if values else 0.0
+
+
+def close_open_runs(tasks: dict[int, Task], events: list | tuple) -> list:
+    """``events`` with a RUN event before each ERROR that is not the task's own report, for the
+    RUN interval PROGRESS last reported open (``tasks``: the Timeline's, by id): the task was
+    measured running until then (a worker killed mid-interval never sends the RUN that would
+    have closed it), and the lanes, cores and figures should show it so."""
+    out = []
+    open_: dict[int, tuple | None] = {}  # task -> (t0, t1, cpu, pid, tid) open in this batch
+    ids: dict[int, tuple] = {}  # task -> (pid, tid) from a START in this batch
+    for e in events:
+        kind, task = e[EV_KIND], e[EV_TASK]
+        if kind == PROGRESS:
+            open_[task] = (e[EV_T0], e[EV_T1], e[EV_CPU], e[EV_PID], e[EV_TID])
+        elif kind == RUN:
+            o = open_.get(task)
+            if o is not None and e[EV_T0] >= o[0]:
+                open_[task] = None  # closed
+        elif kind == START:
+            ids[task] = (e[EV_PID], e[EV_TID])
+        elif kind == ERROR:
+            t = tasks.get(task)
+            pid, tid = ids.get(task) or ((t.pid, t.tid) if t is not None else (None, None))
+            if t is not None and t.end_ns is None and (e[EV_PID] != pid or e[EV_TID] != tid):
+                if task in open_:
+                    o = open_[task]
+                else:
+                    o = None if t.open_run is None else (*t.open_run, t.pid, t.tid)
+                if o is not None and o[1] > o[0]:
+                    out.append((RUN, task, o[3], o[4], o[0], o[1], o[2], None))
+                open_[task] = None
+        out.append(e)
+    return out

@@ -31,8 +31,9 @@ import time
 from operator import itemgetter
 from typing import Any, Iterable
 
-from concviz.engine.events import (ERROR, EV_CPU, EV_KIND, EV_PID, EV_T0, EV_T1, EV_TASK, EV_TID, FINISH, PROGRESS,
-                                   RUN, SLEEP, SLEEP_OPEN, SPAWN, START, TRACE_KINDS, is_program_trace)
+from concviz.engine.events import (ERROR, EV_KIND, FINISH, PROGRESS, RUN, SLEEP, SLEEP_OPEN, SPAWN, START,
+                                   TRACE_KINDS, is_program_trace)
+from concviz.engine.figures import RunTotals
 from concviz.engine.frame import Frame, FrameAgg, threads_share_gil
 from concviz.engine.prefix import RunLengths
 from concviz.engine.resources import RunResources
@@ -40,7 +41,7 @@ from concviz.engine.store import LaneSet
 from concviz.engine.trace_fold import TracedFolds
 from concviz.engine.task import (DONE, END_REASONS, FAILED, MODEL_FAILED_REASON, NEVER_STARTED_PREFIX, NOT_STARTED,
                                  PENDING, QUEUED, RUNNING, STOPPED_REASON, UNREPORTED_REASON,  # noqa: F401
-                                 Task, TaskView)
+                                 Task, TaskView, close_open_runs)
 
 _KIND = itemgetter(EV_KIND)
 _ITS_OWN, _SKIPPED, _NOT_ITS_OWN = range(3)  # what _task_event made of an event
@@ -70,6 +71,7 @@ class Timeline(TracedFolds):
         self._waiting = 0  # intervals not packed into task lanes yet
         self._waiting_lanes = 0  # RUN intervals not packed into core and process lanes yet
         self._views: dict[int, TaskView] = {}  # the last snapshot's view of each task
+        self._totals = RunTotals()  # what those views add up to
         self._lengths = RunLengths()  # of every RUN interval, for the median
         self._core_ns: dict[int, int] = {}  # cpu -> RUN time recorded on it (-1: unknown)
         self._pid_tids: dict[int, set] = {}  # pid -> threads that started tasks in it
@@ -122,7 +124,7 @@ class Timeline(TracedFolds):
             events = list(events)
         with self._lock:
             if ERROR in map(_KIND, events):  # rare: a task failed, was found dead, or the run ended
-                events = self._close_open_runs(events)
+                events = close_open_runs(self.tasks, events)
             tasks = self.tasks
             lanes = self.lanes
             procs = lanes.procs
@@ -295,38 +297,6 @@ class Timeline(TracedFolds):
             self.version += 1
         return events
 
-    def _close_open_runs(self, events: list | tuple) -> list:
-        """``events`` with a RUN event before each ERROR that is not the task's own report, for
-        the RUN interval PROGRESS last reported open: the task was measured running until then
-        (a worker killed mid-interval never sends the RUN that would have closed it), and the
-        lanes, cores and figures should show it so."""
-        out = []
-        open_: dict[int, tuple | None] = {}  # task -> (t0, t1, cpu, pid, tid) open in this batch
-        ids: dict[int, tuple] = {}  # task -> (pid, tid) from a START in this batch
-        for e in events:
-            kind, task = e[EV_KIND], e[EV_TASK]
-            if kind == PROGRESS:
-                open_[task] = (e[EV_T0], e[EV_T1], e[EV_CPU], e[EV_PID], e[EV_TID])
-            elif kind == RUN:
-                o = open_.get(task)
-                if o is not None and e[EV_T0] >= o[0]:
-                    open_[task] = None  # closed
-            elif kind == START:
-                ids[task] = (e[EV_PID], e[EV_TID])
-            elif kind == ERROR:
-                t = self.tasks.get(task)
-                pid, tid = ids.get(task) or ((t.pid, t.tid) if t is not None else (None, None))
-                if t is not None and t.end_ns is None and (e[EV_PID] != pid or e[EV_TID] != tid):
-                    if task in open_:
-                        o = open_[task]
-                    else:
-                        o = None if t.open_run is None else (*t.open_run, t.pid, t.tid)
-                    if o is not None and o[1] > o[0]:
-                        out.append((RUN, task, o[3], o[4], o[0], o[1], o[2], None))
-                    open_[task] = None
-            out.append(e)
-        return out
-
     # --- reading ---------------------------------------------------------------------------
     def snapshot(self, now_ns: int | None = None) -> Frame:
         """An immutable view of everything so far. ``now_ns`` is where the live edge is (live
@@ -359,6 +329,7 @@ class Timeline(TracedFolds):
                     run_median_ns=self._lengths.median_ns(),
                     run_count=self._lengths.count,
                     core_ns=dict(self._core_ns),
+                    totals=self._totals.view(),
                     serial=self._serial,
                     timeline=self._token,
                     lane_log=lanes.log,  # lists only appended to, or replaced
@@ -406,14 +377,18 @@ class Timeline(TracedFolds):
         views = self._views
         tasks = self.tasks
         added = False
+        totals = self._totals
         for i in self._touched:
             added = added or i not in views
-            views[i] = TaskView.of(tasks[i])
+            view = TaskView.of(tasks[i])
+            totals.replace(views.get(i), view)
+            views[i] = view
         self._touched.clear()
         if len(views) != len(tasks):
             for i, t in tasks.items():
                 if i not in views:
                     views[i] = TaskView.of(t)
+                    totals.replace(None, views[i])
             added = True
         if added:
             self._views = views = dict(sorted(views.items()))

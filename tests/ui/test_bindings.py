@@ -105,12 +105,29 @@ async def test_toggles_code_and_log():
         code = app.query_one("#code", CodePane)
         assert not code.display
         await pilot.press("c")
-        assert code.display and app.screen.has_class("side-open")
+        assert code.display and app.query_one("#side").display
         assert "threading.Thread" in str(code.border_title)
         await pilot.press("l")
         assert app.query_one("#log").display
         await pilot.press("c", "l")
-        assert not code.display and not app.screen.has_class("side-open")
+        assert not code.display and not app.query_one("#side").display
+
+
+async def test_a_narrow_screen_gives_the_cores_place_to_the_side_panel_while_it_is_open():
+    app = replay("threads-cpu")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        cores, side = app.query_one("#cores"), app.query_one("#side")
+        assert cores.display and not side.display
+        await pilot.press("c")
+        assert side.display and not cores.display
+        await pilot.press("l", "c")  # the log keeps the panel open
+        assert side.display and not cores.display
+        await pilot.press("l")
+        assert cores.display and not side.display
+        await pilot.resize_terminal(120, 36)  # wide: the panel is a column beside the cores
+        await pilot.press("c")
+        assert side.display and cores.display
 
 
 async def test_event_log_lists_failure():
