@@ -122,6 +122,22 @@ def test_sigkill_of_concviz_ends_every_process_the_command_started(program, tmp_
     assert all_gone([guard]) == []
 
 
+def test_if_the_guard_is_killed_the_trace_ends_the_processes_it_saw(program, tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    script, pids_file = program
+    trace = ProgramTrace(lambda e: None, command=[sys.executable, str(script), str(pids_file)])
+    trace.start()
+    pids = list(noted(pids_file))
+    deadline = time.monotonic() + 5
+    while not set(pids) <= set(trace.sampler.reader.procs) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    trace.proc.guard.kill()  # (the user, or the OOM killer)
+    trace.proc.guard.wait()
+    trace.stop()
+    assert trace.join(20)
+    assert all_gone(pids) == []
+
+
 def test_a_process_the_command_did_not_start_is_left_alone(program, tmp_path, monkeypatch):
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     script, pids_file = program

@@ -126,14 +126,18 @@ def set_subreaper() -> bool:
         return False
 
 
-def reap_children() -> None:
-    """Reap every child this process has (the command's are re-parented here at its end)."""
+def reap_children(timeout_s: float = 5.0) -> None:
+    """Reap every child this process has (the command's are re-parented here at its end), for
+    up to ``timeout_s`` (a child stuck in the kernel may outlast a KILL)."""
+    deadline = time.monotonic() + timeout_s
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
+            if time.monotonic() >= deadline:
+                return
             time.sleep(0.02)  # a child still ending (killed a moment ago)
 
 
@@ -197,7 +201,7 @@ class GuardedCommand:
         if self.returncode is None and self._status is not None:
             line = self._line(timeout_s if timeout_s is not None else 1e9).split()
             if line[:1] == [b"ended"]:
-                self.returncode = int(line[1])
+                self.returncode = int(line[1]) if line[1].lstrip(b"-").isdigit() else None
                 self._status.close()
                 self._status = None
         try:
@@ -230,7 +234,10 @@ def main(argv: list[str]) -> int:
         except OSError:
             break
     end_descendants(os.getpid())
-    code = proc.wait()
+    try:
+        code: int | str = proc.wait(5.0)
+    except subprocess.TimeoutExpired:
+        code = "unknown"
     reap_children()
     try:
         os.write(status, f"ended {code}\n".encode())

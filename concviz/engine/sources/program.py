@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from concviz.engine.events import GIL, NAME, START, WAIT
-from concviz.engine.sources.guard import GuardedCommand
+from concviz.engine.sources.guard import GuardedCommand, Proc, signal_process
 from concviz.engine.sources.infer import IO, OTHER, UNKNOWN
 from concviz.engine.sources.procfs import ProcReader
 from concviz.engine.sources.records import TraceBatch
@@ -300,6 +301,11 @@ class ProgramTrace:
         if self.proc is not None:
             self.proc.end()
             self.proc.wait(10.0)
+            if self.proc.returncode is None and self.proc.guard.poll() is not None and self.sampler is not None:
+                # the guard was killed before it could end them: end the processes the trace saw
+                # (each checked by its start time), as the guard would have
+                for pid, st in list(self.sampler.reader.procs.items()):
+                    signal_process(Proc(pid, st.ppid, st.start, False), signal.SIGKILL)
 
     def stop(self, status: str = "cancelled") -> None:
         """End the trace (everything the command started is ended; an attached process is left
