@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 from concviz.engine.limits import runnable_specs
 from concviz.engine.spec import PROCESS_MODELS, THREAD_MODELS, RunSpec, default_tasks, models_for
-from concviz.report import RULES, fastest, measure, rank_runs, say
+from concviz.ranking import RULES, fastest, measure, rank_runs, say
 from concviz.view import format_kb, format_time
 
 YES, PARTLY, NO = "yes", "partly", "no"
@@ -79,7 +79,7 @@ class Verdict:
 
     Attributes:
         fastest: the models sharing the first rank (no measured difference between them).
-        best: the row (report.rank_runs) of the fastest model.
+        best: the row (ranking.rank_runs) of the fastest model.
         leanest: the row of the model that used the least memory per task (None: not measured).
         agrees: YES, PARTLY or NO.
         text: one or two sentences, plain.
@@ -93,7 +93,7 @@ class Verdict:
 
 
 def judge(case: Case, rows: list[dict[str, Any]]) -> Verdict | None:
-    """The verdict of a case from its ranked rows (report.rank_runs); None if nothing ran.
+    """The verdict of a case from its ranked rows (ranking.rank_runs); None if nothing ran.
 
     The fastest are the models sharing the first rank (their ranges of wall time overlap) and,
     for models measured once, those within ONE_ROUND_MARGIN of the fastest."""
@@ -168,7 +168,7 @@ def _size(spec: RunSpec) -> str:
 
 def advise(cases: Sequence[Case] = CASES, rounds: int | None = None, as_json: bool = False,
            stop: Any = None, progress: Any = None) -> int:
-    """Run ``cases`` (report.measure: every model in every round, ``rounds`` of them, three
+    """Run ``cases`` (ranking.measure: every model in every round, ``rounds`` of them, three
     unless a first round takes over 20 s) and print one table, or with ``as_json`` every
     figure. Returns 1 if ``stop`` cancelled it (nothing printed), else 0."""
     results = []

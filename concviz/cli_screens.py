@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from concviz.cli import UsageError, check_writable, parse, spec_from_args
+from concviz.cli_checks import check_writable
+from concviz.cli_args import UsageError, parse, spec_from_args
 from concviz.engine.spec import SpecError
 
 SCREEN_COMMANDS = (None, "replay", "stack", "talk")  # what a browser tab can be (concviz serve)

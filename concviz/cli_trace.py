@@ -54,7 +54,7 @@ def make_trace(args: argparse.Namespace):
     if args.time_limit_s is not None and not args.time_limit_s > 0:
         raise SpecError(f"time limit must be more than 0 s, got {args.time_limit_s:g}")
     if args.record:
-        from concviz.cli import check_writable
+        from concviz.cli_checks import check_writable
 
         check_writable(args.record)
     if args.command == "trace":
@@ -94,7 +94,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def _headless(trace, args: argparse.Namespace) -> int:
-    from concviz.cli import SignalStop
+    from concviz.cli_checks import SignalStop
     from concviz.engine.sources.program import trace_to_frame
 
     with SignalStop() as stop:

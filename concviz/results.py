@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from concviz.engine.spec import RunSpec, models_for
-from concviz.report import fastest, rank_runs
+from concviz.ranking import fastest, rank_runs
 from concviz.view import format_time
 
 
@@ -45,7 +45,7 @@ class Results:
         return True
 
     def rows(self, spec: RunSpec) -> list[dict[str, Any]]:
-        """The runs with ``spec``'s settings, ranked (report.rank_runs), by model label."""
+        """The runs with ``spec``'s settings, ranked (ranking.rank_runs), by model label."""
         runs = self._runs.get(settings_key(spec), {})
         return rank_runs({model_label(*model): stats for model, stats in runs.items()})
 

@@ -30,7 +30,7 @@ from concviz.engine.spec import (
     task_limit,
 )
 from concviz.engine.workloads import NET_PRESETS, WORKLOADS
-from concviz.report import round_order
+from concviz.ranking import round_order
 from concviz.results import Results
 from concviz.session import LiveSession, Session
 from concviz.stack import MAX_STACK, StackedRun
@@ -251,7 +251,7 @@ class RunControl:
 
     def queue_every_model(self) -> bool:
         """Queue every model that can take the settings shown ("a"), in the order of this
-        round (report.round_order); False, and the user told why, when there is nothing to
+        round (ranking.round_order); False, and the user told why, when there is nothing to
         rank. run_next starts the first."""
         if self._refused():
             return False

@@ -225,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from concviz.cli import main as concviz_main
 
         return concviz_main(app_args)
-    from concviz.cli import Parser, UsageError, add_theme_flag
+    from concviz.cli_args import Parser, UsageError, add_theme_flag
     from concviz.cli_screens import check_screen_args
     from concviz.engine.spec import SpecError
 

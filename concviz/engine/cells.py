@@ -10,7 +10,8 @@ with history. A Frame built by hand (no ``agg``) is computed interval by interva
 the plain walk the tests hold the running sums to.
 
 What a task lane draws is one code per column (:func:`task_codes`, the same classification as
-:func:`task_cells`, worked out only where an interval begins or ends). Both can start from an
+:func:`task_cells`, worked out only where an interval begins or ends; the codes and the rule
+that picks them are in column_codes.py). Both can start from an
 earlier result over the same window and redo only the columns from a given one on: that is
 what the panes' cross-frame caches (concviz/widgets/lane_cache.py) build on.
 
@@ -25,6 +26,8 @@ from math import ceil
 from operator import itemgetter
 from typing import Any, NamedTuple, Protocol
 
+from concviz.engine.column_codes import (CODE_BASE, CODE_BLANK, CODE_FULL, COL_CPU, COL_GIL, COL_LOCK, COL_OTHER,
+                                         COL_QUEUED, COL_SLEEP, COL_UNKNOWN, dense_row)
 from concviz.engine.events import EV_TASK
 from concviz.engine.prefix import column_shares, cover, ones, spread
 from concviz.engine.store import Intervals
@@ -45,20 +48,6 @@ class Lanes(Protocol):
     thread_pids: frozenset[int]
     open_runs: list[tuple[int, tuple]]
 
-
-# the "other" state of a column; the last three only in a trace of a program, which names them
-COL_GIL, COL_CPU, COL_SLEEP, COL_QUEUED, COL_LOCK, COL_OTHER, COL_UNKNOWN = range(7)
-
-# What a task lane draws in one column, as one small int (task_codes):
-#   COL_GIL .. COL_UNKNOWN (0-6) not running; waiting for the GIL, for a CPU, asleep, queued,
-#                                waiting on a lock, blocked in another call, not known
-#   CODE_BLANK (7)               nothing worth a mark (outside the task's life)
-#   CODE_BASE * e + k            running e eighths of the column (e = 1..8), over the state k
-#                                (0-6) that took most of the rest, or k = CODE_BLANK: nothing
-#                                else took more than a tenth of the column
-CODE_BLANK = 7
-CODE_BASE = 8
-CODE_FULL = 8 * CODE_BASE + CODE_BLANK  # ran the whole column
 
 _NO_LANE = (Intervals(itemgetter(EV_TASK)), 0)  # a core or process lane the frame does not have
 
@@ -237,7 +226,7 @@ def task_codes(frame: Lanes, index: int, t0: int, t1: int, width: int, levels: i
     if sibling is None:
         sibling = zero  # no sibling thread: a wait is for a CPU
     if dense and levels == 1:  # every column: one pass over the columns' fractions
-        codes[from_col:] = _dense_row(run, sleep, alive, queued, sibling, from_col)
+        codes[from_col:] = dense_row(run, sleep, alive, queued, sibling, from_col)
         if prev is not None and from_col:
             codes[:from_col] = prev[0][:from_col]
         return TaskCodes([codes], dense)
@@ -284,94 +273,6 @@ def task_codes(frame: Lanes, index: int, t0: int, t1: int, width: int, levels: i
         for row, old in zip(rows, prev):
             row[:from_col] = old[:from_col]
     return TaskCodes(rows, dense)
-
-
-def _dense_row(run: list[float], sleep: list[float], alive: list[float], queued: list[float],
-               sibling: list[float], first: int) -> list[int]:
-    """The codes of columns ``first..`` of a one-row lane whose every column needs working out.
-
-    Where the task was alive all through a column and never asleep (a queue ends where the
-    task's life begins, so nothing was queued there either), the code depends on the running
-    and the sibling shares alone (:func:`_plain_codes`); the columns around them go through
-    the whole rule (:func:`_classify`)."""
-    width = len(run)
-    if not any(sleep):
-        try:
-            a = alive.index(1.0, first)  # alive is one interval: its whole columns are contiguous
-        except ValueError:
-            a = width
-        if a < width:
-            b = width - alive[::-1].index(1.0)
-            return (_classify(run[first:a], sleep[first:a], alive[first:a], queued[first:a], sibling[first:a])
-                    + _plain_codes(run[a:b], sibling[a:b])
-                    + _classify(run[b:], sleep[b:], alive[b:], queued[b:], sibling[b:]))
-    return _classify(run[first:], sleep[first:], alive[first:], queued[first:], sibling[first:])
-
-
-def _plain_codes(run: list[float], sibling: list[float]) -> list[int]:
-    """:func:`_classify` of columns the task was alive all through (``alive`` 1.0) with no sleep
-    and no queue, from the running and sibling shares. Below three quarters running, the rest
-    of the column (a quarter or more) is waiting, so the larger of its two parts (the GIL's
-    and the CPU's) is over a tenth: the state under the block is the wait's, whatever its
-    size, and the code is one expression; above that, the whole rule (:func:`_plain_code`).
-    The comparisons are the rule's own, on the same float values, so the codes are the same."""
-    gil, cpu = COL_GIL, COL_CPU
-    return [(ceil(r * 8 - 1e-9) * CODE_BASE if r > 0.001 else 0)
-            + (gil if (g := p - r) > 0.0 and g >= 1.0 - r - g else cpu)
-            if r < 0.75 else _plain_code(r, p) for r, p in zip(run, sibling)]
-
-
-def _plain_code(r: float, p: float) -> int:
-    """:func:`_classify`'s rule for one column with ``alive`` 1.0, no sleep and no queue."""
-    w = 1.0 - r
-    if w > 1e-9:
-        g = p - r
-        if g <= 0.0:
-            best, k = w, COL_CPU
-        elif g >= w:
-            best, k = w, COL_GIL
-        elif g >= w - g:
-            best, k = g, COL_GIL
-        else:
-            best, k = w - g, COL_CPU
-    else:
-        best, k = 0.0, COL_GIL
-    if r > 0.001:
-        e = ceil(r * 8 - 1e-9)
-        return (8 if e > 8 else e) * CODE_BASE + (k if best > 0.1 else CODE_BLANK)
-    return k if best > 0.05 else CODE_BLANK
-
-
-def _classify(run: list[float], sleep: list[float], alive: list[float], queued: list[float],
-              sibling: list[float]) -> list[int]:
-    """The code of each column of a one-row lane from its fractions (the rule of task_codes,
-    in one pass over the columns: for a dense lane, where every column needs it)."""
-    out = []
-    add = out.append
-    for r, s, a, q, p in zip(run, sleep, alive, queued, sibling):
-        w = a - r - s
-        if w > 1e-9:  # waiting: for the GIL while a sibling ran, else for a CPU
-            g = p - r
-            if g <= 0.0:
-                best, k = w, COL_CPU
-            elif g >= w:
-                best, k = w, COL_GIL
-            elif g >= w - g:
-                best, k = g, COL_GIL
-            else:
-                best, k = w - g, COL_CPU
-        else:
-            best, k = 0.0, COL_GIL
-        if s > best:
-            best, k = s, COL_SLEEP
-        if q > best:
-            best, k = q, COL_QUEUED
-        if r > 0.001:
-            e = ceil(r * 8 - 1e-9)
-            add((8 if e > 8 else e) * CODE_BASE + (k if best > 0.1 else CODE_BLANK))
-        else:
-            add(k if best > 0.05 else CODE_BLANK)
-    return out
 
 
 def _wait_codes(frame: Lanes, pid: int | None, t0: int, t1: int, width: int,

@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from concviz.engine.cells import Lanes, lane_of, process_cells
 from concviz.engine.prefix import column_owners, column_shares, spread
+from concviz.engine.store import Intervals
 
 
 @dataclass
@@ -83,10 +84,17 @@ def core_closed(frame: Lanes, cpu: int, t0: int, t1: int, width: int, first: int
                 prev: CoreColumns | None = None) -> CoreColumns:
     """The closed RUN intervals on ``cpu`` over the window; with ``prev`` (an earlier result
     over the same window) the columns before ``first`` are taken from it."""
+    lane, n = lane_of(frame.cores, cpu)
+    return lane_closed(frame, lane, n, t0, t1, width, first, prev)
+
+
+def lane_closed(frame: Lanes, lane: Intervals, n: int, t0: int, t1: int, width: int, first: int = 0,
+                prev: CoreColumns | None = None) -> CoreColumns:
+    """:func:`core_closed` of any lane of RUN intervals tagged by task (the first ``n`` of
+    ``lane``): a core's, or a cluster worker's on one CPU (worker_cores.py)."""
     busy = [0.0] * width
     best = [0.0] * width
     who = [-1] * width
-    lane, n = lane_of(frame.cores, cpu)
     dt = (t1 - t0) / width
     dense = frame.agg is not None and lane.count_in(n, t0, t1) > width
     if dense:

@@ -9,6 +9,7 @@ from typing import Any
 from concviz.engine.events import is_program_trace
 from concviz.engine.timeline import FAILED, NOT_STARTED, Timeline
 from concviz.engine.trace_cells import GIL_HOLDER_NAME, TRACE_STATE_NAMES
+from concviz.engine.worker_cores import worker_groups
 
 
 def write_chrome_trace(header: dict[str, Any], events: list[tuple], path: str | os.PathLike) -> None:
@@ -40,13 +41,15 @@ def to_chrome_trace(header: dict[str, Any], events: list[tuple]) -> dict[str, An
 
     out: list[dict[str, Any]] = []
     pids = set()
+    # a cluster run's processes are its workers: named as the cores pane heads them
+    workers = {g.pid: g.heading() for g in worker_groups(frame, header) or ()}
     for t in frame.tasks:
         pid = t.pid or 0
         track = t.id
         if pid not in pids:
             pids.add(pid)
             out.append({"ph": "M", "name": "process_name", "pid": pid, "tid": 0,
-                        "args": {"name": f"{frame.model} pid {pid}"}})
+                        "args": {"name": workers.get(pid, f"{frame.model} pid {pid}")}})
         out.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": track,
                     "args": {"name": f"task {t.id} ({t.label or 'not started'})"}})
         out += _slices(_traced_slices(t) if traced else _run_slices(t), pid, track, us)

@@ -27,10 +27,10 @@ FLUSH_EVENTS = 512
 FLUSH_NS = 10_000_000  # 10 ms
 # A pause between two clock reads longer than the gap ends a RUN interval: the thread did not
 # run (another thread had the GIL, or another process the CPU). Shorter pauses are the machine's
-# own noise: a lone CPU-bound loop on a 2-vCPU VM here is paused 50-100 times a second for
-# 110-120 us (interrupts, VM exits the guest OS counts as the thread's CPU time), which at a
-# 0.1 ms gap cut RUN intervals to a fraction of the GIL turns they belong to. GIL hand-offs
-# leave gaps of a switch interval or more, OS time slices of ~1 ms or more.
+# own noise: interrupts, and on a VM the exits the guest OS counts as the thread's CPU time,
+# pause a lone CPU-bound loop many times a second for about a tenth of a millisecond; a gap
+# shorter than those would cut RUN intervals to a fraction of the GIL turns they belong to.
+# GIL hand-offs leave gaps of a switch interval or more, OS time slices of a millisecond or more.
 GAP_MIN_NS = 100_000
 GAP_MAX_NS = 250_000
 CPU_CHECK_NS = 1_000_000  # look up the current CPU about once a millisecond

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import psutil
 
-# psutil itself is imported when a run starts sampling: ~12 ms that the start screen
-# does not need (start-up is measured, tests/bench)
+# psutil itself is imported when a run starts sampling: its import is start-up time that the
+# start screen does not need
 
 RESCAN_EVERY = 4  # samples between two searches for the experiment's processes (2 s)
 

@@ -59,9 +59,10 @@ WORKLOAD_TITLES = {
     "net-slow": f"Network, slow I/O and many connections: {NET_PRESETS['net-slow'].words()}",
 }
 
-# The probe reads the clock once per unit: ~20 us of arithmetic keeps that read ~1% of the work
-# (at ~10 us it was ~2%, and the overhead target is 3%), and still finds every pause longer
-# than the probe's gap (0.1-0.25 ms) and places a RUN interval's ends to within a unit.
+# The probe reads the clock once per unit: a unit long enough that the read is a small part of
+# the work (the probe's overhead has a target, tests/bench), short enough that the probe still
+# finds every pause longer than its gap (probe.GAP_MIN_NS..GAP_MAX_NS) and places a RUN interval's
+# ends to within a unit.
 ITERATIONS_PER_UNIT = 256  # about 20 us of arithmetic on a 2020s laptop core
 CPU_UNITS = 25_000  # about 0.5 s of work for one task running alone (calibrated here)
 IO_MIN_S, IO_MAX_S = 0.1, 0.9

@@ -260,11 +260,12 @@ def stats_markup(frame: Frame, sample: Sample | None, width: int = 200) -> str:
         parts.append(f"server: {server['requests']:,} replies, CPU [b]{format_time(server['cpu_s'] * 1e9)}[/]")
     cluster = s.get("cluster")
     if cluster is not None:  # a Dask run: where it ran, and what its cluster cost to start
-        hosts = len(cluster["hosts"])
-        parts.insert(3, f"workers [b]{cluster['workers']}[/] on [b]{hosts}[/] host{'s' if hosts != 1 else ''}"
-                     f" start [b]{cluster['start_s']:.1f} s[/]"
+        # short, right after the concurrency (they say where it ran: it fits 80 columns); the
+        # start-up cost after the GIL figures
+        parts.insert(3, f"workers [b]{cluster['workers']}[/] hosts [b]{len(cluster['hosts'])}[/]"
                      + ("" if cluster["clock_uncertainty_ms"] is None
                         else f" clocks ±[b]{cluster['clock_uncertainty_ms']:.1f} ms[/]"))
+        parts.insert(6, f"start [b]{cluster['start_s']:.1f} s[/]")
     if sample is not None and sample.processes:
         if s["mem_peak_mb"] is None:
             parts.append(f"RSS [b]{sample.rss_bytes / 2**20:.0f} MB[/]")

@@ -16,6 +16,8 @@ from concviz.engine.core_cells import CoreCells, CoreColumns
 from concviz.engine.changes import INF, changed_from, first_changed_column
 from concviz.engine.frame import Frame
 from concviz.engine.task import TaskView
+from concviz.engine.worker_cores import (UNKNOWN_CPU, WorkerGroup, WorkerLanes, worker_core_closed,
+                                         worker_with_open_runs)
 
 
 @dataclass
@@ -126,11 +128,11 @@ class _ClosedColumnsCache:
     LANE = ""  # the Timeline's name for this kind of lane ("c": core, "p": process)
 
     def __init__(self) -> None:
-        self._memo: dict[int, _ColumnsMemo] = {}  # lane -> its closed columns as last computed
+        self._memo: dict[object, _ColumnsMemo] = {}  # lane -> its closed columns as last computed
         self._frame: Frame | None = None
         self._shown: dict[tuple, CoreCells] = {}  # (lane, window) -> this frame's answer
 
-    def cells(self, frame: Frame, lane: int, t0: int, t1: int, width: int) -> CoreCells:
+    def cells(self, frame: Frame, lane, t0: int, t1: int, width: int) -> CoreCells:
         """The lane's cells over [t0, t1), from the last frame's columns where they hold."""
         if frame is not self._frame:
             self._frame, self._shown = frame, {}
@@ -138,11 +140,12 @@ class _ClosedColumnsCache:
         if shown is not None:
             return shown
         serial = frame.serial
-        key = (frame.source, t0, t1, width)  # serials count within one Timeline
+        key = (frame.source, t0, t1, width, self._same(frame, lane))  # serials count within one Timeline
         m = self._memo.get(lane)
         first, prev = 0, None
-        if serial is not None and m is not None and m.key == key:
-            first = first_changed_column(frame.lane_changed_from((self.LANE, lane), m.serial), t0, t1, width)
+        logged = self._logged_lane(lane)
+        if serial is not None and m is not None and m.key == key and logged is not None:
+            first = first_changed_column(frame.lane_changed_from(logged, m.serial), t0, t1, width)
             if first:
                 prev = m.closed
         if first == width:
@@ -156,12 +159,20 @@ class _ClosedColumnsCache:
         out = self._shown[(lane, t0, t1, width)] = self._cells(frame, lane, t0, t1, width, closed)
         return out
 
-    def _columns(self, frame: Frame, lane: int, t0: int, t1: int, width: int, first: int,
+    def _logged_lane(self, lane) -> tuple | None:
+        """The Timeline's lane whose changes bound this lane's (None: not logged, redo all)."""
+        return (self.LANE, lane)
+
+    def _same(self, frame: Frame, lane) -> tuple:
+        """What else must be as it was for the columns kept to hold."""
+        return ()
+
+    def _columns(self, frame: Frame, lane, t0: int, t1: int, width: int, first: int,
                  prev: CoreColumns | None) -> CoreColumns:
         """The lane's closed columns, those before ``first`` taken from ``prev``."""
         raise NotImplementedError
 
-    def _cells(self, frame: Frame, lane: int, t0: int, t1: int, width: int, closed: CoreColumns) -> CoreCells:
+    def _cells(self, frame: Frame, lane, t0: int, t1: int, width: int, closed: CoreColumns) -> CoreCells:
         """What the pane draws of the closed columns."""
         return CoreCells(closed.busy, closed.who)
 
@@ -189,3 +200,42 @@ class GilCellsCache(_ClosedColumnsCache):
     def _columns(self, frame: Frame, lane: int, t0: int, t1: int, width: int, first: int,
                  prev: CoreColumns | None) -> CoreColumns:
         return frame.gil_columns(lane, t0, t1, width, first, prev)
+
+
+class WorkerCoreCellsCache(_ClosedColumnsCache):
+    """A cluster's worker lanes (lane ``(worker pid, cpu)``) kept across frames (see
+    _ClosedColumnsCache), over the packed lanes it keeps (:attr:`index`, a WorkerLanes). A
+    worker's lane on a CPU is a part of that CPU's core lane, whose changes bound its own; a
+    worker elsewhere (no CPU number) is redone each frame. Same cells as
+    worker_cores.worker_core_cells."""
+
+    LANE = "c"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.index = WorkerLanes()
+
+    def groups(self, frame: Frame) -> list[WorkerGroup] | None:
+        """The run's workers (None: not a cluster run), the lanes brought up to ``frame``."""
+        return self.index.groups(frame, frame.header)
+
+    def cells(self, frame: Frame, lane: tuple[int, int], t0: int, t1: int, width: int) -> CoreCells:
+        self.index.groups(frame, frame.header)  # (first: a rebuild of the lanes changes what is kept)
+        return super().cells(frame, lane, t0, t1, width)
+
+    def _logged_lane(self, lane: tuple[int, int]) -> tuple | None:
+        cpu = lane[1]
+        return None if cpu == UNKNOWN_CPU else (self.LANE, cpu)
+
+    def _same(self, frame: Frame, lane: tuple[int, int]) -> tuple:
+        return (self.index.generation,)  # (the lanes built again: nothing kept holds)
+
+    def _columns(self, frame: Frame, lane: tuple[int, int], t0: int, t1: int, width: int, first: int,
+                 prev: CoreColumns | None) -> CoreColumns:
+        pid, cpu = lane
+        return worker_core_closed(frame, self.index, pid, cpu, t0, t1, width, first, prev)
+
+    def _cells(self, frame: Frame, lane: tuple[int, int], t0: int, t1: int, width: int,
+               closed: CoreColumns) -> CoreCells:
+        pid, cpu = lane
+        return worker_with_open_runs(frame, pid, cpu, t0, t1, width, closed)

@@ -10,7 +10,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from concviz.engine.spec import RunSpec
-from concviz.report import RULES, fastest
+from concviz.ranking import RULES, fastest
 from concviz.view import format_kb, format_time
 
 if TYPE_CHECKING:

@@ -10,6 +10,18 @@
   rounds. And dask_gil_parallelism: the same work on 1 worker process with 2 threads, which
   share its GIL.
 
+* dask_worker_lane_ratio: the cores pane of a cluster run, engine half: one frame's worker
+  lanes (one per worker and CPU) over a whole 200,000-interval synthetic run (4 workers, 2
+  CPUs, 120 columns), per lane, over one frame's core lanes of the same run, per lane, in
+  interleaved rounds in this process; and the one-off cost of building the worker lanes' index
+  from nothing (opening a long recorded run).
+
+* dask_clock_error_ms: a worker whose monotonic clock is another one (started in a Linux time
+  namespace, ``unshare --time``, its clock exactly SHIFT_S ahead): its instants mapped onto the
+  experiment's clock as a run maps them (its wall clock + Dask's scheduler_delay, then the
+  offset measured to the scheduler) against the truth (its reading - SHIFT_S): the worst error
+  over 20 instants, beside the uncertainty the figures show.
+
 Runs are taken when other processes leave the machine quiet (common.quiet); figures are medians.
 """
 
@@ -128,4 +140,134 @@ def parallel(quick: bool = False) -> dict:
     }
 
 
-BENCHMARKS = {"dask_task_error": task_error, "dask_parallel": parallel}
+def synthetic_cluster(intervals: int = 200_000, workers: int = 4, tasks: int = 64):
+    """A finished cluster run's frame: ``tasks`` tasks, each on worker ``task % workers``, one
+    after another on each worker, RUN intervals of 1 ms on CPU 0 or 1 at random."""
+    import random
+
+    from concviz.engine.events import FINISH, RUN, SPAWN, START
+    from concviz.engine.timeline import Timeline
+
+    header = {"model": "dask", "workload": "cpu", "spec": {"tasks": tasks}, "machine": {"cpus": 2, "gil": True},
+              "cluster": {"local": True, "workers": workers}}
+    timeline = Timeline(header)
+    rnd = random.Random(0)
+    per = intervals // tasks
+    events = []
+    clock = {w: 10**9 for w in range(workers)}
+    for k in range(tasks):
+        w = k % workers
+        pid, a = 1000 + w, clock[w]
+        events += [(SPAWN, k, 1, 1, a, a, -1, None), (START, k, pid, 1, a, a, 0, f"w{w}@h")]
+        for _ in range(per):
+            events.append((RUN, k, pid, 1, a, a + 1_000_000, rnd.randrange(2), None))
+            a += 1_100_000
+        events.append((FINISH, k, pid, 1, a, a, 0, None))
+        clock[w] = a
+    timeline.feed(events)
+    timeline.end("ok")
+    return timeline.snapshot()
+
+
+def worker_lanes(quick: bool = False) -> dict:
+    from concviz.engine.worker_cores import WorkerLanes, worker_core_cells
+
+    frame = synthetic_cluster(50_000 if quick else 200_000)
+    t0, t1 = frame.first_ns, frame.t_end
+    width = 120
+    build_s, ratios, ms = [], [], {"worker": [], "core": []}
+    for _ in range(3 if quick else 7):
+        a = time.perf_counter()
+        lanes = WorkerLanes()
+        groups = lanes.groups(frame, frame.header)
+        b = time.perf_counter()
+        pairs = [(g.pid, cpu) for g in groups for cpu in g.cpus]
+        frame._cache.clear()
+        c = time.perf_counter()
+        for cpu in frame.cores:
+            frame.core_cells(cpu, t0, t1, width)
+        d = time.perf_counter()
+        for pid, cpu in pairs:
+            worker_core_cells(frame, lanes, pid, cpu, t0, t1, width)
+        e = time.perf_counter()
+        core_ms, worker_ms = (d - c) * 1e3 / len(frame.cores), (e - d) * 1e3 / len(pairs)
+        build_s.append(b - a)
+        ms["core"].append(core_ms)
+        ms["worker"].append(worker_ms)
+        ratios.append(worker_ms / core_ms)
+    runs = sum(t.n_runs for t in frame.tasks)
+    return {
+        "figures": {"dask_worker_lane_ratio": median(ratios)},
+        "notes": {"dask_worker_lane_ratio": (
+            f"{runs:,} RUN intervals, 4 workers x 2 CPUs, {width} columns, whole run: a worker lane "
+            f"{median(ms['worker']):.2f} ms vs a core lane {median(ms['core']):.2f} ms (median of {len(ratios)}, "
+            f"same frame, this process); the worker lanes' index built from nothing in "
+            f"{median(build_s):.2f} s (once per run opened; a live run adds to it frame by frame)")},
+        "details": {"dask_worker_lanes": {"ms": ms, "build_s": build_s}},
+    }
+
+
+SHIFT_S = 1000
+
+
+def clock(quick: bool = False) -> dict:
+    _needs_dask()
+    import logging
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+
+    from distributed import Client, LocalCluster
+
+    from concviz.engine.models.dask_clock import measure_offset
+
+    samples = 10 if quick else 20
+
+    def mapped_on_worker(dask_worker):
+        # on the worker (a nested function travels by value: the worker cannot import this
+        # module): a perf_counter reading, and the same instant on the scheduler's clock as the
+        # worker sends it
+        import time
+
+        from concviz.engine.models.dask_clock import to_scheduler_ns
+
+        t = time.perf_counter_ns()
+        return (t, to_scheduler_ns(t, time.time_ns() - time.perf_counter_ns(), dask_worker.scheduler_delay),
+                dask_worker.latency / 2 * 1e9)
+
+    with LocalCluster(n_workers=0, processes=True, dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+            Client(cluster) as client, tempfile.TemporaryDirectory() as tmp:
+        worker = subprocess.Popen(
+            ["unshare", "--user", "--map-root-user", "--time", f"--monotonic={SHIFT_S}", sys.executable, "-m",
+             "distributed.cli.dask_worker", cluster.scheduler_address, "--nthreads", "1", "--no-nanny",
+             "--no-dashboard", "--local-directory", tmp],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            client.wait_for_workers(1, timeout=60)
+            time.sleep(2)  # a few heartbeats: Dask's offset is renewed at each
+            errors, shown = [], []
+            for _ in range(samples):
+                offset = measure_offset(lambda: client.run_on_scheduler(time.time))
+                ((t, on_scheduler, worker_ns),) = client.run(mapped_on_worker).values()
+                errors.append(((on_scheduler - offset.ns) - (t - SHIFT_S * 10**9)) / 1e6)
+                shown.append((offset.uncertainty_ns + worker_ns) / 1e6)  # as dask_model.prepare puts it
+                time.sleep(0.2)
+        finally:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(timeout=30)
+    worst = max(map(abs, errors))
+    return {
+        "figures": {"dask_clock_error_ms": worst},
+        "notes": {"dask_clock_error_ms": (
+            f"a worker in a time namespace (monotonic +{SHIFT_S} s), {samples} instants mapped vs true: "
+            f"median {median(errors):+.3f} ms, {min(errors):+.3f} to {max(errors):+.3f} ms; the uncertainty shown "
+            f"(ours to the scheduler + half the worker's heartbeat round trip) median {median(shown):.3f} ms, "
+            f"{min(shown):.3f} to {max(shown):.3f} ms; errors beyond it: "
+            f"{sum(abs(e) > u for e, u in zip(errors, shown))} of {samples}")},
+        "details": {"dask_clock": {"errors_ms": errors, "shown_ms": shown}},
+    }
+
+
+BENCHMARKS = {"dask_task_error": task_error, "dask_parallel": parallel, "dask_worker_lanes": worker_lanes,
+              "dask_clock": clock}

@@ -137,7 +137,7 @@ def switch_interval(quick: bool = False) -> dict:
 
 # --- spawn latency ----------------------------------------------------------------------------
 def direct_spawn(method: str, n: int, linger_s: float) -> dict:
-    # -m, like the experiment (python -m concviz.engine.experiment): spawn and forkserver then
+    # -m, like the experiment (python -m concviz.engine.experiment_child): spawn and forkserver then
     # treat the main module the same way in both (imported by name, not preloaded by path)
     out = subprocess.run([sys.executable, "-m", "spawn_direct", method, str(n), str(linger_s)],
                          capture_output=True, text=True, timeout=120, cwd=str(common.HERE),

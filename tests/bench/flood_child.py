@@ -1,7 +1,7 @@
 """A bench-only stand-in for the experiment process: 8 workers that flood the real pipe.
 
 Run by bench_pipeline as ``python flood_child.py WORKERS EVENTS TASKS FD``. It does what
-``concviz.engine.experiment.main`` does (header, SPAWNs, worker processes sharing one Sink,
+``concviz.engine.experiment_child.main`` does (header, SPAWNs, worker processes sharing one Sink,
 closing summary) but each worker, instead of a workload, records ``EVENTS`` RUN intervals as
 fast as it can through its real :class:`Recorder` (``add`` per event, batched flushes through the
 shared pipe and lock). Kept out of concviz so users never see it.

@@ -65,6 +65,8 @@ FIGURES: dict[str, tuple[str, str, float]] = {
     "dask_task_error_max": ("dask: task durations vs Client.get_task_stream(), worst rel. error", "<=", 0.05),
     "dask_parallelism": ("dask, cpu, LocalCluster 2 workers x 1 thread: parallelism", ">=", 1.4),
     "dask_gil_parallelism": ("dask, cpu, LocalCluster 1 worker x 2 threads: parallelism", "<=", 1.1),
+    "dask_worker_lane_ratio": ("dask cores pane: a worker lane's frame cost / a core lane's", "<=", 2.0),
+    "dask_clock_error_ms": ("dask: a worker on another clock, mapped instant vs true, worst ms", "<=", 5.0),
 }
 UI_FIGURES = ("ui_fps_under_load", "ui_cpu_fraction_busy", "ui_cpu_fraction_idle", "startup_s",
               "long_ui_cpu_growth", "long_ui_cpu_vs_plain", "long_rss_mb_per_min", "long_rss_mb_10min",
@@ -116,7 +118,8 @@ def select(benchmarks: dict[str, Callable], only: list[str]) -> dict[str, Callab
               "net_ui_key_s_max": "ui_net_scale", "net_ui_rss_mb": "ui_net_scale",
               "interp_parallelism": "interp_parallel", "interp_busy_vs_os_error": "interp_parallel",
               "interp_start_error": "interp_start", "dask_task_error_max": "dask_task_error",
-              "dask_parallelism": "dask_parallel", "dask_gil_parallelism": "dask_parallel"}
+              "dask_parallelism": "dask_parallel", "dask_gil_parallelism": "dask_parallel",
+              "dask_worker_lane_ratio": "dask_worker_lanes", "dask_clock_error_ms": "dask_clock"}
     chosen = {}
     for name in only:
         for part in name.split(","):

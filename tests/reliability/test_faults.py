@@ -116,7 +116,9 @@ def test_kill_task_is_refused_without_worker_processes(model):
 # --- hang --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("model", ALL_MODELS)
 def test_hanging_task_is_ended_by_the_time_limit(model):
-    limit = 1.5
+    # (a dask task reaches its worker through the scheduler, and the worker loads the probe:
+    # on a loaded machine that alone can take more than a second)
+    limit = 6.0 if model == "dask" else 1.5
     frame, took = run(model=model, workload="io", tasks=3, scale=0.2, hang_task=1, timeout_s=limit)
     w = why(frame)
     assert frame.ended == "timeout", w
@@ -125,7 +127,9 @@ def test_hanging_task_is_ended_by_the_time_limit(model):
         assert [frame.tasks[0].status, frame.tasks[2].status] == ["done", "done"], w
     else:  # task 2 never began: the time limit ended the run first
         assert frame.tasks[0].status == "done" and frame.tasks[2].status == "not started", w
-    assert took < limit + 3, f"the run took {took:.1f} s for a {limit} s limit"
+    # (the time limit counts from when a dask run's cluster is up, not its start-up)
+    cluster = frame.stats.get("cluster") or {"start_s": 0.0}
+    assert took < limit + 3 + cluster["start_s"], f"the run took {took:.1f} s for a {limit} s limit"
     # the stopped task ends when the run was stopped, not at the last event before it
     assert frame.stats["wall_s"] > limit * 0.5, w
 

@@ -39,9 +39,21 @@ def test_interpreters_cpu(snap_compare, replay, size):
 def test_dask_cpu(snap_compare, replay, size):
     """6 CPU-bound Dask tasks on a LocalCluster of 2 single-threaded worker processes: each lane
     names its worker (w0@host / w1@host and its pid); the later tasks show their queued time (-,
-    submit to start) before they begin; both core rows are busy at once; the GIL lane says each
-    worker has its own GIL; the stats bar says 2 workers on 1 host and the cluster's start-up."""
+    submit to start) before they begin; the cores pane is grouped by worker: a heading per
+    worker ("worker 0 (pid ...) on vm: 1 thread, 3 tasks", its busy time), under it the CPUs its
+    tasks ran on, each coloured by that worker's tasks; both workers are busy at once and "in
+    parallel" is above one core's worth; the GIL lane says each worker has its own GIL; the
+    stats bar says 2 workers on 1 host (and, at 120 columns, the cluster's start-up)."""
     assert snap_compare(replay("dask-cpu"), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_dask_threads_cpu(snap_compare, replay, size):
+    """4 CPU-bound Dask tasks on ONE worker process with 2 threads: the cores pane has one
+    worker heading ("2 threads, 4 tasks") and its CPU lanes, where two tasks' colours take
+    turns rather than run side by side; "in parallel" stays near one core's worth; the task
+    lanes show GIL waits (▒) and the GIL lane hands off between the two threads."""
+    assert snap_compare(replay("dask-threads-cpu"), terminal_size=size)
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -29,13 +29,18 @@ async def test_the_filter_would_change_nothing_in_a_lane(trace):
             await pilot.pause()
             app.main.redraw()
             (truecolor,) = [f for f in app.get_line_filters() if isinstance(f, ANSIToTruecolor)]
-            for pane in app.query(LanePane):
+            panes = list(app.query(LanePane))
+            assert {type(p) for p in panes} >= {TaskLanes, CoreLanes}, panes
+            rows = 0  # the rows checked: a pane of no height would check nothing
+            for pane in panes:
                 assert truecolor not in pane.get_line_filters()
                 background = pane.background_colors[1]
                 width, top = pane.draw_width, int(pane.scroll_offset.y)
                 for y in range(pane.size.height):
                     segments = list(pane._line(y, width, top))
                     assert truecolor.apply(segments, background) == segments, (theme, type(pane).__name__, y)
+                    rows += 1
+            assert rows >= 10, (theme, rows)
 
 
 async def test_filters_the_user_asks_for_still_apply(monkeypatch):

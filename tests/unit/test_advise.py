@@ -12,7 +12,7 @@ from concviz import advise as advise_module, cli
 from concviz.advise import CASES, NO, PARTLY, YES, judge
 from concviz.engine import experiment
 from concviz.engine.spec import models_for
-from concviz.report import rank_runs
+from concviz.ranking import rank_runs
 
 # the models advise runs on this Python (interpreters on 3.12+; never dask)
 ADVISED = [m for m in models_for() if m not in advise_module.NOT_ADVISED]

@@ -17,7 +17,7 @@ import types
 
 import pytest
 
-from concviz import cli
+from concviz import cli, cli_args, cli_checks
 from concviz.engine import experiment
 from concviz.talk.deck import default_deck
 
@@ -288,7 +288,7 @@ def test_every_option_that_takes_a_value_has_a_bad_case():
     """A new option joins the table: every option of the TUI and of each command that takes a
     value (not a switch such as --json) is given a bad value in BAD at least once. The run flags
     are one function shared by the TUI, run and compare: a case under run serves all three."""
-    tui, main_parser = cli.build_parsers()
+    tui, main_parser = cli_args.build_parsers()
     commands = next(a for a in main_parser._actions if isinstance(a, argparse._SubParsersAction)).choices
     parsers = {"concviz": tui, **commands}
     tried = {(argv[0] if argv[0] in commands else "concviz", arg.split("=")[0]) for argv, _ in BAD for arg in argv}
@@ -334,8 +334,8 @@ def test_the_writability_check_leaves_no_file(folder):
     virtual file systems); a path that was new is gone again, a file that was there is as it was."""
     new, old = folder / "new.jsonl", folder / "good.jsonl"
     before = old.read_bytes()
-    cli.check_writable(str(new))
-    cli.check_writable(str(old))
+    cli_checks.check_writable(str(new))
+    cli_checks.check_writable(str(old))
     assert not new.exists()
     assert old.read_bytes() == before
 

@@ -64,12 +64,25 @@ def windows(frame: Frame) -> list[tuple[int, int]]:
             (a + span // 7, a + span // 7 + max(1, span // 500))]
 
 
+MAX_LANES = 48  # lanes checked in a run of more tasks: every k-th, the first and the last
+
+
+def lanes_to_check(frame: Frame) -> list[int]:
+    """Every lane of a small run; of a run of thousands of tasks (whose lanes are alike and
+    whose check would take minutes), an even spread that keeps the first and the last."""
+    n = len(frame.tasks)
+    if n <= MAX_LANES:
+        return list(range(n))
+    return sorted({*range(0, n, -(-n // MAX_LANES)), n - 1})
+
+
 def assert_codes_match(frame: Frame) -> int:
     checked = 0
+    lanes = lanes_to_check(frame)
     for t0, t1 in windows(frame):
         for width in (3, 17, 120, 333):
             for levels in (1, 3):
-                for i in range(len(frame.tasks)):
+                for i in lanes:
                     got = frame.task_codes(i, t0, t1, width, levels)
                     want = reference_codes(frame, i, t0, t1, width, levels)
                     assert got == want, (i, t0, t1, width, levels)
@@ -125,12 +138,12 @@ def test_codes_say_what_the_lane_shows():
 
 def test_plain_columns_follow_the_whole_rule():
     """A column the task was alive all through, not asleep nor queued, is coded from its running
-    and sibling shares alone (cells._plain_codes): the same code as the whole rule
-    (cells._classify) gives it, on random shares and on each threshold of the rule (an eighth,
+    and sibling shares alone (column_codes.plain_codes): the same code as the whole rule
+    (column_codes.classify) gives it, on random shares and on each threshold of the rule (an eighth,
     a thousandth, three quarters, all of it, the GIL's half of the wait) and beside them."""
     import random
 
-    from concviz.engine.cells import _classify, _plain_codes
+    from concviz.engine.column_codes import classify, plain_codes
 
     rnd = random.Random(13)
     edges = [0.0, 1e-12, 0.001, 0.1, 0.5, 0.75, 0.8, 0.9, 0.95, 1.0 - 1e-9, 1.0, 1.0 + 1e-12]
@@ -148,8 +161,8 @@ def test_plain_columns_follow_the_whole_rule():
     run = [r for r, _ in pairs]
     sibling = [p for _, p in pairs]
     n = len(pairs)
-    assert _plain_codes(run, sibling) == _classify(run, [0.0] * n, [1.0] * n, [0.0] * n, sibling)
-    assert {c % CODE_BASE for c in _plain_codes(run, sibling)} >= {COL_GIL, COL_CPU, CODE_BLANK}
+    assert plain_codes(run, sibling) == classify(run, [0.0] * n, [1.0] * n, [0.0] * n, sibling)
+    assert {c % CODE_BASE for c in plain_codes(run, sibling)} >= {COL_GIL, COL_CPU, CODE_BLANK}
 
 def live_batches(seed: int) -> list[list[tuple]]:
     """random_run as a live UI sees it: before a batch that closes a RUN or a SLEEP, a report
@@ -169,20 +182,25 @@ def live_batches(seed: int) -> list[list[tuple]]:
 @pytest.fixture
 def computed(monkeypatch):
     """Columns the frames actually worked out for the caches (task lanes, core lanes): what a
-    cache saves is what it did not ask a frame for."""
-    count = {"task": 0, "core": 0, "gil": 0}
+    cache saves is what it did not ask a frame for. ``KIND_kept``: the columns a cache took
+    from an earlier frame's answer for a lane that did change (a lane that did not change is
+    reused whole, and counts in neither)."""
+    count = {"task": 0, "core": 0, "gil": 0, "task_kept": 0, "core_kept": 0, "gil_kept": 0}
     task_codes_from, core_columns, gil_columns = Frame.task_codes_from, Frame.core_columns, Frame.gil_columns
 
     def counted_task(self, index, t0, t1, width, levels, from_col, prev):
         count["task"] += width - from_col
+        count["task_kept"] += from_col
         return task_codes_from(self, index, t0, t1, width, levels, from_col, prev)
 
     def counted_core(self, cpu, t0, t1, width, first=0, prev=None):
         count["core"] += width - first
+        count["core_kept"] += first
         return core_columns(self, cpu, t0, t1, width, first, prev)
 
     def counted_gil(self, pid, t0, t1, width, first=0, prev=None):
         count["gil"] += width - first
+        count["gil_kept"] += first
         return gil_columns(self, pid, t0, t1, width, first, prev)
 
     monkeypatch.setattr(Frame, "task_codes_from", counted_task)
@@ -222,6 +240,8 @@ def test_lane_codes_kept_across_frames_equal_codes_computed_afresh(seed, compute
     tl.end("ok")
     frame = tl.snapshot()
     assert 0 < computed["task"] < 0.75 * drawn, (computed["task"], drawn)
+    # lanes that changed kept their columns before the change (not only unchanged lanes reused)
+    assert computed["task_kept"] > 0.03 * drawn, (computed["task_kept"], drawn)
     for cache, (t0, t1, width, levels) in zip(caches, views):
         for i in range(len(frame.tasks)):
             assert cache.rows(frame, i, t0, t1, width, levels) == frame.task_codes(i, t0, t1, width, levels)
@@ -275,6 +295,7 @@ def test_core_cells_kept_across_frames_equal_cells_computed_afresh(seed, overlap
                 assert got.busy == pytest.approx(want.busy, abs=1e-9), (k, cpu, width)
                 assert got.task == want.task, (k, cpu, width)
     assert 0 < computed["core"] < 0.75 * drawn, (computed["core"], drawn)
+    assert computed["core_kept"] > 0.03 * drawn, (computed["core_kept"], drawn)  # (see test above)
 
 
 
@@ -311,6 +332,7 @@ def test_gil_cells_kept_across_frames_equal_cells_computed_afresh(seed, dense, c
                 assert got.task == want.task, (k, pid, w)
                 kinds.add(core_cells.gil_columns(frame, pid, t0, t1, w).dense)  # (not counted)
     assert drawn and 0 < computed["gil"] < 0.75 * drawn, (computed["gil"], drawn)
+    assert computed["gil_kept"] > 0.03 * drawn, (computed["gil_kept"], drawn)  # (see test above)
     assert dense in kinds
 
 def test_lane_log_says_where_a_core_lane_changed():

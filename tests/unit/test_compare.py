@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from concviz import report
+from concviz import ranking
 from concviz.engine import experiment
 from concviz.engine.spec import RunSpec
 
@@ -40,7 +40,7 @@ def test_rounds_rotate_the_order_and_rank_medians_with_shared_ranks(monkeypatch,
     calls: list[str] = []
     fake_runs(monkeypatch, {"sequential": [2.0, 2.6, 2.1], "threads": [2.2, 2.0, 2.3],
                             "processes": [1.0, 1.1, 1.2], "asyncio": [3.0, 3.1, 2.9]}, calls)
-    assert report.compare(specs("sequential", "threads", "processes", "asyncio"), {}, as_json=True) == 0
+    assert ranking.compare(specs("sequential", "threads", "processes", "asyncio"), {}, as_json=True) == 0
     # each round starts one model later, so a slow spell of the machine falls on different models
     assert calls == ["sequential", "threads", "processes", "asyncio",
                      "threads", "processes", "asyncio", "sequential",
@@ -61,7 +61,7 @@ def test_rounds_rotate_the_order_and_rank_medians_with_shared_ranks(monkeypatch,
 
 def test_table_marks_shared_ranks_and_the_spread(monkeypatch, capsys):
     fake_runs(monkeypatch, {"pool": [1.0, 1.2], "processes": [1.1, 1.3], "sequential": [2.0, 2.0]}, [])
-    report.compare(specs("pool", "processes", "sequential"), {}, rounds=2)
+    ranking.compare(specs("pool", "processes", "sequential"), {}, rounds=2)
     lines = capsys.readouterr().out.splitlines()
     row = {line.split()[1]: line.split() for line in lines if line.strip()[:1].isdigit()}
     assert row["pool"][0] == "1=" and row["processes"][0] == "1=" and row["sequential"][0] == "3"
@@ -72,27 +72,27 @@ def test_table_marks_shared_ranks_and_the_spread(monkeypatch, capsys):
 def test_a_long_first_round_is_not_repeated_unless_asked(monkeypatch, capsys):
     calls: list[str] = []
     fake_runs(monkeypatch, {"sequential": [1.0] * 4}, calls)
-    clock = iter([0.0, report.LONG_ROUND_S + 1])  # the first round "took" longer than the limit
-    monkeypatch.setattr(report.time, "monotonic", lambda: next(clock))
-    report.compare(specs("sequential"), {})
+    clock = iter([0.0, ranking.LONG_ROUND_S + 1])  # the first round "took" longer than the limit
+    monkeypatch.setattr(ranking.time, "monotonic", lambda: next(clock))
+    ranking.compare(specs("sequential"), {})
     assert calls == ["sequential"]
     assert "no spread measured" in capsys.readouterr().out
     calls.clear()
-    clock = iter([0.0, report.LONG_ROUND_S + 1])
-    report.compare(specs("sequential"), {}, rounds=3)  # asked for: repeated however long
+    clock = iter([0.0, ranking.LONG_ROUND_S + 1])
+    ranking.compare(specs("sequential"), {}, rounds=3)  # asked for: repeated however long
     assert calls == ["sequential"] * 3
 
 
 def test_progress_says_what_runs(monkeypatch, capsys):
     fake_runs(monkeypatch, {"threads": [1.0, 1.0]}, [])
     said: list[str] = []
-    report.compare(specs("threads"), {}, rounds=2, progress=said.append)
+    ranking.compare(specs("threads"), {}, rounds=2, progress=said.append)
     assert said == ["round 1/2: threads", "round 2/2: threads"]
 
 
 def test_a_fastest_model_whose_tasks_failed_is_called_out(monkeypatch, capsys):
     fake_runs(monkeypatch, {"threads": [-0.4], "sequential": [2.0]}, [])  # threads: cut short
-    report.compare(specs("threads", "sequential"), {}, as_json=True, rounds=1)
+    ranking.compare(specs("threads", "sequential"), {}, as_json=True, rounds=1)
     out = json.loads(capsys.readouterr().out)
     assert out["fastest"] == "threads" and "but 1 of its tasks failed" in out["measured"]
 
@@ -100,7 +100,7 @@ def test_a_fastest_model_whose_tasks_failed_is_called_out(monkeypatch, capsys):
 def test_a_model_alone_is_not_called_the_fastest(monkeypatch, capsys):
     # e.g. compare --models processes,threads -n 100: processes is skipped, threads runs alone
     fake_runs(monkeypatch, {"threads": [1.5]}, [])
-    report.compare(specs("threads"), {"processes": "tasks must be at most 64 under processes, got 100"},
+    ranking.compare(specs("threads"), {"processes": "tasks must be at most 64 under processes, got 100"},
                    as_json=True, rounds=1)
     out = json.loads(capsys.readouterr().out)
     assert out["measured"].startswith("only threads ran (1.500 s") and "fastest" not in out["measured"]

@@ -29,7 +29,7 @@ HEADLESS_CHECK = textwrap.dedent("""
     import concviz.engine
     names = ["concviz.engine", "concviz.engine.models", "concviz.engine.experiment",
              "concviz.engine.timeline", "concviz.engine.frame", "concviz.engine.export",
-             "concviz.cli", "concviz.report"]
+             "concviz.cli", "concviz.cli_args", "concviz.cli_checks", "concviz.report", "concviz.ranking"]
     # and every engine module, including ones added after this test was written
     names += [m.name for m in pkgutil.walk_packages(concviz.engine.__path__, "concviz.engine.")]
     for name in names:

@@ -162,10 +162,10 @@ def test_a_long_running_interval_is_reported_while_it_is_open():
     """A CPU-bound worker that runs without a break reports its open interval (PROGRESS) before
     it ends, so a live view shows it running, not silent; and no more often than every
     PROGRESS_EVERY_NS, so the reports cost the worker and the UI little."""
-    from concviz.engine.events import FINISH, PROGRESS
+    from concviz.engine.events import FINISH, PROGRESS, RUN
     from concviz.engine.experiment import Experiment
     from concviz.engine.spec import RunSpec
-    from concviz.engine.workloads import PROGRESS_EVERY_NS
+    from concviz.engine.workloads import PROGRESS_EVERY_NS, PROGRESS_NS
 
     exp = Experiment(RunSpec(model="processes", workload="cpu", tasks=1, scale=1.0).validate())
     exp.start()
@@ -173,8 +173,17 @@ def test_a_long_running_interval_is_reported_while_it_is_open():
     status, _, _ = exp.pump_to_end(lambda tag, payload: seen.extend(payload) if tag == "E" else None)
     assert status == "ok"
     kinds = [e[0] for e in seen]
-    assert FINISH in kinds and PROGRESS in kinds
+    assert FINISH in kinds
+    # an interval is reported once it has been open PROGRESS_NS, then every PROGRESS_EVERY_NS;
+    # on a crowded machine the OS preempts the worker, which splits its intervals before that
+    long = [e for e in seen if e[0] == RUN and e[5] - e[4] > PROGRESS_NS + 2 * PROGRESS_EVERY_NS]
+    if not long:
+        longest = max((e[5] - e[4] for e in seen if e[0] == RUN), default=0)
+        pytest.skip(f"crowded: the worker never ran {PROGRESS_NS + 2 * PROGRESS_EVERY_NS} ns "
+                    f"without a break (longest {longest} ns)")
     reports = [e for e in seen[: kinds.index(FINISH)] if e[0] == PROGRESS]
+    for r in long:  # each long interval was reported while it was open
+        assert any(p[4] == r[4] and p[5] <= r[5] for p in reports), (r, reports)
     assert len(reports) >= 2, f"{len(reports)} PROGRESS before the task finished"
     # a report, then the next no sooner than PROGRESS_EVERY_NS later (it was 10 ms: 5x the
     # messages for the UI to read, and a flush of the worker's each time)

@@ -146,15 +146,15 @@ def test_run_json_has_memory_and_the_server(capsys):
 
 
 def test_a_preset_sets_the_size_unless_given(capsys):
-    from concviz import cli
+    from concviz import cli_args
 
-    args = cli.build_parsers()[1].parse_args(["run", "-w", "net-fast"])
-    spec = cli.spec_from_args(args)
+    args = cli_args.build_parsers()[1].parse_args(["run", "-w", "net-fast"])
+    spec = cli_args.spec_from_args(args)
     assert (spec.tasks, spec.requests, spec.latency_ms) == (8, 200, 2.0)
-    args = cli.build_parsers()[1].parse_args(["run", "-w", "net-slow", "-n", "30", "--latency", "300"])
-    spec = cli.spec_from_args(args)
+    args = cli_args.build_parsers()[1].parse_args(["run", "-w", "net-slow", "-n", "30", "--latency", "300"])
+    spec = cli_args.spec_from_args(args)
     assert (spec.tasks, spec.requests, spec.latency_ms) == (30, 1, 300.0)
-    assert cli.spec_from_args(cli.build_parsers()[1].parse_args(["run", "-w", "cpu"])).tasks == 4
+    assert cli_args.spec_from_args(cli_args.build_parsers()[1].parse_args(["run", "-w", "cpu"])).tasks == 4
 
 
 def test_a_run_that_cannot_end_in_time_is_refused_before_it_starts():

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from concviz.engine.events import FINISH, RUN, START
-from concviz.engine.sources.infer import GIL, IO
+from concviz.engine.sources.infer import CPU, GIL, IO
 from concviz.engine.sources.procfs import (
     IN_SYSCALL,
     RUNNING,
@@ -165,7 +165,8 @@ def test_a_thread_pool_in_blocking_io_mostly_sleeps():
 def test_an_asyncio_crawler_is_one_thread_mostly_sleeping_in_epoll():
     r = traced("asyncio_crawler.py")
     crawler = by_thread(r)[(r.pid, r.pid)]
-    assert crawler[IO] > 0.5 * (crawler["end"] - crawler["start"])
+    # of the time it could have run (a loaded machine leaves it waiting for a CPU), mostly asleep
+    assert crawler[IO] > 0.5 * (crawler["end"] - crawler["start"] - crawler[CPU]), dict(crawler)
     assert any(s.detail.startswith("epoll") for s in r.spans if s.tid == r.pid)
     assert len({e[2] for e in r.events if e[0] == START}) == 2  # the crawler and its server
 

@@ -1,12 +1,12 @@
 """Rules kept in one place and used by the app and the CLI alike: the per-model task ceiling
 (spec.task_limit), the typed errors that tell "not for this model" from a mistake, and the order
-of a comparison's rounds (report.round_order)."""
+of a comparison's rounds (ranking.round_order)."""
 
 from __future__ import annotations
 
 import pytest
 
-from concviz import cli, report
+from concviz import cli, ranking
 from concviz.engine import spec as spec_module
 from concviz.engine.spec import (
     MAX_TASKS,
@@ -82,7 +82,7 @@ def test_compare_skips_by_the_type_of_the_error(monkeypatch, capsys):
         seen.update(specs=sorted(specs), skipped=dict(skipped))
         return 0
 
-    monkeypatch.setattr(report, "compare", fake_compare)
+    monkeypatch.setattr(ranking, "compare", fake_compare)
     monkeypatch.setitem(spec_module.MAX_TASKS, "threads", 5)
     assert cli.main(["compare", "--models", "threads,asyncio,processes", "-n", "6", "--kill-task", "1"]) == 0
     assert seen["specs"] == ["processes"]
@@ -98,8 +98,8 @@ def test_compare_refuses_a_mistake_instead_of_skipping_every_model(capsys):
 
 def test_each_round_starts_a_model_later():
     models = ("sequential", "threads", "asyncio")
-    assert report.round_order(models, 0) == ["sequential", "threads", "asyncio"]
-    assert report.round_order(models, 1) == ["threads", "asyncio", "sequential"]
-    assert report.round_order(models, 2) == ["asyncio", "sequential", "threads"]
-    assert report.round_order(models, 3) == report.round_order(models, 0)
-    assert report.round_order((), 5) == []
+    assert ranking.round_order(models, 0) == ["sequential", "threads", "asyncio"]
+    assert ranking.round_order(models, 1) == ["threads", "asyncio", "sequential"]
+    assert ranking.round_order(models, 2) == ["asyncio", "sequential", "threads"]
+    assert ranking.round_order(models, 3) == ranking.round_order(models, 0)
+    assert ranking.round_order((), 5) == []

@@ -1,13 +1,16 @@
 """Time across a Dask cluster: which workers share the experiment's clock, and how the others'
 times are brought onto it.
 
-``perf_counter_ns`` is CLOCK_MONOTONIC: one clock for every process of one boot of one machine
-(the kernel's boot id names it), and the experiment's time axis. A worker on another machine
-(or in a VM of its own) has its own: its probe's times go out as the scheduler's wall clock
-instead, using the offset Dask itself keeps between the worker's clock and the scheduler's
-(``Worker.scheduler_delay``, renewed at each heartbeat), and the experiment maps the scheduler's
-wall clock onto its own axis by the offset it measured in round trips (:func:`measure_offset`),
-whose uncertainty (half the best round trip) the figures show.
+``perf_counter_ns`` is CLOCK_MONOTONIC: the experiment's time axis, and one clock for every
+process of one boot of one machine (the kernel's boot id names it) - unless a time namespace
+shifts it (a container may), which keeps the boot id. So a worker shares the experiment's clock
+when it has the same boot id and the same wall-clock-minus-monotonic difference (both clocks are
+slewed alike by NTP: the difference moves only when the wall clock is stepped). A worker on
+another machine, or in a time namespace of its own, has another: its probe's times go out as
+the scheduler's wall clock instead, using the offset Dask itself keeps between the worker's
+clock and the scheduler's (``Worker.scheduler_delay``, renewed at each heartbeat), and the
+experiment maps the scheduler's wall clock onto its own axis by the offset it measured in round
+trips (:func:`measure_offset`), whose uncertainty (half the best round trip) the figures show.
 """
 
 from __future__ import annotations
@@ -30,10 +33,29 @@ def boot_id() -> str:
         return ""
 
 
-def shares_clock(worker_boot: str, experiment_boot: str) -> bool:
-    """A worker with this boot id reads the experiment's monotonic clock (an unknown boot id
+# how far apart two processes' wall-minus-monotonic differences may be on one clock: the two
+# readings of each are a microsecond apart; a step of the wall clock in between moves them more
+SAME_CLOCK_NS = 50_000_000
+
+
+class ClockId(NamedTuple):
+    """Which monotonic clock a process reads: its machine's boot id, and its wall clock minus
+    its ``perf_counter_ns`` (a time namespace shifts the second, not the first)."""
+
+    boot: str
+    wall_minus_perf_ns: int
+
+
+def clock_id() -> ClockId:
+    """This process's :class:`ClockId`."""
+    return ClockId(boot_id(), time.time_ns() - time.perf_counter_ns())
+
+
+def shares_clock(worker: ClockId, experiment: ClockId) -> bool:
+    """A worker with this clock id reads the experiment's monotonic clock (an unknown boot id
     on either side: assume not)."""
-    return bool(worker_boot) and worker_boot == experiment_boot
+    return (bool(worker.boot) and worker.boot == experiment.boot
+            and abs(worker.wall_minus_perf_ns - experiment.wall_minus_perf_ns) < SAME_CLOCK_NS)
 
 
 def to_scheduler_ns(t_perf_ns: int, wall_minus_perf_ns: int, scheduler_delay_s: float) -> int:

@@ -32,7 +32,8 @@ from typing import Any
 from concviz.engine.events import ERROR, EV_INFO, EV_KIND, EV_TASK, FINISH, SLEEP_OPEN, START
 from concviz.engine.execute import execute
 from concviz.engine.models.base import PER_WORKER_GIL_NOTE, ModelInfo, RunContext
-from concviz.engine.models.dask_clock import Offset, boot_id, events_to_scheduler, measure_offset, shares_clock, shift
+from concviz.engine.models.dask_clock import (ClockId, Offset, clock_id, events_to_scheduler, measure_offset,
+                                              shares_clock, shift)
 from concviz.engine.probe import thread_recorder
 from concviz.engine.workloads import WorkParams
 
@@ -72,8 +73,8 @@ class Cluster:
         client: a ``distributed.Client``.
         local: the ``LocalCluster`` the run started (None: an existing one, left running).
         facts: what the header says of it (see :func:`prepare`).
-        offset: the scheduler's wall clock against the experiment's clock (None: every worker
-            shares the experiment's clock).
+        offset: the scheduler's wall clock against the experiment's clock (None: a
+            LocalCluster, whose workers share the experiment's clock).
     """
 
     client: Any
@@ -125,16 +126,16 @@ def worker_label(worker: Any) -> str:
     return f"w{worker.name}@{host}"
 
 
-def dask_task(task: int, params: WorkParams, kill_mark: str | None = None, boot: str = "") -> bool:
+def dask_task(task: int, params: WorkParams, kill_mark: str | None = None, clock: tuple = ("", 0)) -> bool:
     """One task on a Dask worker: the probe's brackets around the work (never raises).
-    ``boot``: the experiment's boot id (a worker with another reads another clock)."""
+    ``clock``: the experiment's ClockId (a worker with another reads another clock)."""
     started = time.perf_counter_ns()  # START is the first line, as in every model
     from distributed import get_worker
 
     worker = get_worker()
     sink = _SINKS.get(worker.address)
     if sink is None:
-        sink = _SINKS[worker.address] = WorkerSink(worker, shares_clock(boot_id(), boot))
+        sink = _SINKS[worker.address] = WorkerSink(worker, shares_clock(clock_id(), ClockId(*clock)))
     if kill_mark is not None and params.faults.get(task) == "kill":
         if os.path.exists(kill_mark):  # Dask's retry after the kill: this attempt runs through
             params = replace(params, faults={k: v for k, v in params.faults.items() if k != task})
@@ -149,12 +150,14 @@ def dask_task(task: int, params: WorkParams, kill_mark: str | None = None, boot:
 # --- experiment side -----------------------------------------------------------------------
 def prepare(rc: RunContext) -> dict:
     """Start the run's LocalCluster (or connect to ``--scheduler``) and return the header's
-    facts of it: its start-up time, workers, threads and hosts."""
+    facts of it: its start-up time, workers, threads and hosts. The start-up counts from before
+    Dask is imported (a second or more on a busy machine: a cost of the cluster too, and one
+    the run's time limit must not take from the tasks)."""
+    t0 = time.perf_counter_ns()
     import dask
     from distributed import Client, LocalCluster
 
     spec = rc.spec
-    t0 = time.perf_counter_ns()
     local = None
     if spec.scheduler is None:
         # Dask's own default is spawn (a fork of a process with an event loop's threads is
@@ -166,22 +169,49 @@ def prepare(rc: RunContext) -> dict:
         client = Client(local)
     else:
         client = Client(spec.scheduler, timeout=5)
-    t1 = time.perf_counter_ns()
     info = client.scheduler_info(n_workers=-1) if _takes_n_workers(client) else client.scheduler_info()
     workers = info.get("workers", {})
     hosts = sorted({w.get("host", "?") for w in workers.values()})
     facts = {"scheduler": info.get("address", spec.scheduler or ""), "local": local is not None,
-             "start_ns": [t0, t1], "workers": len(workers),
-             "threads": sum(int(w.get("nthreads", 1)) for w in workers.values()), "hosts": hosts}
+             "start_ns": [t0, t0], "workers": len(workers),
+             "threads": sum(int(w.get("nthreads", 1)) for w in workers.values()), "hosts": hosts,
+             "worker_list": worker_list(client, workers)}
     offset = None
     if local is None:  # workers elsewhere read other clocks: how far the scheduler's is from ours
-        boots = client.run(boot_id)
-        others = sum(1 for b in boots.values() if not shares_clock(b, boot_id()))
-        if others:
-            offset = measure_offset(lambda: client.run_on_scheduler(time.time))
-            facts["clock"] = {"workers_elsewhere": others, "uncertainty_ns": offset.uncertainty_ns}
+        # (measured even if none is elsewhere now: one may join during the run)
+        offset = measure_offset(lambda: client.run_on_scheduler(time.time))
+        here = clock_id()
+        elsewhere = [c for c in client.run(worker_clock).values() if not shares_clock(ClockId(*c[:2]), here)]
+        if elsewhere:
+            # the uncertainty of a worker's times: that of our offset to the scheduler, plus that
+            # of the worker's own (half its heartbeats' round trip)
+            worker_ns = max(c[2] for c in elsewhere)
+            facts["clock"] = {"workers_elsewhere": len(elsewhere), "scheduler_ns": offset.uncertainty_ns,
+                              "worker_ns": worker_ns, "uncertainty_ns": offset.uncertainty_ns + worker_ns}
+    # ready: what it took up to here (its workers asked who they are, the clocks measured) is
+    # the cluster's cost, not the run's
+    facts["start_ns"][1] = time.perf_counter_ns()
     rc.state = Cluster(client, local, facts, offset)
     return {"cluster": facts, "start_method": method} if local is not None else {"cluster": facts}
+
+
+def worker_list(client: Any, workers: dict) -> list[dict]:
+    """Each worker as the core lanes group it (engine/worker_cores.py): its address, name,
+    host, threads and process id (which the scheduler does not keep: each worker is asked)."""
+    try:
+        pids = client.run(os.getpid)
+    except Exception:  # noqa: BLE001 - a worker gone since: the lanes name it from its tasks
+        pids = {}
+    return [{"address": address, "name": str(w.get("name", "")), "host": w.get("host", ""),
+             "nthreads": int(w.get("nthreads", 1)), "pid": pids.get(address)}
+            for address, w in sorted(workers.items())]
+
+
+def worker_clock(dask_worker: Any) -> tuple:
+    """On a worker (``Client.run``): its ClockId, and how far off its offset to the scheduler's
+    clock may be (``Worker.scheduler_delay`` is read at the middle of a heartbeat's round trip:
+    half of it; Dask keeps a running mean of those, ``Worker.latency``), in ns."""
+    return (*clock_id(), int(dask_worker.latency * 1e9 / 2))
 
 
 def _takes_n_workers(client: Any) -> bool:
@@ -227,12 +257,13 @@ def run(rc: RunContext) -> None:
         os.unlink(kill_mark)  # its existence is the mark
     futures = []
     run_id = uuid.uuid4().hex[:12]
+    here = clock_id()
     try:
         for task in range(params.tasks):
             rc.spawn(task)
             # pure=False: identical calls are separate tasks, not one result shared; the key
             # names the task, for Dask's own records of it (Client.get_task_stream)
-            futures.append(client.submit(dask_task, task, params, kill_mark, boot_id(), pure=False,
+            futures.append(client.submit(dask_task, task, params, kill_mark, here, pure=False,
                                          key=task_key(run_id, task)))
         rc.rec.flush()
         wait(futures)

@@ -131,7 +131,11 @@ def trace_to_frame(trace: ProgramTrace, record: str | None = None,
 
     trace.on_header, trace.on_events = on_header, keep
     try:
-        trace.start()
+        trace.start()  # bad input (no such command or process) raises here
+    except BaseException:
+        trace.stop()  # (ends the command if it had started; there is no trace to wait for)
+        raise
+    try:
         while not trace.join(0.05):
             if stop is not None and stop.is_set():
                 trace.stop()
