@@ -13,6 +13,12 @@ from concviz.engine.task import TaskView
 
 # a traced thread's named waits (WAIT events' states) -> the column state they draw as
 WAIT_COLUMNS = {"gil": COL_GIL, "cpu": COL_CPU, "lock": COL_LOCK, "other": COL_OTHER, "unknown": COL_UNKNOWN}
+# what a traced thread's states are called (the trace legend's words; an export names its
+# slices so): its runs, its sleeps (I/O, inferred from the call) and its named waits
+TRACE_STATE_NAMES = {"run": "running", "sleep": "I/O (inferred)", "gil": "waiting for the GIL (inferred)",
+                     "cpu": "waiting for a CPU", "lock": "on a lock (inferred)", "other": "other call",
+                     "unknown": "unknown"}
+GIL_HOLDER_NAME = "holds the GIL (inferred)"
 
 
 def named_waits(frame: Lanes, t: TaskView, t0: int, t1: int, width: int) -> dict[int, list[float]]:

@@ -272,3 +272,48 @@ def test_closing_a_trace_session_ends_its_command(tmp_path, monkeypatch):
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
 
+
+
+# --- export of a traced program ---------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["trace-cpu-threads", "trace-process-pool"])
+def test_an_export_of_a_trace_names_its_waits_as_the_trace_screen_does(name):
+    """``concviz export`` of a traced recording: each thread's track is its runs, its I/O and its
+    named waits (the GIL, a CPU, a lock...), each under the trace legend's words, with the same
+    totals as the frame the screen draws; nothing is a generic "waiting"; the inferred GIL holder
+    has a track of its own."""
+    import re
+
+    from concviz.engine.export import to_chrome_trace
+    from concviz.engine.trace_cells import GIL_HOLDER_NAME, TRACE_STATE_NAMES
+    from concviz.widgets.bars import TRACE_LEGEND
+
+    header_, events = read_trace(ROOT / "tests" / "fixtures" / f"{name}.jsonl")
+    chrome = to_chrome_trace(header_, events)["traceEvents"]
+    timeline = Timeline(header_)
+    timeline.feed(events)
+    if header_.get("ended"):
+        timeline.end(header_["ended"], header_.get("end_message", ""))
+    frame = timeline.snapshot()
+    legend = re.sub(r"\[[^\]]*\]", "", TRACE_LEGEND)
+    assert all(words in legend for words in TRACE_STATE_NAMES.values())
+    slices = [e for e in chrome if e["ph"] == "X"]
+    assert {e["name"] for e in slices} <= set(TRACE_STATE_NAMES.values()) | {GIL_HOLDER_NAME}
+    for t in frame.tasks:
+        mine = sorted((e["ts"], e["ts"] + e["dur"], e["name"]) for e in slices if e["tid"] == t.id and e["pid"] == t.pid)
+        assert all(a[1] <= b[0] + 1e-3 for a, b in zip(mine, mine[1:]))  # never overlapping
+        got: dict[str, float] = defaultdict(float)
+        for a, b, what in mine:
+            got[what] += (b - a) * 1e3
+        want = {TRACE_STATE_NAMES["run"]: t.run_ns, TRACE_STATE_NAMES["sleep"]: t.sleep_ns}
+        for state, ns in t.wait_ns:
+            want[TRACE_STATE_NAMES[state]] = want.get(TRACE_STATE_NAMES[state], 0) + ns
+        want = {k: v for k, v in want.items() if v}
+        assert got.keys() == want.keys()
+        assert all(abs(got[k] - want[k]) <= 1e-6 * want[k] + 1e3 for k in want), (got, want)
+    holders = [e for e in slices if e["name"] == GIL_HOLDER_NAME]
+    if frame.thread_pids:  # threads taking turns: the GIL lane is exported
+        lane, n = frame.proc_runs[next(iter(frame.thread_pids))]
+        assert len(holders) == n and sum(e["dur"] for e in holders) * 1e3 == pytest.approx(
+            sum(b - a for a, b in lane.spans(0, n)))
+    else:  # a process pool: no GIL handed over, none exported
+        assert not holders

@@ -190,13 +190,16 @@ class ProcReader:
         fs: where to read (default: the live ``/proc``).
         group: also take in processes of the root's process group whose parent left the tree
             (``trace`` starts its command as a group leader).
+        adopter: also take in the children of this process (not itself): ``trace``'s guard,
+            the reaper of the command's orphans (a daemon's double fork ends up there).
         full: read every file every time (recordings: so that a replay can serve any read).
         scan_every_ns: how often to look for new processes.
     """
 
     def __init__(self, root: int, fs: FS | None = None, *, group: bool = False,
-                 full: bool = False, scan_every_ns: int = SCAN_EVERY_NS) -> None:
+                 full: bool = False, scan_every_ns: int = SCAN_EVERY_NS, adopter: int | None = None) -> None:
         self.root = root
+        self.adopter = adopter
         self.fs: FS = fs if fs is not None else LiveFS()
         self.full = full
         self.scan_every_ns = scan_every_ns
@@ -267,7 +270,8 @@ class ProcReader:
                 except (OSError, ValueError, IndexError):
                     self.fs.forget(f"/proc/{pid}/")
                     continue
-                if st.ppid in self.procs or (self._group is not None and st.pgrp == self._group):
+                if (st.ppid in self.procs or st.ppid == self.adopter
+                        or (self._group is not None and st.pgrp == self._group)):
                     self.procs[pid] = st
                     found = True
                 else:

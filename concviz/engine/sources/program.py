@@ -1,11 +1,12 @@
 """A program traced from outside: a command concviz starts (``trace``) or a running process
 tree it watches (``attach``), turned into concviz events as the sampler reads it.
 
-:class:`ProgramTrace` starts the command in a process group of its own (its output to a file,
-its input from /dev/null, a guard process beside it that ends the group if concviz dies: see
-:mod:`guard`), or checks the PID it attaches to, then runs the /proc sampler on a thread and
-hands every batch, as events (:class:`EventMaker`), to a callback. Ending it ends the command's
-whole group (TERM, then KILL); an attached process is never signalled.
+:class:`ProgramTrace` starts the command through a guard process (:mod:`guard`: the command's
+parent, which ends every process the command started when concviz lets it go or dies; the
+command's output goes to a file, its input is /dev/null), or checks the PID it attaches to, then
+runs the /proc sampler on a thread and hands every batch, as events (:class:`EventMaker`), to a
+callback. Ending it ends everything the command started (TERM, then KILL), whatever process
+group or session it moved to; an attached process is never signalled.
 
 The trace's header (:func:`trace_header`) has the command or the PID, the sampler's rate and
 the output file instead of a run's spec (events.header_problem checks it).
@@ -13,7 +14,9 @@ the output file instead of a run's spec (events.header_problem checks it).
 
 from __future__ import annotations
 
+import errno
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -23,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from concviz.engine.events import GIL, NAME, START, WAIT
-from concviz.engine.sources.guard import end_group
+from concviz.engine.sources.guard import GuardedCommand, Proc, signal_process
 from concviz.engine.sources.infer import IO, OTHER, UNKNOWN
 from concviz.engine.sources.procfs import ProcReader
 from concviz.engine.sources.records import TraceBatch
@@ -191,9 +194,7 @@ class ProgramTrace:
     output: str | None = None
     ending: Ending | None = None
     sampler: ProcSampler | None = None
-    proc: subprocess.Popen | None = None
-    _alive_w: int | None = None  # the write end of the guard's pipe (see guard.py)
-    _guard: subprocess.Popen | None = None
+    proc: GuardedCommand | None = None
     _stop_status: str | None = None
     _done: threading.Event = field(default_factory=threading.Event)
 
@@ -208,7 +209,8 @@ class ProgramTrace:
             root, since = self._check_pid(), None
         t0 = since if since is not None else time.perf_counter_ns()
         try:
-            reader = ProcReader(root, group=self.command is not None)
+            reader = ProcReader(root, group=self.command is not None,
+                                adopter=self.proc.guard.pid if self.proc is not None else None)
         except ProcessLookupError as exc:
             self._end_command()
             raise ProgramError(f"process {root} exited before it could be read ({exc})") from None
@@ -228,39 +230,23 @@ class ProgramTrace:
         if not self.inherit_output:
             fd, self.output = tempfile.mkstemp(prefix="concviz-trace-", suffix=".log")
             out = fd
-        self._spawn_ns = time.perf_counter_ns()
         try:
-            self.proc = subprocess.Popen(argv, start_new_session=True, stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=subprocess.STDOUT if out is not None else None)
+            self.proc = GuardedCommand(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                       stderr=subprocess.STDOUT if out is not None else None)
         except OSError as exc:
             if self.output is not None:  # nothing was written to it
                 os.unlink(self.output)
                 self.output = None
-            if isinstance(exc, FileNotFoundError):
+            if exc.errno == errno.ENOENT:
                 raise ProgramError(f"command not found: {argv[0]}") from None
-            if isinstance(exc, PermissionError):
+            if exc.errno in (errno.EACCES, errno.EPERM):
                 raise ProgramError(f"cannot run {argv[0]}: permission denied") from None
             raise ProgramError(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
         finally:
             if out is not None:
                 os.close(out)
-        self._start_guard(self.proc.pid)
+        self._spawn_ns = self.proc.spawn_ns
         return self.proc.pid
-
-    def _start_guard(self, pgid: int) -> None:
-        """The guard process that ends the group if concviz dies (see guard.py)."""
-        r, w = os.pipe()
-        try:
-            self._guard = subprocess.Popen(
-                [sys.executable, "-m", "concviz.engine.sources.guard", str(pgid), str(r)],
-                pass_fds=(r,), start_new_session=True, stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        except OSError:
-            os.close(w)
-            raise
-        finally:
-            os.close(r)
-        self._alive_w = w
 
     def _check_pid(self) -> int:
         pid = self.pid
@@ -314,29 +300,24 @@ class ProgramTrace:
             self._done.set()  # after on_end: whoever joins finds what it did done
 
     def _end_command(self) -> None:
-        """End what is left of the command's group and reap it; the guard is let go."""
+        """Let the guard end everything the command started, and wait for it (it TERMs, then
+        KILLs what is left after a grace period)."""
         if self.proc is not None:
-            if self.proc.poll() is None or self._stop_status is not None:
-                end_group(self.proc.pid, grace_s=0.5)
-            try:
-                self.proc.wait(2.0)
-            except subprocess.TimeoutExpired:
-                pass
-        if self._alive_w is not None:
-            os.close(self._alive_w)  # the guard sees EOF; the group is gone, it leaves
-            self._alive_w = None
-            try:
-                self._guard.wait(1.0)
-            except subprocess.TimeoutExpired:
-                pass  # (it ends the group's stragglers first; it leaves once they are gone)
+            self.proc.end()
+            self.proc.wait(10.0)
+            if self.proc.returncode is None and self.proc.guard.poll() is not None and self.sampler is not None:
+                # the guard was killed before it could end them: end the processes the trace saw
+                # (each checked by its start time), as the guard would have
+                for pid, st in list(self.sampler.reader.procs.items()):
+                    signal_process(Proc(pid, st.ppid, st.start, False), signal.SIGKILL)
 
     def stop(self, status: str = "cancelled") -> None:
-        """End the trace (the command's group is ended; an attached process is left alone);
-        returns at once."""
+        """End the trace (everything the command started is ended; an attached process is left
+        alone); returns at once."""
         if self._stop_status is None and not self._done.is_set():
             self._stop_status = status
-        if self.proc is not None and self.proc.poll() is None:
-            threading.Thread(target=end_group, args=(self.proc.pid, 0.5), daemon=True).start()
+        if self.proc is not None:
+            self.proc.end()
         if self.sampler is not None:
             self.sampler.stop()
 
