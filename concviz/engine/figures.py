@@ -78,8 +78,11 @@ class RunTotals:
         self.open_runs: dict[int, tuple] = {}
         self._changed = True
         self._view: TotalsView | None = None
-        self._new_marks: list[int] = []
-        self._new_spawn: list[float] = []
+        # changes not sorted in yet, as value -> how many: (added, taken out)
+        self._marks_in: dict[int, int] = {}
+        self._marks_out: dict[int, int] = {}
+        self._spawn_in: dict[float, int] = {}
+        self._spawn_out: dict[float, int] = {}
 
     @classmethod
     def of(cls, tasks: tuple[TaskView, ...]) -> TotalsView:
@@ -96,10 +99,10 @@ class RunTotals:
         self._count(new, 1)
         old_marks, new_marks = _marks(old) if old else (), _marks(new)
         if old_marks != new_marks:
-            self._swap(self.marks, self._new_marks, old_marks, new_marks)
+            self._swap(self._marks_in, self._marks_out, old_marks, new_marks)
         old_spawn, new_spawn = _spawn(old) if old else (), _spawn(new)
         if old_spawn != new_spawn:
-            self._swap(self.spawn_ms, self._new_spawn, old_spawn, new_spawn)
+            self._swap(self._spawn_in, self._spawn_out, old_spawn, new_spawn)
         self._changed = True
 
     def _count(self, t: TaskView, sign: int) -> None:
@@ -126,28 +129,52 @@ class RunTotals:
             self.live_starts_ns += sign * t.start_ns
 
     @staticmethod
-    def _swap(sorted_list: list, pending: list, old: tuple, new: tuple) -> None:
+    def _swap(added: dict, taken: dict, old: tuple, new: tuple) -> None:
         for x in old:
-            if x in pending:  # (added since the last view: not sorted in yet)
-                pending.remove(x)
+            n = added.get(x)
+            if n:  # (added since the last view: not sorted in yet)
+                if n == 1:
+                    del added[x]
+                else:
+                    added[x] = n - 1
             else:
-                del sorted_list[bisect_right(sorted_list, x) - 1]
-        pending.extend(new)
+                taken[x] = taken.get(x, 0) + 1
+        for x in new:
+            added[x] = added.get(x, 0) + 1
 
-    def _merge(self, sorted_list: list, pending: list) -> None:
-        if len(pending) > BULK:
-            sorted_list.extend(pending)
+    @staticmethod
+    def _merge(sorted_list: list, added: dict, taken: dict) -> None:
+        """Sort the pending changes into ``sorted_list``: a few one by one, many in one pass
+        (one by one, each costs a move of the list's tail)."""
+        if sum(taken.values()) > BULK:
+            kept = []
+            for x in sorted_list:
+                n = taken.get(x)
+                if n:
+                    taken[x] = n - 1
+                else:
+                    kept.append(x)
+            sorted_list[:] = kept
+        else:
+            for x, n in taken.items():
+                for _ in range(n):
+                    del sorted_list[bisect_right(sorted_list, x) - 1]
+        taken.clear()
+        if sum(added.values()) > BULK:
+            for x, n in added.items():
+                sorted_list.extend([x] * n)
             sorted_list.sort()
         else:
-            for x in pending:
-                insort(sorted_list, x)
-        pending.clear()
+            for x, n in added.items():
+                for _ in range(n):
+                    insort(sorted_list, x)
+        added.clear()
 
     def view(self) -> TotalsView:
         """The figures now (the same object until a view is replaced)."""
         if self._changed or self._view is None:
-            self._merge(self.marks, self._new_marks)
-            self._merge(self.spawn_ms, self._new_spawn)
+            self._merge(self.marks, self._marks_in, self._marks_out)
+            self._merge(self.spawn_ms, self._spawn_in, self._spawn_out)
             self._view = TotalsView(
                 dict(self.counts), self.stopped, self.busy_ns, self.ended, self.last_end_ns, self.live,
                 self.live_starts_ns, self.ended_flight_ns, tuple(self.marks), tuple(self.spawn_ms),

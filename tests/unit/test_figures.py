@@ -13,6 +13,7 @@ import random
 
 import pytest
 
+from concviz.engine import figures
 from concviz.engine.events import ERROR, FINISH, PROGRESS, RUN, SLEEP, SPAWN, START
 from concviz.engine.task import STOPPED_REASON
 from concviz.engine.timeline import Timeline
@@ -76,8 +77,12 @@ def swept_concurrency(frame) -> tuple[int, float]:
     return cmax, area / wall if wall else 0.0
 
 
+@pytest.mark.parametrize("bulk", [figures.BULK, 1], ids=["one-by-one", "in-one-pass"])
 @pytest.mark.parametrize("seed", range(12))
-def test_kept_figures_agree_with_a_walk_over_every_task(seed):
+def test_kept_figures_agree_with_a_walk_over_every_task(seed, bulk, monkeypatch):
+    """(``bulk``: past that many changes in one snapshot they are sorted in at once; at 1, every
+    snapshot takes that path.)"""
+    monkeypatch.setattr(figures, "BULK", bulk)
     rng = random.Random(seed)
     n = rng.randrange(1, 60)
     workers = random_run(rng, n)
